@@ -1,0 +1,61 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#ifndef LIVECHAT_AUTH_AUTHENTICATOR_HPP
+#define LIVECHAT_AUTH_AUTHENTICATOR_HPP
+
+// The Authenticator runtime interface: maps an `auth` token to an identity.
+// Public non-virtual `authenticate` rejects the obviously bad and counts;
+// backends implement `do_authenticate`.
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include <livechat/error.hpp>
+#include <livechat/protocol/model.hpp>
+#include <livechat/protocol/timestamp.hpp>
+
+namespace livechat {
+
+struct authenticator_stats {
+  std::uint64_t accepted = 0;
+  std::uint64_t rejected = 0;
+};
+
+/// @par Thread Safety
+/// Implementations shipped here are stateless after construction, so
+/// `authenticate` may be called from any thread; the counters are not
+/// synchronised (read them on the owning thread).
+class authenticator {
+ public:
+  /// Tokens longer than this are rejected before any parsing.
+  static constexpr std::size_t max_token_length = 8192;
+
+  virtual ~authenticator() = default;
+
+  /// `errc::auth_failed` for any rejected token (the reason is not told to
+  /// the client: it would help an attacker more than a user).
+  result<identity> authenticate(std::string_view token, system_time now) {
+    if (token.empty() || token.size() > max_token_length) {
+      ++stats_.rejected;
+      return errc::auth_failed;
+    }
+    auto r = do_authenticate(token, now);
+    if (r)
+      ++stats_.accepted;
+    else
+      ++stats_.rejected;
+    return r;
+  }
+
+  const authenticator_stats& stats() const noexcept { return stats_; }
+
+ protected:
+  virtual result<identity> do_authenticate(std::string_view token, system_time now) = 0;
+
+ private:
+  authenticator_stats stats_;
+};
+
+}  // namespace livechat
+
+#endif

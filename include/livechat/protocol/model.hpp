@@ -1,0 +1,127 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#ifndef LIVECHAT_PROTOCOL_MODEL_HPP
+#define LIVECHAT_PROTOCOL_MODEL_HPP
+
+// The nouns of PROTOCOL.md: identities, messages, sessions, conversations.
+// Plain aggregates with no behaviour; the codec writes and reads them.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <livechat/protocol/timestamp.hpp>
+
+namespace livechat {
+
+/// `operator` is a keyword, hence the trailing underscore.
+enum class user_role { operator_, admin };
+
+inline std::string_view to_string(user_role r) noexcept {
+  return r == user_role::admin ? "admin" : "operator";
+}
+
+inline std::optional<user_role> parse_user_role(std::string_view s) noexcept {
+  if (s == "operator") return user_role::operator_;
+  if (s == "admin") return user_role::admin;
+  return std::nullopt;
+}
+
+/// Who a connection speaks for once authenticated.
+struct identity {
+  std::string user_id;
+  std::string name;
+  user_role role = user_role::operator_;
+};
+
+/// `{user_id, name}` as in `members` and `claimed_by`.
+struct user_ref {
+  std::string user_id;
+  std::string name;
+  friend bool operator==(const user_ref& a, const user_ref& b) {
+    return a.user_id == b.user_id && a.name == b.name;
+  }
+};
+
+enum class sender_type { operator_, user, system };
+
+inline std::string_view to_string(sender_type t) noexcept {
+  switch (t) {
+    case sender_type::operator_: return "operator";
+    case sender_type::user: return "user";
+    case sender_type::system: return "system";
+  }
+  return "system";
+}
+
+inline std::optional<sender_type> parse_sender_type(std::string_view s) noexcept {
+  if (s == "operator") return sender_type::operator_;
+  if (s == "user") return sender_type::user;
+  if (s == "system") return sender_type::system;
+  return std::nullopt;
+}
+
+struct sender {
+  sender_type type = sender_type::operator_;
+  std::string id;
+  std::string name;
+};
+
+/// A stored chat message. `seq` starts at 1 per room and grows by exactly 1.
+struct message {
+  std::string id;  ///< unique across the server
+  std::string room;
+  std::uint64_t seq = 0;
+  livechat::sender sender;
+  std::string text;
+  system_time created_at{};
+  std::string client_msg_id;  ///< empty when the sender gave none
+};
+
+enum class session_status { open, claimed, closed };
+
+inline std::string_view to_string(session_status s) noexcept {
+  switch (s) {
+    case session_status::open: return "open";
+    case session_status::claimed: return "claimed";
+    case session_status::closed: return "closed";
+  }
+  return "open";
+}
+
+inline std::optional<session_status> parse_session_status(std::string_view s) noexcept {
+  if (s == "open") return session_status::open;
+  if (s == "claimed") return session_status::claimed;
+  if (s == "closed") return session_status::closed;
+  return std::nullopt;
+}
+
+/// A conversation's session. `version` grows by 1 with every change so a
+/// client that sees states arrive by different paths keeps the highest.
+struct session_state {
+  session_status status = session_status::open;
+  std::optional<user_ref> claimed_by;
+  system_time updated_at{};
+  std::uint64_t version = 0;
+};
+
+/// One row of the conversation list (`inbox_update`, REST list).
+struct conversation_summary {
+  std::string room;
+  std::string conversation_id;
+  std::optional<message> last_message;
+  std::uint64_t last_seq = 0;
+  session_state session;
+};
+
+/// One user in `presence_update` / `presence_diff`.
+struct presence_entry {
+  std::string user_id;
+  std::string name;
+  std::uint32_t connections = 0;
+};
+
+}  // namespace livechat
+
+#endif

@@ -1,0 +1,614 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#ifndef LIVECHAT_SERVER_HUB_HPP
+#define LIVECHAT_SERVER_HUB_HPP
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <livechat/auth/authenticator.hpp>
+#include <livechat/clock.hpp>
+#include <livechat/protocol/close_codes.hpp>
+#include <livechat/protocol/codec.hpp>
+#include <livechat/presence/presence_tracker.hpp>
+#include <livechat/presence/typing_tracker.hpp>
+#include <livechat/rooms/room_registry.hpp>
+#include <livechat/server/hub_config.hpp>
+#include <livechat/server/transport.hpp>
+#include <livechat/sessions/session_rules.hpp>
+#include <livechat/store/message_store.hpp>
+#include <livechat/version.hpp>
+
+namespace livechat::server {
+
+/// Counters for metrics. Indexes: `client_event_type` for events in.
+struct hub_stats {
+  std::uint64_t frames_in = 0;   ///< every incoming frame, refused ones included
+  std::uint64_t frames_out = 0;  ///< frames handed to the transport
+  std::array<std::uint64_t, 13> events_in{};   ///< decoded events by client_event_type
+  std::array<std::uint64_t, 14> errors_out{};  ///< `error` events by errc (1..13)
+  std::uint64_t messages_stored = 0;
+  std::uint64_t closes_slow_consumer = 0;
+};
+
+/// The protocol state machine of PROTOCOL.md for one server process.
+///
+/// Driven by calls, one per transport event; it answers through
+/// `Transport::send` and `Transport::close` and never touches a socket.
+/// Time comes from `Clock` and timers fire from `tick(now)`, so tests move
+/// time by hand. Every broadcast is encoded once and the same immutable
+/// buffer goes to every recipient.
+///
+/// Closing is deferred to the end of the current call: a connection closed
+/// while a broadcast walks a room (a slow consumer) leaves its rooms only
+/// after the walk, so membership never changes under an iteration.
+///
+/// @tparam Transport  see `is_transport_v` / docs/concepts.md
+/// @tparam Clock      see `is_clock_v`; `default_clock` or `manual_clock`
+/// @par Thread Safety
+/// None: one thread (an Asio thread or strand) owns the hub, its store and
+/// its authenticator. Scale out with more processes, not threads.
+/// @par Exceptions
+/// Nothing thrown by the store, the authenticator or the transport escapes
+/// an `on_*` call: it is answered with `error internal` and reported to the
+/// error handler.
+template <class Transport, class Clock = default_clock>
+class hub {
+  static_assert(is_transport_v<Transport>, "Transport requirements not met (docs/concepts.md)");
+  static_assert(is_clock_v<Clock>, "Clock requirements not met (docs/concepts.md)");
+
+ public:
+  using connection_id = typename Transport::connection_id;
+  using time_point = typename Clock::time_point;
+  using error_handler = std::function<void(std::string_view what)>;
+  using outbound_handler = std::function<void(const message&)>;
+
+  hub(Transport& transport, Clock& clock, message_store& store, authenticator& auth,
+      hub_config config = {})
+      : transport_(transport), clock_(clock), store_(store), auth_(auth), config_(config) {}
+
+  hub(const hub&) = delete;
+  hub& operator=(const hub&) = delete;
+
+  /// A transport connection is open (WebSocket handshake done).
+  void on_open(const connection_id& id) {
+    if (connections_.count(id) != 0) return;
+    const time_point now = clock_.now();
+    auto c = std::make_unique<connection>();
+    c->id = id;
+    c->public_id = "c" + std::to_string(++next_connection_number_);
+    c->opened_at = now;
+    c->last_activity = now;
+    c->tokens = config_.rate_burst;
+    c->refill_at = now;
+    connections_.emplace(id, std::move(c));
+  }
+
+  /// One complete text message arrived.
+  void on_message(const connection_id& id, std::string_view frame) {
+    connection* c = find(id);
+    if (c == nullptr || c->closing) return;
+    guarded(c, [&] { handle_frame(*c, frame); });
+    drain_closes();
+  }
+
+  /// A binary message arrived: not part of v1, answered and kept.
+  void on_binary(const connection_id& id) {
+    connection* c = find(id);
+    if (c == nullptr || c->closing) return;
+    guarded(c, [&] {
+      if (!admit(*c)) return;
+      reply_error(*c, errc::unsupported_frame, "binary frames are not supported; send JSON text",
+                  std::nullopt, std::nullopt, std::nullopt);
+    });
+    drain_closes();
+  }
+
+  /// The connection is gone, whatever the reason. Unknown ids are ignored
+  /// (the hub forgets a connection as soon as it asks the transport to close it).
+  void on_close(const connection_id& id) {
+    auto it = connections_.find(id);
+    if (it == connections_.end()) return;
+    guarded(nullptr, [&] { forget(*it->second); });
+    connections_.erase(id);
+    drain_closes();
+  }
+
+  /// Fires due timers: auth deadline, idle close, typing expiry. Call it
+  /// often (every 100 ms); each call costs O(connections + typists).
+  void tick(time_point now) {
+    guarded(nullptr, [&] {
+      for (auto& [id, c] : connections_) {
+        if (c->closing) continue;
+        if (!c->authenticated && now - c->opened_at >= config_.auth_timeout)
+          request_close(*c, close_code::auth_timeout, "auth timeout");
+        else if (now - c->last_activity >= config_.idle_timeout)
+          request_close(*c, close_code::going_away, "idle timeout");
+      }
+      for (auto& e : typing_.expire(now))
+        to_room(e.room, make(server_events::typing{e.room, e.user_id, e.name, false}), e.connection);
+    });
+    drain_closes();
+  }
+
+  /// Closes every connection (1001 by default), e.g. on SIGTERM.
+  void shutdown(std::uint16_t code = close_code::going_away,
+                std::string_view reason = "server shutting down") {
+    for (auto& [id, c] : connections_) request_close(*c, code, reason);
+    drain_closes();
+  }
+
+  /// Called with a description of anything unexpected (an exception from
+  /// the store, the authenticator or the transport).
+  void set_error_handler(error_handler h) { on_error_ = std::move(h); }
+
+  /// Called once per stored operator message, after its broadcast: the
+  /// hook for the outbound channel (the end user's messenger).
+  void set_outbound_handler(outbound_handler h) { on_outbound_ = std::move(h); }
+
+  std::size_t connection_count() const noexcept { return connections_.size(); }
+  std::size_t users_online() const noexcept { return presence_.user_count(); }
+  std::size_t room_count() const noexcept { return rooms_.room_count(); }
+  std::size_t inbox_watcher_count() const noexcept { return watchers_.size(); }
+  const hub_stats& stats() const noexcept { return stats_; }
+  const hub_config& config() const noexcept { return config_; }
+
+ private:
+  struct connection {
+    connection_id id{};
+    std::string public_id;
+    identity who;
+    bool authenticated = false;
+    bool watching_inbox = false;
+    bool closing = false;
+    time_point opened_at{};
+    time_point last_activity{};
+    double tokens = 0;
+    time_point refill_at{};
+    std::deque<time_point> refused;  // bounded by max_refused_frames + 1
+  };
+  using handle = connection*;
+  using ref_type = std::optional<std::string>;
+
+  struct pending_close {
+    connection_id id;
+    std::uint16_t code;
+    std::string reason;
+  };
+
+  // ------------------------------------------------------------ plumbing
+
+  connection* find(const connection_id& id) {
+    auto it = connections_.find(id);
+    return it == connections_.end() ? nullptr : it->second.get();
+  }
+
+  template <class F>
+  void guarded(connection* c, F&& f) noexcept {
+    try {
+      f();
+      return;
+    } catch (const std::exception& e) {
+      report(e.what());
+    } catch (...) {
+      report("unknown exception");
+    }
+    try {
+      if (c != nullptr && !c->closing)
+        reply_error(*c, errc::internal, "internal error", std::nullopt, std::nullopt, std::nullopt);
+    } catch (...) {
+      report("exception while reporting an exception");
+    }
+  }
+
+  void report(std::string_view what) noexcept {
+    if (!on_error_) return;
+    try {
+      on_error_(what);
+    } catch (...) {
+    }
+  }
+
+  template <class Event>
+  payload_ptr make(const Event& e, const ref_type& ref = std::nullopt) {
+    return std::make_shared<const std::string>(
+        encode(e, clock_.system_now(),
+               ref ? std::optional<std::string_view>(*ref) : std::nullopt));
+  }
+
+  void deliver(connection& c, const payload_ptr& p) {
+    if (c.closing) return;
+    transport_.send(c.id, p);
+    ++stats_.frames_out;
+    if (transport_.buffered_amount(c.id) > config_.max_unsent_bytes) {
+      ++stats_.closes_slow_consumer;
+      request_close(c, close_code::try_again_later, "slow consumer");
+    }
+  }
+
+  template <class Event>
+  void reply(connection& c, const Event& e, const ref_type& ref = std::nullopt) {
+    deliver(c, make(e, ref));
+  }
+
+  void reply_error(connection& c, errc code, std::string text, std::optional<std::string> request_type,
+                   std::optional<std::string> field, const ref_type& ref) {
+    const auto index = static_cast<std::size_t>(code);
+    if (index < stats_.errors_out.size()) ++stats_.errors_out[index];
+    reply(c, server_events::error{code, std::move(text), std::move(request_type), std::move(field)},
+          ref);
+  }
+
+  /// Every connection in `room` except `except`.
+  void to_room(const std::string& room, const payload_ptr& p, const connection* except) {
+    for (handle h : rooms_.members(room))
+      if (h != except) deliver(*h, p);
+  }
+
+  void to_watchers(const payload_ptr& p) {
+    for (handle h : watchers_) deliver(*h, p);
+  }
+
+  /// The room and the inbox watchers, each connection once.
+  void to_room_and_watchers(const std::string& room, const payload_ptr& p) {
+    to_room(room, p, nullptr);
+    for (handle h : watchers_)
+      if (!rooms_.is_member(room, h)) deliver(*h, p);
+  }
+
+  void request_close(connection& c, std::uint16_t code, std::string_view reason) {
+    if (c.closing) return;
+    c.closing = true;
+    pending_closes_.push_back({c.id, code, std::string(reason)});
+  }
+
+  /// Forgets the connections asked to close, then tells the transport.
+  /// Forgetting broadcasts (operator_left, presence_diff), which may close
+  /// more slow consumers: loop until none is left.
+  void drain_closes() {
+    for (std::size_t round = 0; !pending_closes_.empty() && round <= connections_.size(); ++round) {
+      std::vector<pending_close> batch;
+      batch.swap(pending_closes_);
+      for (auto& p : batch) {
+        auto it = connections_.find(p.id);
+        if (it == connections_.end()) continue;
+        guarded(nullptr, [&] { forget(*it->second); });
+        connections_.erase(it);
+        guarded(nullptr, [&] { transport_.close(p.id, p.code, p.reason); });
+      }
+    }
+  }
+
+  /// Leaves the connection's rooms and presence, telling whoever is left.
+  void forget(connection& c) {
+    c.closing = true;
+    if (c.watching_inbox) watchers_.erase(&c);
+    c.watching_inbox = false;
+    if (!c.authenticated) return;
+    c.authenticated = false;
+    const std::string& user = c.who.user_id;
+    for (auto& [room, out] : rooms_.leave_all(&c, user)) {
+      if (typing_.stop_if(room, user, &c))
+        to_room(room, make(server_events::typing{room, user, c.who.name, false}), nullptr);
+      if (out.last_of_user)
+        to_room(room, make(server_events::operator_left{room, user, c.who.name}), nullptr);
+    }
+    announce_presence(presence_.disconnect(user));
+  }
+
+  void announce_presence(const presence_entry& e) {
+    if (watchers_.empty()) return;
+    server_events::presence_diff diff;
+    if (e.connections == 0)
+      diff.offline.push_back(e.user_id);
+    else
+      diff.online.push_back(e);
+    to_watchers(make(diff));
+  }
+
+  /// Token bucket: false (and answered) when the frame is refused.
+  bool admit(connection& c) {
+    const time_point now = clock_.now();
+    ++stats_.frames_in;
+    c.last_activity = now;
+    const double elapsed = std::chrono::duration<double>(now - c.refill_at).count();
+    c.tokens = std::min(config_.rate_burst, c.tokens + std::max(0.0, elapsed) * config_.rate_per_second);
+    c.refill_at = now;
+    if (c.tokens >= 1.0) {
+      c.tokens -= 1.0;
+      return true;
+    }
+    while (!c.refused.empty() && now - c.refused.front() >= config_.refused_window) c.refused.pop_front();
+    c.refused.push_back(now);
+    if (c.refused.size() > config_.max_refused_frames) {
+      request_close(c, close_code::policy_violation, "too many refused frames");
+      return false;
+    }
+    reply_error(c, errc::rate_limited, "too many events, slow down", std::nullopt, std::nullopt,
+                std::nullopt);
+    return false;
+  }
+
+  // ------------------------------------------------------------ events
+
+  void handle_frame(connection& c, std::string_view frame) {
+    if (!admit(c)) return;
+    decoded_frame d = decode_client_frame(frame, config_.codec);
+    std::optional<std::string> type;
+    if (!d.type.empty() || d.kind) type = d.type;
+    if (d.envelope_error) {
+      auto& e = *d.envelope_error;
+      reply_error(c, e.code, e.message, e.code == errc::invalid_json ? std::nullopt : type,
+                  e.field.empty() ? std::nullopt : std::optional<std::string>(e.field), d.ref);
+      return;
+    }
+    ++stats_.events_in[static_cast<std::size_t>(*d.kind)];
+    if (!c.authenticated && *d.kind != client_event_type::auth && *d.kind != client_event_type::ping) {
+      reply_error(c, errc::not_authenticated, "send auth first", type, std::nullopt, d.ref);
+      return;
+    }
+    if (d.payload_error) {
+      auto& e = *d.payload_error;
+      reply_error(c, e.code, e.message, type,
+                  e.field.empty() ? std::nullopt : std::optional<std::string>(e.field), d.ref);
+      return;
+    }
+    std::visit([&](auto& ev) { on_event(c, ev, d.ref); }, d.event);
+  }
+
+  /// Membership check shared by the room events; answers not_in_room.
+  template <class Event>
+  bool require_member(connection& c, const Event& ev, const ref_type& ref) {
+    if (rooms_.is_member(ev.room, &c)) return true;
+    reply_error(c, errc::not_in_room, "join " + ev.room + " first", std::string(Event::type_name),
+                std::nullopt, ref);
+    return false;
+  }
+
+  /// Answers `internal` for a failed store call; true when it failed.
+  template <class R, class Event>
+  bool store_failed(connection& c, const R& r, const Event&, const ref_type& ref) {
+    if (r.ok()) return false;
+    report("message store: " + r.error().message());
+    reply_error(c, errc::internal, "could not reach the message store; try again",
+                std::string(Event::type_name), std::nullopt, ref);
+    return true;
+  }
+
+  void on_event(connection& c, const client_events::auth& ev, const ref_type& ref) {
+    if (c.authenticated) {
+      reply_error(c, errc::already_authenticated, "this connection is already authenticated",
+                  std::string("auth"), std::nullopt, ref);
+      return;
+    }
+    auto who = auth_.authenticate(ev.token, clock_.system_now());
+    if (!who) {
+      reply_error(c, errc::auth_failed, "authentication failed", std::string("auth"), std::nullopt, ref);
+      request_close(c, close_code::auth_failed, "auth failed");
+      return;
+    }
+    c.authenticated = true;
+    c.who = std::move(who.value());
+    const presence_entry entry = presence_.connect(c.who.user_id, c.who.name);
+    reply(c,
+          server_events::auth_success{c.who, c.public_id, protocol_version,
+                                      config_.heartbeat_interval_ms, clock_.system_now()},
+          ref);
+    reply(c, server_events::presence_update{presence_.online()});
+    announce_presence(entry);
+  }
+
+  void on_event(connection& c, const client_events::join_room& ev, const ref_type& ref) {
+    const bool already = rooms_.is_member(ev.room, &c);
+    if (!already && rooms_.rooms_of(&c) >= config_.max_rooms_per_connection) {
+      reply_error(c, errc::limit_exceeded,
+                  "at most " + std::to_string(config_.max_rooms_per_connection) +
+                      " rooms per connection",
+                  std::string("join_room"), std::nullopt, ref);
+      return;
+    }
+    auto epoch = store_.epoch(ev.room);
+    if (store_failed(c, epoch, ev, ref)) return;
+    std::optional<std::uint64_t> since = ev.since_seq;
+    bool lineage_kept = !ev.epoch || *ev.epoch == epoch.value();
+    if (!lineage_kept) since.reset();
+    auto page = store_.history(ev.room, since, since ? config_.recovery_limit : config_.history_page);
+    if (store_failed(c, page, ev, ref)) return;
+    if (since && *since > page->last_seq) {
+      // The client has seen more than this store holds: its copy belongs to
+      // another lineage. Answer as without since_seq.
+      lineage_kept = false;
+      since.reset();
+      page = store_.history(ev.room, std::nullopt, config_.history_page);
+      if (store_failed(c, page, ev, ref)) return;
+    }
+    auto session = store_.load_session(ev.room);
+    if (store_failed(c, session, ev, ref)) return;
+
+    typename room_registry<handle>::join_outcome joined;
+    if (!already) joined = rooms_.join(ev.room, &c, c.who.user_id, c.who.name);
+
+    server_events::conversation_update u;
+    u.room = ev.room;
+    u.conversation_id = std::string(conversation_id_of(ev.room).value_or(""));
+    u.session = std::move(session.value());
+    u.members = members_of(ev.room);
+    u.messages = std::move(page->messages);
+    u.last_seq = page->last_seq;
+    u.has_more = page->has_more;
+    u.epoch = std::move(epoch.value());
+    u.recovered = ev.since_seq.has_value() && lineage_kept && !page->has_more;
+    reply(c, u, ref);
+    if (joined.joined && joined.first_of_user)
+      to_room(ev.room, make(server_events::operator_joined{ev.room, c.who.user_id, c.who.name}), &c);
+  }
+
+  std::vector<user_ref> members_of(const std::string& room) const {
+    std::vector<user_ref> out;
+    for (const auto& [id, tally] : rooms_.users(room)) out.push_back({id, tally.name});
+    std::sort(out.begin(), out.end(),
+              [](const user_ref& a, const user_ref& b) { return a.user_id < b.user_id; });
+    return out;
+  }
+
+  void on_event(connection& c, const client_events::leave_room& ev, const ref_type& ref) {
+    if (!require_member(c, ev, ref)) return;
+    const auto out = rooms_.leave(ev.room, &c, c.who.user_id);
+    reply(c, server_events::room_left{ev.room}, ref);
+    if (typing_.stop_if(ev.room, c.who.user_id, &c))
+      to_room(ev.room, make(server_events::typing{ev.room, c.who.user_id, c.who.name, false}), &c);
+    if (out.last_of_user)
+      to_room(ev.room, make(server_events::operator_left{ev.room, c.who.user_id, c.who.name}), &c);
+  }
+
+  void on_event(connection& c, const client_events::watch_inbox& ev, const ref_type& ref) {
+    auto list = store_.conversations(config_.inbox_limit);
+    if (store_failed(c, list, ev, ref)) return;
+    c.watching_inbox = true;
+    watchers_.insert(&c);
+    reply(c, server_events::inbox_update{std::move(list.value()), presence_.online()}, ref);
+  }
+
+  void on_event(connection& c, const client_events::unwatch_inbox&, const ref_type& ref) {
+    watchers_.erase(&c);
+    c.watching_inbox = false;
+    reply(c, server_events::inbox_unwatched{}, ref);
+  }
+
+  void on_event(connection& c, const client_events::send_message& ev, const ref_type& ref) {
+    if (!require_member(c, ev, ref)) return;
+    append_request req;
+    req.room = ev.room;
+    req.sender = sender{sender_type::operator_, c.who.user_id, c.who.name};
+    req.text = ev.text;
+    req.client_msg_id = ev.client_msg_id.value_or(std::string());
+    req.now = clock_.system_now();
+    auto stored = store_.append(req);
+    if (store_failed(c, stored, ev, ref)) return;
+    auto durable = store_.flush();  // nothing is acknowledged before this
+    if (store_failed(c, durable, ev, ref)) return;
+    const message& m = stored->message;
+    reply(c, server_events::message_sent{ev.client_msg_id, m, stored->duplicate}, ref);
+    if (stored->duplicate) return;
+    ++stats_.messages_stored;
+    to_room(ev.room, make(server_events::new_message{m}), &c);
+    // The message the typist was typing has arrived: the indicator ends.
+    if (typing_.stop(ev.room, c.who.user_id))
+      to_room(ev.room, make(server_events::typing{ev.room, c.who.user_id, c.who.name, false}), &c);
+    if (!watchers_.empty()) {
+      auto session = store_.load_session(ev.room);
+      if (session)
+        to_watchers(make(server_events::conversation_activity{
+            ev.room, std::string(conversation_id_of(ev.room).value_or("")), m, session.value()}));
+      else
+        report("message store: " + session.error().message());
+    }
+    if (on_outbound_) on_outbound_(m);
+  }
+
+  void on_event(connection& c, const client_events::typing_start& ev, const ref_type& ref) {
+    if (!require_member(c, ev, ref)) return;
+    if (typing_.start(ev.room, c.who.user_id, c.who.name, &c, clock_.now() + config_.typing_timeout))
+      to_room(ev.room, make(server_events::typing{ev.room, c.who.user_id, c.who.name, true}), &c);
+  }
+
+  void on_event(connection& c, const client_events::typing_stop& ev, const ref_type& ref) {
+    if (!require_member(c, ev, ref)) return;
+    if (typing_.stop(ev.room, c.who.user_id))
+      to_room(ev.room, make(server_events::typing{ev.room, c.who.user_id, c.who.name, false}), &c);
+  }
+
+  void on_event(connection& c, const client_events::claim_session& ev, const ref_type& ref) {
+    change_session<server_events::session_claimed>(
+        c, ev, ref, [&](session_state& s) { return claim_session(s, c.who, clock_.system_now()); });
+  }
+
+  void on_event(connection& c, const client_events::release_session& ev, const ref_type& ref) {
+    change_session<server_events::session_released>(
+        c, ev, ref, [&](session_state& s) { return release_session(s, c.who, clock_.system_now()); });
+  }
+
+  void on_event(connection& c, const client_events::close_session& ev, const ref_type& ref) {
+    change_session<server_events::session_closed>(
+        c, ev, ref, [&](session_state& s) { return close_session(s, clock_.system_now()); });
+  }
+
+  template <class Broadcast, class Event, class Rule>
+  void change_session(connection& c, const Event& ev, const ref_type& ref, Rule&& rule) {
+    if (!require_member(c, ev, ref)) return;
+    auto s = store_.load_session(ev.room);
+    if (store_failed(c, s, ev, ref)) return;
+    const session_outcome out = rule(s.value());
+    if (out.error) {
+      const bool claimed = *out.error == errc::session_already_claimed;
+      reply_error(c, *out.error,
+                  claimed ? "another operator holds this session"
+                          : "only the holder or an admin can release a claimed session",
+                  std::string(Event::type_name), std::nullopt, ref);
+      return;
+    }
+    if (out.effect == session_effect::reply_only) reply(c, Broadcast{ev.room, s.value()});
+    if (out.effect != session_effect::changed) return;
+    auto saved = store_.save_session(ev.room, s.value());
+    if (store_failed(c, saved, ev, ref)) return;
+    auto durable = store_.flush();
+    if (store_failed(c, durable, ev, ref)) return;
+    to_room_and_watchers(ev.room, make(Broadcast{ev.room, s.value()}));
+  }
+
+  void on_event(connection& c, const client_events::mark_read& ev, const ref_type& ref) {
+    if (!require_member(c, ev, ref)) return;
+    auto newest = store_.history(ev.room, std::numeric_limits<std::uint64_t>::max(), 1);
+    if (store_failed(c, newest, ev, ref)) return;
+    if (ev.seq > newest->last_seq) {
+      reply_error(c, errc::validation_error, "seq is beyond the room's last message",
+                  std::string("mark_read"), std::string("seq"), ref);
+      return;
+    }
+    auto position = store_.mark_read(ev.room, c.who.user_id, ev.seq);
+    if (store_failed(c, position, ev, ref)) return;
+    auto durable = store_.flush();
+    if (store_failed(c, durable, ev, ref)) return;
+    to_room(ev.room, make(server_events::read_receipt{ev.room, c.who.user_id, position.value()}), &c);
+  }
+
+  void on_event(connection& c, const client_events::ping&, const ref_type& ref) {
+    reply(c, server_events::pong{clock_.system_now()}, ref);
+  }
+
+  Transport& transport_;
+  Clock& clock_;
+  message_store& store_;
+  authenticator& auth_;
+  hub_config config_;
+  hub_stats stats_;
+  error_handler on_error_;
+  outbound_handler on_outbound_;
+
+  std::unordered_map<connection_id, std::unique_ptr<connection>> connections_;
+  room_registry<handle> rooms_;
+  presence_tracker presence_;
+  typing_tracker<handle, time_point> typing_;
+  std::unordered_set<handle> watchers_;
+  std::vector<pending_close> pending_closes_;
+  std::uint64_t next_connection_number_ = 0;
+};
+
+}  // namespace livechat::server
+
+#endif

@@ -1,0 +1,47 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#ifndef LIVECHAT_SERVER_HUB_CONFIG_HPP
+#define LIVECHAT_SERVER_HUB_CONFIG_HPP
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+#include <livechat/protocol/codec.hpp>
+
+namespace livechat::server {
+
+/// Every limit of PROTOCOL.md with its default. Copy, change a field, pass
+/// it to the hub.
+struct hub_config {
+  /// Close with 4001 when no `auth` succeeded this long after open.
+  std::chrono::milliseconds auth_timeout{10'000};
+  /// Close with 1001 when nothing arrived for this long (clients ping at
+  /// `heartbeat_interval_ms`, so a live client never hits it).
+  std::chrono::milliseconds idle_timeout{60'000};
+  /// `typing` false is sent by itself this long after the last typing_start.
+  std::chrono::milliseconds typing_timeout{3'000};
+  /// Announced in `auth_success`; what clients should ping at.
+  std::uint32_t heartbeat_interval_ms = 25'000;
+  /// A 101st room on one connection → limit_exceeded.
+  std::size_t max_rooms_per_connection = 100;
+  /// Token bucket per connection, counting every incoming frame.
+  double rate_burst = 40.0;
+  double rate_per_second = 20.0;
+  /// More refused frames than this within `refused_window` → close 1008.
+  std::size_t max_refused_frames = 100;
+  std::chrono::milliseconds refused_window{10'000};
+  /// Unsent outgoing bytes above this → close 1013 (slow consumer). The
+  /// client resumes with since_seq and loses nothing.
+  std::size_t max_unsent_bytes = 1024 * 1024;
+  /// Messages in `conversation_update` without since_seq, and the cap with it.
+  std::size_t history_page = 50;
+  std::size_t recovery_limit = 500;
+  /// Conversations in `inbox_update`.
+  std::size_t inbox_limit = 100;
+  /// Text, ref and client_msg_id limits of the decoder.
+  codec_limits codec{};
+};
+
+}  // namespace livechat::server
+
+#endif
