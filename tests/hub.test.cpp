@@ -1,0 +1,781 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#include <catch2/catch.hpp>
+
+#include <set>
+
+#include "hub_harness.hpp"
+
+using namespace livechat_test;
+using namespace std::chrono_literals;
+
+// ---------------------------------------------------------------- the seven original cases
+
+TEST_CASE("connect_and_auth", "[hub]") {
+  harness h;
+  h.open(1);
+  h.send(1, R"({"type":"auth","payload":{"token":"alice"},"ref":"a1"})");
+  frame ok = h.next(1);
+  REQUIRE(ok.type() == "auth_success");
+  CHECK(ok.ref() == "a1");
+  CHECK(ok.str("user_id") == "alice");
+  CHECK(ok.str("name") == "alice");
+  CHECK(ok.str("role") == "operator");
+  CHECK(ok.payload()["connection_id"].IsString());
+  CHECK(ok.payload()["protocol"].GetInt() == 1);
+  CHECK(ok.payload()["heartbeat_interval_ms"].GetInt() == 25000);
+  CHECK(livechat::parse_timestamp(ok.str("server_time")).has_value());
+  CHECK(livechat::parse_timestamp((*ok.doc)["timestamp"].GetString()).has_value());
+  frame presence = h.next(1);
+  REQUIRE(presence.type() == "presence_update");
+  REQUIRE(presence.payload()["online"].Size() == 1);
+  CHECK(std::string(presence.payload()["online"][0]["user_id"].GetString()) == "alice");
+  CHECK(presence.payload()["online"][0]["connections"].GetInt() == 1);
+  CHECK(h.pending(1) == 0);
+  CHECK(h.hub.users_online() == 1);
+}
+
+TEST_CASE("ping_pong", "[hub]") {
+  harness h;
+  h.open(1);
+  SECTION("before auth") {
+    h.send(1, R"({"type":"ping","ref":"p"})");
+    frame f = h.next(1);
+    CHECK(f.type() == "pong");
+    CHECK(f.ref() == "p");
+    CHECK(livechat::parse_timestamp(f.str("server_time")).has_value());
+  }
+  SECTION("after auth, no ref → none echoed") {
+    h.login(1, "alice");
+    h.send(1, R"({"type":"ping"})");
+    frame f = h.next(1);
+    CHECK(f.type() == "pong");
+    CHECK_FALSE(f.has_ref());
+  }
+}
+
+TEST_CASE("requires_auth", "[hub]") {
+  harness h;
+  h.open(1);
+  for (const char* type : {"join_room", "leave_room", "watch_inbox", "unwatch_inbox", "send_message",
+                           "typing_start", "typing_stop", "claim_session", "release_session",
+                           "close_session", "mark_read"}) {
+    h.send(1, std::string(R"({"type":")") + type + R"(","ref":"x"})");
+    frame f = h.next(1);
+    REQUIRE(f.type() == "error");
+    CHECK(f.error_code() == "not_authenticated");
+    CHECK(f.str("request_type") == type);
+    CHECK(f.ref() == "x");
+  }
+  CHECK_FALSE(h.closed(1));  // connection kept
+}
+
+TEST_CASE("unknown_message_type", "[hub]") {
+  harness h;
+  h.login(1, "alice");
+  h.send(1, R"({"type":"dance","ref":"d"})");
+  frame f = h.next(1);
+  CHECK(f.type() == "error");
+  CHECK(f.error_code() == "unknown_type");
+  CHECK(f.ref() == "d");
+  CHECK_FALSE(h.closed(1));
+  SECTION("also before auth (envelope comes first)") {
+    h.open(2);
+    h.send(2, R"({"type":"dance"})");
+    CHECK(h.next(2).error_code() == "unknown_type");
+  }
+}
+
+TEST_CASE("join_room_requires_room", "[hub]") {
+  harness h;
+  h.login(1, "alice");
+  for (const char* payload : {R"({})", R"({"room":5})", R"({"room":"lobby"})",
+                              R"({"room":"conversation:"})", R"({"room":"conversation:a b"})"}) {
+    h.send(1, std::string(R"({"type":"join_room","payload":)") + payload + "}");
+    frame f = h.next(1);
+    REQUIRE(f.type() == "error");
+    CHECK(f.error_code() == "validation_error");
+    CHECK(f.error_field() == "room");
+  }
+  CHECK(h.hub.room_count() == 0);
+}
+
+TEST_CASE("send_message_requires_room", "[hub]") {
+  harness h;
+  h.login(1, "alice");
+  SECTION("missing room") {
+    h.send(1, R"({"type":"send_message","payload":{"text":"hi"}})");
+    frame f = h.next(1);
+    CHECK(f.error_code() == "validation_error");
+    CHECK(f.error_field() == "room");
+  }
+  SECTION("bad room is a validation error, never not_in_room") {
+    h.say(1, "lobby", "hi");
+    CHECK(h.next(1).error_field() == "room");
+  }
+  SECTION("room not joined") {
+    h.say(1, room_a, "hi");
+    frame f = h.next(1);
+    CHECK(f.error_code() == "not_in_room");
+    CHECK(f.str("request_type") == "send_message");
+  }
+  CHECK(h.store.stats().appended == 0);
+}
+
+TEST_CASE("send_message_requires_text", "[hub]") {
+  harness h;
+  h.login(1, "alice");
+  h.join(1, room_a);
+  h.clear(1);
+  for (const char* text : {R"(,"text":5)", "", R"(,"text":"")", R"(,"text":" \t\r\n ")"}) {
+    h.send(1, R"({"type":"send_message","payload":{"room":")" + room_a + "\"" + text + "}}");
+    frame f = h.next(1);
+    REQUIRE(f.type() == "error");
+    CHECK(f.error_code() == "validation_error");
+    CHECK(f.error_field() == "text");
+  }
+  SECTION("5001 characters is too long, 5000 is fine") {
+    h.say(1, room_a, std::string(5001, 'x'));
+    CHECK(h.next(1).error_field() == "text");
+    h.say(1, room_a, std::string(5000, 'x'));
+    CHECK(h.next(1).type() == "message_sent");
+  }
+}
+
+// ---------------------------------------------------------------- envelope
+
+TEST_CASE("envelope errors keep the connection", "[hub]") {
+  harness h;
+  h.login(1, "alice");
+  SECTION("not JSON / not an object") {
+    for (const char* f : {"hello", "[1,2]", "\"x\"", "{\"type\":"}) {
+      h.send(1, f);
+      CHECK(h.next(1).error_code() == "invalid_json");
+    }
+  }
+  SECTION("missing or non-string type") {
+    h.send(1, R"({"payload":{}})");
+    CHECK(h.next(1).error_field() == "type");
+    h.send(1, R"({"type":7})");
+    CHECK(h.next(1).error_field() == "type");
+  }
+  SECTION("bad ref is never echoed") {
+    h.send(1, R"({"type":"ping","ref":12})");
+    frame f = h.next(1);
+    CHECK(f.error_field() == "ref");
+    CHECK_FALSE(f.has_ref());
+    h.send(1, R"({"type":"ping","ref":")" + std::string(65, 'r') + "\"}");
+    f = h.next(1);
+    CHECK(f.error_field() == "ref");
+    CHECK_FALSE(f.has_ref());
+  }
+  SECTION("payload not an object") {
+    h.send(1, R"({"type":"join_room","payload":[]})");
+    CHECK(h.next(1).error_field() == "payload");
+  }
+  SECTION("unknown fields are ignored") {
+    h.send(1, R"({"type":"ping","extra":1,"timestamp":"whatever"})");
+    CHECK(h.next(1).type() == "pong");
+  }
+  CHECK_FALSE(h.closed(1));
+}
+
+TEST_CASE("validation order: envelope, then auth, then payload", "[hub]") {
+  harness h;
+  h.open(1);
+  h.send(1, R"({"type":"join_room","payload":{"room":"lobby"}})");
+  CHECK(h.next(1).error_code() == "not_authenticated");
+  h.send(1, R"({"type":"join_room","payload":7})");
+  CHECK(h.next(1).error_field() == "payload");
+}
+
+TEST_CASE("binary frames are answered and kept", "[hub]") {
+  harness h;
+  h.login(1, "alice");
+  h.hub.on_binary(1);
+  CHECK(h.next(1).error_code() == "unsupported_frame");
+  CHECK_FALSE(h.closed(1));
+}
+
+// ---------------------------------------------------------------- auth
+
+TEST_CASE("auth failures", "[hub][auth]") {
+  harness h;
+  h.open(1);
+  SECTION("rejected token → auth_failed then 4003") {
+    h.send(1, R"({"type":"auth","payload":{"token":"bad"},"ref":"r"})");
+    frame f = h.next(1);
+    CHECK(f.error_code() == "auth_failed");
+    CHECK(f.ref() == "r");
+    REQUIRE(h.closed(1));
+    CHECK(h.closed(1)->code == 4003);
+    CHECK(h.hub.connection_count() == 0);
+  }
+  SECTION("missing or non-string token → validation_error, kept") {
+    h.send(1, R"({"type":"auth","payload":{"token":5}})");
+    CHECK(h.next(1).error_field() == "token");
+    h.send(1, R"({"type":"auth"})");
+    CHECK(h.next(1).error_field() == "token");
+    CHECK_FALSE(h.closed(1));
+  }
+  SECTION("second auth → already_authenticated") {
+    h.send(1, R"({"type":"auth","payload":{"token":"alice"}})");
+    h.clear(1);
+    h.send(1, R"({"type":"auth","payload":{"token":"bob"}})");
+    CHECK(h.next(1).error_code() == "already_authenticated");
+    CHECK(h.hub.users_online() == 1);
+  }
+}
+
+TEST_CASE("auth deadline closes with 4001", "[hub][timers]") {
+  harness h;
+  h.open(1);
+  h.open(2);
+  h.send(2, R"({"type":"auth","payload":{"token":"alice"}})");
+  h.advance(9999ms);
+  CHECK_FALSE(h.closed(1));
+  h.advance(1ms);
+  REQUIRE(h.closed(1));
+  CHECK(h.closed(1)->code == 4001);
+  CHECK_FALSE(h.closed(2));
+}
+
+TEST_CASE("silent connections are closed with 1001 after 60 s", "[hub][timers]") {
+  harness h;
+  h.login(1, "alice");
+  h.login(2, "bob");
+  h.advance(30s);
+  h.send(2, R"({"type":"ping"})");
+  h.advance(30s);
+  REQUIRE(h.closed(1));
+  CHECK(h.closed(1)->code == 1001);
+  CHECK_FALSE(h.closed(2));
+  CHECK(h.hub.users_online() == 1);
+}
+
+// ---------------------------------------------------------------- presence and inbox
+
+TEST_CASE("presence counts users and tabs; watchers get diffs", "[hub][presence]") {
+  harness h;
+  h.login(1, "watcher");
+  h.send(1, R"({"type":"watch_inbox","ref":"w"})");
+  frame inbox = h.next(1);
+  REQUIRE(inbox.type() == "inbox_update");
+  CHECK(inbox.ref() == "w");
+  CHECK(inbox.payload()["conversations"].Size() == 0);
+  CHECK(inbox.payload()["online"].Size() == 1);
+
+  h.login(2, "alice");
+  frame d = h.next(1);
+  REQUIRE(d.type() == "presence_diff");
+  CHECK(std::string(d.payload()["online"][0]["user_id"].GetString()) == "alice");
+  CHECK(d.payload()["online"][0]["connections"].GetInt() == 1);
+
+  h.login(3, "alice");  // a second tab
+  d = h.next(1);
+  CHECK(d.payload()["online"][0]["connections"].GetInt() == 2);
+  CHECK(h.hub.users_online() == 2);
+
+  h.hub.on_close(3);
+  d = h.next(1);
+  CHECK(d.payload()["online"][0]["connections"].GetInt() == 1);
+  CHECK(d.payload()["offline"].Size() == 0);
+
+  h.hub.on_close(2);
+  d = h.next(1);
+  CHECK(d.payload()["online"].Size() == 0);
+  REQUIRE(d.payload()["offline"].Size() == 1);
+  CHECK(std::string(d.payload()["offline"][0].GetString()) == "alice");
+
+  SECTION("unwatch stops the diffs") {
+    h.send(1, R"({"type":"unwatch_inbox","ref":"u"})");
+    frame u = h.next(1);
+    CHECK(u.type() == "inbox_unwatched");
+    CHECK(u.ref() == "u");
+    h.login(4, "carol");
+    CHECK(h.pending(1) == 0);
+    h.send(1, R"({"type":"unwatch_inbox"})");  // not watching: same reply
+    CHECK(h.next(1).type() == "inbox_unwatched");
+  }
+  SECTION("unauthenticated connections do not count") {
+    h.open(5);
+    h.hub.on_close(5);
+    CHECK(h.pending(1) == 0);
+  }
+}
+
+TEST_CASE("inbox lists conversations newest first with their session", "[hub][inbox]") {
+  harness h;
+  h.login(1, "alice");
+  h.join(1, room_a);
+  h.join(1, room_b);
+  h.say(1, room_a, "first");
+  h.clock.advance(1s);
+  h.say(1, room_b, "second");
+  h.room_event(1, "claim_session", room_b);
+  h.clear(1);
+  h.login(2, "bob");
+  h.send(2, R"({"type":"watch_inbox"})");
+  frame f = h.next(2);
+  const auto& list = f.payload()["conversations"];
+  REQUIRE(list.Size() == 2);
+  CHECK(std::string(list[0]["room"].GetString()) == room_b);
+  CHECK(std::string(list[0]["conversation_id"].GetString()) == "Ubbbb");
+  CHECK(std::string(list[0]["last_message"]["text"].GetString()) == "second");
+  CHECK(list[0]["last_seq"].GetInt() == 1);
+  CHECK(std::string(list[0]["session"]["status"].GetString()) == "claimed");
+  CHECK(std::string(list[1]["room"].GetString()) == room_a);
+}
+
+// ---------------------------------------------------------------- rooms
+
+TEST_CASE("join, members, operator_joined and leave", "[hub][rooms]") {
+  harness h;
+  h.login(1, "alice");
+  h.login(2, "alice");
+  h.login(3, "bob");
+  h.send(1, R"({"type":"join_room","payload":{"room":")" + room_a + R"("},"ref":"j"})");
+  frame u = h.next(1);
+  REQUIRE(u.type() == "conversation_update");
+  CHECK(u.ref() == "j");
+  CHECK(u.str("room") == room_a);
+  CHECK(u.str("conversation_id") == "U4af4980629");
+  CHECK(std::string(u.payload()["session"]["status"].GetString()) == "open");
+  CHECK(u.payload()["session"]["version"].GetInt() == 0);
+  CHECK(u.payload()["session"]["claimed_by"].IsNull());
+  CHECK(u.payload()["members"].Size() == 1);
+  CHECK(u.payload()["messages"].Size() == 0);
+  CHECK(u.payload()["last_seq"].GetInt() == 0);
+  CHECK_FALSE(u.payload()["has_more"].GetBool());
+  CHECK(u.str("epoch") == "epoch-1");
+  CHECK_FALSE(u.payload()["recovered"].GetBool());
+
+  h.join(3, room_a);
+  CHECK(h.next(3).payload()["members"].Size() == 2);
+  frame j = h.next(1);
+  CHECK(j.type() == "operator_joined");
+  CHECK(j.str("user_id") == "bob");
+  CHECK(h.pending(3) == 0);  // not to the joiner
+
+  h.join(2, room_a);  // alice's second tab: no operator_joined
+  h.clear(2);
+  CHECK(h.pending(1) == 0);
+  CHECK(h.pending(3) == 0);
+
+  SECTION("joining again is idempotent: a fresh update, nothing else") {
+    h.join(3, room_a);
+    CHECK(h.next(3).type() == "conversation_update");
+    CHECK(h.pending(1) == 0);
+  }
+  SECTION("operator_left only when the user's last connection leaves") {
+    h.send(1, R"({"type":"leave_room","payload":{"room":")" + room_a + R"("},"ref":"l"})");
+    frame l = h.next(1);
+    CHECK(l.type() == "room_left");
+    CHECK(l.ref() == "l");
+    CHECK(h.pending(3) == 0);
+    h.hub.on_close(2);  // closing leaves rooms the same way
+    frame left = h.next(3);
+    CHECK(left.type() == "operator_left");
+    CHECK(left.str("user_id") == "alice");
+  }
+  SECTION("leave a room not joined") {
+    h.room_event(1, "leave_room", room_b);
+    CHECK(h.next(1).error_code() == "not_in_room");
+  }
+}
+
+TEST_CASE("a 101st room is refused", "[hub][rooms]") {
+  harness h(unlimited());
+  h.login(1, "alice");
+  for (int i = 0; i < 100; ++i) h.join(1, "conversation:r" + std::to_string(i));
+  h.clear(1);
+  h.join(1, "conversation:r100");
+  CHECK(h.next(1).error_code() == "limit_exceeded");
+  h.join(1, "conversation:r5");  // already joined: fine
+  CHECK(h.next(1).type() == "conversation_update");
+}
+
+// ---------------------------------------------------------------- messages
+
+TEST_CASE("send_message stores, acknowledges and broadcasts once", "[hub][messages]") {
+  harness h;
+  h.login(1, "alice");
+  h.login(2, "alice");
+  h.login(3, "bob");
+  h.login(4, "watcher");
+  for (int c : {1, 2, 3}) h.join(c, room_a);
+  h.send(4, R"({"type":"watch_inbox"})");
+  h.clear_all();
+  const std::size_t before = h.transport.buffers.size();
+
+  h.send(1, R"({"type":"send_message","payload":{"room":")" + room_a +
+                R"(","text":"  hello \n","client_msg_id":"m1"},"ref":"s1"})");
+  frame ack = h.next(1);
+  REQUIRE(ack.type() == "message_sent");
+  CHECK(ack.ref() == "s1");
+  CHECK(ack.str("client_msg_id") == "m1");
+  CHECK_FALSE(ack.payload()["duplicate"].GetBool());
+  const auto& m = ack.payload()["message"];
+  CHECK(std::string(m["text"].GetString()) == "hello");
+  CHECK(m["seq"].GetInt() == 1);
+  CHECK(std::string(m["room"].GetString()) == room_a);
+  CHECK(std::string(m["sender"]["type"].GetString()) == "operator");
+  CHECK(std::string(m["sender"]["id"].GetString()) == "alice");
+  CHECK(std::string(m["client_msg_id"].GetString()) == "m1");
+  const std::string id = m["id"].GetString();
+
+  frame n2 = h.next(2);  // the sender's other tab
+  frame n3 = h.next(3);
+  CHECK(n2.type() == "new_message");
+  CHECK(n3.type() == "new_message");
+  CHECK(std::string(n3.payload()["message"]["id"].GetString()) == id);
+  CHECK(n2.raw == n3.raw);
+  frame act = h.next(4);
+  CHECK(act.type() == "conversation_activity");
+  CHECK(std::string(act.payload()["last_message"]["id"].GetString()) == id);
+  CHECK(h.pending(1) == 0);
+
+  // One encode per broadcast: both room recipients got the same buffer.
+  REQUIRE(h.transport.buffers.size() == before + 4);
+  CHECK(h.transport.buffers[before + 1] == h.transport.buffers[before + 2]);
+
+  SECTION("a repeated client_msg_id returns the original, stores and broadcasts nothing") {
+    h.say(1, room_a, "hello again", "m1");
+    frame dup = h.next(1);
+    CHECK(dup.payload()["duplicate"].GetBool());
+    CHECK(std::string(dup.payload()["message"]["id"].GetString()) == id);
+    CHECK(std::string(dup.payload()["message"]["text"].GetString()) == "hello");
+    CHECK(h.pending(2) == 0);
+    CHECK(h.pending(3) == 0);
+    CHECK(h.pending(4) == 0);
+    CHECK(h.store.stats().appended == 1);
+  }
+  SECTION("seq grows by one; the same id from another user is a new message") {
+    h.say(3, room_a, "from bob", "m1");
+    frame a = h.next(3);
+    CHECK(a.payload()["message"]["seq"].GetInt() == 2);
+    CHECK_FALSE(a.payload()["duplicate"].GetBool());
+  }
+  SECTION("outbound handler sees each stored operator message once") {
+    std::vector<std::string> out;
+    h.hub.set_outbound_handler([&](const livechat::message& msg) { out.push_back(msg.text); });
+    h.say(1, room_a, "to the customer", "m2");
+    h.say(1, room_a, "to the customer", "m2");
+    CHECK(out == std::vector<std::string>{"to the customer"});
+  }
+}
+
+TEST_CASE("a store failure answers internal and acknowledges nothing", "[hub][messages]") {
+  harness h;
+  std::vector<std::string> reported;
+  h.hub.set_error_handler([&](std::string_view w) { reported.emplace_back(w); });
+  h.login(1, "alice");
+  h.login(2, "bob");
+  h.join(1, room_a);
+  h.join(2, room_a);
+  h.clear_all();
+  h.store.fail_after(0);
+  h.say(1, room_a, "lost?", "m1");
+  frame f = h.next(1);
+  CHECK(f.type() == "error");
+  CHECK(f.error_code() == "internal");
+  CHECK(h.pending(2) == 0);
+  CHECK_FALSE(reported.empty());
+  h.store.clear_failure();
+  h.say(1, room_a, "retry", "m1");
+  frame ok = h.next(1);
+  CHECK(ok.type() == "message_sent");
+  CHECK(ok.payload()["message"]["seq"].GetInt() == 1);
+  CHECK(h.next(2).type() == "new_message");
+}
+
+TEST_CASE("exceptions never escape the hub", "[hub]") {
+  harness h;
+  std::vector<std::string> reported;
+  h.hub.set_error_handler([&](std::string_view w) { reported.emplace_back(w); });
+  h.open(1);
+  h.transport.throw_on_send = true;
+  REQUIRE_NOTHROW(h.send(1, R"({"type":"ping"})"));
+  REQUIRE_NOTHROW(h.hub.tick(h.clock.now()));
+  CHECK_FALSE(reported.empty());
+}
+
+// ---------------------------------------------------------------- history and recovery
+
+TEST_CASE("conversation_update history and since_seq recovery", "[hub][history]") {
+  harness h(unlimited());
+  h.login(1, "alice");
+  h.join(1, room_a);
+  for (int i = 1; i <= 120; ++i) h.say(1, room_a, "m" + std::to_string(i));
+  h.login(2, "bob");
+
+  SECTION("without since_seq: the latest 50, oldest first, has_more") {
+    h.join(2, room_a);
+    frame u = h.next(2);
+    const auto& msgs = u.payload()["messages"];
+    REQUIRE(msgs.Size() == 50);
+    CHECK(msgs[0]["seq"].GetInt() == 71);
+    CHECK(msgs[49]["seq"].GetInt() == 120);
+    CHECK(u.payload()["has_more"].GetBool());
+    CHECK(u.payload()["last_seq"].GetInt() == 120);
+    CHECK_FALSE(u.payload()["recovered"].GetBool());
+  }
+  SECTION("since_seq with the same epoch: exactly what was missed") {
+    h.join(2, room_a, R"(,"since_seq":100,"epoch":"epoch-1")");
+    frame u = h.next(2);
+    const auto& msgs = u.payload()["messages"];
+    REQUIRE(msgs.Size() == 20);
+    CHECK(msgs[0]["seq"].GetInt() == 101);
+    CHECK_FALSE(u.payload()["has_more"].GetBool());
+    CHECK(u.payload()["recovered"].GetBool());
+  }
+  SECTION("since_seq without epoch is trusted") {
+    h.join(2, room_a, R"(,"since_seq":120)");
+    frame u = h.next(2);
+    CHECK(u.payload()["messages"].Size() == 0);
+    CHECK(u.payload()["recovered"].GetBool());
+  }
+  SECTION("another epoch: since_seq ignored, recovered false") {
+    h.join(2, room_a, R"(,"since_seq":100,"epoch":"old")");
+    frame u = h.next(2);
+    CHECK(u.payload()["messages"].Size() == 50);
+    CHECK_FALSE(u.payload()["recovered"].GetBool());
+  }
+  SECTION("since_seq beyond the store: another lineage, recovered false") {
+    h.join(2, room_a, R"(,"since_seq":500,"epoch":"epoch-1")");
+    frame u = h.next(2);
+    CHECK(u.payload()["messages"].Size() == 50);
+    CHECK_FALSE(u.payload()["recovered"].GetBool());
+  }
+  SECTION("more than 500 missed: has_more, not recovered") {
+    for (int i = 121; i <= 600; ++i) h.say(1, room_a, "m" + std::to_string(i));
+    h.join(2, room_a, R"(,"since_seq":0)");
+    frame u = h.next(2);
+    CHECK(u.payload()["messages"].Size() == 500);
+    CHECK(u.payload()["has_more"].GetBool());
+    CHECK_FALSE(u.payload()["recovered"].GetBool());
+  }
+}
+
+// ---------------------------------------------------------------- typing
+
+TEST_CASE("typing indicators with the 3 s expiry", "[hub][typing]") {
+  harness h;
+  h.login(1, "alice");
+  h.login(2, "bob");
+  h.join(1, room_a);
+  h.join(2, room_a);
+  h.clear_all();
+
+  h.room_event(1, "typing_start", room_a);
+  frame t = h.next(2);
+  REQUIRE(t.type() == "typing");
+  CHECK(t.str("user_id") == "alice");
+  CHECK(t.payload()["is_typing"].GetBool());
+  CHECK(h.pending(1) == 0);
+
+  SECTION("a repeat only restarts the timer") {
+    h.advance(2s);
+    h.room_event(1, "typing_start", room_a);
+    CHECK(h.pending(2) == 0);
+    h.advance(2s);
+    CHECK(h.pending(2) == 0);
+    h.advance(1s);
+    frame stop = h.next(2);
+    CHECK_FALSE(stop.payload()["is_typing"].GetBool());
+  }
+  SECTION("expires 3 s after the last start") {
+    h.advance(2999ms);
+    CHECK(h.pending(2) == 0);
+    h.advance(1ms);
+    CHECK_FALSE(h.next(2).payload()["is_typing"].GetBool());
+    h.advance(10s);
+    CHECK(h.pending(2) == 0);
+  }
+  SECTION("typing_stop, only if typing") {
+    h.room_event(1, "typing_stop", room_a);
+    CHECK_FALSE(h.next(2).payload()["is_typing"].GetBool());
+    h.room_event(1, "typing_stop", room_a);
+    CHECK(h.pending(2) == 0);
+  }
+  SECTION("leaving or disconnecting stops it at once") {
+    h.hub.on_close(1);
+    CHECK(h.types(2) == std::vector<std::string>{"typing", "operator_left"});
+  }
+  SECTION("sending the message ends it") {
+    h.say(1, room_a, "done");
+    CHECK(h.types(2) == std::vector<std::string>{"new_message", "typing"});
+  }
+}
+
+// ---------------------------------------------------------------- sessions
+
+TEST_CASE("claim, release and close sessions", "[hub][sessions]") {
+  harness h;
+  h.login(1, "alice");
+  h.login(2, "alice");
+  h.login(3, "bob");
+  h.login(4, "admin:root");
+  h.login(5, "watcher");
+  for (int c : {1, 2, 3, 4}) h.join(c, room_a);
+  h.send(5, R"({"type":"watch_inbox"})");
+  h.send(4, R"({"type":"watch_inbox"})");  // both in the room and watching
+  h.clear_all();
+
+  h.room_event(1, "claim_session", room_a);
+  for (int c : {1, 2, 3, 4, 5}) {
+    frame f = h.next(c);
+    REQUIRE(f.type() == "session_claimed");
+    CHECK(std::string(f.payload()["session"]["status"].GetString()) == "claimed");
+    CHECK(std::string(f.payload()["session"]["claimed_by"]["user_id"].GetString()) == "alice");
+    CHECK(f.payload()["session"]["version"].GetInt() == 1);
+    CHECK(h.pending(c) == 0);  // each connection gets it once
+  }
+
+  SECTION("own claim again: a no-op answered to this connection only") {
+    h.room_event(2, "claim_session", room_a);
+    frame f = h.next(2);
+    CHECK(f.type() == "session_claimed");
+    CHECK(f.payload()["session"]["version"].GetInt() == 1);
+    CHECK(h.pending(1) == 0);
+    CHECK(h.pending(3) == 0);
+  }
+  SECTION("another operator is refused; an admin takes over") {
+    h.room_event(3, "claim_session", room_a);
+    CHECK(h.next(3).error_code() == "session_already_claimed");
+    h.room_event(4, "claim_session", room_a);
+    frame f = h.next(3);
+    CHECK(std::string(f.payload()["session"]["claimed_by"]["user_id"].GetString()) == "root");
+    CHECK(f.payload()["session"]["version"].GetInt() == 2);
+  }
+  SECTION("release: only the holder or an admin") {
+    h.room_event(3, "release_session", room_a);
+    CHECK(h.next(3).error_code() == "forbidden");
+    h.room_event(2, "release_session", room_a);  // the holder's other tab
+    frame f = h.next(5);
+    CHECK(f.type() == "session_released");
+    CHECK(std::string(f.payload()["session"]["status"].GetString()) == "open");
+    CHECK(f.payload()["session"]["claimed_by"].IsNull());
+    CHECK(f.payload()["session"]["version"].GetInt() == 2);
+    h.clear_all();
+    h.room_event(1, "release_session", room_a);  // not claimed any more
+    CHECK(h.next(1).error_code() == "forbidden");
+  }
+  SECTION("close keeps claimed_by; closing again is silent") {
+    h.room_event(3, "close_session", room_a);
+    frame f = h.next(5);
+    CHECK(f.type() == "session_closed");
+    CHECK(std::string(f.payload()["session"]["status"].GetString()) == "closed");
+    CHECK(std::string(f.payload()["session"]["claimed_by"]["user_id"].GetString()) == "alice");
+    h.clear_all();
+    h.room_event(3, "close_session", room_a);
+    for (int c : {1, 2, 3, 4, 5}) CHECK(h.pending(c) == 0);
+    h.room_event(3, "claim_session", room_a);  // claim from closed
+    CHECK(h.next(5).type() == "session_claimed");
+  }
+  SECTION("session events need membership") {
+    h.room_event(5, "close_session", room_a);
+    CHECK(h.next(5).error_code() == "not_in_room");
+  }
+}
+
+// ---------------------------------------------------------------- read receipts
+
+TEST_CASE("mark_read records and tells the room", "[hub][read]") {
+  harness h;
+  h.login(1, "alice");
+  h.login(2, "bob");
+  h.join(1, room_a);
+  h.join(2, room_a);
+  h.say(1, room_a, "one");
+  h.say(1, room_a, "two");
+  h.clear_all();
+  h.send(2, R"({"type":"mark_read","payload":{"room":")" + room_a + R"(","seq":2}})");
+  frame r = h.next(1);
+  CHECK(r.type() == "read_receipt");
+  CHECK(r.str("user_id") == "bob");
+  CHECK(r.payload()["seq"].GetInt() == 2);
+  CHECK(h.pending(2) == 0);
+  auto pos = h.store.read_position(room_a, "bob");
+  CHECK(pos.value() == 2);
+  SECTION("never moves back") {
+    h.send(2, R"({"type":"mark_read","payload":{"room":")" + room_a + R"(","seq":1}})");
+    CHECK(h.next(1).payload()["seq"].GetInt() == 2);
+  }
+  SECTION("beyond the last message") {
+    h.send(2, R"({"type":"mark_read","payload":{"room":")" + room_a + R"(","seq":3}})");
+    CHECK(h.next(2).error_field() == "seq");
+  }
+}
+
+// ---------------------------------------------------------------- limits
+
+TEST_CASE("rate limit: 40 burst, then rate_limited, then 1008", "[hub][limits]") {
+  harness h;
+  h.login(1, "alice");  // the auth frame took one token
+  for (int i = 0; i < 39; ++i) h.send(1, R"({"type":"ping"})");
+  CHECK(h.types(1) == std::vector<std::string>(39, "pong"));
+  h.send(1, R"({"type":"ping"})");
+  CHECK(h.next(1).error_code() == "rate_limited");
+  CHECK_FALSE(h.closed(1));
+
+  SECTION("tokens refill at 20/s") {
+    h.advance(100ms);  // two tokens
+    h.send(1, R"({"type":"ping"})");
+    h.send(1, R"({"type":"ping"})");
+    h.send(1, R"({"type":"ping"})");
+    CHECK(h.types(1) == std::vector<std::string>{"pong", "pong", "error"});
+  }
+  SECTION("more than 100 refused frames within 10 s closes with 1008") {
+    for (int i = 0; i < 99; ++i) h.send(1, R"({"type":"ping"})");
+    CHECK_FALSE(h.closed(1));
+    h.send(1, R"({"type":"ping"})");
+    REQUIRE(h.closed(1));
+    CHECK(h.closed(1)->code == 1008);
+  }
+}
+
+TEST_CASE("a slow consumer is closed with 1013 and the others go on", "[hub][limits]") {
+  harness h;
+  h.login(1, "alice");
+  h.login(2, "slow");
+  h.login(3, "bob");
+  for (int c : {1, 2, 3}) h.join(c, room_a);
+  h.clear_all();
+  h.transport.buffered[2] = 2 * 1024 * 1024;
+  h.say(1, room_a, "hello");
+  REQUIRE(h.closed(2));
+  CHECK(h.closed(2)->code == 1013);
+  CHECK(h.types(3) == std::vector<std::string>{"new_message", "operator_left"});
+  CHECK(h.hub.connection_count() == 2);
+  h.say(1, room_a, "still here");
+  CHECK(h.types(3) == std::vector<std::string>{"new_message"});
+}
+
+TEST_CASE("shutdown closes everyone with 1001", "[hub]") {
+  harness h;
+  h.login(1, "alice");
+  h.open(2);
+  h.join(1, room_a);
+  h.hub.shutdown();
+  CHECK(h.closed(1)->code == 1001);
+  CHECK(h.closed(2)->code == 1001);
+  CHECK(h.hub.connection_count() == 0);
+  CHECK(h.hub.users_online() == 0);
+  CHECK(h.hub.room_count() == 0);
+  h.hub.on_close(1);  // the transport's late callback is harmless
+}
+
+TEST_CASE("state returns to zero after every connection closes", "[hub]") {
+  harness h;
+  for (int c = 1; c <= 20; ++c) {
+    h.login(c, "user" + std::to_string(c % 7));
+    h.join(c, "conversation:r" + std::to_string(c % 5));
+    h.room_event(c, "typing_start", "conversation:r" + std::to_string(c % 5));
+  }
+  h.send(1, R"({"type":"watch_inbox"})");
+  for (int c = 1; c <= 20; ++c) h.hub.on_close(c);
+  CHECK(h.hub.connection_count() == 0);
+  CHECK(h.hub.users_online() == 0);
+  CHECK(h.hub.room_count() == 0);
+  CHECK(h.hub.inbox_watcher_count() == 0);
+}
