@@ -28,7 +28,6 @@ struct codec_limits {
   std::size_t max_text_length = 5000;         ///< code points after trimming
   std::size_t max_ref_length = 64;            ///< code points
   std::size_t max_client_msg_id_length = 64;  ///< code points
-  std::size_t max_epoch_length = 128;         ///< bytes; longer cannot match any epoch we issue
 };
 
 struct decode_error {
@@ -62,6 +61,17 @@ inline std::size_t utf8_length(std::string_view s) noexcept {
   return n;
 }
 
+/// RapidJSON 1.1.0 decodes a lone low-surrogate escape (`"\uDC00"`) into
+/// the bytes ED B0..BF xx, which are not UTF-8. Raw input bytes are
+/// validated by the parser, so this pattern is the only way invalid UTF-8
+/// reaches a decoded string.
+inline bool has_encoded_surrogate(std::string_view s) noexcept {
+  for (std::size_t i = 0; i + 1 < s.size(); ++i)
+    if (static_cast<unsigned char>(s[i]) == 0xEDu && static_cast<unsigned char>(s[i + 1]) >= 0xA0u)
+      return true;
+  return false;
+}
+
 inline bool is_trim_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
 inline std::string_view trim(std::string_view s) noexcept {
@@ -81,6 +91,14 @@ class payload_reader {
       : payload_(payload), limits_(limits) {}
 
   std::optional<decode_error>& error() { return error_; }
+  bool bad_encoding() const noexcept { return bad_encoding_; }
+
+  /// A string value we keep; flags undecodable surrogates (invalid_json).
+  std::string_view checked(const rapidjson::Value& v) {
+    std::string_view s = view(v);
+    if (has_encoded_surrogate(s)) bad_encoding_ = true;
+    return s;
+  }
 
   const rapidjson::Value* find(const char* name) const {
     if (payload_ == nullptr) return nullptr;
@@ -110,7 +128,8 @@ class payload_reader {
   }
 
   std::uint64_t required_uint(const char* name) {
-    if (find(name) == nullptr) return fail(name, std::string(name) + " is required"), 0;
+    const rapidjson::Value* v = find(name);
+    if (v == nullptr || v->IsNull()) return fail(name, std::string(name) + " is required"), 0;
     return optional_uint(name).value_or(0);
   }
 
@@ -118,19 +137,20 @@ class payload_reader {
     const rapidjson::Value* v = find(name);
     if (v == nullptr || v->IsNull()) return std::nullopt;
     if (!v->IsString()) return fail(name, std::string(name) + " must be a string"), std::nullopt;
-    const std::size_t n = utf8_length(view(*v));
+    const std::string_view value = checked(*v);
+    const std::size_t n = utf8_length(value);
     if (n == 0 || n > max_code_points)
       return fail(name, std::string(name) + " must be 1-" + std::to_string(max_code_points) +
                             " characters"),
              std::nullopt;
-    return std::string(view(*v));
+    return std::string(value);
   }
 
   std::string text() {
     const rapidjson::Value* v = find("text");
     if (v == nullptr) return fail("text", "text is required"), std::string();
     if (!v->IsString()) return fail("text", "text must be a string"), std::string();
-    std::string_view t = trim(view(*v));
+    std::string_view t = trim(checked(*v));
     const std::size_t n = utf8_length(t);
     if (n == 0) return fail("text", "text is empty"), std::string();
     if (n > limits_.max_text_length)
@@ -144,6 +164,7 @@ class payload_reader {
   const rapidjson::Value* payload_;
   const codec_limits& limits_;
   std::optional<decode_error> error_;
+  bool bad_encoding_ = false;
 };
 
 inline client_event read_payload(client_event_type kind, payload_reader& r,
@@ -153,7 +174,7 @@ inline client_event read_payload(client_event_type kind, payload_reader& r,
     case client_event_type::auth: {
       const rapidjson::Value* v = r.find("token");
       if (v == nullptr || !v->IsString()) r.fail("token", "token must be a string");
-      return ce::auth{v != nullptr && v->IsString() ? std::string(view(*v)) : std::string()};
+      return ce::auth{v != nullptr && v->IsString() ? std::string(r.checked(*v)) : std::string()};
     }
     case client_event_type::join_room: {
       ce::join_room e;
@@ -161,10 +182,10 @@ inline client_event read_payload(client_event_type kind, payload_reader& r,
       e.since_seq = r.optional_uint("since_seq");
       const rapidjson::Value* ep = r.find("epoch");
       if (ep != nullptr && !ep->IsNull()) {
-        if (!ep->IsString() || ep->GetStringLength() > limits.max_epoch_length)
+        if (!ep->IsString())
           r.fail("epoch", "epoch must be a string");
         else
-          e.epoch = std::string(view(*ep));
+          e.epoch = std::string(r.checked(*ep));  // any string; a foreign one just does not match
       }
       return e;
     }
@@ -202,6 +223,12 @@ inline decoded_frame decode_client_frame(std::string_view frame, const codec_lim
   decoded_frame out;
   // A small stack arena serves typical frames without touching the heap.
   // Iterative parsing bounds stack use on deeply nested input.
+  // A raw NUL never occurs in JSON text, and RapidJSON's in-memory stream
+  // would stop at it and ignore what follows.
+  if (std::char_traits<char>::find(frame.data(), frame.size(), '\0') != nullptr) {
+    out.envelope_error = decode_error{errc::invalid_json, {}, "frame must be one JSON object"};
+    return out;
+  }
   char value_buffer[4096];
   char parse_buffer[1024];
   rapidjson::MemoryPoolAllocator<> value_alloc(value_buffer, sizeof value_buffer);
@@ -221,6 +248,10 @@ inline decoded_frame decode_client_frame(std::string_view frame, const codec_lim
   std::optional<decode_error> ref_error;
   if (ref_it != doc.MemberEnd()) {
     const rapidjson::Value& r = ref_it->value;
+    if (r.IsString() && detail::has_encoded_surrogate(detail::view(r))) {
+      out.envelope_error = decode_error{errc::invalid_json, {}, "frame is not valid UTF-8 JSON"};
+      return out;
+    }
     if (r.IsString() && detail::utf8_length(detail::view(r)) <= limits.max_ref_length)
       out.ref = std::string(detail::view(r));
     else
@@ -258,6 +289,10 @@ inline decoded_frame decode_client_frame(std::string_view frame, const codec_lim
 
   detail::payload_reader reader(payload, limits);
   out.event = detail::read_payload(*out.kind, reader, limits);
+  if (reader.bad_encoding()) {
+    out.envelope_error = decode_error{errc::invalid_json, {}, "frame is not valid UTF-8 JSON"};
+    return out;
+  }
   out.payload_error = std::move(reader.error());
   return out;
 }
