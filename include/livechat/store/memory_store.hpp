@@ -1,0 +1,332 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#ifndef LIVECHAT_STORE_MEMORY_STORE_HPP
+#define LIVECHAT_STORE_MEMORY_STORE_HPP
+
+// The default MessageStore: everything lives in this process and nothing
+// survives a restart, which is why every instance starts a new `epoch`
+// (PROTOCOL.md "Durability"): a client that resumes against a fresh store
+// must learn that its `since_seq` refers to a history that is gone.
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>  // std::greater<>, std::equal_to<>, std::hash
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <livechat/error.hpp>
+#include <livechat/protocol/model.hpp>
+#include <livechat/protocol/room_name.hpp>
+#include <livechat/store/message_store.hpp>
+
+namespace livechat {
+
+namespace detail {
+
+/// 16 lowercase hex digits that differ between instances. random_device
+/// alone may be deterministic on some platforms (old MinGW), so the seed
+/// also mixes in the time and a process-wide counter.
+inline std::string random_epoch() {
+  static std::atomic<std::uint64_t> instances{0};
+  std::random_device rd;
+  const auto ticks =
+      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  const std::uint64_t n = instances.fetch_add(1, std::memory_order_relaxed);
+  std::seed_seq seed{rd(), rd(), rd(), rd(), static_cast<std::uint32_t>(ticks),
+                     static_cast<std::uint32_t>(ticks >> 32), static_cast<std::uint32_t>(n),
+                     static_cast<std::uint32_t>(n >> 32)};
+  std::mt19937_64 gen(seed);
+  std::uint64_t v = gen();
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string s(16, '0');
+  for (std::size_t i = 16; i-- > 0;) {
+    s[i] = digits[v & 0xfu];
+    v >>= 4;
+  }
+  return s;
+}
+
+/// Lets a map keyed by std::string be searched with a string_view without
+/// building a temporary string (C++20 heterogeneous unordered lookup).
+struct string_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept {
+    return std::hash<std::string_view>{}(s);
+  }
+};
+
+/// `map.find(key)` on a string-keyed unordered map. Heterogeneous lookup
+/// needs C++20's library; C++17 pays one temporary string per lookup.
+template <class Map>
+auto find_in(Map& map, std::string_view key) -> decltype(map.begin()) {
+#if defined(__cpp_lib_generic_unordered_lookup)
+  return map.find(key);
+#else
+  return map.find(std::string(key));
+#endif
+}
+
+}  // namespace detail
+
+/// In-memory MessageStore: the default, and the double the unit tests use.
+///
+/// Per room it keeps the messages in a vector (`seq` = index + 1), the
+/// session, the read positions and the `client_msg_id` dedupe records; the
+/// `webhook_event_id` records are store-wide. Costs: `append` O(1)
+/// amortised plus O(log rooms) for the conversation index; `history`
+/// O(limit); `conversations` O(limit). Memory grows with every message and
+/// is never reclaimed: use a persistent store for long-running servers.
+///
+/// Tests can make it fail on purpose: after `fail_after(n)` the next `n`
+/// `do_*` calls succeed and every later one returns `errc::store_failure`
+/// without touching the data (Beast's `fail_count`).
+///
+/// @par Thread Safety
+/// None, like `message_store`: the owner serialises all calls.
+///
+/// @par Exception Safety
+/// Only `std::bad_alloc` can escape (no try/catch, so the header builds
+/// with -fno-exceptions); if it does, the store stays usable but the
+/// message being appended may lack its dedupe record or its place in
+/// `conversations`.
+///
+/// @code
+/// livechat::memory_store store;
+/// livechat::append_request req;
+/// req.room = "conversation:U123";
+/// req.sender = {livechat::sender_type::user, "U123", "U123"};
+/// req.text = "hello";
+/// auto r = store.append(req);         // r->message.seq == 1
+/// auto page = store.history(req.room, std::nullopt, 50);
+/// @endcode
+class memory_store final : public message_store {
+ public:
+  /// A fresh random epoch: this store's history is new.
+  memory_store() : memory_store(detail::random_epoch()) {}
+
+  /// A fixed epoch, for tests that compare ids or epochs literally.
+  explicit memory_store(std::string epoch) : epoch_(std::move(epoch)) {
+    LIVECHAT_ASSERT(!epoch_.empty());
+  }
+
+  /// The epoch of every room in this store.
+  const std::string& epoch() const noexcept { return epoch_; }
+  using message_store::epoch;
+
+  /// After `calls` more `do_*` calls, every `do_*` call fails with
+  /// `errc::store_failure` until `fail_after` or `clear_failure` is called.
+  void fail_after(std::size_t calls) noexcept { fail_at_ = calls_ + calls; }
+  void clear_failure() noexcept { fail_at_.reset(); }
+
+  /// How many `do_*` calls were made, failed ones included. Calls rejected
+  /// by the base class's validation never reach the store and don't count.
+  std::size_t calls() const noexcept { return calls_; }
+
+ protected:
+  result<append_result> do_append(const append_request& req) override {
+    if (should_fail()) return errc::store_failure;
+
+    if (!req.webhook_event_id.empty()) {
+      auto it = webhook_events_.find(req.webhook_event_id);
+      if (it != webhook_events_.end()) {
+        const room_data* owner = find_room(it->second.first);
+        LIVECHAT_ASSERT(owner && it->second.second <= owner->messages.size());
+        return append_result{owner->messages[it->second.second - 1], true};
+      }
+    }
+
+    room_data& room = rooms_[req.room];
+    std::string dedupe_key;
+    if (!req.client_msg_id.empty()) {
+      dedupe_key.reserve(req.sender.id.size() + 1 + req.client_msg_id.size());
+      dedupe_key.append(req.sender.id).append(1, '\x1f').append(req.client_msg_id);
+      auto it = room.dedupe.find(dedupe_key);
+      if (it != room.dedupe.end()) return append_result{room.messages[it->second - 1], true};
+    }
+
+    message m;
+    m.seq = room.messages.size() + 1;
+    m.id.reserve(epoch_.size() + 21);
+    m.id.append(epoch_).append(1, '-').append(std::to_string(++next_id_));
+    m.room = req.room;
+    m.sender = req.sender;
+    m.text = req.text;
+    m.created_at = req.now;
+    m.client_msg_id = req.client_msg_id;
+    room.messages.push_back(std::move(m));
+    const message& stored = room.messages.back();
+
+    if (!dedupe_key.empty()) room.dedupe.emplace(std::move(dedupe_key), stored.seq);
+    if (!req.webhook_event_id.empty())
+      webhook_events_.emplace(req.webhook_event_id, std::make_pair(req.room, stored.seq));
+    reindex(room, stored.created_at);
+    return append_result{stored, false};
+  }
+
+  result<history_page> do_history(std::string_view room_name,
+                                  std::optional<std::uint64_t> since_seq,
+                                  std::size_t limit) override {
+    if (should_fail()) return errc::store_failure;
+    history_page page;
+    const room_data* room = find_room(room_name);
+    if (!room) return page;
+    const std::vector<message>& all = room->messages;
+    const std::size_t n = all.size();
+    page.last_seq = n;
+    std::size_t first = 0;
+    std::size_t count = 0;
+    if (!since_seq) {
+      count = limit < n ? limit : n;
+      first = n - count;
+      page.has_more = first > 0;
+    } else if (*since_seq < n) {
+      // since_seq < n fits in size_t; `n - first` avoids overflowing on a
+      // huge limit.
+      first = static_cast<std::size_t>(*since_seq);
+      count = limit < n - first ? limit : n - first;
+      page.has_more = first + count < n;
+    }
+    using diff = std::vector<message>::difference_type;
+    page.messages.assign(all.begin() + static_cast<diff>(first),
+                         all.begin() + static_cast<diff>(first + count));
+    return page;
+  }
+
+  result<std::string> do_epoch(std::string_view) override {
+    if (should_fail()) return errc::store_failure;
+    return epoch_;
+  }
+
+  result<session_state> do_load_session(std::string_view room_name) override {
+    if (should_fail()) return errc::store_failure;
+    const room_data* room = find_room(room_name);
+    return room ? room->session : session_state{};
+  }
+
+  result<void> do_save_session(std::string_view room_name, const session_state& s) override {
+    if (should_fail()) return errc::store_failure;
+    room_for(room_name).session = s;
+    return {};
+  }
+
+  result<std::uint64_t> do_mark_read(std::string_view room_name, std::string_view user_id,
+                                     std::uint64_t seq) override {
+    if (should_fail()) return errc::store_failure;
+    room_data& room = room_for(room_name);
+    auto it = detail::find_in(room.read_positions, user_id);
+    if (it == room.read_positions.end())
+      it = room.read_positions.emplace(std::string(user_id), seq).first;
+    else if (seq > it->second)
+      it->second = seq;
+    return it->second;
+  }
+
+  result<std::uint64_t> do_read_position(std::string_view room_name,
+                                         std::string_view user_id) override {
+    if (should_fail()) return errc::store_failure;
+    const room_data* room = find_room(room_name);
+    if (!room) return std::uint64_t{0};
+    auto it = detail::find_in(room->read_positions, user_id);
+    return it == room->read_positions.end() ? std::uint64_t{0} : it->second;
+  }
+
+  result<std::vector<conversation_summary>> do_conversations(std::size_t limit) override {
+    if (should_fail()) return errc::store_failure;
+    std::vector<conversation_summary> out;
+    out.reserve(limit < index_.size() ? limit : index_.size());
+    for (auto it = index_.begin(); it != index_.end() && out.size() < limit; ++it) {
+      const room_data& room = *it->second;
+      const message& last = room.messages.back();
+      conversation_summary c;
+      c.room = last.room;
+      c.conversation_id = last.room.substr(room_prefix.size());
+      c.last_message = last;
+      c.last_seq = last.seq;
+      c.session = room.session;
+      out.push_back(std::move(c));
+    }
+    return out;
+  }
+
+  result<void> do_flush() override {
+    if (should_fail()) return errc::store_failure;
+    return {};
+  }
+
+ private:
+  // (created_at in ms, global append counter) of a room's last message.
+  // The counter breaks created_at ties so the most recent append wins.
+  using order_key = std::pair<std::int64_t, std::uint64_t>;
+  struct room_data;
+  // Newest first. Keyed by order alone (keys are unique thanks to the
+  // counter), so moving a room costs a node splice, not a string copy.
+  using order_index = std::map<order_key, room_data*, std::greater<>>;
+
+  struct room_data {
+    std::vector<message> messages;
+    session_state session;
+    std::unordered_map<std::string, std::uint64_t, detail::string_hash, std::equal_to<>>
+        read_positions;
+    /// sender.id + '\x1f' + client_msg_id -> seq. Dedupe is per (user,
+    /// room), so the sender is part of the key; the unit separator keeps
+    /// ("ab", "c") and ("a", "bc") apart as long as ids don't contain it.
+    std::unordered_map<std::string, std::uint64_t> dedupe;
+    std::optional<order_key> order;  ///< this room's key in index_, once it has a message
+  };
+
+  using room_map =
+      std::unordered_map<std::string, room_data, detail::string_hash, std::equal_to<>>;
+
+  bool should_fail() noexcept {
+    const bool fail = fail_at_ && calls_ >= *fail_at_;
+    ++calls_;
+    return fail;
+  }
+
+  const room_data* find_room(std::string_view name) const {
+    auto it = detail::find_in(rooms_, name);
+    return it == rooms_.end() ? nullptr : &it->second;
+  }
+
+  room_data& room_for(std::string_view name) {
+    auto it = detail::find_in(rooms_, name);
+    if (it != rooms_.end()) return it->second;
+    return rooms_.emplace(std::string(name), room_data{}).first->second;
+  }
+
+  // unordered_map never moves its elements (not even on rehash), so the
+  // index can point at them.
+  void reindex(room_data& room, system_time created_at) {
+    const order_key key{created_at.time_since_epoch().count(), ++next_order_};
+    if (room.order) {
+      auto node = index_.extract(*room.order);
+      LIVECHAT_ASSERT(!node.empty());
+      node.key() = key;
+      index_.insert(std::move(node));
+    } else {
+      index_.emplace(key, &room);
+    }
+    room.order = key;
+  }
+
+  std::string epoch_;
+  room_map rooms_;
+  order_index index_;
+  /// webhook_event_id -> (room, seq)
+  std::unordered_map<std::string, std::pair<std::string, std::uint64_t>> webhook_events_;
+  std::uint64_t next_id_ = 0;
+  std::uint64_t next_order_ = 0;
+  std::size_t calls_ = 0;
+  std::optional<std::size_t> fail_at_;
+};
+
+}  // namespace livechat
+
+#endif

@@ -1,0 +1,73 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#include <livechat/clock.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <type_traits>
+
+using namespace std::chrono_literals;
+
+TEST_CASE("manual_clock moves only when told", "[clock]") {
+  SECTION("the default origin") {
+    livechat::manual_clock clock;
+    CHECK(clock.now() == livechat::manual_clock::time_point{});
+    CHECK(clock.system_now().time_since_epoch().count() == 1764102265123);
+    CHECK(livechat::format_timestamp(clock.system_now()) == "2025-11-25T20:24:25.123Z");
+  }
+
+  SECTION("advance moves now() and system_now() together") {
+    const livechat::system_time origin{std::chrono::milliseconds(1000000)};
+    livechat::manual_clock clock(origin);
+    const auto t0 = clock.now();
+    CHECK(clock.system_now() == origin);
+    CHECK(clock.now() == t0);  // no drift on its own
+
+    clock.advance(1500ms);
+    CHECK(clock.now() - t0 == 1500ms);
+    CHECK(clock.system_now() - origin == 1500ms);
+
+    clock.advance(3s);
+    CHECK(clock.now() - t0 == 4500ms);
+    CHECK(clock.system_now() == origin + 4500ms);
+
+    clock.advance(0ms);
+    CHECK(clock.now() - t0 == 4500ms);
+  }
+
+  SECTION("sub-millisecond steps accumulate") {
+    livechat::manual_clock clock(livechat::system_time{});
+    clock.advance(600us);
+    CHECK(clock.system_now().time_since_epoch().count() == 0);
+    clock.advance(600us);
+    CHECK(clock.system_now().time_since_epoch().count() == 1);
+    CHECK(clock.now().time_since_epoch() == 1200us);
+  }
+
+  SECTION("usable through the Clock requirements") {
+    auto elapsed = [](auto& c, auto d) {
+      const auto start = c.now();
+      c.advance(d);
+      return c.now() - start;
+    };
+    livechat::manual_clock clock;
+    CHECK(elapsed(clock, 25s) == 25s);
+  }
+}
+
+TEST_CASE("default_clock reads the real clocks", "[clock]") {
+  const livechat::default_clock clock;
+
+  const auto wall = std::chrono::system_clock::now();
+  const livechat::system_time ours = clock.system_now();
+  const auto diff = ours - std::chrono::time_point_cast<std::chrono::milliseconds>(wall);
+  CHECK(diff >= -1s);
+  CHECK(diff <= 1s);
+
+  const auto a = clock.now();
+  const auto b = clock.now();
+  CHECK(b >= a);  // steady
+  static_assert(std::is_same<livechat::default_clock::time_point,
+                             std::chrono::steady_clock::time_point>::value,
+                "timers need a monotonic clock");
+}

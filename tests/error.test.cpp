@@ -1,0 +1,156 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#include <livechat/error.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+using livechat::errc;
+
+namespace {
+
+struct wire_case {
+  errc code;
+  std::string_view wire;
+};
+
+// Every enumerator, with the PROTOCOL.md error code it must produce.
+constexpr wire_case all_codes[] = {
+    {errc::invalid_json, "invalid_json"},
+    {errc::unknown_type, "unknown_type"},
+    {errc::validation_error, "validation_error"},
+    {errc::not_authenticated, "not_authenticated"},
+    {errc::already_authenticated, "already_authenticated"},
+    {errc::auth_failed, "auth_failed"},
+    {errc::not_in_room, "not_in_room"},
+    {errc::forbidden, "forbidden"},
+    {errc::session_already_claimed, "session_already_claimed"},
+    {errc::limit_exceeded, "limit_exceeded"},
+    {errc::rate_limited, "rate_limited"},
+    {errc::unsupported_frame, "unsupported_frame"},
+    {errc::internal, "internal"},
+    {errc::store_failure, "internal"},
+    {errc::not_found, "internal"},
+};
+
+}  // namespace
+
+TEST_CASE("wire_code maps every errc to its protocol string", "[error]") {
+  for (const wire_case& c : all_codes) {
+    INFO(static_cast<int>(c.code));
+    CHECK(livechat::wire_code(c.code) == c.wire);
+  }
+  CHECK(livechat::wire_code(static_cast<errc>(9999)) == "internal");
+}
+
+TEST_CASE("errc values are stable", "[error]") {
+  // They are part of the ABI of logs and metrics; retired ones stay reserved.
+  CHECK(static_cast<int>(errc::invalid_json) == 1);
+  CHECK(static_cast<int>(errc::internal) == 13);
+  CHECK(static_cast<int>(errc::store_failure) == 100);
+  CHECK(static_cast<int>(errc::not_found) == 101);
+}
+
+TEST_CASE("errc is a std::error_code enum in the livechat category", "[error]") {
+  static_assert(std::is_error_code_enum<errc>::value, "errc must convert to error_code");
+
+  const std::error_code ec = errc::forbidden;
+  CHECK(ec);
+  CHECK(ec.value() == static_cast<int>(errc::forbidden));
+  CHECK(std::string(ec.category().name()) == "livechat");
+  CHECK(&ec.category() == &livechat::error_category());
+  CHECK(ec == errc::forbidden);
+  CHECK(ec != errc::not_in_room);
+  CHECK(ec == livechat::make_error_code(errc::forbidden));
+  CHECK(ec.message() == "not allowed");
+
+  SECTION("distinct from other categories with the same value") {
+    const std::error_code generic = std::make_error_code(std::errc::operation_not_permitted);
+    CHECK(generic.value() == 1);
+    CHECK(generic != std::error_code(errc::invalid_json));
+  }
+
+  SECTION("every code has a non-empty, specific message") {
+    for (const wire_case& c : all_codes) {
+      const std::error_code e = c.code;
+      INFO(static_cast<int>(c.code));
+      CHECK_FALSE(e.message().empty());
+      CHECK(e.message() != "unknown livechat error");
+    }
+    CHECK(livechat::error_category().message(9999) == "unknown livechat error");
+  }
+}
+
+TEST_CASE("result<T>", "[error]") {
+  SECTION("holds a value") {
+    livechat::result<std::string> r = std::string("hello");
+    REQUIRE(r.ok());
+    CHECK(static_cast<bool>(r));
+    CHECK_FALSE(r.error());
+    CHECK(r.value() == "hello");
+    CHECK(*r == "hello");
+    CHECK(r->size() == 5);
+    r.value() += "!";
+    CHECK(*r == "hello!");
+    const auto& cr = r;
+    CHECK(cr.value() == "hello!");
+    CHECK(cr->size() == 6);
+    std::string moved = std::move(r).value();
+    CHECK(moved == "hello!");
+  }
+
+  SECTION("holds an error from errc") {
+    livechat::result<int> r = errc::not_found;
+    CHECK_FALSE(r.ok());
+    CHECK_FALSE(static_cast<bool>(r));
+    CHECK(r.error() == errc::not_found);
+    CHECK(r.error().category().name() == std::string("livechat"));
+  }
+
+  SECTION("holds an error from a foreign error_code") {
+    livechat::result<int> r = std::make_error_code(std::errc::timed_out);
+    CHECK_FALSE(r.ok());
+    CHECK(r.error() == std::errc::timed_out);
+  }
+
+  SECTION("works with move-only values") {
+    livechat::result<std::unique_ptr<int>> r = std::make_unique<int>(7);
+    REQUIRE(r.ok());
+    CHECK(**r == 7);
+    std::unique_ptr<int> p = std::move(r).value();
+    CHECK(*p == 7);
+  }
+
+  SECTION("a function can return either") {
+    auto half = [](int x) -> livechat::result<int> {
+      if (x % 2 != 0) return errc::validation_error;
+      return x / 2;
+    };
+    CHECK(*half(8) == 4);
+    CHECK(half(3).error() == errc::validation_error);
+  }
+}
+
+TEST_CASE("result<void>", "[error]") {
+  livechat::result<void> ok;
+  CHECK(ok.ok());
+  CHECK(static_cast<bool>(ok));
+  CHECK_FALSE(ok.error());
+
+  livechat::result<void> bad = errc::store_failure;
+  CHECK_FALSE(bad.ok());
+  CHECK_FALSE(static_cast<bool>(bad));
+  CHECK(bad.error() == errc::store_failure);
+  CHECK(livechat::wire_code(errc::store_failure) == "internal");
+
+  livechat::result<void> foreign = std::make_error_code(std::errc::io_error);
+  CHECK_FALSE(foreign.ok());
+
+  // An empty error_code means success, unlike result<T> which needs a value.
+  livechat::result<void> from_empty = std::error_code{};
+  CHECK(from_empty.ok());
+}
