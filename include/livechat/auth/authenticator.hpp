@@ -22,9 +22,8 @@ struct authenticator_stats {
 };
 
 /// @par Thread Safety
-/// Implementations shipped here are stateless after construction, so
-/// `authenticate` may be called from any thread; the counters are not
-/// synchronised (read them on the owning thread).
+/// One thread at a time (the hub's): the counters are plain integers.
+/// The implementations shipped here keep no other state after construction.
 class authenticator {
  public:
   /// Tokens longer than this are rejected before any parsing.
