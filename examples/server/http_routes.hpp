@@ -1,0 +1,274 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#ifndef LIVECHAT_EXAMPLES_SERVER_HTTP_ROUTES_HPP
+#define LIVECHAT_EXAMPLES_SERVER_HTTP_ROUTES_HPP
+
+// Plain-HTTP side of livechat-server: a tiny router and the static files of
+// the demo console. It knows nothing of websocketpp (websocket_transport.hpp
+// adapts a websocketpp request to `http_request` and back), so routes can be
+// added or tested without a socket. Later routes (webhook, REST, metrics)
+// are one `add()` each in main.cpp.
+
+#include <algorithm>
+#include <cctype>
+#include <cstddef>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace livechat_server {
+
+/// Largest request body accepted (PROTOCOL.md: 413 beyond). websocketpp
+/// enforces it from Content-Length before reading the body; the router
+/// checks again so a handler can rely on it.
+inline constexpr std::size_t max_http_body = 1024 * 1024;
+
+/// Views into the transport's request; valid for the duration of one call.
+struct http_request {
+  std::string_view method;
+  std::string_view path;   ///< target up to '?', still percent-encoded
+  std::string_view query;  ///< after '?', without it
+  std::string_view body;
+  std::vector<std::pair<std::string_view, std::string_view>> headers;
+
+  /// Case-insensitive lookup; empty when absent.
+  std::string_view header(std::string_view name) const noexcept {
+    for (const auto& [k, v] : headers) {
+      if (k.size() == name.size() &&
+          std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
+            return std::tolower(static_cast<unsigned char>(a)) ==
+                   std::tolower(static_cast<unsigned char>(b));
+          }))
+        return v;
+    }
+    return {};
+  }
+};
+
+struct http_response {
+  int status = 200;
+  std::string content_type;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  ///< extra ones
+};
+
+/// The machine-readable `code` of PROTOCOL.md's error body for a status
+/// websocketpp or a route produces.
+inline std::string_view http_error_code(int status) noexcept {
+  switch (status) {
+    case 400: return "bad_request";
+    case 401: return "unauthorized";
+    case 403: return "forbidden";
+    case 404: return "not_found";
+    case 405: return "method_not_allowed";
+    case 411: return "length_required";
+    case 413: return "payload_too_large";
+    case 426: return "upgrade_required";
+    case 431: return "request_header_fields_too_large";
+    case 503: return "unavailable";
+    default: return status >= 500 ? "internal" : "bad_request";
+  }
+}
+
+/// `{"error": {"code", "message"}}`, the body of every HTTP error.
+inline std::string json_error_body(std::string_view code, std::string_view message) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("error");
+  w.StartObject();
+  w.Key("code");
+  w.String(code.data(), static_cast<rapidjson::SizeType>(code.size()));
+  w.Key("message");
+  w.String(message.data(), static_cast<rapidjson::SizeType>(message.size()));
+  w.EndObject();
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+inline http_response json_response(int status, std::string body) {
+  http_response r;
+  r.status = status;
+  r.content_type = "application/json";
+  r.body = std::move(body);
+  return r;
+}
+
+inline http_response json_error(int status, std::string_view message) {
+  return json_response(status, json_error_body(http_error_code(status), message));
+}
+
+/// Exact-path and prefix routes, then a fallback (the static files).
+/// A GET route answers HEAD too; the transport drops the body.
+class http_router {
+ public:
+  using handler = std::function<http_response(const http_request&)>;
+
+  /// `path` must equal the request path exactly.
+  void add(std::string method, std::string path, handler h) {
+    routes_.push_back({std::move(method), std::move(path), false, std::move(h)});
+  }
+  /// Every path that starts with `prefix` (e.g. "/api/v1/conversations/");
+  /// the handler parses the rest.
+  void add_prefix(std::string method, std::string prefix, handler h) {
+    routes_.push_back({std::move(method), std::move(prefix), true, std::move(h)});
+  }
+  void set_fallback(handler h) { fallback_ = std::move(h); }
+
+  http_response handle(const http_request& req) const {
+    // websocketpp reads only Content-Length bodies: a chunked body arrives
+    // as an empty string with no error, which a handler would mistake for
+    // "no body". Refuse any transfer coding instead of guessing.
+    if (!req.header("Transfer-Encoding").empty())
+      return json_error(411, "chunked request bodies are not supported: send Content-Length");
+    if (req.body.size() > max_http_body)
+      return json_error(413, "request body larger than 1 MiB");
+
+    std::string allowed;
+    for (const auto& r : routes_) {
+      const bool path_matches =
+          r.prefix ? req.path.substr(0, r.path.size()) == r.path : req.path == r.path;
+      if (!path_matches) continue;
+      if (r.method == req.method || (r.method == "GET" && req.method == "HEAD"))
+        return r.h(req);
+      if (!allowed.empty()) allowed += ", ";
+      allowed += r.method;
+      if (r.method == "GET") allowed += ", HEAD";
+    }
+    if (!allowed.empty()) {
+      auto resp = json_error(405, "method not allowed on this path");
+      resp.headers.emplace_back("Allow", allowed);
+      return resp;
+    }
+    if (fallback_) return fallback_(req);
+    return json_error(404, "no such resource");
+  }
+
+ private:
+  struct route {
+    std::string method;
+    std::string path;
+    bool prefix;
+    handler h;
+  };
+  std::vector<route> routes_;
+  handler fallback_;
+};
+
+/// Serves the files under one directory, read on every request (the
+/// console is a handful of small files; no cache to invalidate while
+/// someone edits them).
+class static_files {
+ public:
+  /// A missing root is not fatal: the API still works, `/` answers 404.
+  explicit static_files(const std::filesystem::path& root) {
+    std::error_code ec;
+    auto canon = std::filesystem::canonical(root, ec);
+    if (!ec && std::filesystem::is_directory(canon, ec)) root_ = std::move(canon);
+  }
+
+  bool available() const noexcept { return root_.has_value(); }
+
+  http_response operator()(const http_request& req) const {
+    auto file = resolve(req.path);
+    if (!file) return json_error(404, "no such resource");
+    if (req.method != "GET" && req.method != "HEAD") {
+      auto resp = json_error(405, "static files answer GET and HEAD only");
+      resp.headers.emplace_back("Allow", "GET, HEAD");
+      return resp;
+    }
+    std::ifstream in(*file, std::ios::binary);
+    if (!in) return json_error(404, "no such resource");
+    http_response r;
+    r.body.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (in.bad()) return json_error(500, "could not read the file");
+    r.content_type = std::string(content_type(file->extension().string()));
+    // Revalidate every time: an operator must not run yesterday's console.
+    r.headers.emplace_back("Cache-Control", "no-cache");
+    r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+    // The console loads nothing from elsewhere; say so, so an injected
+    // script or style from a message text could not load anything either.
+    r.headers.emplace_back("Content-Security-Policy",
+                           "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+                           "object-src 'none'; base-uri 'none'; frame-ancestors 'none'");
+    return r;
+  }
+
+  static std::string_view content_type(std::string_view ext) noexcept {
+    if (ext == ".html" || ext == ".htm") return "text/html; charset=utf-8";
+    if (ext == ".js" || ext == ".mjs") return "text/javascript; charset=utf-8";
+    if (ext == ".css") return "text/css; charset=utf-8";
+    if (ext == ".svg") return "image/svg+xml";
+    if (ext == ".png") return "image/png";
+    if (ext == ".ico") return "image/x-icon";
+    if (ext == ".json") return "application/json";
+    if (ext == ".txt") return "text/plain; charset=utf-8";
+    return "application/octet-stream";
+  }
+
+ private:
+  static int hex_value(char c) noexcept {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  }
+
+  // The file a request path names, or nothing. Percent-decoding happens
+  // before the checks so "%2e%2e" is caught like "..", and the result is
+  // canonicalised so a symlink cannot lead outside the root either.
+  std::optional<std::filesystem::path> resolve(std::string_view target) const {
+    if (!root_ || target.empty() || target.front() != '/') return std::nullopt;
+    std::string decoded;
+    decoded.reserve(target.size());
+    for (std::size_t i = 0; i < target.size(); ++i) {
+      if (target[i] == '%') {
+        if (i + 2 >= target.size()) return std::nullopt;
+        const int hi = hex_value(target[i + 1]), lo = hex_value(target[i + 2]);
+        if (hi < 0 || lo < 0) return std::nullopt;
+        decoded.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+      } else {
+        decoded.push_back(target[i]);
+      }
+    }
+    if (decoded.find('\0') != std::string::npos || decoded.find('\\') != std::string::npos)
+      return std::nullopt;
+
+    std::filesystem::path rel;
+    std::size_t pos = 1;
+    while (pos <= decoded.size()) {
+      auto next = decoded.find('/', pos);
+      if (next == std::string::npos) next = decoded.size();
+      std::string_view seg(decoded.data() + pos, next - pos);
+      if (seg == "." || seg == "..") return std::nullopt;
+      if (!seg.empty()) rel /= std::string(seg);
+      pos = next + 1;
+    }
+    if (decoded.back() == '/') rel /= "index.html";
+
+    std::error_code ec;
+    auto full = std::filesystem::canonical(*root_ / rel, ec);
+    if (ec || !std::filesystem::is_regular_file(full, ec) || ec) return std::nullopt;
+    // Inside the root: the root's components are a prefix of the file's.
+    if (std::mismatch(root_->begin(), root_->end(), full.begin(), full.end()).first != root_->end())
+      return std::nullopt;
+    return full;
+  }
+
+  std::optional<std::filesystem::path> root_;
+};
+
+}  // namespace livechat_server
+
+#endif

@@ -1,0 +1,306 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+//
+// livechat-server: livechat::server::hub behind websocketpp on one Asio
+// thread. This file only wires things together; the protocol lives in the
+// library (include/livechat/server/hub.hpp), the websocketpp details in
+// websocket_transport.hpp and the HTTP routes in http_routes.hpp.
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <livechat/auth/dev_authenticator.hpp>
+#ifdef LIVECHAT_SERVER_WITH_JWT
+#include <livechat/auth/jwt_authenticator.hpp>
+#endif
+#include <livechat/clock.hpp>
+#include <livechat/server/hub.hpp>
+#include <livechat/store/memory_store.hpp>
+
+#include "http_routes.hpp"
+#include "options.hpp"
+#include "websocket_transport.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr const char* websocket_path = "/api/v1/ws/live-chat";
+constexpr auto tick_interval = 100ms;  // hub timers and presence coalescing
+constexpr auto drain_timeout = 2s;     // how long shutdown waits for close handshakes
+
+void log_error(const char* where, const char* what) {
+  std::cerr << "livechat-server: " << where << ": " << what << '\n';
+}
+
+// websocketpp calls handlers from deep inside its read loop; an exception
+// escaping one would unwind through io_context::run and stop the server.
+// Only the exception text is logged: never tokens or message bodies.
+template <class F>
+void guarded(const char* where, F&& f) noexcept {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    log_error(where, e.what());
+  } catch (...) {
+    log_error(where, "unknown exception");
+  }
+}
+
+std::unique_ptr<livechat::authenticator> make_authenticator(const livechat_server::options& o) {
+  if (o.auth == livechat_server::auth_mode::dev) return std::make_unique<livechat::dev_authenticator>();
+#ifdef LIVECHAT_SERVER_WITH_JWT
+  livechat::jwt_options jwt;
+  jwt.secret = o.jwt_secret;
+  jwt.issuer = o.jwt_issuer;
+  jwt.audience = o.jwt_audience;
+  return std::make_unique<livechat::jwt_authenticator>(std::move(jwt));
+#else
+  return nullptr;
+#endif
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto parsed = livechat_server::parse_options(argc, argv);
+  if (parsed.exit_code) {
+    (*parsed.exit_code == 0 ? std::cout : std::cerr) << parsed.message << std::flush;
+    return *parsed.exit_code;
+  }
+  const livechat_server::options& opts = parsed.opts;
+
+  std::unique_ptr<livechat::authenticator> auth;
+  try {
+    auth = make_authenticator(opts);
+  } catch (const std::exception& e) {  // e.g. an unusable JWT secret
+    std::cerr << "livechat-server: " << e.what() << '\n';
+    return 2;
+  }
+  if (!auth) {
+    std::cerr << "livechat-server: this build has no JWT support (OpenSSL was not found)\n";
+    return 2;
+  }
+  livechat::memory_store store;  // --store memory; SQLite comes in a later issue
+
+  try {
+    asio::io_context io;
+    livechat_server::ws_server endpoint;
+    livechat_server::websocket_transport transport(endpoint);
+    livechat::default_clock clock;
+    livechat::server::hub<livechat_server::websocket_transport> hub(transport, clock, store, *auth);
+    hub.set_error_handler([](std::string_view what) {
+      std::cerr << "livechat-server: hub: " << what << '\n';
+    });
+
+    // --- websocketpp endpoint -------------------------------------------
+    // Access logging off (one line per frame is noise); both logs to stderr
+    // so stdout carries only the "listening" line. Errors from rerror up,
+    // without warn: websocketpp 0.8.2's warnings are about peer behaviour
+    // ("got non-close frame while closing", one line per frame a client
+    // sends after we closed it, hundreds for a rate-limited flooder).
+    endpoint.clear_access_channels(websocketpp::log::alevel::all);
+    endpoint.clear_error_channels(websocketpp::log::elevel::all);
+    endpoint.set_error_channels(websocketpp::log::elevel::rerror | websocketpp::log::elevel::fatal);
+    endpoint.get_alog().set_ostream(&std::cerr);
+    endpoint.get_elog().set_ostream(&std::cerr);
+
+    endpoint.set_user_agent("livechat-server/" LIVECHAT_VERSION_STRING);
+    endpoint.init_asio(&io);
+    endpoint.set_reuse_addr(true);
+    // Explicit, not left to the config defaults (websocketpp ships 32 MB).
+    endpoint.set_max_message_size(64 * 1024);
+    endpoint.set_max_http_body_size(livechat_server::max_http_body);
+
+    // Chat frames are small and latency matters more than packet count.
+    endpoint.set_socket_init_handler([](websocketpp::connection_hdl, asio::ip::tcp::socket& s) {
+      asio::error_code ec;
+      s.set_option(asio::ip::tcp::no_delay(true), ec);
+    });
+
+    // Only the one WebSocket path exists; anything else is a 404 (the JSON
+    // body comes from json_error_response). Browsers that offer
+    // subprotocols drop the connection unless one is selected: take the first.
+    endpoint.set_validate_handler([&](websocketpp::connection_hdl hdl) {
+      bool accept = false;
+      guarded("validate", [&] {
+        auto con = endpoint.get_con_from_hdl(hdl);
+        const std::string& resource = con->get_resource();
+        if (resource.substr(0, resource.find('?')) != websocket_path) {
+          con->set_status(websocketpp::http::status_code::not_found);
+          con->replace_header("Content-Type", "application/json");
+          con->set_body(livechat_server::json_error_body(
+              "not_found", std::string("no WebSocket endpoint here; use ") + websocket_path));
+          return;
+        }
+        const auto& offered = con->get_requested_subprotocols();
+        if (!offered.empty()) {
+          websocketpp::lib::error_code ec;
+          con->select_subprotocol(offered.front(), ec);
+        }
+        accept = true;
+      });
+      return accept;
+    });
+
+    endpoint.set_open_handler([&](websocketpp::connection_hdl hdl) {
+      guarded("open", [&] { hub.on_open(transport.add(endpoint.get_con_from_hdl(hdl))); });
+    });
+
+    endpoint.set_message_handler([&](websocketpp::connection_hdl hdl,
+                                     livechat_server::ws_server::message_ptr msg) {
+      guarded("message", [&] {
+        const auto id = endpoint.get_con_from_hdl(hdl)->livechat_id;
+        if (id == 0) return;
+        if (msg->get_opcode() == websocketpp::frame::opcode::text)
+          hub.on_message(id, msg->get_payload());
+        else
+          hub.on_binary(id);
+      });
+    });
+
+    bool shutting_down = false;
+    // close: the connection was open; fail: it never got that far. Either
+    // way the hub forgets it, and during shutdown the last one ends the run.
+    auto on_gone = [&](websocketpp::connection_hdl hdl) {
+      guarded("close", [&] {
+        if (const auto id = transport.remove(endpoint.get_con_from_hdl(hdl)); id != 0)
+          hub.on_close(id);
+        if (shutting_down && transport.size() == 0) io.stop();
+      });
+    };
+    endpoint.set_close_handler(on_gone);
+    endpoint.set_fail_handler(on_gone);
+
+    // --- HTTP ------------------------------------------------------------
+    livechat_server::http_router router;
+    router.add("GET", "/healthz", [](const livechat_server::http_request&) {
+      return livechat_server::json_response(200, R"({"status":"ok"})");
+    });
+    router.add("GET", websocket_path, [](const livechat_server::http_request&) {
+      auto r = livechat_server::json_error(426, "this path speaks WebSocket only");
+      r.headers.emplace_back("Upgrade", "websocket");
+      return r;
+    });
+    livechat_server::static_files files(opts.web_root);
+    if (!files.available())
+      std::cerr << "livechat-server: warning: web root '" << opts.web_root
+                << "' is not a directory; the console will answer 404\n";
+    router.set_fallback(files);
+
+    endpoint.set_http_handler([&](websocketpp::connection_hdl hdl) {
+      guarded("http", [&] {
+        auto con = endpoint.get_con_from_hdl(hdl);
+        try {
+          livechat_server::answer_http(con, router);
+        } catch (const std::exception& e) {
+          log_error("http route", e.what());
+          con->set_status(websocketpp::http::status_code::internal_server_error);
+          con->replace_header("Content-Type", "application/json");
+          con->set_body(livechat_server::json_error_body("internal", "internal error"));
+        }
+      });
+    });
+
+    // --- timers and signals ------------------------------------------------
+    // Set up before the "listening" line: a script may send SIGTERM as soon
+    // as it reads it, and asio::signal_set holds a signal until run().
+    asio::steady_timer tick_timer(io);
+    std::function<void()> schedule_tick = [&] {
+      // Fixed-rate, but never a burst of catch-up ticks after a stall.
+      const auto now = std::chrono::steady_clock::now();
+      auto next = tick_timer.expiry() + tick_interval;
+      if (next < now) next = now + tick_interval;
+      tick_timer.expires_at(next);
+      tick_timer.async_wait([&](const asio::error_code& e) {
+        if (e) return;  // cancelled by shutdown
+        guarded("tick", [&] { hub.tick(clock.now()); });
+        schedule_tick();
+      });
+    };
+    tick_timer.expires_at(std::chrono::steady_clock::now());
+    schedule_tick();
+
+    int exit_code = 0;
+    asio::steady_timer drain_timer(io);
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    std::function<void(const asio::error_code&, int)> on_signal = [&](const asio::error_code& e,
+                                                                      int signo) {
+      if (e) return;
+      if (shutting_down) {  // second signal: the operator wants out now
+        exit_code = 128 + signo;
+        io.stop();
+        return;
+      }
+      shutting_down = true;
+      guarded("shutdown", [&] {
+        websocketpp::lib::error_code ignored;
+        // websocketpp 0.8.2 logs the accept that stop_listening cancels as
+        // a recoverable error (it compares against the wrong error code);
+        // nothing said at that level during the drain would be actionable.
+        endpoint.clear_error_channels(websocketpp::log::elevel::rerror);
+        endpoint.stop_listening(ignored);
+        tick_timer.cancel();
+        hub.shutdown();  // 1001 to every client through transport.close
+        if (transport.size() == 0) io.stop();
+      });
+      drain_timer.expires_after(drain_timeout);
+      drain_timer.async_wait([&](const asio::error_code& te) {
+        if (!te) io.stop();  // clients that never answered the close
+      });
+      signals.async_wait(on_signal);
+    };
+    signals.async_wait(on_signal);
+
+    // --- listen ----------------------------------------------------------
+    asio::error_code aec;
+    asio::ip::tcp::resolver resolver(io);
+    auto resolved = resolver.resolve(opts.host, std::to_string(opts.port), aec);
+    if (aec || resolved.empty()) {
+      std::cerr << "livechat-server: cannot resolve --host '" << opts.host
+                << "': " << (aec ? aec.message() : "no address") << '\n';
+      return 1;
+    }
+    websocketpp::lib::error_code ec;
+    endpoint.listen(resolved.begin()->endpoint(), ec);
+    if (!ec) endpoint.start_accept(ec);
+    if (ec) {
+      std::cerr << "livechat-server: cannot listen on " << opts.host << ':' << opts.port << ": "
+                << ec.message() << '\n';
+      return 1;
+    }
+    const auto bound = endpoint.get_local_endpoint(aec);
+    const bool v6 = opts.host.find(':') != std::string::npos;
+    std::cout << "livechat-server listening on http://" << (v6 ? "[" : "") << opts.host
+              << (v6 ? "]" : "") << ':' << (aec ? opts.port : bound.port()) << std::endl;
+
+    // A handler that throws past its guard unwinds out of run(); log it and
+    // keep serving: the other connections did nothing wrong.
+    for (;;) {
+      try {
+        io.run();
+        break;
+      } catch (const std::exception& e) {
+        log_error("event loop", e.what());
+      } catch (...) {
+        log_error("event loop", "unknown exception");
+      }
+    }
+
+    if (auto r = store.flush(); !r) std::cerr << "livechat-server: store flush failed\n";
+    return exit_code;
+  } catch (const std::exception& e) {
+    std::cerr << "livechat-server: fatal: " << e.what() << '\n';
+    return 1;
+  }
+}
