@@ -1,0 +1,174 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+//
+// Integration: JWT authentication (`--auth jwt --jwt-secret S`). Tokens are
+// built here independently of the library: base64url(JSON) parts signed with
+// HMAC-SHA256 from OpenSSL.
+#include "server_process.hpp"
+#include "ws_client.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+using namespace livechat_itest;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kSecret = "testsecret";
+
+std::string base64url(const std::string& in) {
+    static const char* const kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    std::string out;
+    std::uint32_t acc = 0;
+    int bits = 0;
+    for (char c : in) {
+        acc = (acc << 8) | static_cast<unsigned char>(c);
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            out += kAlphabet[(acc >> bits) & 0x3f];
+        }
+    }
+    if (bits > 0) out += kAlphabet[(acc << (6 - bits)) & 0x3f];
+    return out;  // no padding
+}
+
+std::string hmac_sha256(const std::string& key, const std::string& data) {
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+         data.size(), mac, &len);
+    return std::string(reinterpret_cast<const char*>(mac), len);
+}
+
+std::string make_jwt(const std::string& claims_json, const std::string& secret = kSecret,
+                     const std::string& header_json = R"({"alg":"HS256","typ":"JWT"})") {
+    const std::string signing_input = base64url(header_json) + "." + base64url(claims_json);
+    return signing_input + "." + base64url(hmac_sha256(secret, signing_input));
+}
+
+long long now_s() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string exp_in(long long seconds) { return std::to_string(now_s() + seconds); }
+
+/// A fresh connection that sends `auth` with `token`; returns the first reply.
+Event auth_reply(WsClient& c, std::uint16_t port, const std::string& token) {
+    REQUIRE(c.connect(port));
+    REQUIRE(c.send("auth", "{\"token\":" + json_quote(token) + "}", "a1"));
+    std::optional<Event> e = c.next();
+    if (!e) FAIL("no reply to auth");
+    return *e;
+}
+
+void check_accepted(std::uint16_t port, const std::string& token, const std::string& user,
+                    const std::string& name, const std::string& role) {
+    WsClient c("accepted");
+    Event e = auth_reply(c, port, token);
+    INFO("token " << token << " -> " << e);
+    REQUIRE(e.type() == "auth_success");
+    CHECK(e.str("/ref") == "a1");
+    CHECK(e.str("/payload/user_id") == user);
+    CHECK(e.str("/payload/name") == name);
+    CHECK(e.str("/payload/role") == role);
+    Event p = c.expect("presence_update");
+    CHECK(p.str("/payload/online/0/name") == name);
+}
+
+void check_rejected(std::uint16_t port, const std::string& token) {
+    WsClient c("rejected");
+    Event e = auth_reply(c, port, token);
+    INFO("token " << token << " -> " << e);
+    CHECK(e.type() == "error");
+    CHECK(e.str("/payload/code") == "auth_failed");
+    CHECK(e.str("/ref") == "a1");
+    CHECK(c.closed_with() == 4003);
+}
+
+}  // namespace
+
+TEST_CASE("JWT auth accepts valid HS256 tokens", "[integration][jwt]") {
+    ServerProcess server({"--auth", "jwt", "--jwt-secret", kSecret});
+    const std::uint16_t port = server.port();
+
+    SECTION("name and role come from the token") {
+        check_accepted(port,
+                       make_jwt(R"({"sub":"carol","name":"Carol Jones","role":"admin","exp":)" + exp_in(3600) + "}"),
+                       "carol", "Carol Jones", "admin");
+    }
+    SECTION("operator role") {
+        check_accepted(port, make_jwt(R"({"sub":"dan","name":"Dan","role":"operator","exp":)" + exp_in(3600) + "}"),
+                       "dan", "Dan", "operator");
+    }
+    SECTION("name defaults to sub, role to operator") {
+        check_accepted(port, make_jwt(R"({"sub":"erin","exp":)" + exp_in(3600) + "}"), "erin", "erin", "operator");
+    }
+    SECTION("exp within the 60 s leeway") {
+        check_accepted(port, make_jwt(R"({"sub":"fay","exp":)" + exp_in(-20) + "}"), "fay", "fay", "operator");
+    }
+    SECTION("a past nbf is fine") {
+        check_accepted(port, make_jwt(R"({"sub":"gus","nbf":)" + exp_in(-100) + R"(,"exp":)" + exp_in(3600) + "}"),
+                       "gus", "gus", "operator");
+    }
+}
+
+TEST_CASE("JWT auth rejects bad tokens with auth_failed and 4003", "[integration][jwt]") {
+    ServerProcess server({"--auth", "jwt", "--jwt-secret", kSecret});
+    const std::uint16_t port = server.port();
+    const std::string claims = R"({"sub":"carol","name":"Carol","role":"operator","exp":)" + exp_in(3600) + "}";
+
+    SECTION("bad signature") { check_rejected(port, make_jwt(claims, "wrongsecret")); }
+    SECTION("expired") {
+        check_rejected(port, make_jwt(R"({"sub":"carol","exp":)" + exp_in(-3600) + "}"));
+    }
+    SECTION("missing exp") { check_rejected(port, make_jwt(R"({"sub":"carol"})")); }
+    SECTION("nbf in the future") {
+        check_rejected(port, make_jwt(R"({"sub":"carol","nbf":)" + exp_in(3600) + R"(,"exp":)" + exp_in(7200) + "}"));
+    }
+    SECTION("unknown role") {
+        check_rejected(port, make_jwt(R"({"sub":"carol","role":"root","exp":)" + exp_in(3600) + "}"));
+    }
+    SECTION("alg none") {
+        const std::string unsigned_token =
+            base64url(R"({"alg":"none","typ":"JWT"})") + "." + base64url(claims) + ".";
+        check_rejected(port, unsigned_token);
+    }
+    SECTION("alg HS512 header") {
+        check_rejected(port, make_jwt(claims, kSecret, R"({"alg":"HS512","typ":"JWT"})"));
+    }
+    SECTION("not a JWT (a dev-mode token)") { check_rejected(port, "alice"); }
+    SECTION("tampered payload") {
+        const std::string good = make_jwt(claims);
+        const std::string other = base64url(R"({"sub":"mallory","role":"admin","exp":)" + exp_in(3600) + "}");
+        const std::size_t d1 = good.find('.');
+        const std::size_t d2 = good.rfind('.');
+        check_rejected(port, good.substr(0, d1 + 1) + other + good.substr(d2));
+    }
+}
+
+TEST_CASE("JWT issuer and audience are exact when configured", "[integration][jwt]") {
+    ServerProcess server(
+        {"--auth", "jwt", "--jwt-secret", kSecret, "--jwt-issuer", "https://issuer.test", "--jwt-audience", "livechat"});
+    const std::uint16_t port = server.port();
+    const std::string exp = exp_in(3600);
+
+    SECTION("matching iss and aud") {
+        check_accepted(port,
+                       make_jwt(R"({"sub":"carol","iss":"https://issuer.test","aud":"livechat","exp":)" + exp + "}"),
+                       "carol", "carol", "operator");
+    }
+    SECTION("missing iss") { check_rejected(port, make_jwt(R"({"sub":"carol","aud":"livechat","exp":)" + exp + "}")); }
+    SECTION("wrong aud") {
+        check_rejected(port,
+                       make_jwt(R"({"sub":"carol","iss":"https://issuer.test","aud":"other","exp":)" + exp + "}"));
+    }
+}
