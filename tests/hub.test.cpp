@@ -779,3 +779,159 @@ TEST_CASE("state returns to zero after every connection closes", "[hub]") {
   CHECK(h.hub.room_count() == 0);
   CHECK(h.hub.inbox_watcher_count() == 0);
 }
+
+// ---------------------------------------------------------------- commits
+
+TEST_CASE("group commit: nothing is acknowledged or broadcast before commit()", "[hub][commit]") {
+  auto cfg = unlimited();
+  cfg.group_commit = true;
+  harness h(cfg);
+  int requests = 0;
+  h.hub.set_commit_request([&] { ++requests; });
+  h.login(1, "alice");
+  h.login(2, "bob");
+  h.join(1, room_a);
+  h.join(2, room_a);
+  h.clear_all();
+
+  h.say(1, room_a, "one", "m1");
+  h.say(1, room_a, "two", "m2");
+  h.send(1, R"({"type":"ping"})");  // keeps its place behind the writes
+  CHECK(h.pending(1) == 0);
+  CHECK(h.pending(2) == 0);
+  CHECK(h.hub.commit_pending());
+  CHECK(requests == 1);  // one request per turn, not per write
+
+  REQUIRE(h.hub.commit());
+  CHECK_FALSE(h.hub.commit_pending());
+  CHECK(h.types(1) == std::vector<std::string>{"message_sent", "message_sent", "pong"});
+  CHECK(h.types(2) == std::vector<std::string>{"new_message", "new_message"});
+
+  SECTION("a failed commit sends what did not depend on it and answers internal") {
+    h.store.fail_after(1);  // the append succeeds, the flush fails
+    h.say(1, room_a, "three", "m3");
+    h.send(1, R"({"type":"ping"})");
+    CHECK_FALSE(h.hub.commit());
+    frame pong = h.next(1);
+    CHECK(pong.type() == "pong");
+    frame err = h.next(1);
+    CHECK(err.error_code() == "internal");
+    CHECK(err.str("request_type") == "send_message");
+    CHECK(h.pending(2) == 0);
+  }
+  SECTION("a connection closed before the commit gets nothing, the others do") {
+    h.say(1, room_a, "three", "m3");
+    h.hub.on_close(2);
+    REQUIRE(h.hub.commit());
+    CHECK(h.types(1) == std::vector<std::string>{"message_sent", "operator_left"});
+    CHECK(h.pending(2) == 0);
+  }
+  SECTION("shutdown commits first") {
+    h.say(1, room_a, "last words", "m4");
+    h.hub.shutdown();
+    CHECK(h.types(1) == std::vector<std::string>{"message_sent"});
+    CHECK(h.closed(1)->code == 1001);
+  }
+}
+
+TEST_CASE("a failed commit acknowledges nothing (per-event commits)", "[hub][commit]") {
+  harness h;
+  h.login(1, "alice");
+  h.login(2, "bob");
+  h.join(1, room_a);
+  h.join(2, room_a);
+  h.clear_all();
+  std::vector<std::string> outbound;
+  h.hub.set_outbound_handler([&](const livechat::message& m) { outbound.push_back(m.text); });
+  h.store.fail_after(1);
+  h.say(1, room_a, "hello", "m1");
+  frame f = h.next(1);
+  CHECK(f.error_code() == "internal");
+  CHECK(h.pending(1) == 0);
+  CHECK(h.pending(2) == 0);
+  CHECK(outbound.empty());
+}
+
+// ---------------------------------------------------------------- messages from outside
+
+TEST_CASE("a user message re-opens a closed session and is broadcast", "[hub][inbound]") {
+  harness h;
+  h.login(1, "alice");
+  h.login(2, "watcher");
+  h.join(1, room_a);
+  h.send(2, R"({"type":"watch_inbox"})");
+  h.room_event(1, "claim_session", room_a);
+  h.room_event(1, "close_session", room_a);
+  h.clear_all();
+
+  livechat::server::inbound_message in{"U4af4980629", "U4af4980629", "", "  where is my order? ",
+                                       "evt-1"};
+  auto r = h.hub.post_user_message(in);
+  REQUIRE(r.ok());
+  CHECK_FALSE(r->duplicate);
+  CHECK(r->message.text == "where is my order?");
+  CHECK(r->message.sender.type == livechat::sender_type::user);
+  CHECK(r->message.sender.name == "U4af4980629");
+
+  frame reopened = h.next(1);
+  REQUIRE(reopened.type() == "session_released");
+  CHECK(std::string(reopened.payload()["session"]["status"].GetString()) == "open");
+  CHECK(reopened.payload()["session"]["claimed_by"].IsNull());
+  CHECK(reopened.payload()["session"]["version"].GetInt() == 3);
+  frame msg = h.next(1);
+  CHECK(msg.type() == "new_message");
+  CHECK(std::string(msg.payload()["message"]["sender"]["type"].GetString()) == "user");
+  CHECK(h.types(2) == std::vector<std::string>{"session_released", "conversation_activity"});
+
+  SECTION("a redelivered event is stored once and sent once") {
+    auto again = h.hub.post_user_message(in);
+    REQUIRE(again.ok());
+    CHECK(again->duplicate);
+    CHECK(again->message.id == r->message.id);
+    CHECK(h.pending(1) == 0);
+    CHECK(h.store.stats().appended == 1);
+  }
+  SECTION("user messages do not go to the outbound channel") {
+    int calls = 0;
+    h.hub.set_outbound_handler([&](const livechat::message&) { ++calls; });
+    in.webhook_event_id = "evt-2";
+    REQUIRE(h.hub.post_user_message(in).ok());
+    CHECK(calls == 0);
+  }
+  SECTION("bad input is refused") {
+    in.conversation_id = "bad id";
+    CHECK(h.hub.post_user_message(in).error() == livechat::errc::validation_error);
+    in.conversation_id = "U1";
+    in.text = " \n ";
+    CHECK(h.hub.post_user_message(in).error() == livechat::errc::validation_error);
+  }
+  SECTION("a store failure is reported to the caller") {
+    h.store.fail_after(0);
+    in.webhook_event_id = "evt-3";
+    CHECK_FALSE(h.hub.post_user_message(in).ok());
+    CHECK(h.pending(1) == 0);
+  }
+}
+
+TEST_CASE("an operator message posted without a WebSocket", "[hub][inbound]") {
+  harness h;
+  h.login(1, "alice");
+  h.join(1, room_a);
+  h.clear_all();
+  std::vector<std::string> outbound;
+  h.hub.set_outbound_handler([&](const livechat::message& m) { outbound.push_back(m.text); });
+  livechat::identity bob{"bob", "Bob", livechat::user_role::operator_};
+  auto r = h.hub.post_operator_message(bob, "U4af4980629", "on my way", "rest-1");
+  REQUIRE(r.ok());
+  CHECK_FALSE(r->duplicate);
+  CHECK(r->message.sender.id == "bob");
+  CHECK(h.next(1).type() == "new_message");
+  CHECK(outbound == std::vector<std::string>{"on my way"});
+  auto dup = h.hub.post_operator_message(bob, "U4af4980629", "on my way", "rest-1");
+  REQUIRE(dup.ok());
+  CHECK(dup->duplicate);
+  CHECK(h.pending(1) == 0);
+  CHECK(outbound.size() == 1);
+  CHECK(h.hub.post_operator_message(bob, "U1", "x", std::string(65, 'c')).error() ==
+        livechat::errc::validation_error);
+}

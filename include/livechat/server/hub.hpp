@@ -36,6 +36,15 @@
 
 namespace livechat::server {
 
+/// A message from the end user's channel (e.g. one LINE webhook event).
+struct inbound_message {
+  std::string conversation_id;   ///< the room is `conversation:{conversation_id}`
+  std::string user_id;           ///< the end user (sender.id)
+  std::string name;              ///< sender.name; empty: the user id
+  std::string text;              ///< trimmed and validated like send_message
+  std::string webhook_event_id;  ///< dedupe key; empty: none
+};
+
 /// Counters for metrics. Indexes: `client_event_type` for events in.
 struct hub_stats {
   std::uint64_t frames_in = 0;   ///< every incoming frame, refused ones included
@@ -104,7 +113,8 @@ class hub {
     connection* c = find(id);
     if (c == nullptr || c->closing) return;
     guarded(c, [&] { handle_frame(*c, frame); });
-    drain_closes();
+    current_write_ = 0;
+    finish();
   }
 
   /// A binary message arrived: not part of v1, answered and kept.
@@ -116,7 +126,7 @@ class hub {
       reply_error(*c, errc::unsupported_frame, "binary frames are not supported; send JSON text",
                   std::nullopt, std::nullopt, std::nullopt);
     });
-    drain_closes();
+    finish();
   }
 
   /// The connection is gone, whatever the reason. Unknown ids are ignored
@@ -125,8 +135,8 @@ class hub {
     auto it = connections_.find(id);
     if (it == connections_.end()) return;
     guarded(nullptr, [&] { forget(*it->second); });
-    connections_.erase(id);
-    drain_closes();
+    retire(it);
+    finish();
   }
 
   /// Fires due timers: auth deadline, idle close, typing expiry. Call it
@@ -143,14 +153,65 @@ class hub {
       for (auto& e : typing_.expire(now))
         to_room(e.room, make(server_events::typing{e.room, e.user_id, e.name, false}), e.connection);
     });
-    drain_closes();
+    finish();
   }
 
   /// Closes every connection (1001 by default), e.g. on SIGTERM.
   void shutdown(std::uint16_t code = close_code::going_away,
                 std::string_view reason = "server shutting down") {
+    commit();  // finish the writes first: what was stored is acknowledged
     for (auto& [id, c] : connections_) request_close(*c, code, reason);
     drain_closes();
+  }
+
+  /// Makes the writes of this turn durable (`store.flush()`), then sends
+  /// what waited for them: acknowledgements, broadcasts, outbound
+  /// messages. If the commit fails, nothing that depended on those writes
+  /// is sent and each writer gets `error internal` instead. Without
+  /// `hub_config::group_commit` the hub calls this itself after every
+  /// event; with it, call it once per event-loop turn (the commit-request
+  /// callback says when one is due). Returns false when the commit failed.
+  bool commit() {
+    bool ok = true;
+    guarded(nullptr, [&] { ok = commit_outbox(); });
+    drain_closes();
+    return ok;
+  }
+
+  /// True while writes wait for `commit()`.
+  bool commit_pending() const noexcept { return holding_; }
+
+  /// With group commit: called once when the first write of a turn is
+  /// made, so the embedding server can schedule `commit()` (e.g. post it
+  /// to its event loop). Runs on the hub's thread, inside a hub call: it
+  /// must not call back into the hub.
+  void set_commit_request(std::function<void()> f) { request_commit_ = std::move(f); }
+
+  /// A text message from the end user (LINE webhook or any channel):
+  /// stored as a `user` message in `conversation:{conversation_id}`,
+  /// re-opening a closed session, and broadcast (`new_message`,
+  /// `conversation_activity`). A repeated `webhook_event_id` is stored once.
+  /// Returns once the message is committed; `validation_error` for a bad
+  /// id or text, `store_failure` when it could not be stored.
+  result<append_result> post_user_message(const inbound_message& m) {
+    result<append_result> out = errc::internal;
+    guarded(nullptr, [&] { out = ingest_user_message(m); });
+    current_write_ = 0;
+    drain_closes();
+    return out;
+  }
+
+  /// An operator message posted without a WebSocket (REST fallback): the
+  /// same validation and effects as `send_message`, with no room
+  /// membership needed. Returns once committed.
+  result<append_result> post_operator_message(const identity& who, std::string_view conversation_id,
+                                              std::string_view text,
+                                              std::string_view client_msg_id = {}) {
+    result<append_result> out = errc::internal;
+    guarded(nullptr, [&] { out = ingest_operator_message(who, conversation_id, text, client_msg_id); });
+    current_write_ = 0;
+    drain_closes();
+    return out;
   }
 
   /// Called with a description of anything unexpected (an exception from
@@ -189,6 +250,20 @@ class hub {
     connection_id id;
     std::uint16_t code;
     std::string reason;
+  };
+  /// A send (or an outbound message) waiting for the commit of `write`
+  /// (0: waits only to keep its place in line).
+  struct outgoing {
+    connection* to;
+    payload_ptr payload;
+    std::uint64_t write;
+    std::optional<message> outbound;
+  };
+  struct pending_write {
+    connection* requester;  // null: an HTTP caller, answered by the return value
+    ref_type ref;
+    std::string request_type;
+    std::uint64_t id;
   };
 
   // ------------------------------------------------------------ plumbing
@@ -231,7 +306,18 @@ class hub {
                ref ? std::optional<std::string_view>(*ref) : std::nullopt));
   }
 
+  /// Sends now, or queues behind the uncommitted writes of this turn so
+  /// that nothing overtakes them on any connection.
   void deliver(connection& c, const payload_ptr& p) {
+    if (c.closing) return;
+    if (holding_) {
+      outbox_.push_back({&c, p, current_write_, std::nullopt});
+      return;
+    }
+    send_now(c, p);
+  }
+
+  void send_now(connection& c, const payload_ptr& p) {
     if (c.closing) return;
     transport_.send(c.id, p);
     ++stats_.frames_out;
@@ -288,10 +374,62 @@ class hub {
         auto it = connections_.find(p.id);
         if (it == connections_.end()) continue;
         guarded(nullptr, [&] { forget(*it->second); });
-        connections_.erase(it);
+        retire(it);
         guarded(nullptr, [&] { transport_.close(p.id, p.code, p.reason); });
       }
     }
+  }
+
+  /// Erases a forgotten connection; while the outbox may still point at it,
+  /// it is parked until the commit.
+  template <class It>
+  void retire(It it) {
+    if (holding_) graveyard_.push_back(std::move(it->second));
+    connections_.erase(it);
+  }
+
+  /// The end of every entry point: commit unless the embedder groups
+  /// commits per turn, then carry out the closes asked for meanwhile.
+  void finish() {
+    if (holding_ && !config_.group_commit) guarded(nullptr, [&] { commit_outbox(); });
+    drain_closes();
+  }
+
+  /// Records that `requester` made a write the next commit must carry.
+  void note_write(connection* requester, const ref_type& ref, std::string_view request_type) {
+    if (!holding_) {
+      holding_ = true;
+      if (config_.group_commit && request_commit_) request_commit_();
+    }
+    current_write_ = ++write_counter_;
+    writes_.push_back({requester, ref, std::string(request_type), current_write_});
+  }
+
+  bool commit_outbox() {
+    if (!holding_) return true;
+    auto flushed = store_.flush();
+    holding_ = false;
+    current_write_ = 0;
+    std::vector<outgoing> box;
+    box.swap(outbox_);
+    std::vector<pending_write> writes;
+    writes.swap(writes_);
+    if (!flushed) report("message store commit failed: " + flushed.error().message());
+    for (auto& o : box) {
+      if (!flushed && o.write != 0) continue;  // depended on what was rolled back
+      if (o.outbound) {
+        if (on_outbound_) guarded(nullptr, [&] { on_outbound_(*o.outbound); });
+      } else {
+        send_now(*o.to, o.payload);
+      }
+    }
+    if (!flushed)
+      for (auto& w : writes)
+        if (w.requester != nullptr && !w.requester->closing)
+          reply_error(*w.requester, errc::internal, "could not store; try again", w.request_type,
+                      std::nullopt, w.ref);
+    graveyard_.clear();
+    return flushed.ok();
   }
 
   /// Leaves the connection's rooms and presence, telling whoever is left.
@@ -500,26 +638,98 @@ class hub {
     req.now = clock_.system_now();
     auto stored = store_.append(req);
     if (store_failed(c, stored, ev, ref)) return;
-    auto durable = store_.flush();  // nothing is acknowledged before this
-    if (store_failed(c, durable, ev, ref)) return;
     const message& m = stored->message;
-    reply(c, server_events::message_sent{ev.client_msg_id, m, stored->duplicate}, ref);
-    if (stored->duplicate) return;
-    ++stats_.messages_stored;
-    to_room(ev.room, make(server_events::new_message{m}), &c);
+    if (stored->duplicate) {
+      // The original may still be in this turn's transaction: the answer
+      // waits for the same commit.
+      if (holding_) current_write_ = write_counter_;
+      reply(c, server_events::message_sent{ev.client_msg_id, m, true}, ref);
+      return;
+    }
+    note_write(&c, ref, "send_message");  // everything below waits for the commit
+    reply(c, server_events::message_sent{ev.client_msg_id, m, false}, ref);
+    publish(m, &c);
     // The message the typist was typing has arrived: the indicator ends.
     if (typing_.stop(ev.room, c.who.user_id))
       to_room(ev.room, make(server_events::typing{ev.room, c.who.user_id, c.who.name, false}), &c);
+  }
+
+  /// new_message to the room (but `except`), conversation_activity to the
+  /// inbox watchers, and, for an operator's message, the outbound channel.
+  void publish(const message& m, const connection* except) {
+    ++stats_.messages_stored;
+    to_room(m.room, make(server_events::new_message{m}), except);
     if (!watchers_.empty()) {
-      auto session = store_.load_session(ev.room);
+      auto session = store_.load_session(m.room);
       if (session)
         to_watchers(make(server_events::conversation_activity{
-            ev.room, std::string(conversation_id_of(ev.room).value_or("")), m, session.value()}));
+            m.room, std::string(conversation_id_of(m.room).value_or("")), m, session.value()}));
       else
         report("message store: " + session.error().message());
     }
-    if (on_outbound_) on_outbound_(m);
+    if (m.sender.type == sender_type::operator_) outbox_.push_back({nullptr, nullptr, current_write_, m});
   }
+
+  result<append_result> ingest_user_message(const inbound_message& in) {
+    if (!is_valid_conversation_id(in.conversation_id) || in.user_id.empty())
+      return errc::validation_error;
+    const std::string_view text = livechat::detail::trim(in.text);
+    const std::size_t length = livechat::detail::utf8_length(text);
+    if (length == 0 || length > config_.codec.max_text_length) return errc::validation_error;
+    append_request req;
+    req.room = room_of(in.conversation_id);
+    req.sender = sender{sender_type::user, in.user_id, in.name.empty() ? in.user_id : in.name};
+    req.text = std::string(text);
+    req.webhook_event_id = in.webhook_event_id;
+    req.now = clock_.system_now();
+    auto stored = store_.append(req);
+    if (!stored) return stored.error();
+    if (!stored->duplicate) {
+      note_write(nullptr, std::nullopt, "webhook");
+      // The message is stored whatever happens to the session: a failure
+      // there is reported and the message still goes out.
+      auto session = store_.load_session(req.room);
+      if (session &&
+          reopen_on_user_message(session.value(), clock_.system_now()).effect == session_effect::changed) {
+        auto saved = store_.save_session(req.room, session.value());
+        if (saved)  // back to open with nobody holding it: what a release looks like
+          to_room_and_watchers(req.room, make(server_events::session_released{req.room, session.value()}));
+        else
+          report("message store: " + saved.error().message());
+      } else if (!session) {
+        report("message store: " + session.error().message());
+      }
+      publish(stored->message, nullptr);
+    }
+    if (!commit_outbox()) return errc::store_failure;
+    return stored;
+  }
+
+  result<append_result> ingest_operator_message(const identity& who, std::string_view conversation_id,
+                                                std::string_view raw_text,
+                                                std::string_view client_msg_id) {
+    if (!is_valid_conversation_id(conversation_id)) return errc::validation_error;
+    const std::string_view text = livechat::detail::trim(raw_text);
+    const std::size_t length = livechat::detail::utf8_length(text);
+    if (length == 0 || length > config_.codec.max_text_length) return errc::validation_error;
+    const std::size_t id_length = livechat::detail::utf8_length(client_msg_id);
+    if (id_length > config_.codec.max_client_msg_id_length) return errc::validation_error;
+    append_request req;
+    req.room = room_of(conversation_id);
+    req.sender = sender{sender_type::operator_, who.user_id, who.name};
+    req.text = std::string(text);
+    req.client_msg_id = std::string(client_msg_id);
+    req.now = clock_.system_now();
+    auto stored = store_.append(req);
+    if (!stored) return stored.error();
+    if (!stored->duplicate) {
+      note_write(nullptr, std::nullopt, "send_message");
+      publish(stored->message, nullptr);
+    }
+    if (!commit_outbox()) return errc::store_failure;
+    return stored;
+  }
+
 
   void on_event(connection& c, const client_events::typing_start& ev, const ref_type& ref) {
     if (!require_member(c, ev, ref)) return;
@@ -566,8 +776,7 @@ class hub {
     if (out.effect != session_effect::changed) return;
     auto saved = store_.save_session(ev.room, s.value());
     if (store_failed(c, saved, ev, ref)) return;
-    auto durable = store_.flush();
-    if (store_failed(c, durable, ev, ref)) return;
+    note_write(&c, ref, Event::type_name);
     to_room_and_watchers(ev.room, make(Broadcast{ev.room, s.value()}));
   }
 
@@ -582,8 +791,7 @@ class hub {
     }
     auto position = store_.mark_read(ev.room, c.who.user_id, ev.seq);
     if (store_failed(c, position, ev, ref)) return;
-    auto durable = store_.flush();
-    if (store_failed(c, durable, ev, ref)) return;
+    note_write(&c, ref, "mark_read");
     to_room(ev.room, make(server_events::read_receipt{ev.room, c.who.user_id, position.value()}), &c);
   }
 
@@ -606,6 +814,13 @@ class hub {
   typing_tracker<handle, time_point> typing_;
   std::unordered_set<handle> watchers_;
   std::vector<pending_close> pending_closes_;
+  bool holding_ = false;  // writes wait for commit(); deliveries queue in outbox_
+  std::vector<outgoing> outbox_;
+  std::vector<pending_write> writes_;
+  std::vector<std::unique_ptr<connection>> graveyard_;
+  std::uint64_t write_counter_ = 0;
+  std::uint64_t current_write_ = 0;
+  std::function<void()> request_commit_;
   std::uint64_t next_connection_number_ = 0;
 };
 

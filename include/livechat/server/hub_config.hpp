@@ -38,6 +38,13 @@ struct hub_config {
   std::size_t recovery_limit = 500;
   /// Conversations in `inbox_update`.
   std::size_t inbox_limit = 100;
+  /// false: every write is committed (`store.flush()`) before the event
+  /// that made it is answered. true: writes are grouped into one commit
+  /// per event-loop turn; the embedder calls `hub.commit()` when the turn
+  /// ends (see `set_commit_request`). Either way nothing is acknowledged
+  /// or broadcast before its commit; grouping trades a little latency for
+  /// far fewer syncs under load.
+  bool group_commit = false;
   /// Text, ref and client_msg_id limits of the decoder.
   codec_limits codec{};
 };
