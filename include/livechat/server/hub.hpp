@@ -552,6 +552,7 @@ class hub {
   }
 
   void on_event(connection& c, const client_events::join_room& ev, const ref_type& ref) {
+    commit_outbox();  // show only committed history (what a rollback cannot take back)
     const bool already = rooms_.is_member(ev.room, &c);
     if (!already && rooms_.rooms_of(&c) >= config_.max_rooms_per_connection) {
       reply_error(c, errc::limit_exceeded,
@@ -615,6 +616,7 @@ class hub {
   }
 
   void on_event(connection& c, const client_events::watch_inbox& ev, const ref_type& ref) {
+    commit_outbox();
     auto list = store_.conversations(config_.inbox_limit);
     if (store_failed(c, list, ev, ref)) return;
     c.watching_inbox = true;
