@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#
+# Installs the Debian 12 packages livechat needs to build, test and run.
+# Does nothing when they are all installed already.
+# --no-install-recommends matters: libasio-dev recommends Boost, and with Boost
+# around websocketpp could pick Boost.Asio (the build defines ASIO_STANDALONE).
+set -euo pipefail
+
+packages=(
+  g++ make cmake pkg-config ca-certificates
+  libasio-dev libwebsocketpp-dev rapidjson-dev catch2
+  libsqlite3-dev libssl-dev libhiredis-dev libbenchmark-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed'; then
+    missing+=("$p")
+  fi
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+  sudo=()
+elif command -v sudo >/dev/null 2>&1; then
+  sudo=(sudo)
+else
+  echo "install-deps: missing packages: ${missing[*]}" >&2
+  echo "install-deps: not root and no sudo; install them as root" >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update
+"${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"

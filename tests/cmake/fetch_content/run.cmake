@@ -1,0 +1,40 @@
+# livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#
+# ctest livechat.consume.fetch_content (cmake -P): configure, build and run the
+# consumer in CONSUMER_SOURCE_DIR, which pulls livechat in with FetchContent
+# from the source tree LIVECHAT_SOURCE_DIR.
+#
+# Inputs: LIVECHAT_SOURCE_DIR CONSUMER_SOURCE_DIR CONSUMER_WORK_DIR
+#         LIVECHAT_GENERATOR LIVECHAT_MAKE_PROGRAM LIVECHAT_CXX_COMPILER LIVECHAT_CONFIG
+cmake_minimum_required(VERSION 3.21)
+
+function(step what)
+  message(STATUS "consume.fetch_content: ${what}")
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "consume.fetch_content: ${what} failed (${rc})")
+  endif()
+endfunction()
+
+set(build "${CONSUMER_WORK_DIR}/build")
+file(REMOVE_RECURSE "${CONSUMER_WORK_DIR}")
+
+set(config_args "")
+set(build_type_arg "")
+if(LIVECHAT_CONFIG)
+  set(config_args --config "${LIVECHAT_CONFIG}")
+  set(build_type_arg "-DCMAKE_BUILD_TYPE=${LIVECHAT_CONFIG}")
+endif()
+set(make_arg "")
+if(LIVECHAT_MAKE_PROGRAM)
+  set(make_arg "-DCMAKE_MAKE_PROGRAM=${LIVECHAT_MAKE_PROGRAM}")
+endif()
+
+step("configure"
+  "${CMAKE_COMMAND}" -S "${CONSUMER_SOURCE_DIR}" -B "${build}"
+    -G "${LIVECHAT_GENERATOR}" ${make_arg} ${build_type_arg}
+    "-DCMAKE_CXX_COMPILER=${LIVECHAT_CXX_COMPILER}"
+    "-DLIVECHAT_SOURCE_DIR=${LIVECHAT_SOURCE_DIR}"
+    -DFETCHCONTENT_QUIET=ON)
+step("build" "${CMAKE_COMMAND}" --build "${build}" ${config_args})
+step("run" "${build}/bin/livechat_consumer")
