@@ -26,6 +26,7 @@
 #include <livechat/clock.hpp>
 #include <livechat/server/hub.hpp>
 #include <livechat/store/memory_store.hpp>
+#include <livechat/store/sqlite_store.hpp>
 
 #include "http_routes.hpp"
 #include "options.hpp"
@@ -91,14 +92,37 @@ int main(int argc, char** argv) {
     std::cerr << "livechat-server: this build has no JWT support (OpenSSL was not found)\n";
     return 2;
   }
-  livechat::memory_store store;  // --store memory; SQLite comes in a later issue
+  std::unique_ptr<livechat::message_store> owned_store;
+  if (opts.store == livechat_server::store_kind::sqlite) {
+    livechat::sqlite_options so;
+    so.path = opts.sqlite_path;
+    so.synchronous = opts.sqlite_full_sync ? livechat::sqlite_synchronous::full
+                                           : livechat::sqlite_synchronous::normal;
+    std::string why;
+    auto opened = livechat::sqlite_store::open(so, why);
+    if (!opened) {
+      std::cerr << "livechat-server: cannot open the SQLite store: " << why << '\n';
+      return 1;
+    }
+    owned_store = std::move(opened.value());
+  } else {
+    owned_store = std::make_unique<livechat::memory_store>();
+  }
+  livechat::message_store& store = *owned_store;
 
   try {
     asio::io_context io;
     livechat_server::ws_server endpoint;
     livechat_server::websocket_transport transport(endpoint);
     livechat::default_clock clock;
-    livechat::server::hub<livechat_server::websocket_transport> hub(transport, clock, store, *auth);
+    livechat::server::hub_config hub_cfg;
+    // Group the store writes of one event-loop turn into one commit: the
+    // hub asks for a commit at the first write, and the posted handler runs
+    // after the handlers already queued (the rest of this turn's frames).
+    hub_cfg.group_commit = true;
+    livechat::server::hub<livechat_server::websocket_transport> hub(transport, clock, store, *auth,
+                                                                    hub_cfg);
+    hub.set_commit_request([&] { asio::post(io, [&] { hub.commit(); }); });
     hub.set_error_handler([](std::string_view what) {
       std::cerr << "livechat-server: hub: " << what << '\n';
     });

@@ -27,8 +27,9 @@ enum class store_kind { memory, sqlite };
 struct options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;  ///< 0: let the kernel pick a free port
-  store_kind store = store_kind::memory;
-  std::string sqlite_path;  ///< with store_kind::sqlite
+  store_kind store = store_kind::sqlite;
+  std::string sqlite_path = "livechat.db";  ///< with store_kind::sqlite
+  bool sqlite_full_sync = false;            ///< --sqlite-sync full
   auth_mode auth = auth_mode::dev;
   std::string jwt_secret;
   std::optional<std::string> jwt_issuer;
@@ -55,8 +56,10 @@ inline std::string usage() {
          "options (each also accepted as --flag=value):\n"
          "  --host HOST          address to listen on (default 127.0.0.1)\n"
          "  --port PORT          TCP port, 0 picks a free one (default 8080)\n"
-         "  --store SPEC         message store: memory (default) or sqlite:PATH\n"
-         "                       (the SQLite store is not available yet)\n"
+         "  --store SPEC         message store: sqlite:PATH (default sqlite:livechat.db,\n"
+         "                       survives restarts) or memory (lost on exit)\n"
+         "  --sqlite-sync MODE   normal (default; WAL, safe against a crash of the\n"
+         "                       server) or full (also against power loss, slower)\n"
          "  --auth MODE          dev (the token is the user id; default) or jwt\n"
          "  --jwt-secret S       HS256 key, required with --auth jwt\n"
          "  --jwt-issuer I       with --auth jwt: require iss == I\n"
@@ -100,7 +103,7 @@ inline bool is_value_flag(std::string_view name) noexcept {
   static constexpr std::string_view flags[] = {"--host",       "--port",       "--store",
                                                "--auth",       "--jwt-secret", "--jwt-issuer",
                                                "--jwt-audience", "--line-channel-secret",
-                                               "--web-root"};
+                                               "--web-root", "--sqlite-sync"};
   for (auto f : flags)
     if (name == f) return true;
   return false;
@@ -158,6 +161,11 @@ inline parse_result parse_options(int argc, const char* const* argv) {
       if (!p)
         return detail::usage_error("--port must be a number from 0 to 65535, got '" + value + "'");
       o.port = *p;
+    } else if (name == "--sqlite-sync") {
+      if (value == "normal" || value == "full")
+        o.sqlite_full_sync = value == "full";
+      else
+        return detail::usage_error("--sqlite-sync must be 'normal' or 'full', got '" + value + "'");
     } else if (name == "--store") {
       if (value == "memory") {
         o.store = store_kind::memory;
@@ -197,12 +205,6 @@ inline parse_result parse_options(int argc, const char* const* argv) {
   // --auth jwt would otherwise run a server that accepts any token.
   if (o.auth == auth_mode::dev && jwt_flag_seen)
     return detail::usage_error("--jwt-secret/--jwt-issuer/--jwt-audience need --auth jwt");
-  if (o.store == store_kind::sqlite) {
-    parse_result r2;
-    r2.exit_code = 2;
-    r2.message = "livechat-server: SQLite store is not available yet; use --store memory\n";
-    return r2;
-  }
   return r;
 }
 
