@@ -5,8 +5,8 @@
 // Plain-HTTP side of livechat-server: a tiny router and the static files of
 // the demo console. It knows nothing of websocketpp (websocket_transport.hpp
 // adapts a websocketpp request to `http_request` and back), so routes can be
-// added or tested without a socket. Later routes (webhook, REST, metrics)
-// are one `add()` each in main.cpp.
+// added or tested without a socket. The API routes (webhook, REST,
+// metrics) live in api_routes.hpp.
 
 #include <algorithm>
 #include <cctype>
@@ -80,8 +80,10 @@ inline std::string_view http_error_code(int status) noexcept {
   }
 }
 
-/// `{"error": {"code", "message"}}`, the body of every HTTP error.
-inline std::string json_error_body(std::string_view code, std::string_view message) {
+/// `{"error": {"code", "message"[, "field"]}}`, the body of every HTTP
+/// error. `field` (the offending parameter or body key) only when not empty.
+inline std::string json_error_body(std::string_view code, std::string_view message,
+                                   std::string_view field = {}) {
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   w.StartObject();
@@ -91,6 +93,10 @@ inline std::string json_error_body(std::string_view code, std::string_view messa
   w.String(code.data(), static_cast<rapidjson::SizeType>(code.size()));
   w.Key("message");
   w.String(message.data(), static_cast<rapidjson::SizeType>(message.size()));
+  if (!field.empty()) {
+    w.Key("field");
+    w.String(field.data(), static_cast<rapidjson::SizeType>(field.size()));
+  }
   w.EndObject();
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
@@ -108,24 +114,75 @@ inline http_response json_error(int status, std::string_view message) {
   return json_response(status, json_error_body(http_error_code(status), message));
 }
 
+/// An error with a code of its own (e.g. PROTOCOL.md's `validation_error`
+/// for a 400, `auth_failed` for a 401) instead of the status's generic one.
+inline http_response json_error(int status, std::string_view code, std::string_view message,
+                                std::string_view field = {}) {
+  return json_response(status, json_error_body(code, message, field));
+}
+
 /// Exact-path and prefix routes, then a fallback (the static files).
 /// A GET route answers HEAD too; the transport drops the body.
+///
+/// Each route has a label (its path pattern by default) that names it in
+/// metrics; an observer set with `set_observer` sees the label and the
+/// answer of every request, including the router's own 404/405/411/413.
 class http_router {
  public:
   using handler = std::function<http_response(const http_request&)>;
+  using observer =
+      std::function<void(std::string_view route, const http_request&, const http_response&)>;
 
-  /// `path` must equal the request path exactly.
-  void add(std::string method, std::string path, handler h) {
-    routes_.push_back({std::move(method), std::move(path), false, std::move(h)});
+  /// `path` must equal the request path exactly. `label`: the route's name
+  /// in metrics; empty means `path`.
+  void add(std::string method, std::string path, handler h, std::string label = {}) {
+    if (label.empty()) label = path;
+    routes_.push_back({std::move(method), std::move(path), false, std::move(h), std::move(label)});
   }
   /// Every path that starts with `prefix` (e.g. "/api/v1/conversations/");
-  /// the handler parses the rest.
-  void add_prefix(std::string method, std::string prefix, handler h) {
-    routes_.push_back({std::move(method), std::move(prefix), true, std::move(h)});
+  /// the handler parses the rest. `label`: empty means `prefix` + "*".
+  void add_prefix(std::string method, std::string prefix, handler h, std::string label = {}) {
+    if (label.empty()) label = prefix + "*";
+    routes_.push_back({std::move(method), std::move(prefix), true, std::move(h), std::move(label)});
   }
-  void set_fallback(handler h) { fallback_ = std::move(h); }
+  void set_fallback(handler h, std::string label = "static") {
+    fallback_ = std::move(h);
+    fallback_label_ = std::move(label);
+  }
+  void set_observer(observer o) { observer_ = std::move(o); }
 
   http_response handle(const http_request& req) const {
+    std::string_view label;
+    http_response resp = dispatch(req, label);
+    if (observer_) observer_(label, req, resp);
+    return resp;
+  }
+
+ private:
+  struct route {
+    std::string method;
+    std::string path;
+    bool prefix;
+    handler h;
+    std::string label;
+  };
+
+  bool matches(const route& r, std::string_view path) const noexcept {
+    return r.prefix ? path.substr(0, r.path.size()) == r.path : path == r.path;
+  }
+
+  http_response dispatch(const http_request& req, std::string_view& label) const {
+    // The label is the first route whose path matches, whatever the method.
+    label = "other";
+    bool found = false;
+    for (const auto& r : routes_)
+      if (matches(r, req.path)) {
+        label = r.label;
+        found = true;
+        break;
+      }
+    if (!found && fallback_) label = fallback_label_;
+
     // websocketpp reads only Content-Length bodies: a chunked body arrives
     // as an empty string with no error, which a handler would mistake for
     // "no body". Refuse any transfer coding instead of guessing.
@@ -136,9 +193,7 @@ class http_router {
 
     std::string allowed;
     for (const auto& r : routes_) {
-      const bool path_matches =
-          r.prefix ? req.path.substr(0, r.path.size()) == r.path : req.path == r.path;
-      if (!path_matches) continue;
+      if (!matches(r, req.path)) continue;
       if (r.method == req.method || (r.method == "GET" && req.method == "HEAD"))
         return r.h(req);
       if (!allowed.empty()) allowed += ", ";
@@ -154,15 +209,10 @@ class http_router {
     return json_error(404, "no such resource");
   }
 
- private:
-  struct route {
-    std::string method;
-    std::string path;
-    bool prefix;
-    handler h;
-  };
   std::vector<route> routes_;
   handler fallback_;
+  std::string fallback_label_ = "static";
+  observer observer_;
 };
 
 /// Serves the files under one directory, read on every request (the

@@ -3,7 +3,8 @@
 // livechat-server: livechat::server::hub behind websocketpp on one Asio
 // thread. This file only wires things together; the protocol lives in the
 // library (include/livechat/server/hub.hpp), the websocketpp details in
-// websocket_transport.hpp and the HTTP routes in http_routes.hpp.
+// websocket_transport.hpp, the HTTP router and static files in
+// http_routes.hpp, the webhook, REST and metrics handlers in api_routes.hpp.
 
 #include <chrono>
 #include <csignal>
@@ -13,6 +14,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
@@ -28,7 +30,11 @@
 #include <livechat/store/memory_store.hpp>
 #include <livechat/store/sqlite_store.hpp>
 
+#include "api_routes.hpp"
 #include "http_routes.hpp"
+#ifdef LIVECHAT_SERVER_WITH_LINE_PUSH
+#include "line_push.hpp"
+#endif
 #include "options.hpp"
 #include "websocket_transport.hpp"
 
@@ -92,6 +98,23 @@ int main(int argc, char** argv) {
     std::cerr << "livechat-server: this build has no JWT support (OpenSSL was not found)\n";
     return 2;
   }
+#ifndef LIVECHAT_SERVER_WITH_JWT
+  // The webhook signature is HMAC-SHA256, from libcrypto like JWT. Running
+  // without checking a secret the operator asked for would accept forged
+  // messages, so refuse to start.
+  if (!opts.line_channel_secret.empty()) {
+    std::cerr << "livechat-server: this build cannot check --line-channel-secret "
+                 "(OpenSSL was not found)\n";
+    return 2;
+  }
+#endif
+  // Unsigned webhooks are fine on a developer's loopback; anywhere else
+  // anyone who can reach the port could post as any LINE user.
+  const bool loopback = opts.host == "127.0.0.1" || opts.host == "localhost" || opts.host == "::1";
+  if (opts.line_channel_secret.empty() && !loopback)
+    std::cerr << "livechat-server: warning: no --line-channel-secret; POST /api/v1/webhook "
+                 "accepts unsigned requests\n";
+
   std::unique_ptr<livechat::message_store> owned_store;
   if (opts.store == livechat_server::store_kind::sqlite) {
     livechat::sqlite_options so;
@@ -122,10 +145,43 @@ int main(int argc, char** argv) {
     hub_cfg.group_commit = true;
     livechat::server::hub<livechat_server::websocket_transport> hub(transport, clock, store, *auth,
                                                                     hub_cfg);
-    hub.set_commit_request([&] { asio::post(io, [&] { hub.commit(); }); });
+    livechat_server::server_metrics metrics;
+    hub.set_commit_request([&] {
+      asio::post(io, [&] { guarded("commit", [&] { livechat_server::timed_commit(hub, metrics); }); });
+    });
     hub.set_error_handler([](std::string_view what) {
       std::cerr << "livechat-server: hub: " << what << '\n';
     });
+
+    // --- outbound: operators' replies back to the end user ----------------
+    // Declared after io, so it is destroyed first (its handlers hold only
+    // weak references). Without a token the reply is logged instead (its
+    // length only: message text is not written to logs).
+#ifdef LIVECHAT_SERVER_WITH_LINE_PUSH
+    std::unique_ptr<livechat_server::line_push_client> line_push;
+    if (!opts.line_channel_token.empty()) {
+      try {
+        livechat_server::line_push_options push_opts;
+        push_opts.channel_token = opts.line_channel_token;
+        push_opts.api_base = opts.line_api_base;
+        line_push = std::make_unique<livechat_server::line_push_client>(io, std::move(push_opts));
+      } catch (const std::invalid_argument& e) {
+        std::cerr << "livechat-server: " << e.what() << '\n';
+        return 2;
+      }
+      hub.set_outbound_handler([&](const livechat::message& m) { line_push->push(m); });
+    }
+#else
+    if (!opts.line_channel_token.empty()) {
+      std::cerr << "livechat-server: this build has no HTTPS support (OpenSSL was not found)\n";
+      return 2;
+    }
+#endif
+    if (opts.line_channel_token.empty())
+      hub.set_outbound_handler([](const livechat::message& m) {
+        std::cerr << "livechat-server: outbound (no --line-channel-token): " << m.room << " seq "
+                  << m.seq << " from " << m.sender.id << ", " << m.text.size() << " bytes\n";
+      });
 
     // --- websocketpp endpoint -------------------------------------------
     // Access logging off (one line per frame is noise); both logs to stderr
@@ -216,6 +272,18 @@ int main(int argc, char** argv) {
       r.headers.emplace_back("Upgrade", "websocket");
       return r;
     });
+    livechat_server::api_options api_opts;
+#ifdef LIVECHAT_SERVER_WITH_JWT
+    if (!opts.line_channel_secret.empty())
+      api_opts.verify_line_signature = [secret = opts.line_channel_secret](std::string_view body,
+                                                                          std::string_view sig) {
+        return livechat_server::line_signature_valid(secret, body, sig);
+      };
+#endif
+    livechat_server::api_routes<decltype(hub)> api(
+        hub, store, *auth, clock, metrics, std::move(api_opts),
+        [](std::string_view line) { std::cerr << "livechat-server: " << line << '\n'; });
+    api.install(router);
     livechat_server::static_files files(opts.web_root);
     if (!files.available())
       std::cerr << "livechat-server: warning: web root '" << opts.web_root

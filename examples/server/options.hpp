@@ -34,9 +34,15 @@ struct options {
   std::string jwt_secret;
   std::optional<std::string> jwt_issuer;
   std::optional<std::string> jwt_audience;
-  /// For the LINE webhook (PROTOCOL.md "HTTP"); accepted now so scripts can
-  /// pass it, checked once the webhook route exists.
+  /// LINE webhook (PROTOCOL.md "HTTP"): when set, POST /api/v1/webhook
+  /// needs `X-Line-Signature` = base64(HMAC-SHA256(secret, body)); empty:
+  /// the signature is not checked (development only).
   std::string line_channel_secret;
+  /// LINE Messaging API channel access token for pushing operator replies
+  /// to the end user; empty: nothing is pushed.
+  std::string line_channel_token;
+  /// Base URL of the LINE Messaging API (a test double can stand in).
+  std::string line_api_base = "https://api.line.me";
   std::string web_root = LIVECHAT_DEFAULT_WEB_ROOT;
 };
 
@@ -65,8 +71,13 @@ inline std::string usage() {
          "  --jwt-issuer I       with --auth jwt: require iss == I\n"
          "  --jwt-audience A     with --auth jwt: require aud to contain A\n"
          "  --line-channel-secret S\n"
-         "                       LINE channel secret for X-Line-Signature on\n"
-         "                       POST /api/v1/webhook (the webhook is not built yet)\n"
+         "                       LINE channel secret: POST /api/v1/webhook then needs a\n"
+         "                       valid X-Line-Signature (without it the signature is not\n"
+         "                       checked: for development only)\n"
+         "  --line-channel-token T\n"
+         "                       LINE channel access token, used to push operator\n"
+         "                       replies to the end user (without it nothing is pushed)\n"
+         "  --line-api-base URL  LINE Messaging API base URL (default https://api.line.me)\n"
          "  --web-root DIR       directory served at / (default: the bundled console)\n"
          "  --help, -h           print this help and exit\n"
          "  --version            print the version and exit\n"
@@ -103,6 +114,7 @@ inline bool is_value_flag(std::string_view name) noexcept {
   static constexpr std::string_view flags[] = {"--host",       "--port",       "--store",
                                                "--auth",       "--jwt-secret", "--jwt-issuer",
                                                "--jwt-audience", "--line-channel-secret",
+                                               "--line-channel-token", "--line-api-base",
                                                "--web-root", "--sqlite-sync"};
   for (auto f : flags)
     if (name == f) return true;
@@ -194,6 +206,14 @@ inline parse_result parse_options(int argc, const char* const* argv) {
       jwt_flag_seen = true;
     } else if (name == "--line-channel-secret") {
       o.line_channel_secret = value;  // never echoed back in any message
+    } else if (name == "--line-channel-token") {
+      o.line_channel_token = value;  // never echoed back in any message
+    } else if (name == "--line-api-base") {
+      if (value.rfind("https://", 0) != 0 && value.rfind("http://", 0) != 0)
+        return detail::usage_error("--line-api-base must start with https:// or http://, got '" +
+                                   value + "'");
+      while (value.size() > 1 && value.back() == '/') value.pop_back();
+      o.line_api_base = value;
     } else if (name == "--web-root") {
       o.web_root = value;
     }

@@ -686,6 +686,20 @@ inline HttpResponse http_get(std::uint16_t port, const std::string& path, const 
                     timeout);
 }
 
+/// POST `body` to `path` with Content-Length, `Connection: close` and
+/// `extra_headers` (each line ending in "\r\n", e.g. "Authorization: Bearer x\r\n").
+inline HttpResponse http_post(std::uint16_t port, const std::string& path, const std::string& body,
+                              const std::string& extra_headers = "",
+                              const std::string& content_type = "application/json",
+                              Millis timeout = kDefaultTimeout) {
+    return http_raw(port,
+                    "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                        "\r\nConnection: close\r\nContent-Type: " + content_type +
+                        "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" + extra_headers + "\r\n" +
+                        body,
+                    timeout);
+}
+
 }  // namespace livechat_itest
 
 #endif  // LIVECHAT_TESTS_INTEGRATION_WS_CLIENT_HPP
