@@ -251,13 +251,17 @@ class hub {
     std::uint16_t code;
     std::string reason;
   };
-  /// A send (or an outbound message) waiting for the commit of `write`
-  /// (0: waits only to keep its place in line).
+  /// A send waiting for the commit of `write` (0: waits only to keep its
+  /// place in line). Kept small: a broadcast queues one per recipient.
   struct outgoing {
     connection* to;
     payload_ptr payload;
     std::uint64_t write;
-    std::optional<message> outbound;
+  };
+  /// An operator message for the outbound channel, after the commit of `write`.
+  struct outgoing_message {
+    std::uint64_t write;
+    message msg;
   };
   struct pending_write {
     connection* requester;  // null: an HTTP caller, answered by the return value
@@ -311,7 +315,7 @@ class hub {
   void deliver(connection& c, const payload_ptr& p) {
     if (c.closing) return;
     if (holding_) {
-      outbox_.push_back({&c, p, current_write_, std::nullopt});
+      outbox_.push_back({&c, p, current_write_});
       return;
     }
     send_now(c, p);
@@ -412,17 +416,15 @@ class hub {
     current_write_ = 0;
     std::vector<outgoing> box;
     box.swap(outbox_);
+    std::vector<outgoing_message> out;
+    out.swap(outbound_);
     std::vector<pending_write> writes;
     writes.swap(writes_);
     if (!flushed) report("message store commit failed: " + flushed.error().message());
-    for (auto& o : box) {
-      if (!flushed && o.write != 0) continue;  // depended on what was rolled back
-      if (o.outbound) {
-        if (on_outbound_) guarded(nullptr, [&] { on_outbound_(*o.outbound); });
-      } else {
-        send_now(*o.to, o.payload);
-      }
-    }
+    for (auto& o : box)
+      if (flushed || o.write == 0) send_now(*o.to, o.payload);  // else it was rolled back
+    if (flushed && on_outbound_)
+      for (auto& o : out) guarded(nullptr, [&] { on_outbound_(o.msg); });
     if (!flushed)
       for (auto& w : writes)
         if (w.requester != nullptr && !w.requester->closing)
@@ -669,7 +671,7 @@ class hub {
       else
         report("message store: " + session.error().message());
     }
-    if (m.sender.type == sender_type::operator_) outbox_.push_back({nullptr, nullptr, current_write_, m});
+    if (m.sender.type == sender_type::operator_) outbound_.push_back({current_write_, m});
   }
 
   result<append_result> ingest_user_message(const inbound_message& in) {
@@ -818,6 +820,7 @@ class hub {
   std::vector<pending_close> pending_closes_;
   bool holding_ = false;  // writes wait for commit(); deliveries queue in outbox_
   std::vector<outgoing> outbox_;
+  std::vector<outgoing_message> outbound_;
   std::vector<pending_write> writes_;
   std::vector<std::unique_ptr<connection>> graveyard_;
   std::uint64_t write_counter_ = 0;
