@@ -8,10 +8,11 @@
 //   BM_sqlite_bare_insert          one prepared INSERT per message, autocommit:
 //                                  one transaction per row. The floor.
 //   BM_sqlite_bare_insert_batch    the same INSERT, K rows per transaction.
-//   BM_sqlite_hub_send_message     a send_message frame through server::hub on
-//                                  a sqlite_store: decode, append, flush (the
-//                                  hub commits after every message), the
-//                                  message_sent reply.
+//   BM_sqlite_hub_send_message     send_message frames through server::hub on
+//                                  a sqlite_store: decode, append, commit, the
+//                                  message_sent reply. k:1 commits after every
+//                                  message; k:16 is group commit (16 frames in
+//                                  one turn, then one hub.commit()).
 //   BM_sqlite_append_flush         sqlite_store::append + flush per message,
 //                                  no hub: the store's own cost per commit.
 //   BM_sqlite_append_group         K appends, then one flush: what one event
@@ -233,7 +234,10 @@ struct counting_transport {
 void BM_sqlite_hub_send_message(benchmark::State& state) {
   temp_db file;
   std::string error;
-  auto store = open_store(file.path(), state.range(0) != 0, error);
+  // k = 1: the hub commits after every message. k > 1: group commit, k
+  // frames in one event-loop turn, then the turn's single hub.commit().
+  const auto k = static_cast<std::uint64_t>(state.range(0));
+  auto store = open_store(file.path(), state.range(1) != 0, error);
   if (!store) return state.SkipWithError(error.c_str());
 
   counting_transport transport;
@@ -242,6 +246,7 @@ void BM_sqlite_hub_send_message(benchmark::State& state) {
   livechat::server::hub_config config;
   config.rate_burst = 1e15;  // the clock never moves: a bottomless bucket
   config.rate_per_second = 1e15;
+  config.group_commit = k > 1;
   livechat::server::hub<counting_transport, livechat::manual_clock> hub(transport, clock, *store,
                                                                         auth, config);
   const std::uint64_t sender = 1;
@@ -258,15 +263,18 @@ void BM_sqlite_hub_send_message(benchmark::State& state) {
 
   const std::uint64_t sends_before = transport.sends;
   const std::uint64_t stored_before = hub.stats().messages_stored;
-  for (auto _ : state) hub.on_message(sender, frame);
+  for (auto _ : state) {
+    for (std::uint64_t i = 0; i < k; ++i) hub.on_message(sender, frame);
+    if (k > 1) hub.commit();
+  }
 
-  const auto iterations = static_cast<std::uint64_t>(state.iterations());
+  const auto iterations = static_cast<std::uint64_t>(state.iterations()) * k;
   // One message_sent per frame, nobody else in the room, every one stored.
   if (transport.sends - sends_before != iterations ||
       hub.stats().messages_stored - stored_before != iterations ||
       std::accumulate(errors.begin(), errors.end(), std::uint64_t{0}) != 0)
     return state.SkipWithError("a message was not stored and acknowledged");
-  state.SetItemsProcessed(state.iterations());
+  state.SetItemsProcessed(static_cast<std::int64_t>(iterations));
 }
 
 BENCHMARK(BM_sqlite_bare_insert)->ArgName("full")->Arg(0)->Arg(1)->UseRealTime();
@@ -275,7 +283,14 @@ BENCHMARK(BM_sqlite_bare_insert_batch)
     ->Args({16, 0})
     ->Args({16, 1})
     ->UseRealTime();
-BENCHMARK(BM_sqlite_hub_send_message)->ArgName("full")->Arg(0)->Arg(1)->UseRealTime();
+BENCHMARK(BM_sqlite_hub_send_message)
+    ->ArgNames({"k", "full"})
+    ->Args({1, 0})
+    ->Args({1, 1})
+    ->Args({16, 0})
+    ->Args({16, 1})
+    ->Args({64, 0})
+    ->UseRealTime();
 BENCHMARK(BM_sqlite_append_flush)->ArgName("full")->Arg(0)->Arg(1)->UseRealTime();
 BENCHMARK(BM_sqlite_append_group)
     ->ArgNames({"k", "full"})
