@@ -10,17 +10,13 @@
 //
 // The Catch2 assertions used here (REQUIRE, FAIL) must only run on the test
 // thread: the websocketpp handlers only fill the queue and the state fields.
+//
+// websocketpp and Asio stay out of this header: their code lives once in
+// ws_client.cpp (detail::WsTransport, http_raw). Instantiated in every test
+// file, they made each one cost ~25 s of compile time.
 #ifndef LIVECHAT_TESTS_INTEGRATION_WS_CLIENT_HPP
 #define LIVECHAT_TESTS_INTEGRATION_WS_CLIENT_HPP
 
-#ifndef ASIO_STANDALONE
-#error "the integration tests use standalone Asio: define ASIO_STANDALONE (the asio::asio target does)"
-#endif
-
-#include <websocketpp/client.hpp>
-#include <websocketpp/config/asio_no_tls_client.hpp>
-
-#include <asio.hpp>
 #include <rapidjson/document.h>
 #include <rapidjson/pointer.h>
 #include <rapidjson/stringbuffer.h>
@@ -207,9 +203,43 @@ inline std::ostream& operator<<(std::ostream& os, const ConnectResult& r) {
     return os << ")";
 }
 
+namespace detail {
+
+/// What the websocketpp side reports; each runs on the client's I/O thread.
+struct WsCallbacks {
+    std::function<void()> on_open;
+    std::function<void(int http_status, std::string error)> on_fail;
+    std::function<void(int code, std::string reason)> on_close;
+    std::function<void(std::string payload, bool text)> on_message;
+};
+
+/// websocketpp's asio client with its own I/O thread (ws_client.cpp).
+class WsTransport {
+public:
+    WsTransport(WsCallbacks callbacks, std::size_t max_message_size);
+    ~WsTransport();
+    WsTransport(const WsTransport&) = delete;
+    WsTransport& operator=(const WsTransport&) = delete;
+
+    /// Starts connecting to `uri`; the outcome arrives through the callbacks.
+    /// Returns an error text when the connection could not even be created.
+    std::string connect(const std::string& uri, long open_timeout_ms, long close_timeout_ms);
+    bool send(const std::string& data, bool binary);
+    bool close(int code, const std::string& reason);
+    /// Lets run() return once no connection is left.
+    void stop_perpetual();
+    /// Stops the I/O thread and joins it.
+    void stop_and_join();
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace detail
+
 class WsClient {
 public:
-    using Endpoint = websocketpp::client<websocketpp::config::asio_client>;
     using Clock = std::chrono::steady_clock;
 
     /// Largest frame this client accepts or is expected to send; well above
@@ -217,83 +247,52 @@ public:
     static constexpr std::size_t kMaxMessageSize = 16u * 1024u * 1024u;
 
     explicit WsClient(std::string name = "client") : name_(std::move(name)) {
-        endpoint_.clear_access_channels(websocketpp::log::alevel::all);
-        endpoint_.clear_error_channels(websocketpp::log::elevel::all);
-        endpoint_.init_asio();
-        endpoint_.start_perpetual();
-        endpoint_.set_max_message_size(kMaxMessageSize);
-        endpoint_.set_user_agent("livechat-integration-test");
-        endpoint_.set_open_handler([this](websocketpp::connection_hdl) {
+        detail::WsCallbacks cb;
+        cb.on_open = [this] {
             std::lock_guard<std::mutex> lk(mu_);
             state_ = State::open;
             http_status_ = 101;
             cv_.notify_all();
-        });
-        endpoint_.set_fail_handler([this](websocketpp::connection_hdl hdl) {
-            int status = 0;
-            std::string err;
-            websocketpp::lib::error_code ec;
-            auto con = endpoint_.get_con_from_hdl(hdl, ec);
-            if (!ec && con) {
-                status = static_cast<int>(con->get_response_code());
-                err = con->get_ec().message();
-            }
+        };
+        cb.on_fail = [this](int status, std::string err) {
             std::lock_guard<std::mutex> lk(mu_);
             state_ = State::failed;
             http_status_ = status;
-            error_ = err;
+            error_ = std::move(err);
             cv_.notify_all();
-        });
-        endpoint_.set_close_handler([this](websocketpp::connection_hdl hdl) {
-            int code = -1;
-            std::string reason;
-            websocketpp::lib::error_code ec;
-            auto con = endpoint_.get_con_from_hdl(hdl, ec);
-            if (!ec && con) {
-                code = static_cast<int>(con->get_remote_close_code());
-                reason = con->get_remote_close_reason();
-            }
+        };
+        cb.on_close = [this](int code, std::string reason) {
             std::lock_guard<std::mutex> lk(mu_);
             state_ = State::closed;
             close_code_ = code;
-            close_reason_ = reason;
+            close_reason_ = std::move(reason);
             cv_.notify_all();
-        });
-        endpoint_.set_message_handler([this](websocketpp::connection_hdl, Endpoint::message_ptr msg) {
-            Event e = msg->get_opcode() == websocketpp::frame::opcode::text
-                          ? Event::from_text(msg->get_payload())
-                          : Event::from_binary(msg->get_payload());
+        };
+        cb.on_message = [this](std::string payload, bool text) {
+            Event e = text ? Event::from_text(std::move(payload)) : Event::from_binary(std::move(payload));
             std::lock_guard<std::mutex> lk(mu_);
             queue_.push_back(std::move(e));
             cv_.notify_all();
-        });
-        thread_ = std::thread([this] {
-            try {
-                endpoint_.run();
-            } catch (...) {
-                // The test thread sees the consequence (no events, timeouts).
-            }
-        });
+        };
+        transport_ = std::make_unique<detail::WsTransport>(std::move(cb), kMaxMessageSize);
     }
 
     WsClient(const WsClient&) = delete;
     WsClient& operator=(const WsClient&) = delete;
 
     ~WsClient() {
-        endpoint_.stop_perpetual();
+        transport_->stop_perpetual();
         bool open = false;
         {
             std::lock_guard<std::mutex> lk(mu_);
             open = state_ == State::open;
         }
         if (open) {
-            websocketpp::lib::error_code ec;
-            endpoint_.close(hdl_, websocketpp::close::status::going_away, "test done", ec);
+            transport_->close(1001, "test done");
             std::unique_lock<std::mutex> lk(mu_);
             cv_.wait_for(lk, Millis(1000), [this] { return state_ != State::open; });
         }
-        endpoint_.stop();
-        if (thread_.joinable()) thread_.join();
+        transport_->stop_and_join();
     }
 
     const std::string& name() const { return name_; }
@@ -308,17 +307,12 @@ public:
             state_ = State::connecting;
         }
         const std::string uri = "ws://127.0.0.1:" + std::to_string(port) + path;
-        websocketpp::lib::error_code ec;
-        Endpoint::connection_ptr con = endpoint_.get_connection(uri, ec);
-        if (ec) {
+        const std::string err = transport_->connect(uri, static_cast<long>(timeout.count()), 2000);
+        if (!err.empty()) {
             std::lock_guard<std::mutex> lk(mu_);
             state_ = State::failed;
-            return ConnectResult{false, 0, "get_connection: " + ec.message()};
+            return ConnectResult{false, 0, "get_connection: " + err};
         }
-        con->set_open_handshake_timeout(static_cast<long>(timeout.count()));
-        con->set_close_handshake_timeout(2000);
-        hdl_ = con->get_handle();
-        endpoint_.connect(con);
 
         std::unique_lock<std::mutex> lk(mu_);
         const bool done = cv_.wait_for(lk, timeout + Millis(1000), [this] {
@@ -335,11 +329,11 @@ public:
     }
 
     bool send_text(const std::string& text) {
-        return send_frame(text, websocketpp::frame::opcode::text);
+        return send_frame(text, false);
     }
 
     bool send_binary(const std::string& data) {
-        return send_frame(data, websocketpp::frame::opcode::binary);
+        return send_frame(data, true);
     }
 
     /// Sends an envelope `{type, payload?, ref?}`; see envelope().
@@ -465,9 +459,7 @@ public:
             std::lock_guard<std::mutex> lk(mu_);
             if (state_ != State::open) return finished_locked();
         }
-        websocketpp::lib::error_code ec;
-        endpoint_.close(hdl_, static_cast<websocketpp::close::status::value>(code), reason, ec);
-        if (ec) return false;
+        if (!transport_->close(code, reason)) return false;
         std::unique_lock<std::mutex> lk(mu_);
         return cv_.wait_for(lk, timeout, [this] { return finished_locked(); });
     }
@@ -516,20 +508,15 @@ private:
         return s;
     }
 
-    bool send_frame(const std::string& data, websocketpp::frame::opcode::value op) {
+    bool send_frame(const std::string& data, bool binary) {
         {
             std::lock_guard<std::mutex> lk(mu_);
             if (state_ != State::open) return false;
         }
-        websocketpp::lib::error_code ec;
-        endpoint_.send(hdl_, data, op, ec);
-        return !ec;
+        return transport_->send(data, binary);
     }
 
     std::string name_;
-    Endpoint endpoint_;
-    websocketpp::connection_hdl hdl_;
-    std::thread thread_;
 
     mutable std::mutex mu_;
     std::condition_variable cv_;
@@ -540,6 +527,9 @@ private:
     std::string close_reason_;
     std::deque<Event> queue_;
     unsigned sync_counter_ = 0;
+    // Last: its I/O thread calls back into the members above, so it is
+    // created after them and stopped (in the destructor) before they go.
+    std::unique_ptr<detail::WsTransport> transport_;
 };
 
 // ---------------------------------------------------------------------------
@@ -624,58 +614,8 @@ inline bool http_response_complete(const std::string& raw) {
 
 /// Connects to 127.0.0.1:PORT, writes `request` verbatim, reads the response
 /// until EOF (or until a Content-Length body is complete) and parses it.
-/// Everything, connect included, is bounded by `timeout`.
-inline HttpResponse http_raw(std::uint16_t port, const std::string& request, Millis timeout = kDefaultTimeout) {
-    HttpResponse out;
-    asio::io_context io;
-    asio::ip::tcp::socket sock(io);
-    const asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), port);
-    std::string raw;
-    std::array<char, 16384> buf{};
-    bool done = false;
-    std::string err;
-
-    std::function<void()> read_more;
-    read_more = [&] {
-        sock.async_read_some(asio::buffer(buf), [&](const asio::error_code& ec, std::size_t n) {
-            raw.append(buf.data(), n);
-            if (ec) {
-                if (ec != asio::error::eof && ec != asio::error::connection_reset) err = "read: " + ec.message();
-                done = true;
-                return;
-            }
-            if (detail::http_response_complete(raw)) {
-                done = true;
-                return;
-            }
-            read_more();
-        });
-    };
-    sock.async_connect(ep, [&](const asio::error_code& ec) {
-        if (ec) {
-            err = "connect: " + ec.message();
-            done = true;
-            return;
-        }
-        asio::async_write(sock, asio::buffer(request), [&](const asio::error_code& wec, std::size_t) {
-            // A server may answer (e.g. 413) and close before reading it all:
-            // keep reading what it sent anyway.
-            if (wec && wec != asio::error::broken_pipe && wec != asio::error::connection_reset)
-                err = "write: " + wec.message();
-        });
-        read_more();
-    });
-    io.run_for(timeout);
-    if (!done && err.empty()) err = "timed out after " + std::to_string(timeout.count()) + " ms";
-    asio::error_code ignored;
-    sock.close(ignored);
-    io.restart();
-    io.run_for(Millis(1000));  // let the aborted handlers finish before locals go away
-
-    out.error = err;
-    detail::parse_http_response(raw, out);
-    return out;
-}
+/// Everything, connect included, is bounded by `timeout`. (ws_client.cpp)
+HttpResponse http_raw(std::uint16_t port, const std::string& request, Millis timeout = kDefaultTimeout);
 
 /// GET `path` with `Connection: close`.
 inline HttpResponse http_get(std::uint16_t port, const std::string& path, const std::string& extra_headers = "",
