@@ -5,12 +5,16 @@
 # Does nothing when they are all installed already.
 # --no-install-recommends matters: libasio-dev recommends Boost, and with Boost
 # around websocketpp could pick Boost.Asio (the build defines ASIO_STANDALONE).
+# It also means clang-14 comes without its sanitizer and libFuzzer runtimes
+# (libclang_rt.*, only recommended), so scripts/fuzz.sh needs
+# libclang-rt-14-dev named here.
 set -euo pipefail
 
 packages=(
   g++ make cmake pkg-config ca-certificates
   libasio-dev libwebsocketpp-dev rapidjson-dev catch2
   libsqlite3-dev libssl-dev libhiredis-dev libbenchmark-dev
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()

@@ -856,6 +856,9 @@ TEST_CASE("codec: a lone low surrogate escape is invalid_json", "[codec]") {
         errc::invalid_json);
   }
   expect_envelope_error(R"({"type":"ping","ref":"\uDC00"})", errc::invalid_json);
+  // `type` is echoed as the error's request_type: found by tests/fuzz/codec.fuzz.cpp.
+  expect_envelope_error(R"({"type":"\uDC00","ref":"r"})", errc::invalid_json);
+  expect_envelope_error(R"({"type":"ping\uDFFF"})", errc::invalid_json);
 }
 
 TEST_CASE("codec: bytes after a NUL byte are trailing garbage", "[codec]") {

@@ -285,6 +285,13 @@ inline decoded_frame decode_client_frame(std::string_view frame, const codec_lim
     out.envelope_error = decode_error{errc::validation_error, "type", "type must be a string"};
     return out;
   }
+  // The `type` of a refused frame is echoed as `request_type`: an escaped
+  // lone surrogate in it would make that reply invalid UTF-8, which no text
+  // frame may carry (the transport drops it, so the client got no answer).
+  if (detail::has_encoded_surrogate(detail::view(type_it->value))) {
+    out.envelope_error = decode_error{errc::invalid_json, {}, "frame is not valid UTF-8 JSON"};
+    return out;
+  }
   out.type = std::string(detail::view(type_it->value));
   if (ref_error) {
     out.envelope_error = std::move(ref_error);

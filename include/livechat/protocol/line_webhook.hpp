@@ -1,0 +1,186 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#ifndef LIVECHAT_PROTOCOL_LINE_WEBHOOK_HPP
+#define LIVECHAT_PROTOCOL_LINE_WEBHOOK_HPP
+
+// The body of a LINE Messaging API webhook (PROTOCOL.md "HTTP",
+// `POST /api/v1/webhook`), read into plain values: which events are text
+// messages from a user in a 1:1 chat, which are acknowledged and ignored,
+// and which are invalid. A pure function of the bytes, so the parsing can be
+// unit-tested and fuzzed without a server; checking the signature and
+// storing the messages stay with the caller.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+#include <livechat/error.hpp>
+#include <livechat/protocol/codec.hpp>  // decode_error; detail::trim, has_encoded_surrogate
+#include <livechat/protocol/room_name.hpp>
+
+namespace livechat {
+
+/// One text message an end user sent the LINE channel.
+struct line_text_message {
+  std::string user_id;           ///< `source.userId`: always a valid conversation id
+  std::string text;              ///< `message.text` as sent (not trimmed, never blank)
+  std::string message_id;        ///< `message.id`; empty when absent or not a string
+  std::string webhook_event_id;  ///< `webhookEventId`, 1-128 bytes; empty when absent or null
+  std::optional<std::int64_t> timestamp;  ///< `timestamp` (ms since the epoch), when an integer
+  bool is_redelivery = false;    ///< `deliveryContext.isRedelivery`
+};
+
+/// What the webhook does with one element of `events`.
+enum class line_event_outcome {
+  text_message,  ///< a text message from a user: store it (`message` is set)
+  ignored,       ///< not a text message from a user (a sticker, a follow, a group chat): acknowledge
+  invalid,       ///< a text message event that cannot be used: skip it (`reason` says why)
+};
+
+struct line_webhook_event {
+  std::size_t index = 0;  ///< position in the body's `events` array
+  line_event_outcome outcome = line_event_outcome::ignored;
+  std::string reason;          ///< `invalid` only: for the server's log
+  line_text_message message;   ///< `text_message` only
+};
+
+struct line_webhook {
+  std::string destination;                 ///< the bot's user id; empty when absent
+  std::vector<line_webhook_event> events;  ///< one per element of `events`, in order
+
+  std::size_t count(line_event_outcome o) const noexcept {
+    std::size_t n = 0;
+    for (const auto& e : events) n += e.outcome == o;
+    return n;
+  }
+};
+
+/// The outcome of `parse_line_webhook`: the events, or why the whole body
+/// is refused (answer 400 with `error->code`, `error->message` and
+/// `error->field`).
+struct line_webhook_result {
+  std::optional<decode_error> error;
+  line_webhook webhook;  ///< valid only without `error`
+
+  bool ok() const noexcept { return !error; }
+};
+
+namespace detail::line {
+
+inline const rapidjson::Value* member(const rapidjson::Value& obj, const char* name) {
+  if (!obj.IsObject()) return nullptr;
+  auto it = obj.FindMember(name);
+  return it == obj.MemberEnd() ? nullptr : &it->value;
+}
+
+inline std::optional<std::string_view> string_member(const rapidjson::Value& obj, const char* name) {
+  const rapidjson::Value* v = member(obj, name);
+  if (v == nullptr || !v->IsString()) return std::nullopt;
+  return std::string_view(v->GetString(), v->GetStringLength());
+}
+
+/// Classifies one element of `events`; fills `out.message` for a usable
+/// text message and `out.reason` for an invalid one.
+inline void read_event(const rapidjson::Value& ev, line_webhook_event& out) {
+  auto invalid = [&](const char* why) {
+    out.outcome = line_event_outcome::invalid;
+    out.reason = why;
+  };
+  out.outcome = line_event_outcome::ignored;
+  if (!ev.IsObject()) return invalid("not an object");
+  if (string_member(ev, "type") != std::string_view("message")) return;
+  const rapidjson::Value* msg = member(ev, "message");
+  if (msg == nullptr || !msg->IsObject()) return invalid("message is not an object");
+  if (string_member(*msg, "type") != std::string_view("text")) return;
+  const rapidjson::Value* source = member(ev, "source");
+  if (source == nullptr || !source->IsObject()) return invalid("source is not an object");
+  // Group and multi-person chats carry the speaker's userId too, but a
+  // reply to `conversation:{userId}` goes to that user's 1:1 chat: not
+  // what someone writing in a group expects. Only 1:1 chats are served.
+  const auto source_type = string_member(*source, "type");
+  if (source_type && *source_type != "user") return;
+  const auto user = string_member(*source, "userId");
+  if (!user || !is_valid_conversation_id(*user))
+    return invalid("source.userId is not a valid conversation id");
+  const auto text = string_member(*msg, "text");
+  if (!text) return invalid("message.text is not a string");
+  // RapidJSON decodes an escaped lone surrogate into bytes that are not
+  // UTF-8 (see codec.hpp); such a text could not be written back out.
+  if (has_encoded_surrogate(*text)) return invalid("message.text is not valid UTF-8");
+  if (trim(*text).empty()) return invalid("message.text is empty");
+  line_text_message m;
+  const rapidjson::Value* event_id = member(ev, "webhookEventId");
+  if (event_id != nullptr && !event_id->IsNull()) {
+    if (!event_id->IsString() || event_id->GetStringLength() == 0 || event_id->GetStringLength() > 128)
+      return invalid("webhookEventId is not a string of 1-128 bytes");
+    m.webhook_event_id.assign(event_id->GetString(), event_id->GetStringLength());
+  }
+  m.user_id = std::string(*user);
+  m.text = std::string(*text);
+  // Informational fields: LINE always sends them, but a body without them
+  // (or with odd types) is still a message worth storing.
+  if (const auto id = string_member(*msg, "id")) m.message_id = std::string(*id);
+  if (const rapidjson::Value* ts = member(ev, "timestamp"); ts != nullptr && ts->IsInt64())
+    m.timestamp = ts->GetInt64();
+  if (const rapidjson::Value* ctx = member(ev, "deliveryContext"); ctx != nullptr) {
+    const rapidjson::Value* r = member(*ctx, "isRedelivery");
+    m.is_redelivery = r != nullptr && r->IsBool() && r->GetBool();
+  }
+  out.outcome = line_event_outcome::text_message;
+  out.message = std::move(m);
+}
+
+}  // namespace detail::line
+
+/// Reads a LINE webhook body. The body must be one JSON object (valid
+/// UTF-8, no raw NUL) with an `events` array, else the result carries
+/// `invalid_json` or `validation_error` (`field: "events"`); every element
+/// of `events` is then classified on its own, so one bad event never
+/// refuses the others. Never throws on bad input; nesting depth costs no
+/// native stack (iterative parsing).
+///
+/// @code
+/// auto r = livechat::parse_line_webhook(request_body);
+/// if (!r.ok()) return reply(400, r.error->message);
+/// for (const auto& e : r.webhook.events)
+///   if (e.outcome == livechat::line_event_outcome::text_message) store(e.message);
+/// @endcode
+inline line_webhook_result parse_line_webhook(std::string_view body) {
+  line_webhook_result out;
+  // A raw NUL never occurs in JSON text, and RapidJSON's in-memory stream
+  // would stop at it and ignore what follows.
+  const bool parsable =
+      !body.empty() && std::char_traits<char>::find(body.data(), body.size(), '\0') == nullptr;
+  rapidjson::Document doc;
+  if (parsable)
+    doc.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(body.data(),
+                                                                                     body.size());
+  if (!parsable || doc.HasParseError() || !doc.IsObject()) {
+    out.error = decode_error{errc::invalid_json, {}, "the body must be a JSON object"};
+    return out;
+  }
+  const rapidjson::Value* events = detail::line::member(doc, "events");
+  if (events == nullptr || !events->IsArray()) {
+    out.error = decode_error{errc::validation_error, "events", "events must be an array"};
+    return out;
+  }
+  if (const auto destination = detail::line::string_member(doc, "destination"))
+    out.webhook.destination = std::string(*destination);
+  out.webhook.events.reserve(events->Size());
+  std::size_t index = 0;
+  for (const auto& ev : events->GetArray()) {
+    line_webhook_event e;
+    e.index = index++;
+    detail::line::read_event(ev, e);
+    out.webhook.events.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace livechat
+
+#endif

@@ -1,0 +1,264 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#include <livechat/protocol/line_webhook.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+using livechat::errc;
+using livechat::line_event_outcome;
+using livechat::line_webhook_result;
+using livechat::parse_line_webhook;
+
+const std::string user = "U4af4980629abcdef0123456789abcdef";
+
+/// One LINE text message event as the platform sends it, with `text`
+/// already a JSON literal (so tests can put escapes in it).
+std::string text_event(const std::string& text_json, const std::string& extra = {}) {
+  return R"({"type":"message","mode":"active","timestamp":1732566265123,)"
+         R"("source":{"type":"user","userId":")" + user + R"("},)"
+         R"("webhookEventId":"01HZX6T1Q8F9K4A2B3C5D7E9GH","deliveryContext":{"isRedelivery":false},)"
+         R"("replyToken":"b60d432864f44d079f6d8efe86cf404b",)" + extra +
+         R"("message":{"id":"444573844083572737","type":"text","quoteToken":"q3Plxr4AgKd","text":)" +
+         text_json + "}}";
+}
+
+std::string body_of(const std::vector<std::string>& events) {
+  std::string s = R"({"destination":"Udeadbeefdeadbeefdeadbeefdeadbeef","events":[)";
+  for (std::size_t i = 0; i < events.size(); ++i) s += (i ? "," : "") + events[i];
+  return s + "]}";
+}
+
+/// The outcome of the single event in `event`'s body.
+line_event_outcome outcome_of(const std::string& event) {
+  const auto r = parse_line_webhook(body_of({event}));
+  REQUIRE(r.ok());
+  REQUIRE(r.webhook.events.size() == 1);
+  return r.webhook.events[0].outcome;
+}
+
+std::string reason_of(const std::string& event) {
+  const auto r = parse_line_webhook(body_of({event}));
+  REQUIRE(r.ok());
+  REQUIRE(r.webhook.events.size() == 1);
+  CHECK(r.webhook.events[0].outcome == line_event_outcome::invalid);
+  return r.webhook.events[0].reason;
+}
+
+}  // namespace
+
+TEST_CASE("parse_line_webhook: a text message event", "[line_webhook]") {
+  const auto r = parse_line_webhook(body_of({text_event(R"("  hello there ")")}));
+  REQUIRE(r.ok());
+  CHECK(r.webhook.destination == "Udeadbeefdeadbeefdeadbeefdeadbeef");
+  REQUIRE(r.webhook.events.size() == 1);
+  const auto& e = r.webhook.events[0];
+  CHECK(e.index == 0);
+  CHECK(e.outcome == line_event_outcome::text_message);
+  CHECK(e.reason.empty());
+  CHECK(e.message.user_id == user);
+  CHECK(e.message.text == "  hello there ");  // as sent: the hub trims when it stores
+  CHECK(e.message.message_id == "444573844083572737");
+  CHECK(e.message.webhook_event_id == "01HZX6T1Q8F9K4A2B3C5D7E9GH");
+  REQUIRE(e.message.timestamp);
+  CHECK(*e.message.timestamp == 1732566265123);
+  CHECK_FALSE(e.message.is_redelivery);
+  CHECK(r.webhook.count(line_event_outcome::text_message) == 1);
+  CHECK(r.webhook.count(line_event_outcome::ignored) == 0);
+}
+
+TEST_CASE("parse_line_webhook: optional and informational fields", "[line_webhook]") {
+  SECTION("a redelivery") {
+    std::string ev = text_event(R"("hi")");
+    ev.replace(ev.find(R"("isRedelivery":false)"), 20, R"("isRedelivery":true )");
+    const auto r = parse_line_webhook(body_of({ev}));
+    REQUIRE(r.ok());
+    CHECK(r.webhook.events.at(0).message.is_redelivery);
+  }
+  SECTION("the bare minimum: no id, timestamp, webhookEventId, deliveryContext or source.type") {
+    const std::string ev = R"({"type":"message","source":{"userId":"u1"},)"
+                           R"("message":{"type":"text","text":"x"}})";
+    const auto r = parse_line_webhook(body_of({ev}));
+    REQUIRE(r.ok());
+    const auto& e = r.webhook.events.at(0);
+    REQUIRE(e.outcome == line_event_outcome::text_message);
+    CHECK(e.message.user_id == "u1");
+    CHECK(e.message.text == "x");
+    CHECK(e.message.message_id.empty());
+    CHECK(e.message.webhook_event_id.empty());
+    CHECK_FALSE(e.message.timestamp);
+    CHECK_FALSE(e.message.is_redelivery);
+  }
+  SECTION("odd types of informational fields are tolerated, not trusted") {
+    const std::string ev = R"({"type":"message","source":{"type":"user","userId":"u1"},)"
+                           R"("timestamp":1.5,"deliveryContext":{"isRedelivery":"yes"},"webhookEventId":null,)"
+                           R"("message":{"type":"text","text":"x","id":42}})";
+    const auto r = parse_line_webhook(body_of({ev}));
+    REQUIRE(r.ok());
+    const auto& e = r.webhook.events.at(0);
+    REQUIRE(e.outcome == line_event_outcome::text_message);
+    CHECK(e.message.message_id.empty());
+    CHECK(e.message.webhook_event_id.empty());  // null is the same as absent
+    CHECK_FALSE(e.message.timestamp);
+    CHECK_FALSE(e.message.is_redelivery);
+  }
+  SECTION("webhookEventId of 1 and 128 bytes") {
+    for (std::size_t n : {std::size_t{1}, std::size_t{128}}) {
+      const std::string id(n, 'e');
+      std::string ev = text_event(R"("hi")");
+      ev.replace(ev.find("01HZX6T1Q8F9K4A2B3C5D7E9GH"), 26, id);
+      const auto r = parse_line_webhook(body_of({ev}));
+      REQUIRE(r.ok());
+      CHECK(r.webhook.events.at(0).message.webhook_event_id == id);
+    }
+  }
+  SECTION("multibyte text, raw and escaped") {
+    const auto r = parse_line_webhook(
+        body_of({text_event("\"caf\xC3\xA9 \xF0\x9F\x98\x80\""), text_event(R"("\u65e5\ud83d\ude00")")}));
+    REQUIRE(r.ok());
+    CHECK(r.webhook.events.at(0).message.text == "caf\xC3\xA9 \xF0\x9F\x98\x80");
+    CHECK(r.webhook.events.at(1).message.text == "\xE6\x97\xA5\xF0\x9F\x98\x80");
+  }
+  SECTION("no destination") {
+    const auto r = parse_line_webhook(R"({"events":[]})");
+    REQUIRE(r.ok());
+    CHECK(r.webhook.destination.empty());
+  }
+}
+
+TEST_CASE("parse_line_webhook: events that are acknowledged and ignored", "[line_webhook]") {
+  for (const std::string& ev : {
+           // Not a message event.
+           std::string(R"({"type":"follow","source":{"type":"user","userId":"u1"},"replyToken":"r"})"),
+           std::string(R"({"type":"unsend","source":{"type":"user","userId":"u1"},"unsend":{"messageId":"1"}})"),
+           std::string(R"({"source":{"type":"user","userId":"u1"},"message":{"type":"text","text":"x"}})"),
+           std::string(R"({"type":7,"message":{"type":"text","text":"x"}})"),
+           std::string("{}"),
+           // A message that is not text.
+           std::string(R"({"type":"message","source":{"type":"user","userId":"u1"},)"
+                       R"("message":{"type":"sticker","id":"1","packageId":"446","stickerId":"1988"}})"),
+           std::string(R"({"type":"message","source":{"type":"user","userId":"u1"},"message":{"text":"x"}})"),
+           // A group or multi-person chat.
+           std::string(R"({"type":"message","source":{"type":"group","groupId":"C1","userId":"u1"},)"
+                       R"("message":{"type":"text","text":"x"}})"),
+           std::string(R"({"type":"message","source":{"type":"room","roomId":"R1","userId":"u1"},)"
+                       R"("message":{"type":"text","text":"x"}})"),
+       }) {
+    INFO(ev);
+    CHECK(outcome_of(ev) == line_event_outcome::ignored);
+  }
+}
+
+TEST_CASE("parse_line_webhook: invalid text message events are skipped with a reason",
+          "[line_webhook]") {
+  CHECK(reason_of("[]") == "not an object");
+  CHECK(reason_of("\"message\"") == "not an object");
+  CHECK(reason_of("null") == "not an object");
+  CHECK(reason_of(R"({"type":"message","source":{"type":"user","userId":"u1"}})") ==
+        "message is not an object");
+  CHECK(reason_of(R"({"type":"message","message":"hi"})") == "message is not an object");
+  CHECK(reason_of(R"({"type":"message","message":{"type":"text","text":"x"}})") ==
+        "source is not an object");
+  CHECK(reason_of(R"({"type":"message","source":[],"message":{"type":"text","text":"x"}})") ==
+        "source is not an object");
+  for (const char* source : {R"({"type":"user"})", R"({"type":"user","userId":""})",
+                             R"({"type":"user","userId":12})", R"({"type":"user","userId":"a b"})",
+                             R"({"type":"user","userId":"a/b"})"}) {
+    INFO(source);
+    CHECK(reason_of(std::string(R"({"type":"message","source":)") + source +
+                    R"(,"message":{"type":"text","text":"x"}})") ==
+          "source.userId is not a valid conversation id");
+  }
+  CHECK(reason_of(std::string(R"({"type":"message","source":{"userId":")") + std::string(129, 'u') +
+                  R"("},"message":{"type":"text","text":"x"}})") ==
+        "source.userId is not a valid conversation id");
+  CHECK(reason_of(text_event("null")) == "message.text is not a string");
+  CHECK(reason_of(text_event("[\"x\"]")) == "message.text is not a string");
+  // A lone low surrogate decodes to bytes that are not UTF-8.
+  CHECK(reason_of(text_event(R"("a\udc00b")")) == "message.text is not valid UTF-8");
+  CHECK(reason_of(text_event(R"("")")) == "message.text is empty");
+  CHECK(reason_of(text_event(R"(" \t\r\n ")")) == "message.text is empty");
+  for (const char* id : {R"("")", "12", "true", "{}", "[]"}) {
+    INFO(id);
+    std::string ev = text_event(R"("hi")");
+    ev.replace(ev.find(R"("01HZX6T1Q8F9K4A2B3C5D7E9GH")"), 28, id);
+    CHECK(reason_of(ev) == "webhookEventId is not a string of 1-128 bytes");
+  }
+  std::string ev = text_event(R"("hi")");
+  ev.replace(ev.find("01HZX6T1Q8F9K4A2B3C5D7E9GH"), 26, std::string(129, 'e'));
+  CHECK(reason_of(ev) == "webhookEventId is not a string of 1-128 bytes");
+}
+
+TEST_CASE("parse_line_webhook: events keep their order and index", "[line_webhook]") {
+  const auto r = parse_line_webhook(body_of({
+      R"({"type":"follow"})",
+      text_event(R"("first")"),
+      "42",
+      text_event(R"("second")"),
+  }));
+  REQUIRE(r.ok());
+  REQUIRE(r.webhook.events.size() == 4);
+  for (std::size_t i = 0; i < 4; ++i) CHECK(r.webhook.events[i].index == i);
+  CHECK(r.webhook.events[0].outcome == line_event_outcome::ignored);
+  CHECK(r.webhook.events[1].message.text == "first");
+  CHECK(r.webhook.events[2].outcome == line_event_outcome::invalid);
+  CHECK(r.webhook.events[3].message.text == "second");
+  CHECK(r.webhook.count(line_event_outcome::text_message) == 2);
+  CHECK(r.webhook.count(line_event_outcome::ignored) == 1);
+  CHECK(r.webhook.count(line_event_outcome::invalid) == 1);
+}
+
+TEST_CASE("parse_line_webhook: bodies that are refused whole", "[line_webhook]") {
+  auto refused = [](std::string_view body) {
+    const line_webhook_result r = parse_line_webhook(body);
+    REQUIRE_FALSE(r.ok());
+    return *r.error;
+  };
+  SECTION("not a JSON object: invalid_json") {
+    using namespace std::string_view_literals;
+    for (std::string_view body :
+         {""sv, " "sv, "null"sv, "[]"sv, "\"events\""sv, "{"sv, R"({"events":[]} x)"sv,
+          R"({"events":[],})"sv, "{\"events\":[]}\0"sv, "{\"events\":\0[]}"sv,
+          "{\"events\":[],\"x\":\"\xC3\"}"sv,       // truncated UTF-8 sequence
+          "{\"events\":[],\"x\":\"\xED\xA0\x80\"}"sv,  // raw surrogate bytes
+          "{\"events\":[],\"x\":\"\xFF\"}"sv}) {
+      INFO(std::string(body));
+      const auto e = refused(body);
+      CHECK(e.code == errc::invalid_json);
+      CHECK(e.field.empty());
+      CHECK(e.message == "the body must be a JSON object");
+    }
+  }
+  SECTION("events missing or not an array: validation_error on events") {
+    for (std::string_view body : {R"({})", R"({"destination":"U1"})", R"({"events":null})",
+                                  R"({"events":{}})", R"({"events":"[]"})", R"({"Events":[]})"}) {
+      INFO(std::string(body));
+      const auto e = refused(body);
+      CHECK(e.code == errc::validation_error);
+      CHECK(e.field == "events");
+      CHECK(e.message == "events must be an array");
+    }
+  }
+}
+
+TEST_CASE("parse_line_webhook: an empty events list and deep nesting", "[line_webhook]") {
+  SECTION("no events") {
+    const auto r = parse_line_webhook(body_of({}));
+    REQUIRE(r.ok());
+    CHECK(r.webhook.events.empty());
+  }
+  SECTION("an event nested 100000 arrays deep costs no native stack") {
+    const std::size_t depth = 100000;
+    const std::string ev = std::string(depth, '[') + std::string(depth, ']');
+    const auto r = parse_line_webhook(body_of({ev, text_event(R"("after")")}));
+    REQUIRE(r.ok());
+    REQUIRE(r.webhook.events.size() == 2);
+    CHECK(r.webhook.events[0].outcome == line_event_outcome::invalid);
+    CHECK(r.webhook.events[1].message.text == "after");
+  }
+}
