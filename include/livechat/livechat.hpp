@@ -15,6 +15,7 @@
 #include <livechat/protocol/events.hpp>
 #include <livechat/protocol/close_codes.hpp>
 #include <livechat/protocol/codec.hpp>
+#include <livechat/protocol/server_codec.hpp>
 #include <livechat/rooms/room_registry.hpp>
 #include <livechat/presence/presence_tracker.hpp>
 #include <livechat/presence/typing_tracker.hpp>
@@ -26,5 +27,8 @@
 #include <livechat/server/transport.hpp>
 #include <livechat/server/hub_config.hpp>
 #include <livechat/server/hub.hpp>
+#include <livechat/client/backoff.hpp>
+#include <livechat/client/message_queue.hpp>
+#include <livechat/client/session.hpp>
 
 #endif
