@@ -751,6 +751,237 @@ TEST_CASE("a slow consumer is closed with 1013 and the others go on", "[hub][lim
   CHECK(h.types(3) == std::vector<std::string>{"new_message"});
 }
 
+TEST_CASE("backpressure: above the soft mark typing and presence_diff are skipped", "[hub][backpressure]") {
+  harness h(unlimited());
+  const std::size_t soft = h.hub.config().soft_unsent_bytes;
+  REQUIRE(soft == 256 * 1024);
+  h.login(1, "alice");
+  h.login(2, "behind");
+  h.login(3, "carol");
+  for (int c : {1, 2, 3}) h.join(c, room_a);
+  h.send(2, R"({"type":"watch_inbox"})");
+  h.clear_all();
+
+  SECTION("exactly at the mark is not behind") {
+    h.transport.buffered[2] = soft;
+    h.room_event(1, "typing_start", room_a);
+    CHECK(h.types(2) == std::vector<std::string>{"typing"});
+    CHECK(h.hub.stats().events_skipped_backpressure == 0);
+  }
+
+  h.transport.buffered[2] = soft + 1;
+
+  SECTION("typing is skipped and counted per recipient; the others get it") {
+    h.room_event(1, "typing_start", room_a);
+    h.room_event(1, "typing_stop", room_a);
+    CHECK(h.pending(2) == 0);
+    CHECK(h.types(3) == std::vector<std::string>{"typing", "typing"});
+    CHECK(h.hub.stats().events_skipped_backpressure == 2);
+    SECTION("the expiry's typing false too") {
+      h.room_event(1, "typing_start", room_a);
+      h.advance(3s);
+      CHECK(h.pending(2) == 0);
+      CHECK(h.types(3) == std::vector<std::string>{"typing", "typing"});
+      CHECK(h.hub.stats().events_skipped_backpressure == 4);
+    }
+  }
+
+  SECTION("messages, replies, errors and session events are never skipped") {
+    h.say(1, room_a, "hello");
+    CHECK(h.types(2) == std::vector<std::string>{"new_message", "conversation_activity"});
+    h.say(2, room_a, "me too", "m1");
+    frame ack = h.next(2);
+    CHECK(ack.type() == "message_sent");
+    h.clear(2);
+    h.send(2, R"({"type":"ping","ref":"p"})");
+    CHECK(h.next(2).type() == "pong");
+    h.send(2, "not json");
+    CHECK(h.next(2).error_code() == "invalid_json");
+    h.room_event(1, "claim_session", room_a);
+    CHECK(h.types(2) == std::vector<std::string>{"session_claimed"});
+    h.room_event(2, "leave_room", room_a);
+    CHECK(h.types(2) == std::vector<std::string>{"room_left"});
+    h.send(2, R"({"type":"watch_inbox","ref":"w"})");
+    CHECK(h.next(2).type() == "inbox_update");
+    CHECK(h.hub.stats().events_skipped_backpressure == 0);
+    CHECK_FALSE(h.closed(2));
+  }
+
+  SECTION("a watcher that missed a diff is resynced with presence_update") {
+    h.login(4, "dave");
+    h.hub.on_close(3);
+    CHECK(h.types(2) == std::vector<std::string>{"operator_left"});  // a room event: kept
+    CHECK(h.hub.stats().events_skipped_backpressure == 2);
+
+    SECTION("by the next tick once it has caught up") {
+      h.advance(100ms);
+      CHECK(h.pending(2) == 0);  // still behind: nothing, and no new skip counted
+      CHECK(h.hub.stats().events_skipped_backpressure == 2);
+      h.transport.buffered[2] = 0;
+      h.advance(100ms);
+      frame p = h.next(2);
+      REQUIRE(p.type() == "presence_update");
+      std::set<std::string> online;
+      for (const auto& u : p.payload()["online"].GetArray()) online.insert(u["user_id"].GetString());
+      CHECK(online == std::set<std::string>{"alice", "behind", "dave"});
+      CHECK(h.pending(2) == 0);
+      h.advance(100ms);
+      CHECK(h.pending(2) == 0);  // once
+      h.login(5, "erin");
+      CHECK(h.next(2).type() == "presence_diff");  // diffs again
+    }
+    SECTION("or by the next change, with the whole list instead of the diff") {
+      h.transport.buffered[2] = 0;
+      h.login(5, "erin");
+      frame p = h.next(2);
+      REQUIRE(p.type() == "presence_update");
+      CHECK(p.payload()["online"].Size() == 4);  // alice, behind, dave, erin
+      CHECK(h.pending(2) == 0);
+      h.advance(100ms);
+      CHECK(h.pending(2) == 0);
+    }
+    SECTION("a fresh inbox_update settles it") {
+      h.transport.buffered[2] = 0;
+      h.send(2, R"({"type":"watch_inbox"})");
+      CHECK(h.next(2).type() == "inbox_update");
+      h.advance(100ms);
+      CHECK(h.pending(2) == 0);
+    }
+  }
+
+  SECTION("above max_unsent_bytes the connection is still closed with 1013") {
+    h.transport.buffered[2] = h.hub.config().max_unsent_bytes + 1;
+    h.say(1, room_a, "hello");
+    REQUIRE(h.closed(2));
+    CHECK(h.closed(2)->code == 1013);
+    CHECK(h.hub.stats().closes_slow_consumer == 1);
+  }
+}
+
+TEST_CASE("a reply larger than max_unsent_bytes goes out whole; the next frame closes", "[hub][backpressure]") {
+  auto cfg = unlimited();
+  cfg.max_unsent_bytes = 8 * 1024;
+  cfg.soft_unsent_bytes = 2 * 1024;
+  harness h(cfg);
+  h.login(1, "alice");
+  h.join(1, room_a);
+  for (int i = 0; i < 40; ++i) h.say(1, room_a, std::string(500, 'x'));  // ~30 KiB of history
+  h.login(2, "reader");
+  h.clear_all();
+  h.transport.accumulate = true;  // reader 2 never reads
+
+  h.join(2, room_a);
+  frame u = h.next(2);
+  REQUIRE(u.type() == "conversation_update");
+  CHECK(u.raw.size() > cfg.max_unsent_bytes);
+  CHECK(u.payload()["messages"].Size() == 40);
+  CHECK_FALSE(h.closed(2));
+
+  // Now 2 is behind: typing is skipped, and the next message closes it.
+  h.room_event(1, "typing_start", room_a);
+  CHECK(h.pending(2) == 0);
+  CHECK(h.hub.stats().events_skipped_backpressure == 1);
+  h.say(1, room_a, "one more");
+  CHECK(h.pending(2) == 0);
+  REQUIRE(h.closed(2));
+  CHECK(h.closed(2)->code == 1013);
+  CHECK(h.hub.stats().closes_slow_consumer == 1);
+}
+
+TEST_CASE("backpressure: soft_unsent_bytes 0 never skips", "[hub][backpressure]") {
+  auto cfg = unlimited();
+  cfg.soft_unsent_bytes = 0;
+  harness h(cfg);
+  h.login(1, "alice");
+  h.login(2, "bob");
+  h.join(1, room_a);
+  h.join(2, room_a);
+  h.clear_all();
+  h.transport.buffered[2] = 512 * 1024;
+  h.room_event(1, "typing_start", room_a);
+  CHECK(h.types(2) == std::vector<std::string>{"typing"});
+  CHECK(h.hub.stats().events_skipped_backpressure == 0);
+}
+
+TEST_CASE("backpressure costs the message path no extra transport call", "[hub][backpressure]") {
+  harness h(unlimited());
+  constexpr int recipients = 5;
+  for (int c = 1; c <= recipients + 1; ++c) {
+    h.login(c, "user" + std::to_string(c));
+    h.join(c, room_a);
+  }
+  h.clear_all();
+  h.transport.buffered_calls = 0;
+  h.say(1, room_a, "hello");
+  // One check per frame sent, after the send: message_sent + N new_message.
+  CHECK(h.transport.buffered_calls == recipients + 1);
+  h.transport.buffered_calls = 0;
+  h.room_event(1, "typing_start", room_a);
+  // A droppable event pays one more per recipient, before the send.
+  CHECK(h.transport.buffered_calls == 2 * recipients);
+}
+
+TEST_CASE("max_connections_per_user: the 21st is refused at auth with 1008", "[hub][limits]") {
+  harness h(unlimited());
+  REQUIRE(h.hub.config().max_connections_per_user == 20);
+  h.login(100, "watcher");
+  h.send(100, R"({"type":"watch_inbox"})");
+  for (int c = 1; c <= 20; ++c) h.login(c, "alice");
+  h.clear(100);
+  CHECK(h.hub.user_connection_count("alice") == 20);
+  CHECK(h.hub.user_at_connection_limit("alice"));
+  CHECK_FALSE(h.hub.user_at_connection_limit("bob"));
+
+  h.open(21);
+  h.send(21, R"({"type":"auth","payload":{"token":"alice"},"ref":"a"})");
+  frame e = h.next(21);
+  REQUIRE(e.type() == "error");
+  CHECK(e.error_code() == "limit_exceeded");
+  CHECK(e.str("request_type") == "auth");
+  CHECK(e.ref() == "a");
+  CHECK(e.str("message").find("20 connections") != std::string::npos);
+  CHECK(h.pending(21) == 0);
+  REQUIRE(h.closed(21));
+  CHECK(h.closed(21)->code == 1008);
+  CHECK(h.hub.user_connection_count("alice") == 20);
+  CHECK(h.hub.connection_count() == 21);  // 20 tabs + the watcher
+  CHECK(h.pending(100) == 0);             // no presence change to announce
+
+  h.login(30, "bob");  // another user is not affected
+  CHECK(h.hub.user_connection_count("bob") == 1);
+
+  h.hub.on_close(5);  // one tab closes: room for one more
+  h.open(22);
+  h.send(22, R"({"type":"auth","payload":{"token":"alice"}})");
+  CHECK(h.next(22).type() == "auth_success");
+  CHECK(h.hub.user_connection_count("alice") == 20);
+}
+
+TEST_CASE("max_connections_per_user counts authenticated connections; 0 is unlimited", "[hub][limits]") {
+  SECTION("unauthenticated connections do not count") {
+    auto cfg = unlimited();
+    cfg.max_connections_per_user = 2;
+    harness h(cfg);
+    for (int c = 1; c <= 5; ++c) h.open(c);
+    h.login(6, "alice");
+    h.login(7, "alice");
+    h.open(8);
+    h.send(8, R"({"type":"auth","payload":{"token":"alice"}})");
+    CHECK(h.next(8).error_code() == "limit_exceeded");
+    CHECK(h.closed(8)->code == 1008);
+    for (int c = 1; c <= 5; ++c) CHECK_FALSE(h.closed(c));
+  }
+  SECTION("0: unlimited") {
+    auto cfg = unlimited();
+    cfg.max_connections_per_user = 0;
+    harness h(cfg);
+    for (int c = 1; c <= 50; ++c) h.login(c, "alice");
+    CHECK(h.hub.user_connection_count("alice") == 50);
+    CHECK_FALSE(h.hub.user_at_connection_limit("alice"));
+    CHECK(h.transport.closes.empty());
+  }
+}
+
 TEST_CASE("shutdown closes everyone with 1001", "[hub]") {
   harness h;
   h.login(1, "alice");

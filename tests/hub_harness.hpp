@@ -27,25 +27,30 @@ struct recorded_close {
   std::string reason;
 };
 
-/// Records sends and closes; `buffered` lets a test play a slow consumer.
+/// Records sends and closes; `buffered` (per connection) lets a test play a
+/// slow consumer, and `buffered_calls` counts what the hub asks about it.
 struct recording_transport {
   using connection_id = int;
 
   std::map<int, std::deque<std::string>> inbox;
   std::map<int, recorded_close> closes;
   std::map<int, std::size_t> buffered;
+  std::size_t buffered_calls = 0;
   std::vector<const std::string*> buffers;  // identity of every payload sent
   bool throw_on_send = false;
+  bool accumulate = false;  // true: every send adds its size to `buffered` (a reader that reads nothing)
 
   void send(const int& c, const livechat::server::payload_ptr& p) {
     if (throw_on_send) throw std::runtime_error("transport failure");
     inbox[c].push_back(*p);
     buffers.push_back(p.get());
+    if (accumulate) buffered[c] += p->size();
   }
   void close(const int& c, std::uint16_t code, std::string_view reason) {
     closes[c] = recorded_close{code, std::string(reason)};
   }
   std::size_t buffered_amount(const int& c) {
+    ++buffered_calls;
     auto it = buffered.find(c);
     return it == buffered.end() ? 0 : it->second;
   }

@@ -34,6 +34,7 @@
 #include <livechat/error.hpp>
 #include <livechat/protocol/codec.hpp>
 #include <livechat/protocol/events.hpp>
+#include <livechat/protocol/line_webhook.hpp>
 #include <livechat/protocol/room_name.hpp>
 #include <livechat/server/hub.hpp>
 #include <livechat/store/message_store.hpp>
@@ -205,6 +206,8 @@ class server_metrics {
       0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0};
 
   enum class webhook_outcome { stored, duplicate, ignored, skipped };
+  /// Why a WebSocket handshake was refused (the `reason` label).
+  enum class handshake_refusal { origin, ip_cap, user_cap, shutting_down };
 
   void observe_commit(std::chrono::steady_clock::duration d) noexcept {
     const double s = std::chrono::duration<double>(d).count();
@@ -218,6 +221,13 @@ class server_metrics {
   void count_http(std::string_view route, int status) { ++http_[{std::string(route), status}]; }
 
   void count_webhook(webhook_outcome o) noexcept { ++webhook_[static_cast<std::size_t>(o)]; }
+
+  void count_handshake_refused(handshake_refusal r) noexcept {
+    ++handshakes_refused_[static_cast<std::size_t>(r)];
+  }
+  std::uint64_t handshakes_refused(handshake_refusal r) const noexcept {
+    return handshakes_refused_[static_cast<std::size_t>(r)];
+  }
 
   /// The metrics of this object in Prometheus text format (no trailing
   /// content beyond its own families).
@@ -250,6 +260,15 @@ class server_metrics {
     for (std::size_t i = 0; i < webhook_.size(); ++i)
       out += std::string("livechat_webhook_events_total{result=\"") + names[i] + "\"} " +
              std::to_string(webhook_[i]) + "\n";
+
+    out += "# HELP livechat_handshakes_refused_total WebSocket handshakes refused, by reason "
+           "(origin: Origin not allowed or missing; ip_cap, user_cap: connection caps; "
+           "shutting_down: arrived during shutdown).\n"
+           "# TYPE livechat_handshakes_refused_total counter\n";
+    static constexpr const char* reasons[] = {"origin", "ip_cap", "user_cap", "shutting_down"};
+    for (std::size_t i = 0; i < handshakes_refused_.size(); ++i)
+      out += std::string("livechat_handshakes_refused_total{reason=\"") + reasons[i] + "\"} " +
+             std::to_string(handshakes_refused_[i]) + "\n";
   }
 
   std::uint64_t commit_count() const noexcept { return commit_count_; }
@@ -260,6 +279,7 @@ class server_metrics {
   std::uint64_t commit_count_ = 0;
   std::map<std::pair<std::string, int>, std::uint64_t> http_;
   std::array<std::uint64_t, 4> webhook_{};
+  std::array<std::uint64_t, 4> handshakes_refused_{};
 };
 
 /// `hub.commit()` timed into `livechat_store_commit_seconds` when writes
@@ -341,6 +361,10 @@ std::string render_metrics(const Hub& hub, const livechat::message_store& store,
   family("livechat_closes_slow_consumer_total", "counter",
          "Connections closed with 1013 for not reading fast enough.");
   sample("livechat_closes_slow_consumer_total", hs.closes_slow_consumer);
+  family("livechat_events_skipped_backpressure_total", "counter",
+         "typing and presence_diff frames not sent to connections above the soft unsent-bytes "
+         "mark.");
+  sample("livechat_events_skipped_backpressure_total", hs.events_skipped_backpressure);
 
   metrics.render(out);
   return out;
@@ -404,27 +428,29 @@ class api_routes {
       if (signature.empty() || !options_.verify_line_signature(req.body, signature))
         return json_error(401, "auth_failed", "X-Line-Signature does not match the body");
     }
-    rapidjson::Document doc;
-    if (!api_detail::parse_json(req.body, doc) || !doc.IsObject())
-      return json_error(400, "invalid_json", "the body must be a JSON object");
-    const rapidjson::Value* events = api_detail::member(doc, "events");
-    if (events == nullptr || !events->IsArray())
-      return json_error(400, "validation_error", "events must be an array", "events");
+    // The body's rules live in the library (livechat/protocol/line_webhook.hpp).
+    const auto parsed = livechat::parse_line_webhook(req.body);
+    if (!parsed.ok())
+      return json_error(400, livechat::wire_code(parsed.error->code), parsed.error->message,
+                        parsed.error->field);
 
-    std::size_t index = 0;
-    for (const auto& ev : events->GetArray()) {
-      const std::size_t n = index++;
-      livechat::server::inbound_message in;
-      const char* why_skipped = nullptr;
-      if (!read_text_event(ev, in, why_skipped)) {
-        if (why_skipped != nullptr) {
-          log("webhook: event " + std::to_string(n) + " skipped: " + why_skipped);
-          metrics_.count_webhook(server_metrics::webhook_outcome::skipped);
-        } else {
-          metrics_.count_webhook(server_metrics::webhook_outcome::ignored);
-        }
+    for (const auto& ev : parsed.webhook.events) {
+      const std::size_t n = ev.index;
+      if (ev.outcome == livechat::line_event_outcome::invalid) {
+        log("webhook: event " + std::to_string(n) + " skipped: " + ev.reason);
+        metrics_.count_webhook(server_metrics::webhook_outcome::skipped);
         continue;
       }
+      if (ev.outcome == livechat::line_event_outcome::ignored) {
+        metrics_.count_webhook(server_metrics::webhook_outcome::ignored);
+        continue;
+      }
+      livechat::server::inbound_message in;
+      in.conversation_id = ev.message.user_id;
+      in.user_id = ev.message.user_id;
+      in.name.clear();  // the user id (PROTOCOL.md)
+      in.text = ev.message.text;
+      in.webhook_event_id = ev.message.webhook_event_id;
       const auto start = std::chrono::steady_clock::now();
       auto stored = hub_.post_user_message(in);
       if (!stored) {
@@ -508,46 +534,6 @@ class api_routes {
   http_response store_error(const char* what, std::error_code ec) const {
     log(std::string("api: ") + what + ": " + ec.message());
     return json_error(500, "internal", "the message store failed; try again");
-  }
-
-  /// Reads one webhook event. False with `why` null: acknowledged and
-  /// ignored (not a text message from a user); false with `why` set: an
-  /// invalid text message event, skipped.
-  static bool read_text_event(const rapidjson::Value& ev, livechat::server::inbound_message& in,
-                              const char*& why) {
-    why = nullptr;
-    if (!ev.IsObject()) return why = "not an object", false;
-    if (api_detail::string_member(ev, "type") != std::string_view("message")) return false;
-    const rapidjson::Value* msg = api_detail::member(ev, "message");
-    if (msg == nullptr || !msg->IsObject()) return why = "message is not an object", false;
-    if (api_detail::string_member(*msg, "type") != std::string_view("text")) return false;
-    const rapidjson::Value* source = api_detail::member(ev, "source");
-    if (source == nullptr || !source->IsObject()) return why = "source is not an object", false;
-    // Group and multi-person chats carry the speaker's userId too, but a
-    // reply to `conversation:{userId}` goes to that user's 1:1 chat: not
-    // what someone writing in a group expects. Only 1:1 chats are served.
-    const auto source_type = api_detail::string_member(*source, "type");
-    if (source_type && *source_type != "user") return false;
-    const auto user = api_detail::string_member(*source, "userId");
-    if (!user || !livechat::is_valid_conversation_id(*user))
-      return why = "source.userId is not a valid conversation id", false;
-    const auto text = api_detail::string_member(*msg, "text");
-    if (!text) return why = "message.text is not a string", false;
-    if (livechat::detail::has_encoded_surrogate(*text))
-      return why = "message.text is not valid UTF-8", false;
-    if (livechat::detail::trim(*text).empty()) return why = "message.text is empty", false;
-    const rapidjson::Value* event_id = api_detail::member(ev, "webhookEventId");
-    if (event_id != nullptr && !event_id->IsNull()) {
-      if (!event_id->IsString() || event_id->GetStringLength() == 0 ||
-          event_id->GetStringLength() > 128)
-        return why = "webhookEventId is not a string of 1-128 bytes", false;
-      in.webhook_event_id.assign(event_id->GetString(), event_id->GetStringLength());
-    }
-    in.conversation_id = std::string(*user);
-    in.user_id = std::string(*user);
-    in.name.clear();  // the user id (PROTOCOL.md)
-    in.text = std::string(*text);
-    return true;
   }
 
   /// The identity of `Authorization: Bearer <token>`, or the 401 to answer.

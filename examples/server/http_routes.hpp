@@ -74,6 +74,7 @@ inline std::string_view http_error_code(int status) noexcept {
     case 411: return "length_required";
     case 413: return "payload_too_large";
     case 426: return "upgrade_required";
+    case 429: return "limit_exceeded";
     case 431: return "request_header_fields_too_large";
     case 503: return "unavailable";
     default: return status >= 500 ? "internal" : "bad_request";
@@ -100,6 +101,23 @@ inline std::string json_error_body(std::string_view code, std::string_view messa
   w.EndObject();
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
+}
+
+/// The token of an `Authorization: Bearer <token>` header value (scheme
+/// case-insensitive, surrounding blanks dropped); nothing for any other
+/// scheme or an empty token.
+inline std::optional<std::string_view> bearer_token(std::string_view header) noexcept {
+  constexpr std::string_view scheme = "bearer ";
+  if (header.size() <= scheme.size()) return std::nullopt;
+  for (std::size_t i = 0; i < scheme.size(); ++i) {
+    const char c = header[i];
+    if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c) != scheme[i]) return std::nullopt;
+  }
+  std::string_view token = header.substr(scheme.size());
+  while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
+  while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+  if (token.empty()) return std::nullopt;
+  return token;
 }
 
 inline http_response json_response(int status, std::string body) {

@@ -6,6 +6,7 @@
 // websocket_transport.hpp, the HTTP router and static files in
 // http_routes.hpp, the webhook, REST and metrics handlers in api_routes.hpp.
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -138,7 +139,7 @@ int main(int argc, char** argv) {
     livechat_server::ws_server endpoint;
     livechat_server::websocket_transport transport(endpoint);
     livechat::default_clock clock;
-    livechat::server::hub_config hub_cfg;
+    livechat::server::hub_config hub_cfg = opts.hub;  // the limits from the command line
     // Group the store writes of one event-loop turn into one commit: the
     // hub asks for a commit at the first write, and the posted handler runs
     // after the handlers already queued (the rest of this turn's frames).
@@ -208,21 +209,67 @@ int main(int argc, char** argv) {
       s.set_option(asio::ip::tcp::no_delay(true), ec);
     });
 
-    // Only the one WebSocket path exists; anything else is a 404 (the JSON
-    // body comes from json_error_response). Browsers that offer
-    // subprotocols drop the connection unless one is selected: take the first.
+    // The handshake policy, checked before the upgrade so a refused client
+    // costs no WebSocket state: only the one path exists (404), nothing new
+    // during shutdown (503), the Origin allow-list (403), then the caps
+    // (429). Every refusal has PROTOCOL.md's JSON error body and a metric.
+    // Browsers that offer subprotocols drop the connection unless one is
+    // selected: take the first.
+    bool shutting_down = false;
+    livechat_server::address_counter addresses(opts.max_connections_per_ip);
+    using refusal = livechat_server::server_metrics::handshake_refusal;
+    namespace status = websocketpp::http::status_code;
     endpoint.set_validate_handler([&](websocketpp::connection_hdl hdl) {
       bool accept = false;
       guarded("validate", [&] {
         auto con = endpoint.get_con_from_hdl(hdl);
+        auto refuse = [&](refusal why, status::value code, std::string_view error_code,
+                          const std::string& message) {
+          metrics.count_handshake_refused(why);
+          livechat_server::refuse_handshake(con, code, error_code, message);
+        };
         const std::string& resource = con->get_resource();
         if (resource.substr(0, resource.find('?')) != websocket_path) {
-          con->set_status(websocketpp::http::status_code::not_found);
-          con->replace_header("Content-Type", "application/json");
-          con->set_body(livechat_server::json_error_body(
-              "not_found", std::string("no WebSocket endpoint here; use ") + websocket_path));
+          livechat_server::refuse_handshake(
+              con, status::not_found, "not_found",
+              std::string("no WebSocket endpoint here; use ") + websocket_path);
           return;
         }
+        if (shutting_down)
+          return refuse(refusal::shutting_down, status::service_unavailable, "unavailable",
+                        "the server is shutting down; reconnect in a moment");
+
+        const std::string& origin = con->get_request_header("Origin");
+        if (origin.empty() ? opts.reject_missing_origin
+                           : !opts.allowed_origins.empty() &&
+                                 std::find(opts.allowed_origins.begin(), opts.allowed_origins.end(),
+                                           origin) == opts.allowed_origins.end())
+          return refuse(refusal::origin, status::forbidden, "forbidden",
+                        origin.empty() ? "this server requires an Origin header"
+                                       : "this Origin is not allowed to open a WebSocket here");
+
+        // A client that can send headers may authenticate in the upgrade
+        // request; then a user at the cap is refused before anything opens.
+        // The token still has to come again in `auth` (browsers cannot send
+        // the header, so that is where identity is settled for everyone); a
+        // token refused here is left for `auth` to answer.
+        if (const auto token =
+                livechat_server::bearer_token(con->get_request_header("Authorization"))) {
+          const auto who = auth->authenticate(*token, clock.system_now());
+          if (who && hub.user_at_connection_limit(who->user_id))
+            return refuse(refusal::user_cap, status::too_many_requests, "limit_exceeded",
+                          "this user already holds " +
+                              std::to_string(opts.hub.max_connections_per_user) +
+                              " connections, the most allowed; close one and retry");
+        }
+
+        std::string address = livechat_server::remote_address(con);
+        if (!addresses.try_acquire(address))
+          return refuse(refusal::ip_cap, status::too_many_requests, "limit_exceeded",
+                        "this address already holds " + std::to_string(opts.max_connections_per_ip) +
+                            " WebSocket connections, the most allowed; close one and retry");
+        con->counted_address = std::move(address);
+
         const auto& offered = con->get_requested_subprotocols();
         if (!offered.empty()) {
           websocketpp::lib::error_code ec;
@@ -234,7 +281,15 @@ int main(int argc, char** argv) {
     });
 
     endpoint.set_open_handler([&](websocketpp::connection_hdl hdl) {
-      guarded("open", [&] { hub.on_open(transport.add(endpoint.get_con_from_hdl(hdl))); });
+      guarded("open", [&] {
+        auto con = endpoint.get_con_from_hdl(hdl);
+        if (shutting_down) {  // validated just before the signal: close it like the others
+          websocketpp::lib::error_code ignored;
+          con->close(livechat::close_code::going_away, "server shutting down", ignored);
+          return;
+        }
+        hub.on_open(transport.add(con));
+      });
     });
 
     endpoint.set_message_handler([&](websocketpp::connection_hdl hdl,
@@ -249,13 +304,17 @@ int main(int argc, char** argv) {
       });
     });
 
-    bool shutting_down = false;
     // close: the connection was open; fail: it never got that far. Either
-    // way the hub forgets it, and during shutdown the last one ends the run.
+    // way the hub forgets it, its address slot is freed, and during
+    // shutdown the last one ends the run.
     auto on_gone = [&](websocketpp::connection_hdl hdl) {
       guarded("close", [&] {
-        if (const auto id = transport.remove(endpoint.get_con_from_hdl(hdl)); id != 0)
-          hub.on_close(id);
+        auto con = endpoint.get_con_from_hdl(hdl);
+        if (!con->counted_address.empty()) {
+          addresses.release(con->counted_address);
+          con->counted_address.clear();
+        }
+        if (const auto id = transport.remove(con); id != 0) hub.on_close(id);
         if (shutting_down && transport.size() == 0) io.stop();
       });
     };

@@ -8,11 +8,16 @@
 // convention of getopt-based tools, so scripts can tell "bad flags" from
 // "the server failed").
 
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include <livechat/server/hub_config.hpp>
 #include <livechat/version.hpp>
 
 #ifndef LIVECHAT_DEFAULT_WEB_ROOT
@@ -44,6 +49,19 @@ struct options {
   /// Base URL of the LINE Messaging API (a test double can stand in).
   std::string line_api_base = "https://api.line.me";
   std::string web_root = LIVECHAT_DEFAULT_WEB_ROOT;
+
+  // --- WebSocket handshake policy (checked before the upgrade) ----------
+  /// Exact `Origin` values a handshake may carry; empty: any Origin.
+  std::vector<std::string> allowed_origins;
+  /// Refuse a handshake without `Origin` (browsers always send one; other
+  /// clients usually don't, so by default it is accepted).
+  bool reject_missing_origin = false;
+  /// WebSocket connections one remote address may hold; 0: unlimited.
+  std::size_t max_connections_per_ip = 200;
+
+  /// The hub's limits, each with its flag (--max-connections-per-user,
+  /// --rate-burst, ...); main() adds what is not a limit (group commit).
+  livechat::server::hub_config hub;
 };
 
 /// Either options to run with, or what to print and the exit code.
@@ -79,6 +97,36 @@ inline std::string usage() {
          "                       replies to the end user (without it nothing is pushed)\n"
          "  --line-api-base URL  LINE Messaging API base URL (default https://api.line.me)\n"
          "  --web-root DIR       directory served at / (default: the bundled console)\n"
+         "\n"
+         "WebSocket handshake policy (refusals answer HTTP 403/429 with a JSON body):\n"
+         "  --allowed-origin ORIGIN\n"
+         "                       accept only handshakes whose Origin header is exactly\n"
+         "                       ORIGIN, e.g. https://console.example.com (repeatable;\n"
+         "                       default: any Origin)\n"
+         "  --reject-missing-origin\n"
+         "                       refuse handshakes without an Origin header (default:\n"
+         "                       accepted, for non-browser clients)\n"
+         "  --max-connections-per-ip N\n"
+         "                       WebSocket connections per remote address, 0 = unlimited\n"
+         "                       (default 200)\n"
+         "  --max-connections-per-user N\n"
+         "                       authenticated connections per user, 0 = unlimited\n"
+         "                       (default 20); the next one gets error limit_exceeded\n"
+         "                       and close 1008, or 429 at the handshake when it carries\n"
+         "                       Authorization: Bearer <token>\n"
+         "\n"
+         "limits per connection:\n"
+         "  --rate-burst N       token bucket size, counting every incoming frame (40)\n"
+         "  --rate-per-second N  token bucket refill rate (20)\n"
+         "  --max-unsent-bytes N unsent outgoing bytes before close 1013 (1048576)\n"
+         "  --soft-unsent-bytes N\n"
+         "                       unsent outgoing bytes above which typing and presence\n"
+         "                       diffs are skipped, 0 = never (262144)\n"
+         "  --auth-timeout-ms N  close 4001 when auth has not succeeded by then (10000)\n"
+         "  --idle-timeout-ms N  close 1001 after this long without a frame (60000)\n"
+         "  --max-rooms-per-connection N\n"
+         "                       rooms one connection may join (100)\n"
+         "\n"
          "  --help, -h           print this help and exit\n"
          "  --version            print the version and exit\n"
          "\n"
@@ -110,15 +158,83 @@ inline std::optional<std::uint16_t> parse_port(std::string_view s) {
   return static_cast<std::uint16_t>(v);
 }
 
+/// A flag that takes an unsigned integer in [min, max].
+struct numeric_flag {
+  std::string_view name;
+  std::uint64_t min;
+  std::uint64_t max;
+  void (*set)(options&, std::uint64_t);
+};
+
+// Ranges: wide enough for any real deployment, narrow enough that a typo
+// (a timeout in seconds given as milliseconds, a byte count of 1) is
+// reported instead of running a server that closes every connection.
+inline constexpr numeric_flag numeric_flags[] = {
+    {"--max-connections-per-ip", 0, 1'000'000,
+     [](options& o, std::uint64_t v) { o.max_connections_per_ip = static_cast<std::size_t>(v); }},
+    {"--max-connections-per-user", 0, 1'000'000,
+     [](options& o, std::uint64_t v) { o.hub.max_connections_per_user = static_cast<std::size_t>(v); }},
+    {"--rate-burst", 1, 1'000'000,
+     [](options& o, std::uint64_t v) { o.hub.rate_burst = static_cast<double>(v); }},
+    {"--rate-per-second", 1, 1'000'000,
+     [](options& o, std::uint64_t v) { o.hub.rate_per_second = static_cast<double>(v); }},
+    {"--max-unsent-bytes", 1024, 1024ULL * 1024 * 1024,
+     [](options& o, std::uint64_t v) { o.hub.max_unsent_bytes = static_cast<std::size_t>(v); }},
+    {"--soft-unsent-bytes", 0, 1024ULL * 1024 * 1024,
+     [](options& o, std::uint64_t v) { o.hub.soft_unsent_bytes = static_cast<std::size_t>(v); }},
+    {"--auth-timeout-ms", 100, 3'600'000,
+     [](options& o, std::uint64_t v) { o.hub.auth_timeout = std::chrono::milliseconds(v); }},
+    {"--idle-timeout-ms", 1000, 86'400'000,
+     [](options& o, std::uint64_t v) { o.hub.idle_timeout = std::chrono::milliseconds(v); }},
+    {"--max-rooms-per-connection", 1, 100'000,
+     [](options& o, std::uint64_t v) { o.hub.max_rooms_per_connection = static_cast<std::size_t>(v); }},
+};
+
+inline const numeric_flag* find_numeric_flag(std::string_view name) noexcept {
+  for (const auto& f : numeric_flags)
+    if (name == f.name) return &f;
+  return nullptr;
+}
+
+// Digits only, as parse_port: "1e3", "-1", "+5", "10k" are refused.
+inline std::optional<std::uint64_t> parse_uint(std::string_view s, std::uint64_t max) {
+  if (s.empty() || s.size() > 19) return std::nullopt;
+  std::uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  if (v > max) return std::nullopt;
+  return v;
+}
+
+/// `scheme://host[:port]` as a browser serialises an Origin: lower case,
+/// no path, no trailing slash. Anything else could never match exactly, so
+/// it is a mistake worth reporting at start-up.
+inline bool is_serialized_origin(std::string_view v) noexcept {
+  const auto sep = v.find("://");
+  if (sep == std::string_view::npos || sep == 0 || sep + 3 == v.size()) return false;
+  for (char c : v.substr(0, sep))
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'))
+      return false;
+  for (char c : v.substr(sep + 3))
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == ':' ||
+          c == '[' || c == ']'))
+      return false;
+  return true;
+}
+
+inline bool is_switch(std::string_view name) noexcept { return name == "--reject-missing-origin"; }
+
 inline bool is_value_flag(std::string_view name) noexcept {
   static constexpr std::string_view flags[] = {"--host",       "--port",       "--store",
                                                "--auth",       "--jwt-secret", "--jwt-issuer",
                                                "--jwt-audience", "--line-channel-secret",
                                                "--line-channel-token", "--line-api-base",
-                                               "--web-root", "--sqlite-sync"};
+                                               "--web-root", "--sqlite-sync", "--allowed-origin"};
   for (auto f : flags)
     if (name == f) return true;
-  return false;
+  return find_numeric_flag(name) != nullptr;
 }
 
 }  // namespace detail
@@ -151,13 +267,18 @@ inline parse_result parse_options(int argc, const char* const* argv) {
       inline_value = arg.substr(eq + 1);
     }
     const std::string flag(name);
+    if (detail::is_switch(name)) {
+      if (inline_value) return detail::usage_error(flag + " takes no value");
+      o.reject_missing_origin = true;
+      continue;
+    }
     if (!detail::is_value_flag(name)) return detail::usage_error("unknown option '" + flag + "'");
 
     std::string value;
     if (inline_value) {
       value = std::string(*inline_value);
     } else if (i + 1 < argc && !detail::is_value_flag(argv[i + 1]) &&
-               std::string_view(argv[i + 1]) != "--help") {
+               !detail::is_switch(argv[i + 1]) && std::string_view(argv[i + 1]) != "--help") {
       // "--port --host x" is a forgotten value, not a port named "--host".
       value = argv[++i];
     } else {
@@ -166,7 +287,20 @@ inline parse_result parse_options(int argc, const char* const* argv) {
     // An empty value is always a mistake (an unset shell variable, usually).
     if (value.empty()) return detail::usage_error(flag + " needs a non-empty value");
 
-    if (name == "--host") {
+    if (const auto* n = detail::find_numeric_flag(name)) {
+      const auto v = detail::parse_uint(value, n->max);
+      if (!v || *v < n->min)
+        return detail::usage_error(flag + " must be an integer from " + std::to_string(n->min) +
+                                   " to " + std::to_string(n->max) + ", got '" + value + "'");
+      n->set(o, *v);
+    } else if (name == "--allowed-origin") {
+      if (!detail::is_serialized_origin(value))
+        return detail::usage_error(
+            "--allowed-origin must be an origin as browsers send it: scheme://host[:port] in "
+            "lower case, without a path or trailing slash (e.g. https://console.example.com), "
+            "got '" + value + "'");
+      o.allowed_origins.push_back(value);
+    } else if (name == "--host") {
       o.host = value;
     } else if (name == "--port") {
       auto p = detail::parse_port(value);
@@ -219,6 +353,14 @@ inline parse_result parse_options(int argc, const char* const* argv) {
     }
   }
 
+  if (o.hub.soft_unsent_bytes != 0 && o.hub.soft_unsent_bytes >= o.hub.max_unsent_bytes)
+    return detail::usage_error("--soft-unsent-bytes (" + std::to_string(o.hub.soft_unsent_bytes) +
+                               ") must be below --max-unsent-bytes (" +
+                               std::to_string(o.hub.max_unsent_bytes) + "), or 0 to never skip");
+  // Clients ping at the announced interval; it must leave room for one
+  // late ping before the idle timeout closes them.
+  o.hub.heartbeat_interval_ms = static_cast<std::uint32_t>(
+      std::min<std::chrono::milliseconds::rep>(25'000, o.hub.idle_timeout.count() / 2));
   if (o.auth == auth_mode::jwt && o.jwt_secret.empty())
     return detail::usage_error("--auth jwt requires --jwt-secret");
   // Refused rather than ignored: someone who passes a secret but forgets

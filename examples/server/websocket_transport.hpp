@@ -74,6 +74,9 @@ class json_error_response : public websocketpp::http::parser::response {
 /// handler maps hdl -> id without a lookup table.
 struct connection_data {
   std::uint64_t livechat_id = 0;  ///< 0 until the open handler assigns one
+  /// The remote address this connection counts against in
+  /// `address_counter`; empty when it was never counted.
+  std::string counted_address;
 };
 
 /// websocketpp's asio (no TLS) config with the two changes above and the
@@ -147,8 +150,10 @@ class websocket_transport {
   }
 
   /// Bytes queued for this connection and not yet handed to the socket.
-  /// websocketpp stops counting a batch once its write has started, so this
-  /// undercounts by at most one in-flight batch.
+  /// websocketpp counts only what waits in its own send queue: a batch it
+  /// has handed to Asio (and the kernel's socket buffer) is no longer
+  /// counted, so this undercounts by at most one in-flight batch. That is
+  /// fine for the hub's marks, which look for hundreds of KiB piling up.
   std::size_t buffered_amount(const connection_id& id) {
     auto con = find(id);
     return con ? con->get_buffered_amount() : 0;
@@ -208,6 +213,66 @@ class websocket_transport {
 
 static_assert(livechat::server::is_transport_v<websocket_transport>,
               "websocket_transport must meet the hub's Transport requirements");
+
+/// Open WebSocket connections per remote address, for
+/// --max-connections-per-ip. A connection is counted when its handshake is
+/// accepted and released when websocketpp reports its end (close or fail).
+class address_counter {
+ public:
+  /// 0: unlimited (still counted, so the figure is right if it matters).
+  explicit address_counter(std::size_t limit) : limit_(limit) {}
+
+  /// Counts one more connection from `address`; false (nothing counted)
+  /// when it already holds the limit.
+  bool try_acquire(const std::string& address) {
+    std::size_t& n = counts_[address];
+    if (limit_ != 0 && n >= limit_) {
+      if (n == 0) counts_.erase(address);
+      return false;
+    }
+    ++n;
+    return true;
+  }
+
+  void release(const std::string& address) {
+    auto it = counts_.find(address);
+    if (it == counts_.end()) return;
+    if (--it->second == 0) counts_.erase(it);
+  }
+
+  std::size_t count(const std::string& address) const {
+    auto it = counts_.find(address);
+    return it == counts_.end() ? 0 : it->second;
+  }
+
+ private:
+  std::size_t limit_;
+  std::unordered_map<std::string, std::size_t> counts_;
+};
+
+/// The peer's IP address as text (an IPv4-mapped IPv6 address as IPv4, so
+/// one client counts once whichever way it connected); empty if unknown.
+inline std::string remote_address(const ws_server::connection_ptr& con) {
+  asio::error_code ec;
+  const auto ep = con->get_raw_socket().remote_endpoint(ec);
+  if (ec) return std::string();
+  auto address = ep.address();
+  if (address.is_v6() && address.to_v6().is_v4_mapped())
+    address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  return address.to_string();
+}
+
+/// Refuses a WebSocket handshake from the validate handler: `status` with
+/// PROTOCOL.md's JSON error body. (websocketpp sends the response and
+/// closes once the handler returns false.)
+inline void refuse_handshake(const ws_server::connection_ptr& con,
+                             websocketpp::http::status_code::value status, std::string_view code,
+                             std::string_view message) {
+  con->set_status(status);
+  con->replace_header("Content-Type", "application/json");
+  con->replace_header("Connection", "close");
+  con->set_body(json_error_body(code, message));
+}
 
 /// Answers one plain-HTTP request through `router` (websocketpp calls the
 /// http handler once the whole request, body included, has been read).

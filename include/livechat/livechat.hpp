@@ -16,6 +16,7 @@
 #include <livechat/protocol/close_codes.hpp>
 #include <livechat/protocol/codec.hpp>
 #include <livechat/protocol/server_codec.hpp>
+#include <livechat/protocol/line_webhook.hpp>
 #include <livechat/rooms/room_registry.hpp>
 #include <livechat/presence/presence_tracker.hpp>
 #include <livechat/presence/typing_tracker.hpp>

@@ -2,7 +2,8 @@
 //
 // Integration: JWT authentication (`--auth jwt --jwt-secret S`). Tokens are
 // built here independently of the library: base64url(JSON) parts signed with
-// HMAC-SHA256 from OpenSSL.
+// HMAC-SHA256 from OpenSSL. Also: no token and no secret ever reaches the
+// server's logs.
 #include "server_process.hpp"
 #include "ws_client.hpp"
 
@@ -12,9 +13,11 @@
 #include <openssl/hmac.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 using namespace livechat_itest;
 using namespace std::chrono_literals;
@@ -119,6 +122,10 @@ TEST_CASE("JWT auth accepts valid HS256 tokens", "[integration][jwt]") {
         check_accepted(port, make_jwt(R"({"sub":"gus","nbf":)" + exp_in(-100) + R"(,"exp":)" + exp_in(3600) + "}"),
                        "gus", "gus", "operator");
     }
+    SECTION("nbf within the 60 s leeway") {
+        check_accepted(port, make_jwt(R"({"sub":"hal","nbf":)" + exp_in(20) + R"(,"exp":)" + exp_in(3600) + "}"),
+                       "hal", "hal", "operator");
+    }
 }
 
 TEST_CASE("JWT auth rejects bad tokens with auth_failed and 4003", "[integration][jwt]") {
@@ -145,6 +152,53 @@ TEST_CASE("JWT auth rejects bad tokens with auth_failed and 4003", "[integration
     SECTION("alg HS512 header") {
         check_rejected(port, make_jwt(claims, kSecret, R"({"alg":"HS512","typ":"JWT"})"));
     }
+    SECTION("alg HS384 header") {
+        check_rejected(port, make_jwt(claims, kSecret, R"({"alg":"HS384","typ":"JWT"})"));
+    }
+    SECTION("alg RS256 header (the secret as an HMAC key is the classic confusion)") {
+        check_rejected(port, make_jwt(claims, kSecret, R"({"alg":"RS256","typ":"JWT"})"));
+    }
+    SECTION("no alg") { check_rejected(port, make_jwt(claims, kSecret, R"({"typ":"JWT"})")); }
+    SECTION("expired beyond the 60 s leeway") {
+        check_rejected(port, make_jwt(R"({"sub":"carol","exp":)" + exp_in(-90) + "}"));
+    }
+    SECTION("nbf beyond the 60 s leeway") {
+        check_rejected(port, make_jwt(R"({"sub":"carol","nbf":)" + exp_in(90) + R"(,"exp":)" + exp_in(3600) + "}"));
+    }
+    SECTION("missing sub") { check_rejected(port, make_jwt(R"({"name":"Carol","exp":)" + exp_in(3600) + "}")); }
+    SECTION("empty sub") { check_rejected(port, make_jwt(R"({"sub":"","exp":)" + exp_in(3600) + "}")); }
+    SECTION("role neither operator nor admin") {
+        for (const char* role : {"user", "Admin", "", "operator "})
+            check_rejected(port, make_jwt(R"({"sub":"carol","role":")" + std::string(role) + R"(","exp":)" +
+                                          exp_in(3600) + "}"));
+        check_rejected(port, make_jwt(R"({"sub":"carol","role":["admin"],"exp":)" + exp_in(3600) + "}"));
+    }
+    SECTION("bad base64url in each part") {
+        const std::string good = make_jwt(claims);
+        const std::size_t d1 = good.find('.');
+        const std::size_t d2 = good.rfind('.');
+        // A character outside the base64url alphabet at the start of each part.
+        for (std::size_t at : {std::size_t(0), d1 + 1, d2 + 1}) {
+            std::string bad = good;
+            bad[at] = '!';
+            check_rejected(port, bad);
+        }
+        // Standard base64's '+' and '/' are not base64url.
+        std::string plus = good;
+        plus[d2 + 1] = '+';
+        check_rejected(port, plus);
+        // A length no base64 encoding has (the 43-character signature + 2 = 4n + 1).
+        check_rejected(port, good + "AA");
+        // Padding is not part of a JWT's base64url.
+        check_rejected(port, good.substr(0, d2) + "." + good.substr(d2 + 1) + "=");
+        // Two or four parts.
+        check_rejected(port, good.substr(0, d2));
+        check_rejected(port, good + ".x");
+    }
+    SECTION("a 16 KiB token, validly signed") {
+        const std::string padding(16 * 1024, 'x');
+        check_rejected(port, make_jwt(R"({"sub":"carol","name":")" + padding + R"(","exp":)" + exp_in(3600) + "}"));
+    }
     SECTION("not a JWT (a dev-mode token)") { check_rejected(port, "alice"); }
     SECTION("tampered payload") {
         const std::string good = make_jwt(claims);
@@ -167,8 +221,103 @@ TEST_CASE("JWT issuer and audience are exact when configured", "[integration][jw
                        "carol", "carol", "operator");
     }
     SECTION("missing iss") { check_rejected(port, make_jwt(R"({"sub":"carol","aud":"livechat","exp":)" + exp + "}")); }
+    SECTION("wrong iss") {
+        check_rejected(port,
+                       make_jwt(R"({"sub":"carol","iss":"https://other.test","aud":"livechat","exp":)" + exp + "}"));
+        check_rejected(port,
+                       make_jwt(R"({"sub":"carol","iss":"https://issuer.test/","aud":"livechat","exp":)" + exp + "}"));
+    }
+    SECTION("missing aud") {
+        check_rejected(port, make_jwt(R"({"sub":"carol","iss":"https://issuer.test","exp":)" + exp + "}"));
+    }
+    SECTION("aud as a list that contains it") {
+        check_accepted(port,
+                       make_jwt(R"({"sub":"carol","iss":"https://issuer.test","aud":["x","livechat"],"exp":)" + exp +
+                                "}"),
+                       "carol", "carol", "operator");
+    }
     SECTION("wrong aud") {
         check_rejected(port,
                        make_jwt(R"({"sub":"carol","iss":"https://issuer.test","aud":"other","exp":)" + exp + "}"));
     }
+}
+
+TEST_CASE("no token and no secret ever appears in the server's output", "[integration][jwt][logs]") {
+    const std::string secret = "s3cret-never-logged-7f9a2c";
+    ServerProcess server({"--auth", "jwt", "--jwt-secret", secret, "--jwt-issuer", "https://issuer.test"}, 10000ms,
+                         /*capture_stderr=*/true);
+    const std::uint16_t port = server.port();
+    const std::string exp = exp_in(3600);
+    const std::string good =
+        make_jwt(R"({"sub":"carol","iss":"https://issuer.test","exp":)" + exp + "}", secret);
+    const std::vector<std::string> bad = {
+        make_jwt(R"({"sub":"carol","iss":"https://issuer.test","exp":)" + exp + "}", "not-the-secret"),
+        make_jwt(R"({"sub":"carol","iss":"https://issuer.test","exp":)" + exp_in(-3600) + "}", secret),
+        make_jwt(R"({"sub":"carol","iss":"https://other.test","exp":)" + exp + "}", secret),
+        make_jwt(R"({"sub":"carol","iss":"https://issuer.test","exp":)" + exp + "}", secret,
+                 R"({"alg":"RS256","typ":"JWT"})"),
+        "not.a.jwt-at-all-9c1d",
+        "opaque-token-without-dots-4e2b",
+    };
+    std::vector<std::string> all = bad;
+    all.push_back(good);
+
+    {
+        // The token-bearing flow: auth, a message (its outbound line is
+        // logged), the REST fallback.
+        WsClient c("carol");
+        REQUIRE(c.connect(port));
+        REQUIRE(c.send("auth", "{\"token\":" + json_quote(good) + "}"));
+        c.expect("auth_success");
+        c.expect("presence_update");
+        REQUIRE(c.send("join_room", R"({"room":"conversation:Ulogs"})"));
+        c.expect("conversation_update");
+        REQUIRE(c.send("send_message", R"({"room":"conversation:Ulogs","text":"hello"})"));
+        c.wait_for("message_sent");
+    }
+    for (const auto& token : bad) check_rejected(port, token);
+    for (const auto& token : all) {
+        http_get(port, "/api/v1/conversations", "Authorization: Bearer " + token + "\r\n");
+        http_post(port, "/api/v1/conversations/Ulogs/messages", R"({"text":"via REST"})",
+                  "Authorization: Bearer " + token + "\r\n");
+        // Tokens where clients put them by mistake: query strings, headers
+        // of the upgrade request, a path that does not exist.
+        http_get(port, "/api/v1/conversations/Ulogs/messages?access_token=" + token);
+        http_get(port, "/no-such-path?token=" + token);
+        http_raw(port,
+                 "GET " + std::string(kWsPath) + "?token=" + token + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                 "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 "Sec-WebSocket-Version: 13\r\nAuthorization: Bearer " + token + "\r\n\r\n",
+                 300ms);
+        http_raw(port,
+                 "GET /elsewhere?token=" + token + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 "Sec-WebSocket-Version: 13\r\nAuthorization: Bearer " + token + "\r\n\r\n");
+    }
+    // A malformed request line carrying a token.
+    http_raw(port, "GET /?token=" + good + " HTTP/9\r\n\r\n", 500ms);
+
+    REQUIRE(server.stop() == 0);
+    const std::string out = server.output_after_exit();
+    INFO(out);
+    // The capture works: the listening line (stdout) and the outbound
+    // message line (stderr) are both there.
+    REQUIRE(out.find("livechat-server listening on") != std::string::npos);
+    REQUIRE(out.find("outbound") != std::string::npos);
+    CHECK(out.find(secret) == std::string::npos);
+    for (const auto& token : all) {
+        INFO("token " << token);
+        CHECK(out.find(token) == std::string::npos);
+        // Nor any of its parts that carry claims or the signature.
+        const std::size_t d1 = token.find('.');
+        const std::size_t d2 = token.rfind('.');
+        if (d1 != std::string::npos && d2 != d1) {
+            const std::string claims_part = token.substr(d1 + 1, d2 - d1 - 1);
+            const std::string signature_part = token.substr(d2 + 1);
+            if (claims_part.size() >= 8) CHECK(out.find(claims_part) == std::string::npos);
+            if (signature_part.size() >= 8) CHECK(out.find(signature_part) == std::string::npos);
+        }
+    }
+    CHECK(out.find("Authorization") == std::string::npos);
+    CHECK(out.find("Bearer") == std::string::npos);
 }

@@ -157,8 +157,11 @@ public:
     /// plus `extra_args` (an extra `--host`, `--port` or `--store` replaces
     /// the default one). If LIVECHAT_TEST_WEB_ROOT is defined, `--web-root`
     /// defaults to it. Throws std::runtime_error if the server exits or does
-    /// not print its listening line within `startup_timeout`.
-    explicit ServerProcess(std::vector<std::string> extra_args = {}, Millis startup_timeout = Millis(10000)) {
+    /// not print its listening line within `startup_timeout`. With
+    /// `capture_stderr`, stderr goes to the same pipe and output() holds both
+    /// (for tests that audit what the server logs); otherwise it is inherited.
+    explicit ServerProcess(std::vector<std::string> extra_args = {}, Millis startup_timeout = Millis(10000),
+                           bool capture_stderr = false) {
         std::vector<std::pair<std::string, std::string>> defaults = {
             {"--host", "127.0.0.1"},
             {"--port", "0"},
@@ -180,7 +183,7 @@ public:
         for (auto& a : extra_args) args.push_back(std::move(a));
         args_ = args;
 
-        pid_ = detail::spawn_server(args, /*merge_stderr=*/false, out_fd_);
+        pid_ = detail::spawn_server(args, capture_stderr, out_fd_);
 
         const auto deadline = detail::SteadyClock::now() + startup_timeout;
         static const std::string kPrefix = "livechat-server listening on http://";
@@ -267,10 +270,19 @@ public:
     /// True if stop() had to fall back to SIGKILL.
     bool was_killed() const { return killed_; }
 
-    /// Everything the server wrote to stdout so far.
+    /// Everything the server wrote to stdout (and stderr, if captured) so far.
     std::string output() const {
         std::lock_guard<std::mutex> lk(out_mu_);
         return output_;
+    }
+
+    /// Once the server has exited: waits (bounded) until the reader has
+    /// seen the end of its output, then returns all of it.
+    std::string output_after_exit(Millis timeout = Millis(2000)) const {
+        const auto deadline = detail::SteadyClock::now() + timeout;
+        while (!output_closed_ && detail::SteadyClock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        return output();
     }
 
     const std::vector<std::string>& args() const { return args_; }
@@ -291,7 +303,10 @@ private:
                 std::lock_guard<std::mutex> lk(out_mu_);
                 if (output_.size() < (1u << 20)) output_ += chunk;
             }
-            if (!alive) return;
+            if (!alive) {
+                output_closed_ = true;
+                return;
+            }
         }
     }
 
@@ -305,6 +320,7 @@ private:
     std::string output_;
     std::thread drain_;
     std::atomic<bool> stop_drain_{false};
+    std::atomic<bool> output_closed_{false};
 };
 
 /// Result of running the binary to completion.

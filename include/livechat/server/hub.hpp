@@ -53,6 +53,9 @@ struct hub_stats {
   std::array<std::uint64_t, 14> errors_out{};  ///< `error` events by errc (1..13)
   std::uint64_t messages_stored = 0;
   std::uint64_t closes_slow_consumer = 0;
+  /// `typing` and `presence_diff` frames not sent to a connection above
+  /// `hub_config::soft_unsent_bytes` (one per skipped recipient).
+  std::uint64_t events_skipped_backpressure = 0;
 };
 
 /// The protocol state machine of PROTOCOL.md for one server process.
@@ -66,6 +69,12 @@ struct hub_stats {
 /// Closing is deferred to the end of the current call: a connection closed
 /// while a broadcast walks a room (a slow consumer) leaves its rooms only
 /// after the walk, so membership never changes under an iteration.
+///
+/// Backpressure has two marks (`hub_config`): above `soft_unsent_bytes` a
+/// connection stops getting `typing` and `presence_diff` (it is resynced
+/// with `presence_update` later); above `max_unsent_bytes` it is closed
+/// with 1013 and resumes with `since_seq`. What counts as unsent is the
+/// transport's `buffered_amount`.
 ///
 /// @tparam Transport  see `is_transport_v` / docs/concepts.md
 /// @tparam Clock      see `is_clock_v`; `default_clock` or `manual_clock`
@@ -143,15 +152,19 @@ class hub {
   /// often (every 100 ms); each call costs O(connections + typists).
   void tick(time_point now) {
     guarded(nullptr, [&] {
+      payload_ptr online;  // one presence_update for every watcher due a resync
       for (auto& [id, c] : connections_) {
         if (c->closing) continue;
         if (!c->authenticated && now - c->opened_at >= config_.auth_timeout)
           request_close(*c, close_code::auth_timeout, "auth timeout");
         else if (now - c->last_activity >= config_.idle_timeout)
           request_close(*c, close_code::going_away, "idle timeout");
+        else if (c->presence_stale && !behind(*c))
+          resync_presence(*c, online);
       }
       for (auto& e : typing_.expire(now))
-        to_room(e.room, make(server_events::typing{e.room, e.user_id, e.name, false}), e.connection);
+        to_room(e.room, make(server_events::typing{e.room, e.user_id, e.name, false}), e.connection,
+                droppable::yes);
     });
     finish();
   }
@@ -226,6 +239,18 @@ class hub {
   std::size_t users_online() const noexcept { return presence_.user_count(); }
   std::size_t room_count() const noexcept { return rooms_.room_count(); }
   std::size_t inbox_watcher_count() const noexcept { return watchers_.size(); }
+  /// Authenticated connections `user_id` holds now.
+  std::size_t user_connection_count(const std::string& user_id) const {
+    return presence_.connections_of(user_id);
+  }
+  /// True when one more connection of `user_id` would be refused at `auth`
+  /// (`hub_config::max_connections_per_user`). An embedder that learns the
+  /// user before the WebSocket opens (a token in the upgrade request) can
+  /// refuse it there instead.
+  bool user_at_connection_limit(const std::string& user_id) const {
+    return config_.max_connections_per_user != 0 &&
+           user_connection_count(user_id) >= config_.max_connections_per_user;
+  }
   const hub_stats& stats() const noexcept { return stats_; }
   const hub_config& config() const noexcept { return config_; }
 
@@ -237,6 +262,7 @@ class hub {
     bool authenticated = false;
     bool watching_inbox = false;
     bool closing = false;
+    bool presence_stale = false;  // a presence_diff was skipped: resync with presence_update
     time_point opened_at{};
     time_point last_activity{};
     double tokens = 0;
@@ -321,14 +347,43 @@ class hub {
     send_now(c, p);
   }
 
+  /// The hard mark is checked before the send: what is already queued shows
+  /// a reader that is behind, while one frame larger than the mark (a
+  /// recovery page of 500 long messages is ~2 MiB) must still go out whole,
+  /// or the client could never resume. The backlog is thus bounded by
+  /// max_unsent_bytes plus one frame.
   void send_now(connection& c, const payload_ptr& p) {
     if (c.closing) return;
-    transport_.send(c.id, p);
-    ++stats_.frames_out;
     if (transport_.buffered_amount(c.id) > config_.max_unsent_bytes) {
       ++stats_.closes_slow_consumer;
       request_close(c, close_code::try_again_later, "slow consumer");
+      return;
     }
+    transport_.send(c.id, p);
+    ++stats_.frames_out;
+  }
+
+  /// True when `c` is above the soft mark, where droppable events are
+  /// skipped. The only transport call droppable events add; the message
+  /// path makes just the one in send_now.
+  bool behind(connection& c) {
+    return config_.soft_unsent_bytes != 0 &&
+           transport_.buffered_amount(c.id) > config_.soft_unsent_bytes;
+  }
+
+  /// True (and counted) when a droppable event is not to be sent to `c`.
+  bool skip_droppable(connection& c) {
+    if (c.closing || !behind(c)) return false;
+    ++stats_.events_skipped_backpressure;
+    return true;
+  }
+
+  /// The whole online list to a watcher that missed a diff; `online` is
+  /// encoded once per call site and shared by every watcher it resyncs.
+  void resync_presence(connection& c, payload_ptr& online) {
+    if (!online) online = make(server_events::presence_update{presence_.online()});
+    c.presence_stale = false;
+    deliver(c, online);
   }
 
   template <class Event>
@@ -344,10 +399,18 @@ class hub {
           ref);
   }
 
-  /// Every connection in `room` except `except`.
-  void to_room(const std::string& room, const payload_ptr& p, const connection* except) {
+  enum class droppable : bool { no, yes };
+
+  /// Every connection in `room` except `except`; with droppable::yes, not
+  /// those that are behind. The flag is a constant at every call site, so
+  /// the message path's loop does not pay for it. (`typing` calls this
+  /// directly rather than through a wrapper: with fewer call sites GCC 12
+  /// inlines it into `publish` but stops inlining `deliver` into the loop,
+  /// ~9 instructions more per recipient.)
+  void to_room(const std::string& room, const payload_ptr& p, const connection* except,
+               droppable drop = droppable::no) {
     for (handle h : rooms_.members(room))
-      if (h != except) deliver(*h, p);
+      if (h != except && !(drop == droppable::yes && skip_droppable(*h))) deliver(*h, p);
   }
 
   void to_watchers(const payload_ptr& p) {
@@ -444,13 +507,18 @@ class hub {
     const std::string& user = c.who.user_id;
     for (auto& [room, out] : rooms_.leave_all(&c, user)) {
       if (typing_.stop_if(room, user, &c))
-        to_room(room, make(server_events::typing{room, user, c.who.name, false}), nullptr);
+        to_room(room, make(server_events::typing{room, user, c.who.name, false}), nullptr,
+                droppable::yes);
       if (out.last_of_user)
         to_room(room, make(server_events::operator_left{room, user, c.who.name}), nullptr);
     }
     announce_presence(presence_.disconnect(user));
   }
 
+  /// presence_diff to the watchers. One that is behind skips it and is
+  /// marked stale; a stale one that has caught up gets the whole list
+  /// instead (it already includes this change), so no diff is ever applied
+  /// to a list that missed one.
   void announce_presence(const presence_entry& e) {
     if (watchers_.empty()) return;
     server_events::presence_diff diff;
@@ -458,7 +526,19 @@ class hub {
       diff.offline.push_back(e.user_id);
     else
       diff.online.push_back(e);
-    to_watchers(make(diff));
+    const payload_ptr p = make(diff);
+    payload_ptr online;
+    for (handle h : watchers_) {
+      if (h->closing) continue;
+      if (behind(*h)) {
+        ++stats_.events_skipped_backpressure;
+        h->presence_stale = true;
+      } else if (h->presence_stale) {
+        resync_presence(*h, online);
+      } else {
+        deliver(*h, p);
+      }
+    }
   }
 
   /// Token bucket: false (and answered) when the frame is refused.
@@ -542,6 +622,15 @@ class hub {
       request_close(c, close_code::auth_failed, "auth failed");
       return;
     }
+    if (user_at_connection_limit(who->user_id)) {
+      // Refused before it counts anywhere: no presence change, no diff.
+      reply_error(c, errc::limit_exceeded,
+                  "this user already holds " + std::to_string(config_.max_connections_per_user) +
+                      " connections, the most allowed; close one and retry",
+                  std::string("auth"), std::nullopt, ref);
+      request_close(c, close_code::policy_violation, "too many connections for this user");
+      return;
+    }
     c.authenticated = true;
     c.who = std::move(who.value());
     const presence_entry entry = presence_.connect(c.who.user_id, c.who.name);
@@ -612,7 +701,8 @@ class hub {
     const auto out = rooms_.leave(ev.room, &c, c.who.user_id);
     reply(c, server_events::room_left{ev.room}, ref);
     if (typing_.stop_if(ev.room, c.who.user_id, &c))
-      to_room(ev.room, make(server_events::typing{ev.room, c.who.user_id, c.who.name, false}), &c);
+      to_room(ev.room, make(server_events::typing{ev.room, c.who.user_id, c.who.name, false}), &c,
+              droppable::yes);
     if (out.last_of_user)
       to_room(ev.room, make(server_events::operator_left{ev.room, c.who.user_id, c.who.name}), &c);
   }
@@ -622,6 +712,7 @@ class hub {
     auto list = store_.conversations(config_.inbox_limit);
     if (store_failed(c, list, ev, ref)) return;
     c.watching_inbox = true;
+    c.presence_stale = false;  // inbox_update carries the whole online list
     watchers_.insert(&c);
     reply(c, server_events::inbox_update{std::move(list.value()), presence_.online()}, ref);
   }
@@ -629,6 +720,7 @@ class hub {
   void on_event(connection& c, const client_events::unwatch_inbox&, const ref_type& ref) {
     watchers_.erase(&c);
     c.watching_inbox = false;
+    c.presence_stale = false;
     reply(c, server_events::inbox_unwatched{}, ref);
   }
 
@@ -655,7 +747,8 @@ class hub {
     publish(m, &c);
     // The message the typist was typing has arrived: the indicator ends.
     if (typing_.stop(ev.room, c.who.user_id))
-      to_room(ev.room, make(server_events::typing{ev.room, c.who.user_id, c.who.name, false}), &c);
+      to_room(ev.room, make(server_events::typing{ev.room, c.who.user_id, c.who.name, false}), &c,
+              droppable::yes);
   }
 
   /// new_message to the room (but `except`), conversation_activity to the
@@ -738,13 +831,15 @@ class hub {
   void on_event(connection& c, const client_events::typing_start& ev, const ref_type& ref) {
     if (!require_member(c, ev, ref)) return;
     if (typing_.start(ev.room, c.who.user_id, c.who.name, &c, clock_.now() + config_.typing_timeout))
-      to_room(ev.room, make(server_events::typing{ev.room, c.who.user_id, c.who.name, true}), &c);
+      to_room(ev.room, make(server_events::typing{ev.room, c.who.user_id, c.who.name, true}), &c,
+              droppable::yes);
   }
 
   void on_event(connection& c, const client_events::typing_stop& ev, const ref_type& ref) {
     if (!require_member(c, ev, ref)) return;
     if (typing_.stop(ev.room, c.who.user_id))
-      to_room(ev.room, make(server_events::typing{ev.room, c.who.user_id, c.who.name, false}), &c);
+      to_room(ev.room, make(server_events::typing{ev.room, c.who.user_id, c.who.name, false}), &c,
+              droppable::yes);
   }
 
   void on_event(connection& c, const client_events::claim_session& ev, const ref_type& ref) {

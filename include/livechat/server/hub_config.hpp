@@ -30,9 +30,25 @@ struct hub_config {
   /// More refused frames than this within `refused_window` → close 1008.
   std::size_t max_refused_frames = 100;
   std::chrono::milliseconds refused_window{10'000};
-  /// Unsent outgoing bytes above this → close 1013 (slow consumer). The
-  /// client resumes with since_seq and loses nothing.
+  /// Unsent outgoing bytes above this when the next frame is due → close
+  /// 1013 (slow consumer). The client resumes with since_seq and loses
+  /// nothing. Checked before each send, so a single larger frame (a big
+  /// recovery page) is still sent whole.
   std::size_t max_unsent_bytes = 1024 * 1024;
+  /// Unsent outgoing bytes above this (and not above max_unsent_bytes):
+  /// the connection is behind, so the events whose loss a later event
+  /// repairs, `typing` and `presence_diff`, are skipped for it and counted
+  /// in `hub_stats::events_skipped_backpressure`. Messages, replies, errors
+  /// and session events are never skipped. A watcher that missed a diff
+  /// gets a fresh `presence_update` once it is below the mark again. Costs
+  /// one more `Transport::buffered_amount` call per recipient of those
+  /// events (every frame already costs one, for the hard mark). 0: never
+  /// skip.
+  std::size_t soft_unsent_bytes = 256 * 1024;
+  /// Authenticated connections (tabs) one user may hold at a time; the
+  /// next `auth` of that user is answered `limit_exceeded` and closed with
+  /// 1008. Bounds what one leaked or hostile token can hold. 0: unlimited.
+  std::size_t max_connections_per_user = 20;
   /// Messages in `conversation_update` without since_seq, and the cap with it.
   std::size_t history_page = 50;
   std::size_t recovery_limit = 500;

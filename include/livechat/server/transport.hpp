@@ -48,6 +48,12 @@ struct is_clock_impl<C, void_t<typename C::time_point, decltype(std::declval<con
 
 /// True when T provides `connection_id`, `send(id, payload_ptr)`,
 /// `close(id, uint16_t code, string_view reason)` and `buffered_amount(id)`.
+///
+/// `buffered_amount(id)` is the bytes queued for `id` and not yet written
+/// (0 for an unknown id). The hub reads it before every send (close 1013
+/// above `hub_config::max_unsent_bytes`) and once more before a droppable
+/// event (`soft_unsent_bytes`), so it must be cheap: a counter, not a walk
+/// over a queue. An approximation that misses an in-flight write is fine.
 template <class T>
 inline constexpr bool is_transport_v = detail::is_transport_impl<T>::value;
 
