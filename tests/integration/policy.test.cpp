@@ -66,7 +66,7 @@ std::string refused(const std::string& reason) {
 
 }  // namespace
 
-TEST_CASE("--allowed-origin: exact matches only; no Origin is accepted by default", "[integration][policy]") {
+TEST_CASE("Allowed origins (--allowed-origin): exact matches only; no Origin is accepted by default", "[integration][policy]") {
     ServerProcess server({"--allowed-origin", "https://console.example.com", "--allowed-origin=http://localhost:8080"});
     const std::uint16_t port = server.port();
 
@@ -90,7 +90,7 @@ TEST_CASE("--allowed-origin: exact matches only; no Origin is accepted by defaul
     c.login(port, "alice");
 }
 
-TEST_CASE("--reject-missing-origin refuses a handshake without Origin", "[integration][policy]") {
+TEST_CASE("Missing Origin (--reject-missing-origin): refuses a handshake without Origin", "[integration][policy]") {
     SECTION("any Origin otherwise") {
         ServerProcess server({"--reject-missing-origin"});
         HttpResponse r = handshake(server.port());
@@ -162,7 +162,7 @@ TEST_CASE("the 21st connection of one user is refused", "[integration][policy]")
     again.login(port, "alice");
 }
 
-TEST_CASE("--max-connections-per-ip: the 6th of 5 is refused with 429 until one closes", "[integration][policy]") {
+TEST_CASE("Per-IP cap (--max-connections-per-ip): the 6th of 5 is refused with 429 until one closes", "[integration][policy]") {
     ServerProcess server({"--max-connections-per-ip", "5"});
     const std::uint16_t port = server.port();
     std::vector<std::unique_ptr<WsClient>> held;
