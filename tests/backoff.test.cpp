@@ -33,7 +33,7 @@ TEST_CASE("backoff without jitter gives the exact exponential sequence, capped",
   CHECK(b.next_delay().value() == 20000ms);
 }
 
-TEST_CASE("backoff with jitter stays within [0, min(cap, base*factor^n)] for every attempt", "[backoff]") {
+TEST_CASE("backoff with jitter stays between 0 and min(cap, base*factor^n) for every attempt", "[backoff]") {
   backoff_settings s;
   s.base = 300ms;
   s.cap = 7000ms;
@@ -88,7 +88,7 @@ TEST_CASE("backoff jitter with the default random source stays in range and vari
   CHECK(std::unique(first.begin(), first.end()) - first.begin() > 10);
 }
 
-TEST_CASE("backoff clamps a random source that leaves [0,1)", "[backoff]") {
+TEST_CASE("backoff clamps a random source that leaves the unit interval", "[backoff]") {
   backoff_settings s;
   s.base = 100ms;
   SECTION("1.0 and above") {
