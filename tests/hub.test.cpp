@@ -1050,6 +1050,19 @@ TEST_CASE("group commit: nothing is acknowledged or broadcast before commit()", 
     CHECK(err.str("request_type") == "send_message");
     CHECK(h.pending(2) == 0);
   }
+  SECTION("a close asked for while writes wait comes after the frames queued before it") {
+    // Another connection's write holds this turn's sends for the commit;
+    // the auth_failed queued behind it must still precede the 4003.
+    h.say(1, room_a, "three", "m3");
+    h.open(3);
+    h.send(3, R"({"type":"auth","payload":{"token":"bad"}})");
+    CHECK_FALSE(h.closed(3));
+    REQUIRE(h.hub.commit());
+    CHECK(h.next(3).error_code() == "auth_failed");
+    REQUIRE(h.closed(3));
+    CHECK(h.closed(3)->code == 4003);
+    CHECK(h.types(1) == std::vector<std::string>{"message_sent"});
+  }
   SECTION("a connection closed before the commit gets nothing, the others do") {
     h.say(1, room_a, "three", "m3");
     h.hub.on_close(2);

@@ -262,6 +262,7 @@ class hub {
     bool authenticated = false;
     bool watching_inbox = false;
     bool closing = false;
+    bool muted = false;  // nothing more may be sent: forgotten, or closed as a slow consumer
     bool presence_stale = false;  // a presence_diff was skipped: resync with presence_update
     time_point opened_at{};
     time_point last_activity{};
@@ -352,10 +353,11 @@ class hub {
   /// recovery page of 500 long messages is ~2 MiB) must still go out whole,
   /// or the client could never resume. The backlog is thus bounded by
   /// max_unsent_bytes plus one frame.
-  void send_now(connection& c, const payload_ptr& p) {
-    if (c.closing) return;
+  void send_now(connection& c, const payload_ptr& p, bool queued_before_close = false) {
+    if (c.muted || (c.closing && !queued_before_close)) return;
     if (transport_.buffered_amount(c.id) > config_.max_unsent_bytes) {
-      ++stats_.closes_slow_consumer;
+      c.muted = true;  // the rest of its outbox stays unsent too
+      if (!c.closing) ++stats_.closes_slow_consumer;
       request_close(c, close_code::try_again_later, "slow consumer");
       return;
     }
@@ -433,7 +435,13 @@ class hub {
   /// Forgets the connections asked to close, then tells the transport.
   /// Forgetting broadcasts (operator_left, presence_diff), which may close
   /// more slow consumers: loop until none is left.
+  ///
+  /// While writes wait for a commit, so do the closes: the frames queued
+  /// for a connection before it was asked to close (the `auth_failed`
+  /// before 4003, the error before 1008) are in the outbox and must reach
+  /// it first. commit() drains them after sending the outbox.
   void drain_closes() {
+    if (holding_) return;
     for (std::size_t round = 0; !pending_closes_.empty() && round <= connections_.size(); ++round) {
       std::vector<pending_close> batch;
       batch.swap(pending_closes_);
@@ -451,6 +459,7 @@ class hub {
   /// it is parked until the commit.
   template <class It>
   void retire(It it) {
+    it->second->muted = true;
     if (holding_) graveyard_.push_back(std::move(it->second));
     connections_.erase(it);
   }
@@ -485,7 +494,9 @@ class hub {
     writes.swap(writes_);
     if (!flushed) report("message store commit failed: " + flushed.error().message());
     for (auto& o : box)
-      if (flushed || o.write == 0) send_now(*o.to, o.payload);  // else it was rolled back
+      // else it was rolled back. A connection asked to close since still
+      // gets what was queued for it before: its close waits for this.
+      if (flushed || o.write == 0) send_now(*o.to, o.payload, true);
     if (flushed && on_outbound_)
       for (auto& o : out) guarded(nullptr, [&] { on_outbound_(o.msg); });
     if (!flushed)
