@@ -75,18 +75,9 @@ inline bool parse_json(std::string_view body, rapidjson::Document& doc) {
   return !doc.HasParseError();
 }
 
-inline const rapidjson::Value* member(const rapidjson::Value& obj, const char* name) {
-  if (!obj.IsObject()) return nullptr;
-  auto it = obj.FindMember(name);
-  return it == obj.MemberEnd() ? nullptr : &it->value;
-}
-
-/// The string at `obj[name]`, or nothing when absent or not a string.
-inline std::optional<std::string_view> string_member(const rapidjson::Value& obj, const char* name) {
-  const rapidjson::Value* v = member(obj, name);
-  if (v == nullptr || !v->IsString()) return std::nullopt;
-  return std::string_view(v->GetString(), v->GetStringLength());
-}
+// obj[name] (or nullptr), and the string there: the webhook parser's own.
+using livechat::detail::line::member;
+using livechat::detail::line::string_member;
 
 inline int hex_value(char c) noexcept {
   if (c >= '0' && c <= '9') return c - '0';
