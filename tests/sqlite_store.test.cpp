@@ -16,7 +16,10 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -25,6 +28,7 @@
 #include <set>
 #include <string>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -873,6 +877,363 @@ TEMPLATE_TEST_CASE("store conformance: fail_after injects store_failure", "[sqli
   }
 }
 
+// --- Byte budget, before_seq and the paged conversation list (issue 9) -----
+
+namespace {
+
+livechat::history_query hq(std::optional<std::uint64_t> since, std::optional<std::uint64_t> before,
+                           std::size_t limit, std::size_t max_bytes = SIZE_MAX) {
+  livechat::history_query q;
+  q.since_seq = since;
+  q.before_seq = before;
+  q.limit = limit;
+  q.max_bytes = max_bytes;
+  return q;
+}
+
+std::vector<std::string> rooms_of(const std::vector<livechat::conversation_summary>& list) {
+  std::vector<std::string> out;
+  for (const auto& c : list) out.push_back(c.room);
+  return out;
+}
+
+/// Every page of `q` (limit `page_size`) from the first, with their rooms in order.
+std::vector<std::string> walk(message_store& store, livechat::conversation_query q,
+                              std::size_t* pages = nullptr) {
+  std::vector<std::string> out;
+  q.cursor.clear();
+  std::size_t n = 0;
+  for (;;) {
+    auto page = store.list_conversations(q);
+    REQUIRE(page.ok());
+    REQUIRE(page->cursors.size() == page->conversations.size());
+    ++n;
+    REQUIRE(n < 100000);
+    for (const auto& c : page->conversations) out.push_back(c.room);
+    if (page->next_cursor.empty()) break;
+    CHECK(page->next_cursor == page->cursors.back());
+    q.cursor = page->next_cursor;
+  }
+  if (pages != nullptr) *pages = n;
+  return out;
+}
+
+livechat::session_state claimed_by(const std::string& user, std::uint64_t version = 1) {
+  livechat::session_state s;
+  s.status = livechat::session_status::claimed;
+  s.claimed_by = livechat::user_ref{user, user + " name"};
+  s.updated_at = at(9000);
+  s.version = version;
+  return s;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("store conformance: history stops at the byte budget", "[sqlite][store]",
+                   memory_store, sqlite_store, sqlite_autocommit) {
+  harness<TestType> h;
+  auto& store = h.store();
+  fill(store, room_a, 10);  // "m1".."m10"
+  auto all = store.history(room_a, std::nullopt, 50);
+  REQUIRE(all.ok());
+  const std::size_t one = livechat::raw_size(all->messages[0]);  // m1..m9 have the same size
+  CHECK(one == livechat::raw_size(all->messages[8]));
+
+  SECTION("since_seq: the oldest that fit, then has_more") {
+    auto page = store.history(room_a, hq(std::uint64_t{0}, std::nullopt, 50, 3 * one));
+    REQUIRE(page.ok());
+    CHECK(seqs_of(*page) == range(1, 3));
+    CHECK(page->has_more);
+    CHECK(page->last_seq == 10);
+    page = store.history(room_a, hq(std::uint64_t{3}, std::nullopt, 50, 3 * one + one - 1));
+    CHECK(seqs_of(*page) == range(4, 6));
+    CHECK(page->has_more);
+  }
+
+  SECTION("latest: the newest that fit, has_more") {
+    auto page = store.history(room_a, hq(std::nullopt, std::nullopt, 50, 2 * one + 2));
+    CHECK(seqs_of(*page) == range(9, 10));  // m10 is one byte longer
+    CHECK(page->has_more);
+  }
+
+  SECTION("at least one message, however small the budget") {
+    auto page = store.history(room_a, hq(std::uint64_t{0}, std::nullopt, 50, 1));
+    CHECK(seqs_of(*page) == range(1, 1));
+    CHECK(page->has_more);
+    page = store.history(room_a, hq(std::nullopt, std::nullopt, 50, 0));
+    CHECK(seqs_of(*page) == range(10, 10));
+    CHECK(page->has_more);
+  }
+
+  SECTION("paging on with since_seq gets every message once") {
+    std::vector<std::uint64_t> seen;
+    std::uint64_t since = 0;
+    for (int i = 0; i < 20; ++i) {
+      auto page = store.history(room_a, hq(since, std::nullopt, 50, 2 * one));
+      REQUIRE(page.ok());
+      REQUIRE_FALSE(page->messages.empty());
+      for (const auto& m : page->messages) seen.push_back(m.seq);
+      since = page->messages.back().seq;
+      if (!page->has_more) break;
+    }
+    CHECK(seen == range(1, 10));
+  }
+
+  SECTION("a budget that holds everything changes nothing") {
+    auto page = store.history(room_a, hq(std::uint64_t{0}, std::nullopt, 50, 100 * one));
+    CHECK(seqs_of(*page) == range(1, 10));
+    CHECK_FALSE(page->has_more);
+  }
+}
+
+TEMPLATE_TEST_CASE("store conformance: history with before_seq", "[sqlite][store]", memory_store,
+                   sqlite_store, sqlite_autocommit) {
+  harness<TestType> h;
+  auto& store = h.store();
+  fill(store, room_a, 30);
+
+  auto page = store.history(room_a, hq(std::nullopt, std::uint64_t{21}, 5));
+  REQUIRE(page.ok());
+  CHECK(seqs_of(*page) == range(16, 20));
+  CHECK(page->has_more);
+  CHECK(page->last_seq == 30);
+
+  page = store.history(room_a, hq(std::nullopt, std::uint64_t{4}, 5));
+  CHECK(seqs_of(*page) == range(1, 3));
+  CHECK_FALSE(page->has_more);
+
+  page = store.history(room_a, hq(std::nullopt, std::uint64_t{1}, 5));
+  CHECK(page->messages.empty());
+  CHECK_FALSE(page->has_more);
+
+  for (std::uint64_t beyond : {std::uint64_t{31}, std::uint64_t{1000}, UINT64_MAX}) {
+    page = store.history(room_a, hq(std::nullopt, beyond, 5));
+    CHECK(seqs_of(*page) == range(26, 30));
+    CHECK(page->has_more);
+  }
+
+  // Paging back through the whole room, newest page first.
+  std::vector<std::uint64_t> seen;
+  std::optional<std::uint64_t> before;
+  for (int i = 0; i < 20; ++i) {
+    page = store.history(room_a, hq(std::nullopt, before, 7));
+    REQUIRE(page.ok());
+    const auto got = seqs_of(*page);
+    seen.insert(seen.begin(), got.begin(), got.end());
+    if (!page->has_more) break;
+    before = page->messages.front().seq;
+  }
+  CHECK(seen == range(1, 30));
+
+  CHECK(store.history(room_a, hq(std::uint64_t{1}, std::uint64_t{5}, 5)).error() ==
+        errc::validation_error);
+}
+
+TEMPLATE_TEST_CASE("store conformance: the conversation list pages", "[sqlite][store]",
+                   memory_store, sqlite_store, sqlite_autocommit) {
+  harness<TestType> h;
+  auto& store = h.store();
+
+  // 40 rooms; groups of four share a created_at, so only the cursor's
+  // tie-breaker keeps them apart.
+  for (int i = 0; i < 40; ++i)
+    REQUIRE(store.append(request("conversation:r" + std::to_string(i), "x", "alice", {},
+                                 1000 + (i / 4) * 10))
+                .ok());
+  const auto everything = rooms_of(*store.conversations(SIZE_MAX));
+  REQUIRE(everything.size() == 40);
+  CHECK(everything.front() == "conversation:r39");
+
+  SECTION("walking every page returns each conversation once, in list order") {
+    for (std::size_t size : {std::size_t{1}, std::size_t{3}, std::size_t{4}, std::size_t{7},
+                             std::size_t{40}, std::size_t{41}, std::size_t{500}}) {
+      livechat::conversation_query q;
+      q.limit = size;
+      std::size_t pages = 0;
+      CHECK(walk(store, q, &pages) == everything);
+      CHECK(pages == (40 + size - 1) / size);  // no empty last page
+    }
+  }
+
+  SECTION("cursor round trip: a page continues right after the cursor") {
+    livechat::conversation_query q;
+    q.limit = 6;
+    auto first = store.list_conversations(q);
+    REQUIRE(first.ok());
+    CHECK(rooms_of(first->conversations) ==
+          std::vector<std::string>(everything.begin(), everything.begin() + 6));
+    REQUIRE_FALSE(first->next_cursor.empty());
+    CHECK(livechat::parse_cursor(first->next_cursor).has_value());
+    CHECK(livechat::format_cursor(*livechat::parse_cursor(first->next_cursor)) ==
+          first->next_cursor);
+    // Any row's cursor continues after that row.
+    q.cursor = first->cursors[2];
+    auto from_third = store.list_conversations(q);
+    CHECK(rooms_of(from_third->conversations) ==
+          std::vector<std::string>(everything.begin() + 3, everything.begin() + 9));
+  }
+
+  SECTION("a conversation that moves up between pages is not repeated") {
+    livechat::conversation_query q;
+    q.limit = 10;
+    auto first = store.list_conversations(q);
+    REQUIRE(store.append(request("conversation:r0", "again", "alice", {}, 99999)).ok());
+    q.cursor = first->next_cursor;
+    auto second = store.list_conversations(q);
+    CHECK(rooms_of(second->conversations) ==
+          std::vector<std::string>(everything.begin() + 10, everything.begin() + 20));
+  }
+
+  SECTION("bad cursors and limit 0 are refused") {
+    livechat::conversation_query q;
+    for (const char* bad : {"x", "1", "1.", ".1", "1.2.3", "1.-2", "01.2", "1.02", "-0.1", " 1.2",
+                            "1.2 ", "+1.2", "1.9223372036854775808",
+                            "99999999999999999999.1", "1e3.2"}) {
+      INFO(bad);
+      CHECK_FALSE(livechat::parse_cursor(bad).has_value());
+      q.cursor = bad;
+      CHECK(store.list_conversations(q).error() == errc::validation_error);
+    }
+    for (const char* good : {"0.0", "-5.3", "1700000000000.42", "9223372036854775807.1"})
+      CHECK(livechat::parse_cursor(good).has_value());
+    q.cursor.clear();
+    q.limit = 0;
+    CHECK(store.list_conversations(q).error() == errc::validation_error);
+  }
+
+  SECTION("a cursor past the end is an empty last page") {
+    livechat::conversation_query q;
+    q.cursor = "-9223372036854775807.0";
+    auto page = store.list_conversations(q);
+    REQUIRE(page.ok());
+    CHECK(page->conversations.empty());
+    CHECK(page->next_cursor.empty());
+  }
+
+  SECTION("the byte budget ends a page early; the cursor continues after it") {
+    livechat::conversation_query q;
+    q.limit = 100;
+    const auto all = store.list_conversations(q);
+    const std::size_t one = livechat::raw_size(all->conversations[0]);
+    q.max_bytes = 5 * one + 1;
+    auto page = store.list_conversations(q);
+    REQUIRE(page.ok());
+    REQUIRE(page->conversations.size() == 5);
+    CHECK(page->next_cursor == page->cursors.back());
+    CHECK(walk(store, q) == everything);
+    q.max_bytes = 0;  // at least one per page
+    CHECK(walk(store, q) == everything);
+  }
+}
+
+TEMPLATE_TEST_CASE("store conformance: the conversation list filters", "[sqlite][store]",
+                   memory_store, sqlite_store, sqlite_autocommit) {
+  harness<TestType> h;
+  auto& store = h.store();
+  for (int i = 0; i < 30; ++i)
+    REQUIRE(store.append(request("conversation:r" + std::to_string(i), "x", "alice", {}, 1000 + i))
+                .ok());
+  // r0..r9 claimed by bob (r0..r4 then closed), r10..r14 claimed by carol,
+  // the rest open. A session saved for a room without messages is not listed.
+  for (int i = 0; i < 15; ++i)
+    REQUIRE(store.save_session("conversation:r" + std::to_string(i),
+                               claimed_by(i < 10 ? "bob" : "carol"))
+                .ok());
+  for (int i = 0; i < 5; ++i) {
+    auto s = claimed_by("bob", 2);
+    s.status = livechat::session_status::closed;
+    REQUIRE(store.save_session("conversation:r" + std::to_string(i), s).ok());
+  }
+  REQUIRE(store.save_session("conversation:empty", claimed_by("bob")).ok());
+
+  auto rooms = [](int from, int to) {  // newest first: r{to} .. r{from}
+    std::vector<std::string> out;
+    for (int i = to; i >= from; --i) out.push_back("conversation:r" + std::to_string(i));
+    return out;
+  };
+  auto joined = [](std::vector<std::string> a, const std::vector<std::string>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+  };
+
+  livechat::conversation_query q;
+  q.limit = 4;
+  q.status = livechat::session_status::open;
+  CHECK(walk(store, q) == rooms(15, 29));
+  q.status = livechat::session_status::claimed;
+  CHECK(walk(store, q) == rooms(5, 14));
+  q.status = livechat::session_status::closed;
+  CHECK(walk(store, q) == rooms(0, 4));
+  q.status.reset();
+  q.claimed_by = "bob";
+  CHECK(walk(store, q) == rooms(0, 9));
+  q.status = livechat::session_status::claimed;
+  CHECK(walk(store, q) == rooms(5, 9));
+  q.status = livechat::session_status::open;
+  CHECK(walk(store, q).empty());
+  q.claimed_by = "nobody";
+  q.status.reset();
+  CHECK(walk(store, q).empty());
+
+  SECTION("a change of session or a new message moves the room between lists") {
+    REQUIRE(store.save_session("conversation:r12", livechat::session_state{}).ok());  // released
+    REQUIRE(store.append(request("conversation:r3", "back", "alice", {}, 5000)).ok());
+    q.claimed_by.clear();
+    q.status = livechat::session_status::open;
+    CHECK(walk(store, q) == joined(rooms(15, 29), {"conversation:r12"}));
+    q.claimed_by = "bob";
+    q.status = livechat::session_status::closed;
+    CHECK(walk(store, q) ==
+          joined({"conversation:r3"}, joined(rooms(4, 4), rooms(0, 2))));
+    q.claimed_by = "carol";
+    q.status.reset();
+    CHECK(walk(store, q) == joined(rooms(13, 14), rooms(10, 11)));
+  }
+}
+
+TEMPLATE_TEST_CASE("store conformance: 10,000 conversations walked page by page",
+                   "[sqlite][store][paging]", memory_store, sqlite_store) {
+  harness<TestType> h;
+  auto& store = h.store();
+  constexpr int rooms = 10000;
+  for (int i = 0; i < rooms; ++i) {
+    REQUIRE(store.append(request("conversation:r" + std::to_string(i), "x", "alice", {},
+                                 1000 + i / 3))
+                .ok());
+    if (i % 7 == 0) REQUIRE(store.save_session("conversation:r" + std::to_string(i), claimed_by("bob")).ok());
+  }
+  REQUIRE(store.flush().ok());
+
+  for (bool filtered : {false, true}) {
+    livechat::conversation_query q;
+    q.limit = 100;
+    if (filtered) q.status = livechat::session_status::claimed;
+    std::set<std::string> seen;
+    std::vector<double> ms;
+    for (int pages = 0; pages < 1000; ++pages) {
+      const auto start = std::chrono::steady_clock::now();
+      auto page = store.list_conversations(q);
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                             start)
+                       .count());
+      REQUIRE(page.ok());
+      for (const auto& c : page->conversations) CHECK(seen.insert(c.room).second);
+      if (page->next_cursor.empty()) break;
+      q.cursor = page->next_cursor;
+    }
+    CHECK(seen.size() == (filtered ? std::size_t{(rooms + 6) / 7} : std::size_t{rooms}));
+    // Figures, not assertions: timing depends on the machine.
+    if (std::getenv("LIVECHAT_PRINT_PAGE_TIMES") != nullptr) {
+      std::vector<double> sorted = ms;
+      std::sort(sorted.begin(), sorted.end());
+      std::printf("%s %s: %zu pages, first %.3f ms, last %.3f ms, min %.3f, median %.3f, max %.3f\n",
+                  std::is_same<TestType, memory_store>::value ? "memory_store" : "sqlite_store",
+                  filtered ? "status=claimed" : "unfiltered", ms.size(), ms.front(), ms.back(),
+                  sorted.front(), sorted[sorted.size() / 2], sorted.back());
+    }
+  }
+}
+
 // === What only the SQLite store has ==========================================
 
 TEST_CASE("sqlite_store: everything survives a reopen", "[sqlite]") {
@@ -1267,6 +1628,72 @@ TEST_CASE("sqlite_store: connection settings", "[sqlite]") {
   }
 }
 
+TEST_CASE("sqlite_store: every conversation list query is an index range, never a sort",
+          "[sqlite]") {
+  temp_db file;
+  auto store = open_store(file.path());
+  // Some rows, and ANALYZE-free planning as in the field.
+  for (int i = 0; i < 50; ++i)
+    REQUIRE(store->append(request("conversation:r" + std::to_string(i), "x", "alice", {}, 1000 + i))
+                .ok());
+  REQUIRE(store->flush().ok());
+  sqlite3* db = store->native_handle();
+
+  // The plan of each statement the store prepares for list_conversations.
+  auto plan = [&](const std::string& sql) {
+    sqlite3_stmt* s = nullptr;
+    const std::string explain = "EXPLAIN QUERY PLAN " + sql;
+    REQUIRE(sqlite3_prepare_v2(db, explain.c_str(), -1, &s, nullptr) == SQLITE_OK);
+    std::string out;
+    while (sqlite3_step(s) == SQLITE_ROW)
+      out.append(reinterpret_cast<const char*>(sqlite3_column_text(s, 3))).append("\n");
+    sqlite3_finalize(s);
+    return out;
+  };
+  // The store's own prepared statements, found on its connection.
+  std::vector<std::string> list_sql;
+  for (sqlite3_stmt* st = sqlite3_next_stmt(db, nullptr); st != nullptr;
+       st = sqlite3_next_stmt(db, st)) {
+    const std::string sql = sqlite3_sql(st);
+    if (contains(sql, "(r.last_at, r.last_order) < (?1, ?2)")) list_sql.push_back(sql);
+  }
+  REQUIRE(list_sql.size() == 4);  // no filter, status, claimed_by, both
+  std::set<std::string> indexes;
+  for (const std::string& sql : list_sql) {
+    const std::string p = plan(sql);
+    INFO(sql << "\n" << p);
+    CHECK(contains(p, "SEARCH r USING INDEX rooms_by_"));
+    CHECK_FALSE(contains(p, "TEMP B-TREE"));
+    CHECK_FALSE(contains(p, "SCAN"));
+    for (const char* index : {"rooms_by_last_message ", "rooms_by_status ", "rooms_by_claimer ",
+                              "rooms_by_claimer_status "})
+      if (contains(p, std::string("INDEX ") + index)) indexes.insert(index);
+  }
+  CHECK(indexes.size() == 4);  // each filter has its own index
+}
+
+TEST_CASE("sqlite_store: a database where SQLite refuses WAL", "[sqlite]") {
+  // ":memory:" cannot use WAL: the pragma answers "memory" and no error,
+  // exactly as on a file system without shared memory.
+  sqlite_options o = options_for(":memory:");
+  SECTION("is refused by default, with the reason") {
+    const std::string why = open_error(o);
+    CHECK(contains(why, "journal_mode is 'memory', not 'wal'"));
+    CHECK(contains(why, "allow_rollback_journal"));
+  }
+  SECTION("opens with allow_rollback_journal, and says which journal runs") {
+    o.allow_rollback_journal = true;
+    auto store = open_store(o);
+    CHECK(store->journal_mode() == "memory");
+    fill(*store, room_a, 2);
+    CHECK(store->flush().ok());
+  }
+  SECTION("a file opens in WAL") {
+    temp_db file;
+    CHECK(open_store(file.path())->journal_mode() == "wal");
+  }
+}
+
 TEST_CASE("sqlite_store: a seq beyond SQLite's integers is refused", "[sqlite]") {
   temp_db file;
   auto store = open_store(file.path());
@@ -1276,7 +1703,7 @@ TEST_CASE("sqlite_store: a seq beyond SQLite's integers is refused", "[sqlite]")
 
 TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
   temp_db file;
-  CHECK(sqlite_store::schema_version == 1);
+  CHECK(sqlite_store::schema_version == 2);
 
   SECTION("an empty file becomes a database") {
     { std::ofstream(file.path(), std::ios::binary); }
@@ -1296,7 +1723,7 @@ TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
     }
     raw_db after(file.path());
     CHECK(after.scalar("SELECT body FROM notes") == "keep me");
-    CHECK(after.scalar("PRAGMA user_version") == "1");
+    CHECK(after.scalar("PRAGMA user_version") == "2");
     CHECK(after.scalar("SELECT count(*) FROM messages") == "2");
     CHECK(after.scalar("SELECT length(value) FROM meta WHERE key = 'epoch'") == "16");
   }
@@ -1320,12 +1747,39 @@ TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
     { open_store(file.path()); }
     {
       raw_db newer(file.path());
-      newer.exec("PRAGMA user_version = 2");
+      newer.exec("PRAGMA user_version = 3");
     }
     const std::string why = open_error(options_for(file.path()));
-    CHECK(contains(why, "schema version 2 is newer"));
+    CHECK(contains(why, "schema version 3 is newer"));
+    raw_db after(file.path());
+    CHECK(after.scalar("PRAGMA user_version") == "3");
+  }
+
+  SECTION("a version 1 database gets the v2 list indexes and keeps its data") {
+    {
+      auto store = open_store(file.path());
+      fill(*store, room_a, 3);
+      REQUIRE(store->save_session(room_a, claimed_by("bob")).ok());
+      REQUIRE(store->flush().ok());
+    }
+    {
+      raw_db v1(file.path());
+      v1.exec("DROP INDEX rooms_by_status; DROP INDEX rooms_by_claimer; "
+              "DROP INDEX rooms_by_claimer_status; PRAGMA user_version = 1");
+    }
+    auto store = open_store(file.path());
     raw_db after(file.path());
     CHECK(after.scalar("PRAGMA user_version") == "2");
+    CHECK(after.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN "
+                       "('rooms_by_status', 'rooms_by_claimer', 'rooms_by_claimer_status')") ==
+          "3");
+    livechat::conversation_query q;
+    q.claimed_by = "bob";
+    q.status = livechat::session_status::claimed;
+    auto page = store->list_conversations(q);
+    REQUIRE(page.ok());
+    REQUIRE(page->conversations.size() == 1);
+    CHECK(page->conversations[0].last_seq == 3);
   }
 
   SECTION("a current database with a table missing is refused") {

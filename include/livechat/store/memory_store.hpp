@@ -7,6 +7,7 @@
 // (PROTOCOL.md "Durability"): a client that resumes against a fresh store
 // must learn that its `since_seq` refers to a history that is gone.
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -80,8 +81,8 @@ auto find_in(Map& map, std::string_view key) -> decltype(map.begin()) {
 /// Per room it keeps the messages in a vector (`seq` = index + 1), the
 /// session, the read positions and the `client_msg_id` dedupe records; the
 /// `webhook_event_id` records are store-wide. Costs: `append` O(1)
-/// amortised plus O(log rooms) for the conversation index; `history`
-/// O(limit); `conversations` O(limit). Memory grows with every message and
+/// amortised plus O(log rooms) for the conversation indexes; `history`
+/// O(limit); `list_conversations` O(log rooms + limit), filtered or not. Memory grows with every message and
 /// is never reclaimed: use a persistent store for long-running servers.
 ///
 /// Tests can make it fail on purpose: after `fail_after(n)` the next `n`
@@ -170,9 +171,7 @@ class memory_store final : public message_store {
     return append_result{stored, false};
   }
 
-  result<history_page> do_history(std::string_view room_name,
-                                  std::optional<std::uint64_t> since_seq,
-                                  std::size_t limit) override {
+  result<history_page> do_history(std::string_view room_name, const history_query& q) override {
     if (should_fail()) return errc::store_failure;
     history_page page;
     const room_data* room = find_room(room_name);
@@ -180,22 +179,38 @@ class memory_store final : public message_store {
     const std::vector<message>& all = room->messages;
     const std::size_t n = all.size();
     page.last_seq = n;
+    // The page is all[first, end); `fits` adds one message to the budget.
+    std::size_t used = 0;
+    std::size_t taken = 0;
+    auto fits = [&](const message& m) {
+      const std::size_t size = raw_size(m);
+      if (taken > 0 && (size > q.max_bytes || used > q.max_bytes - size)) return false;
+      used += size;
+      ++taken;
+      return true;
+    };
     std::size_t first = 0;
-    std::size_t count = 0;
-    if (!since_seq) {
-      count = limit < n ? limit : n;
-      first = n - count;
+    std::size_t end = 0;
+    if (q.since_seq) {
+      if (*q.since_seq < n) {
+        // since_seq < n fits in size_t; `n - first` avoids overflowing on a huge limit.
+        first = static_cast<std::size_t>(*q.since_seq);
+        end = first;
+        while (end < n && end - first < q.limit && fits(all[end])) ++end;
+        page.has_more = end < n;
+      }
+    } else {
+      // seq < before_seq means index < before_seq - 1.
+      end = n;
+      if (q.before_seq && *q.before_seq <= n)
+        end = *q.before_seq == 0 ? 0 : static_cast<std::size_t>(*q.before_seq - 1);
+      first = end;
+      while (first > 0 && end - first < q.limit && fits(all[first - 1])) --first;
       page.has_more = first > 0;
-    } else if (*since_seq < n) {
-      // since_seq < n fits in size_t; `n - first` avoids overflowing on a
-      // huge limit.
-      first = static_cast<std::size_t>(*since_seq);
-      count = limit < n - first ? limit : n - first;
-      page.has_more = first + count < n;
     }
     using diff = std::vector<message>::difference_type;
     page.messages.assign(all.begin() + static_cast<diff>(first),
-                         all.begin() + static_cast<diff>(first + count));
+                         all.begin() + static_cast<diff>(end));
     return page;
   }
 
@@ -212,7 +227,10 @@ class memory_store final : public message_store {
 
   result<void> do_save_session(std::string_view room_name, const session_state& s) override {
     if (should_fail()) return errc::store_failure;
-    room_for(room_name).session = s;
+    room_data& room = room_for(room_name);
+    if (room.order) unindex_filters(room, *room.order);
+    room.session = s;
+    if (room.order) index_filters(room, *room.order);
     return {};
   }
 
@@ -237,11 +255,29 @@ class memory_store final : public message_store {
     return it == room->read_positions.end() ? std::uint64_t{0} : it->second;
   }
 
-  result<std::vector<conversation_summary>> do_conversations(std::size_t limit) override {
+  result<conversation_page> do_list_conversations(
+      const conversation_query& q, const std::optional<conversation_position>& after) override {
     if (should_fail()) return errc::store_failure;
-    std::vector<conversation_summary> out;
-    out.reserve(limit < index_.size() ? limit : index_.size());
-    for (auto it = index_.begin(); it != index_.end() && out.size() < limit; ++it) {
+    conversation_page page;
+    const order_index* idx = &index_;
+    if (!q.claimed_by.empty() && q.status) {
+      idx = find_index(by_claimer_status_, claimer_status_key(q.claimed_by, *q.status));
+    } else if (!q.claimed_by.empty()) {
+      idx = find_index(by_claimer_, q.claimed_by);
+    } else if (q.status) {
+      idx = &by_status_[static_cast<std::size_t>(*q.status)];
+    }
+    if (idx == nullptr) return page;
+    // Newest first: upper_bound finds the first key after the cursor's in
+    // list order, so a page never repeats the previous page's last row.
+    auto it = after ? idx->upper_bound(order_key{after->last_at, static_cast<std::uint64_t>(after->order)})
+                    : idx->begin();
+    std::size_t used = 0;
+    for (; it != idx->end(); ++it) {
+      if (page.conversations.size() == q.limit) {
+        page.next_cursor = page.cursors.back();
+        break;
+      }
       const room_data& room = *it->second;
       const message& last = room.messages.back();
       conversation_summary c;
@@ -250,9 +286,17 @@ class memory_store final : public message_store {
       c.last_message = last;
       c.last_seq = last.seq;
       c.session = room.session;
-      out.push_back(std::move(c));
+      const std::size_t size = raw_size(c);
+      if (!page.conversations.empty() && (size > q.max_bytes || used > q.max_bytes - size)) {
+        page.next_cursor = page.cursors.back();
+        break;
+      }
+      used += size;
+      page.conversations.push_back(std::move(c));
+      page.cursors.push_back(format_cursor(
+          conversation_position{it->first.first, static_cast<std::int64_t>(it->first.second)}));
     }
-    return out;
+    return page;
   }
 
   result<void> do_flush() override {
@@ -306,6 +350,7 @@ class memory_store final : public message_store {
   void reindex(room_data& room, system_time created_at) {
     const order_key key{created_at.time_since_epoch().count(), ++next_order_};
     if (room.order) {
+      unindex_filters(room, *room.order);
       auto node = index_.extract(*room.order);
       LIVECHAT_ASSERT(!node.empty());
       node.key() = key;
@@ -314,11 +359,54 @@ class memory_store final : public message_store {
       index_.emplace(key, &room);
     }
     room.order = key;
+    index_filters(room, key);
+  }
+
+  // The filtered lists have an index each, in list order, so a filtered
+  // page costs O(log n + limit) like an unfiltered one, however few rooms
+  // match. A room is in them only once it has a message (`order`).
+  using filter_indexes =
+      std::unordered_map<std::string, order_index, detail::string_hash, std::equal_to<>>;
+
+  static std::string claimer_status_key(std::string_view user, session_status s) {
+    std::string k(to_string(s));
+    k.append(1, '\x1f').append(user);
+    return k;
+  }
+
+  static const order_index* find_index(const filter_indexes& m, std::string_view key) {
+    auto it = detail::find_in(m, key);
+    return it == m.end() ? nullptr : &it->second;
+  }
+
+  void index_filters(room_data& room, const order_key& key) {
+    by_status_[static_cast<std::size_t>(room.session.status)].emplace(key, &room);
+    if (!room.session.claimed_by) return;
+    const std::string& user = room.session.claimed_by->user_id;
+    by_claimer_[user].emplace(key, &room);
+    by_claimer_status_[claimer_status_key(user, room.session.status)].emplace(key, &room);
+  }
+
+  void unindex_filters(const room_data& room, const order_key& key) {
+    by_status_[static_cast<std::size_t>(room.session.status)].erase(key);
+    if (!room.session.claimed_by) return;
+    // Empty indexes are dropped, so users who claimed once cost nothing later.
+    auto drop = [&key](filter_indexes& m, const std::string& k) {
+      auto it = m.find(k);
+      if (it == m.end()) return;
+      it->second.erase(key);
+      if (it->second.empty()) m.erase(it);
+    };
+    drop(by_claimer_, room.session.claimed_by->user_id);
+    drop(by_claimer_status_, claimer_status_key(room.session.claimed_by->user_id, room.session.status));
   }
 
   std::string epoch_;
   room_map rooms_;
   order_index index_;
+  std::array<order_index, 3> by_status_;  ///< by session_status
+  filter_indexes by_claimer_;             ///< claimed_by user id → rooms
+  filter_indexes by_claimer_status_;      ///< claimer_status_key → rooms
   /// webhook_event_id -> (room, seq)
   std::unordered_map<std::string, std::pair<std::string, std::uint64_t>> webhook_events_;
   std::uint64_t next_id_ = 0;

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -43,6 +44,100 @@ struct history_page {
   bool has_more = false;       ///< see PROTOCOL.md `conversation_update.messages`
 };
 
+/// Which slice of a room's history `history` returns.
+struct history_query {
+  /// Messages with seq > since_seq, the first `limit` of them (recovery).
+  std::optional<std::uint64_t> since_seq;
+  /// Without since_seq: messages with seq < before_seq, the latest `limit`
+  /// of them (paging back). Neither: the latest `limit`.
+  std::optional<std::uint64_t> before_seq;
+  std::size_t limit = 50;  ///< >= 1
+  /// Byte budget: the page stops before the `raw_size` of its messages
+  /// passes this, keeping at least one message, and says `has_more`. The
+  /// encoded size of a message is never below its raw size, so a caller
+  /// that caps the encoded page at N asks for N here and trims the rest
+  /// (store/page_cap.hpp) without ever loading many times N.
+  std::size_t max_bytes = std::numeric_limits<std::size_t>::max();
+};
+
+/// The bytes of a message's strings: a lower bound of its JSON size (JSON
+/// escapes only ever lengthen a string).
+inline std::size_t raw_size(const message& m) noexcept {
+  return m.id.size() + m.room.size() + m.sender.id.size() + m.sender.name.size() + m.text.size() +
+         m.client_msg_id.size();
+}
+
+/// A place in the conversation list (newest last message first): the last
+/// message's `created_at` in ms, then the store-wide append counter, which
+/// is unique, so ties in time still give every conversation one place.
+struct conversation_position {
+  std::int64_t last_at = 0;
+  std::int64_t order = 0;  ///< >= 0
+};
+
+/// The opaque `next_cursor` of PROTOCOL.md: "<last_at>.<order>". Clients
+/// must not build or read it; the format is shared by the stores only so
+/// the non-virtual layer can check it once.
+inline std::string format_cursor(const conversation_position& p) {
+  return std::to_string(p.last_at) + '.' + std::to_string(p.order);
+}
+
+/// nullopt for anything `format_cursor` cannot have written.
+inline std::optional<conversation_position> parse_cursor(std::string_view s) noexcept {
+  // A signed decimal without leading zeros that fits int64; `allow_sign` for last_at.
+  auto number = [](std::string_view d, bool allow_sign) -> std::optional<std::int64_t> {
+    bool negative = false;
+    if (allow_sign && !d.empty() && d.front() == '-') {
+      negative = true;
+      d.remove_prefix(1);
+    }
+    if (d.empty() || d.size() > 19 || (d.size() > 1 && d.front() == '0')) return std::nullopt;
+    std::uint64_t v = 0;
+    for (char c : d) {
+      if (c < '0' || c > '9') return std::nullopt;
+      v = v * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    constexpr auto max = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+    if (v > max || (negative && v == 0)) return std::nullopt;
+    return negative ? -static_cast<std::int64_t>(v) : static_cast<std::int64_t>(v);
+  };
+  const std::size_t dot = s.find('.');
+  if (dot == std::string_view::npos) return std::nullopt;
+  const auto at = number(s.substr(0, dot), true);
+  const auto order = number(s.substr(dot + 1), false);
+  if (!at || !order) return std::nullopt;
+  return conversation_position{*at, *order};
+}
+
+/// Which page of the conversation list `list_conversations` returns.
+struct conversation_query {
+  std::size_t limit = 100;  ///< >= 1
+  /// Empty: the first page; else the `next_cursor` of an earlier page.
+  std::string cursor;
+  std::optional<session_status> status;  ///< only conversations in this state
+  std::string claimed_by;                ///< non-empty: only those claimed_by this user id
+  /// Byte budget on the summaries' last messages (`raw_size` plus the
+  /// room twice), as `history_query::max_bytes`.
+  std::size_t max_bytes = std::numeric_limits<std::size_t>::max();
+};
+
+/// One page of the conversation list, newest last message first.
+struct conversation_page {
+  std::vector<conversation_summary> conversations;
+  /// `cursors[i]` continues the list right after `conversations[i]`, so a
+  /// caller that cuts the page shorter (store/page_cap.hpp) still hands out
+  /// a cursor that skips nothing.
+  std::vector<std::string> cursors;
+  /// Empty on the last page.
+  std::string next_cursor;
+};
+
+/// What `conversation_query::max_bytes` counts for one summary.
+inline std::size_t raw_size(const conversation_summary& c) noexcept {
+  return (c.last_message ? raw_size(*c.last_message) : 0) + c.room.size() +
+         c.conversation_id.size();
+}
+
 /// Counters kept by the non-virtual layer; read them for metrics.
 struct store_stats {
   std::uint64_t appended = 0;
@@ -77,8 +172,20 @@ class message_store {
   /// `limit` of them, and `has_more` if more remain. `limit` ≥ 1.
   result<history_page> history(std::string_view room, std::optional<std::uint64_t> since_seq,
                                std::size_t limit) {
-    if (!is_valid_room(room) || limit == 0) return count(errc::validation_error);
-    return counted(do_history(room, since_seq, limit));
+    history_query q;
+    q.since_seq = since_seq;
+    q.limit = limit;
+    return history(room, q);
+  }
+
+  /// The slice `q` describes, oldest first (see `history_query`). With
+  /// `before_seq` the page is the latest `limit` below it and `has_more`
+  /// says older ones exist. A page cut by `max_bytes` has `has_more`.
+  /// since_seq and before_seq together, or `limit` 0, are refused.
+  result<history_page> history(std::string_view room, const history_query& q) {
+    if (!is_valid_room(room) || q.limit == 0 || (q.since_seq && q.before_seq))
+      return count(errc::validation_error);
+    return counted(do_history(room, q));
   }
 
   /// The room's history lineage; stable while the store keeps the room.
@@ -112,9 +219,29 @@ class message_store {
     return counted(do_read_position(room, user_id));
   }
 
-  /// Conversations with at least one message, newest last message first.
+  /// The first `limit` conversations with at least one message, newest
+  /// last message first (`list_conversations` without a filter).
   result<std::vector<conversation_summary>> conversations(std::size_t limit) {
-    return counted(do_conversations(limit));
+    if (limit == 0) return std::vector<conversation_summary>{};
+    conversation_query q;
+    q.limit = limit;
+    auto page = list_conversations(q);
+    if (!page) return page.error();
+    return std::move(page->conversations);
+  }
+
+  /// One page of the conversations with at least one message, newest last
+  /// message first, filtered by `status` and `claimed_by`; walking the
+  /// pages with `next_cursor` returns each one exactly once while nothing
+  /// changes. A bad cursor or `limit` 0 → `errc::validation_error`.
+  result<conversation_page> list_conversations(const conversation_query& q) {
+    if (q.limit == 0) return count(errc::validation_error);
+    std::optional<conversation_position> after;
+    if (!q.cursor.empty()) {
+      after = parse_cursor(q.cursor);
+      if (!after) return count(errc::validation_error);
+    }
+    return counted(do_list_conversations(q, after));
   }
 
   /// Makes every write so far durable. Stores that group writes commit
@@ -125,9 +252,7 @@ class message_store {
 
  protected:
   virtual result<append_result> do_append(const append_request& req) = 0;
-  virtual result<history_page> do_history(std::string_view room,
-                                          std::optional<std::uint64_t> since_seq,
-                                          std::size_t limit) = 0;
+  virtual result<history_page> do_history(std::string_view room, const history_query& q) = 0;
   virtual result<std::string> do_epoch(std::string_view room) = 0;
   virtual result<session_state> do_load_session(std::string_view room) = 0;
   virtual result<void> do_save_session(std::string_view room, const session_state& s) = 0;
@@ -135,7 +260,10 @@ class message_store {
                                              std::uint64_t seq) = 0;
   virtual result<std::uint64_t> do_read_position(std::string_view room,
                                                  std::string_view user_id) = 0;
-  virtual result<std::vector<conversation_summary>> do_conversations(std::size_t limit) = 0;
+  /// `after`: the parsed `q.cursor` (nullopt: first page). Fill `cursors`
+  /// with `format_cursor` of each row's position.
+  virtual result<conversation_page> do_list_conversations(
+      const conversation_query& q, const std::optional<conversation_position>& after) = 0;
   virtual result<void> do_flush() { return {}; }
 
  private:

@@ -10,6 +10,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>  // std::reverse
 #include <array>
 #include <chrono>
 #include <climits>  // INT_MAX
@@ -64,6 +65,13 @@ struct sqlite_options {
   /// one fsync). false: every write commits on its own and `flush()` does
   /// nothing; simpler to reason about, one commit per write.
   bool group_commit = true;
+  /// SQLite may refuse WAL and keep the rollback journal without an error:
+  /// on a file system without shared memory (some network and container
+  /// mounts), or for ":memory:". Readers would then block the writer and
+  /// "committed survives SIGKILL" rests on a journal livechat is not
+  /// tested with, so `open` fails by default ("journal_mode is 'delete',
+  /// not 'wal'"). true: accept it; `journal_mode()` tells which one runs.
+  bool allow_rollback_journal = false;
 };
 
 namespace detail {
@@ -146,6 +154,12 @@ struct sqlite_migration {
 /// 0). The CHECKs spell out ORs: an IN list in a CHECK builds a temporary
 /// table on every insert (SQLite 3.40), which cost more than the rest of
 /// an append together.
+///
+/// v2. The filtered conversation list (`list_conversations` with `status`,
+/// `claimed_by` or both) gets an index each, in list order, so every page
+/// is an index range (SEARCH ... USING INDEX, no sort), however many rooms
+/// there are and however few match. A NULL status is `open`, hence the
+/// expression, which the queries repeat word for word.
 inline constexpr sqlite_migration sqlite_migrations[] = {
     {1, R"sql(
 CREATE TABLE meta(
@@ -199,6 +213,16 @@ CREATE TABLE read_positions(
   PRIMARY KEY(room, user_id)
 ) WITHOUT ROWID;
 )sql"},
+    {2, R"sql(
+CREATE INDEX rooms_by_status ON rooms(coalesce(session_status, 'open'), last_at DESC,
+                                      last_order DESC)
+  WHERE last_order IS NOT NULL;
+CREATE INDEX rooms_by_claimer ON rooms(claimed_by_id, last_at DESC, last_order DESC)
+  WHERE last_order IS NOT NULL AND claimed_by_id IS NOT NULL;
+CREATE INDEX rooms_by_claimer_status ON rooms(claimed_by_id, coalesce(session_status, 'open'),
+                                              last_at DESC, last_order DESC)
+  WHERE last_order IS NOT NULL AND claimed_by_id IS NOT NULL;
+)sql"},
 };
 
 }  // namespace detail
@@ -230,8 +254,9 @@ CREATE TABLE read_positions(
 /// transaction, and refuses a database from a newer livechat.
 ///
 /// Costs: `append` is a handful of B-tree lookups and inserts (O(log n)),
-/// plus a commit per flush; `history` O(log n + limit); `conversations`
-/// O(limit) through an index.
+/// plus a commit per flush; `history` O(log n + limit), stopping at the
+/// byte budget; `list_conversations` O(log n + limit) through an index per
+/// filter (v2), never a scan and sort.
 ///
 /// Tests can make it fail on purpose like `memory_store`: after
 /// `fail_after(n)` the next `n` `do_*` calls run and every later one
@@ -304,6 +329,10 @@ class sqlite_store final : public message_store {
   std::size_t pending_writes() const noexcept { return pending_; }
 
   const sqlite_options& options() const noexcept { return options_; }
+
+  /// What `PRAGMA journal_mode=WAL` answered: "wal", or another mode when
+  /// `allow_rollback_journal` let the store open without WAL.
+  const std::string& journal_mode() const noexcept { return journal_mode_; }
 
   /// The connection, for tools (backups, diagnostics). Don't leave a
   /// transaction open on it, and don't use it from another thread.
@@ -422,36 +451,54 @@ class sqlite_store final : public message_store {
     return append_result{std::move(m), false};
   }
 
-  result<history_page> do_history(std::string_view room, std::optional<std::uint64_t> since_seq,
-                                  std::size_t limit) override {
+  result<history_page> do_history(std::string_view room, const history_query& hq) override {
     if (auto ec = precheck()) return ec;
     history_page page;
     auto last = last_seq_of(room, "history");
     if (!last) return last.error();
     const std::uint64_t n = *last;
     page.last_seq = n;
-    // seqs are contiguous (1..n), so the page is a seq range.
-    const std::uint64_t lim = static_cast<std::uint64_t>(limit);
-    std::uint64_t first = 0;  // the page is (first, first + count]
-    std::uint64_t count = 0;
-    if (!since_seq) {
-      count = lim < n ? lim : n;
-      first = n - count;
-      page.has_more = first > 0;
-    } else if (*since_seq < n) {
-      first = *since_seq;
-      count = lim < n - first ? lim : n - first;
-      page.has_more = first + count < n;
+    // seqs are contiguous (1..n), so the page is within a seq range:
+    // (lo, hi], read from the end the page keeps (the oldest after
+    // since_seq, else the newest), stepping no further than the budget.
+    const std::uint64_t lim = static_cast<std::uint64_t>(hq.limit);
+    std::uint64_t lo = 0;
+    std::uint64_t hi = 0;
+    const bool ascending = hq.since_seq.has_value();
+    if (ascending) {
+      if (*hq.since_seq >= n) return page;
+      lo = *hq.since_seq;
+      hi = lim < n - lo ? lo + lim : n;
+    } else {
+      hi = n;
+      if (hq.before_seq && *hq.before_seq <= n) hi = *hq.before_seq == 0 ? 0 : *hq.before_seq - 1;
+      lo = lim < hi ? hi - lim : 0;
     }
-    if (count == 0) return page;
-    page.messages.reserve(static_cast<std::size_t>(count < 512 ? count : 512));
-    detail::sqlite_query q(stmt(sid::select_messages));
-    q.text(room)
-        .integer(static_cast<std::int64_t>(first))
-        .integer(static_cast<std::int64_t>(first + count));
+    if (hi == lo) return page;
+    page.messages.reserve(static_cast<std::size_t>(hi - lo < 512 ? hi - lo : 512));
+    detail::sqlite_query q(stmt(ascending ? sid::select_messages : sid::select_messages_desc));
+    q.text(room).integer(static_cast<std::int64_t>(lo)).integer(static_cast<std::int64_t>(hi));
+    std::size_t used = 0;
+    bool cut = false;
     int rc;
-    while ((rc = q.step()) == SQLITE_ROW) page.messages.push_back(read_message(q, 0));
-    if (rc != SQLITE_DONE) return fail(rc, "history");
+    while ((rc = q.step()) == SQLITE_ROW) {
+      message m = read_message(q, 0);
+      const std::size_t size = raw_size(m);
+      if (!page.messages.empty() && (size > hq.max_bytes || used > hq.max_bytes - size)) {
+        cut = true;
+        break;
+      }
+      used += size;
+      page.messages.push_back(std::move(m));
+    }
+    if (!cut && rc != SQLITE_DONE) return fail(rc, "history");
+    const auto count = static_cast<std::uint64_t>(page.messages.size());
+    if (ascending) {
+      page.has_more = lo + count < n;
+    } else {
+      std::reverse(page.messages.begin(), page.messages.end());
+      page.has_more = hi - count > 0;
+    }
     return page;
   }
 
@@ -529,16 +576,32 @@ class sqlite_store final : public message_store {
     return q.unsigned_at(0);
   }
 
-  result<std::vector<conversation_summary>> do_conversations(std::size_t limit) override {
+  result<conversation_page> do_list_conversations(
+      const conversation_query& cq, const std::optional<conversation_position>& after) override {
     if (auto ec = precheck()) return ec;
-    std::vector<conversation_summary> out;
-    if (limit == 0) return out;
-    constexpr auto max_limit = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
-    const auto lim = static_cast<std::uint64_t>(limit);
-    detail::sqlite_query q(stmt(sid::conversations));
-    q.integer(static_cast<std::int64_t>(lim < max_limit ? lim : max_limit));
+    conversation_page page;
+    const bool by_status = cq.status.has_value();
+    const bool by_claimer = !cq.claimed_by.empty();
+    const sid which = by_status && by_claimer ? sid::list_claimer_status
+                      : by_claimer            ? sid::list_claimer
+                      : by_status             ? sid::list_status
+                                              : sid::list_all;
+    constexpr std::int64_t top = std::numeric_limits<std::int64_t>::max();
+    detail::sqlite_query q(stmt(which));
+    q.integer(after ? after->last_at : top).integer(after ? after->order : top);
+    if (by_claimer) q.text(cq.claimed_by);
+    if (by_status) q.text(to_string(*cq.status));
+    // One row more than the page tells whether a next page exists.
+    constexpr auto max_limit = static_cast<std::uint64_t>(top - 1);
+    const auto lim = static_cast<std::uint64_t>(cq.limit);
+    q.integer(static_cast<std::int64_t>(lim < max_limit ? lim : max_limit) + 1);
+    std::size_t used = 0;
     int rc;
     while ((rc = q.step()) == SQLITE_ROW) {
+      if (page.conversations.size() == cq.limit) {
+        page.next_cursor = page.cursors.back();
+        break;
+      }
       conversation_summary c;
       c.last_message = read_message(q, 0);
       c.room = c.last_message->room;
@@ -546,10 +609,17 @@ class sqlite_store final : public message_store {
                                                              : std::string();
       c.last_seq = c.last_message->seq;
       c.session = read_session(q, 9);
-      out.push_back(std::move(c));
+      const std::size_t size = raw_size(c);
+      if (!page.conversations.empty() && (size > cq.max_bytes || used > cq.max_bytes - size)) {
+        page.next_cursor = page.cursors.back();
+        break;
+      }
+      used += size;
+      page.conversations.push_back(std::move(c));
+      page.cursors.push_back(format_cursor(conversation_position{q.integer_at(14), q.integer_at(15)}));
     }
-    if (rc != SQLITE_DONE) return fail(rc, "conversations");
-    return out;
+    if (page.next_cursor.empty() && rc != SQLITE_DONE) return fail(rc, "list_conversations");
+    return page;
   }
 
   /// Commits the open transaction; on failure rolls it back (the pending
@@ -602,11 +672,27 @@ class sqlite_store final : public message_store {
     save_session,
     mark_read,
     read_position,
-    conversations,
+    select_messages_desc,
+    list_all,
+    list_status,
+    list_claimer,
+    list_claimer_status,
     count_
   };
 
   static constexpr std::size_t stmt_count = static_cast<std::size_t>(sid::count_);
+
+  // The conversation list after a cursor, with a filter: `where` adds the
+  // filter's terms (parameters from ?3), `limit` is the LIMIT's parameter
+  // number. The row-value comparison is what lets SQLite seek the index
+  // to the cursor; the partial indexes' WHERE terms are spelled out.
+#define LIVECHAT_SQLITE_LIST_(where, limit)                                                     \
+  "SELECT m.room, m.seq, m.id, m.sender_type, m.sender_id, m.sender_name, m.text, "            \
+  "m.created_at, m.client_msg_id, r.session_status, r.claimed_by_id, r.claimed_by_name, "     \
+  "r.session_updated_at, r.session_version, r.last_at, r.last_order FROM rooms r "            \
+  "JOIN messages m ON m.room = r.room AND m.seq = r.last_seq "                                \
+  "WHERE r.last_order IS NOT NULL AND (r.last_at, r.last_order) < (?1, ?2)" where             \
+  " ORDER BY r.last_at DESC, r.last_order DESC LIMIT ?" limit
 
   // In `sid` order. Message columns always come first, in read_message's order.
   static constexpr std::array<const char*, stmt_count> sql_ = {{
@@ -648,11 +734,17 @@ class sqlite_store final : public message_store {
       "ON CONFLICT(room, user_id) DO UPDATE SET seq = max(seq, excluded.seq)",
       "SELECT seq FROM read_positions WHERE room = ?1 AND user_id = ?2",
       "SELECT m.room, m.seq, m.id, m.sender_type, m.sender_id, m.sender_name, m.text, "
-      "m.created_at, m.client_msg_id, r.session_status, r.claimed_by_id, r.claimed_by_name, "
-      "r.session_updated_at, r.session_version FROM rooms r JOIN messages m "
-      "ON m.room = r.room AND m.seq = r.last_seq WHERE r.last_order IS NOT NULL "
-      "ORDER BY r.last_at DESC, r.last_order DESC LIMIT ?1",
+      "m.created_at, m.client_msg_id FROM messages m "
+      "WHERE m.room = ?1 AND m.seq > ?2 AND m.seq <= ?3 ORDER BY m.seq DESC",
+      LIVECHAT_SQLITE_LIST_("", "3"),
+      LIVECHAT_SQLITE_LIST_(" AND coalesce(r.session_status, 'open') = ?3", "4"),
+      LIVECHAT_SQLITE_LIST_(" AND r.claimed_by_id IS NOT NULL AND r.claimed_by_id = ?3", "4"),
+      LIVECHAT_SQLITE_LIST_(
+          " AND r.claimed_by_id IS NOT NULL AND r.claimed_by_id = ?3"
+          " AND coalesce(r.session_status, 'open') = ?4",
+          "5"),
   }};
+#undef LIVECHAT_SQLITE_LIST_
 
   /// One write call. Outside a batch it opens the transaction; inside a
   /// batch that already holds writes it opens a savepoint, so a failure
@@ -821,6 +913,18 @@ class sqlite_store final : public message_store {
     // not a database").
     std::string mode;
     if (!query_text("PRAGMA journal_mode=WAL", "setting WAL mode", mode)) return false;
+    // The pragma answers the mode now in force; it does not fail when WAL
+    // is refused.
+    for (char& ch : mode)
+      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+    journal_mode_ = mode;
+    if (mode != "wal" && !options_.allow_rollback_journal) {
+      last_error_ = "journal_mode is '" + mode +
+                    "', not 'wal': SQLite refused WAL (a file system without shared memory, or "
+                    "an in-memory database); use a local file system, or set "
+                    "allow_rollback_journal";
+      return false;
+    }
     if (sqlite3_db_readonly(db_, "main") == 1) {
       last_error_ = "the database file is read-only";
       return false;
@@ -947,6 +1051,7 @@ class sqlite_store final : public message_store {
   std::array<sqlite3_stmt*, stmt_count> stmts_{};
   std::string epoch_;
   std::string last_error_;
+  std::string journal_mode_;
   bool in_tx_ = false;      ///< a group-commit batch (or a single write) is open
   bool lost_ = false;       ///< SQLite rolled back a batch on its own: the next flush fails
   std::size_t pending_ = 0; ///< writes in the open batch
