@@ -1179,3 +1179,120 @@ TEST_CASE("an operator message posted without a WebSocket", "[hub][inbound]") {
   CHECK(h.hub.post_operator_message(bob, "U1", "x", std::string(65, 'c')).error() ==
         livechat::errc::validation_error);
 }
+
+// ---------------------------------------------------------------- page cap
+
+namespace {
+
+/// Stores `n` messages of 5,000 × U+0001 in `room` (escaped to `\u0001`,
+/// 6 bytes each, about 30 KB per encoded message): the issue's case.
+void store_control_heavy(livechat::memory_store& store, const std::string& room, int n) {
+  for (int i = 0; i < n; ++i) {
+    livechat::append_request req;
+    req.room = room;
+    req.sender = {livechat::sender_type::user, "U1", "U1"};
+    req.text = std::string(5000, '\x01');
+    REQUIRE(store.append(req).ok());
+  }
+}
+
+constexpr std::size_t one_mib = 1024 * 1024;
+constexpr std::size_t envelope_allowance = 4096;  // type, room, session, members, epoch ...
+
+}  // namespace
+
+TEST_CASE("every page of messages stops before 1 MiB of encoded messages", "[hub][history][page-cap]") {
+  harness h(unlimited());
+  store_control_heavy(h.store, room_a, 500);
+  h.login(2, "bob");
+
+  SECTION("since_seq 0: capped, has_more, not recovered; paging on gets every message once") {
+    std::vector<std::int64_t> seen;
+    std::uint64_t since = 0;
+    int pages = 0;
+    for (; pages < 100; ++pages) {
+      h.join(2, room_a, R"(,"since_seq":)" + std::to_string(since) + R"(,"epoch":"epoch-1")");
+      frame u = h.next(2);
+      REQUIRE(u.type() == "conversation_update");
+      INFO("page " << pages << " of " << u.raw.size() << " bytes");
+      CHECK(u.raw.size() <= one_mib + envelope_allowance);
+      const auto& msgs = u.payload()["messages"];
+      REQUIRE(msgs.Size() >= 1);
+      for (const auto& m : msgs.GetArray()) seen.push_back(m["seq"].GetInt64());
+      since = msgs[msgs.Size() - 1]["seq"].GetUint64();
+      const bool more = u.payload()["has_more"].GetBool();
+      CHECK(u.payload()["recovered"].GetBool() == !more);
+      if (!more) break;
+      // Not cut far too early either: one more message would not have fit.
+      CHECK(u.raw.size() + 30100 > one_mib);
+    }
+    CHECK(pages > 10);  // 15 MB of encoded messages, in pages of 1 MiB
+    std::vector<std::int64_t> expected;
+    for (int i = 1; i <= 500; ++i) expected.push_back(i);
+    CHECK(seen == expected);
+  }
+
+  SECTION("without since_seq: the newest that fit, has_more") {
+    h.join(2, room_a);
+    frame u = h.next(2);
+    CHECK(u.raw.size() <= one_mib + envelope_allowance);
+    const auto& msgs = u.payload()["messages"];
+    REQUIRE(msgs.Size() >= 1);
+    CHECK(msgs.Size() < 50);
+    CHECK(msgs[msgs.Size() - 1]["seq"].GetInt() == 500);
+    CHECK(u.payload()["has_more"].GetBool());
+    CHECK_FALSE(u.payload()["recovered"].GetBool());
+  }
+
+  SECTION("a since_seq beyond the store is answered as latest, capped the same way") {
+    h.join(2, room_a, R"(,"since_seq":9999)");
+    frame u = h.next(2);
+    CHECK(u.raw.size() <= one_mib + envelope_allowance);
+    CHECK(u.payload()["messages"][0]["seq"].GetInt() > 450);
+    CHECK(u.payload()["has_more"].GetBool());
+    CHECK_FALSE(u.payload()["recovered"].GetBool());
+  }
+}
+
+TEST_CASE("page cap: at least one message, and exact at a small cap", "[hub][history][page-cap]") {
+  auto cfg = unlimited();
+  cfg.max_page_bytes = 1000;
+  harness h(cfg);
+  for (int i = 0; i < 10; ++i) {
+    livechat::append_request req;
+    req.room = room_a;
+    req.sender = {livechat::sender_type::user, "U1", "U1"};
+    req.text = i == 3 ? std::string(2000, 'x') : "t" + std::to_string(i);
+    REQUIRE(h.store.append(req).ok());
+  }
+  h.login(2, "bob");
+  std::vector<std::size_t> sizes;
+  std::uint64_t since = 0;
+  for (int pages = 0; pages < 20; ++pages) {
+    h.join(2, room_a, R"(,"since_seq":)" + std::to_string(since));
+    frame u = h.next(2);
+    const auto& msgs = u.payload()["messages"];
+    REQUIRE(msgs.Size() >= 1);
+    sizes.push_back(msgs.Size());
+    since = msgs[msgs.Size() - 1]["seq"].GetUint64();
+    if (!u.payload()["has_more"].GetBool()) break;
+  }
+  // seq 4 alone is over the cap: it is sent alone, never skipped.
+  REQUIRE(sizes.size() >= 3);
+  CHECK(sizes[1] == 1);
+  CHECK(since == 10);
+}
+
+TEST_CASE("inbox_update stops before 1 MiB of encoded conversations", "[hub][inbox][page-cap]") {
+  harness h(unlimited());
+  for (int i = 0; i < 100; ++i) store_control_heavy(h.store, "conversation:U" + std::to_string(i), 1);
+  h.login(2, "bob");
+  h.send(2, R"({"type":"watch_inbox"})");
+  frame f = h.next(2);
+  REQUIRE(f.type() == "inbox_update");
+  CHECK(f.raw.size() <= one_mib + envelope_allowance);
+  const auto& list = f.payload()["conversations"];
+  CHECK(list.Size() >= 30);
+  CHECK(list.Size() < 100);
+  CHECK(std::string(list[0]["room"].GetString()) == "conversation:U99");  // newest first
+}

@@ -30,6 +30,7 @@
 #include <rapidjson/document.h>
 
 #include <livechat/auth/authenticator.hpp>
+#include <livechat/auth/dev_authenticator.hpp>  // the user-id rule, for claimed_by
 #include <livechat/clock.hpp>
 #include <livechat/error.hpp>
 #include <livechat/protocol/codec.hpp>
@@ -38,6 +39,7 @@
 #include <livechat/protocol/room_name.hpp>
 #include <livechat/server/hub.hpp>
 #include <livechat/store/message_store.hpp>
+#include <livechat/store/page_cap.hpp>
 #include <livechat/version.hpp>
 
 #ifdef LIVECHAT_SERVER_WITH_JWT  // libcrypto is linked: HMAC-SHA256 is available
@@ -381,6 +383,9 @@ class api_routes {
   static constexpr const char* conversation_prefix = "/api/v1/conversations/";
   static constexpr const char* messages_label = "/api/v1/conversations/{id}/messages";
   static constexpr const char* metrics_path = "/metrics";
+  /// GET /api/v1/conversations: `limit` 1-500, 100 by default (PROTOCOL.md).
+  static constexpr std::size_t default_list_limit = 100;
+  static constexpr std::uint64_t max_list_limit = 500;
 
   api_routes(Hub& hub, livechat::message_store& store, livechat::authenticator& auth, Clock& clock,
              server_metrics& metrics, api_options options = {}, logger log = {})
@@ -468,17 +473,63 @@ class api_routes {
 
   // ---------------------------------------------------------------- REST
 
-  /// GET /api/v1/conversations
+  /// GET /api/v1/conversations?limit=&cursor=&status=&claimed_by=
   http_response list_conversations(const http_request& req) {
     livechat::identity who;
     if (auto refused = authenticate(req, who)) return std::move(*refused);
+    livechat::conversation_query q;
+    q.limit = default_list_limit;
+    const auto limit_param = api_detail::query_param(req.query, "limit");
+    if (!limit_param.ok)
+      return json_error(400, "validation_error", "limit is malformed or given twice", "limit");
+    if (limit_param.value) {
+      const auto n = api_detail::parse_uint(*limit_param.value);
+      if (!n || *n == 0 || *n > max_list_limit)
+        return json_error(400, "validation_error",
+                          "limit must be an integer from 1 to " + std::to_string(max_list_limit),
+                          "limit");
+      q.limit = static_cast<std::size_t>(*n);
+    }
+    const auto cursor_param = api_detail::query_param(req.query, "cursor");
+    if (!cursor_param.ok || (cursor_param.value && !livechat::parse_cursor(*cursor_param.value)))
+      return json_error(400, "validation_error",
+                        "cursor must be a next_cursor of an earlier page, given once", "cursor");
+    if (cursor_param.value) q.cursor = *cursor_param.value;
+    const auto status_param = api_detail::query_param(req.query, "status");
+    if (status_param.value) q.status = livechat::parse_session_status(*status_param.value);
+    if (!status_param.ok || (status_param.value && !q.status))
+      return json_error(400, "validation_error", "status must be open, claimed or closed, given once",
+                        "status");
+    const auto claimed_param = api_detail::query_param(req.query, "claimed_by");
+    if (claimed_param.value) q.claimed_by = *claimed_param.value;
+    // The user-id rule of the authenticators: 1-128 bytes of printable UTF-8.
+    if (!claimed_param.ok ||
+        (claimed_param.value &&
+         (q.claimed_by.empty() || q.claimed_by.size() > livechat::dev_authenticator::max_user_id_length ||
+          !livechat::detail::is_printable_utf8(q.claimed_by))))
+      return json_error(400, "validation_error",
+                        "claimed_by must be a user id (1-128 printable characters), given once",
+                        "claimed_by");
+
     commit_pending();
-    auto list = store_.conversations(hub_.config().inbox_limit);
-    if (!list) return store_error("list conversations", list.error());
+    const std::size_t cap = hub_.config().max_page_bytes;
+    q.max_bytes = cap;
+    auto page = store_.list_conversations(q);
+    if (!page) {
+      if (page.error() == livechat::errc::validation_error)
+        return json_error(400, "validation_error", "the cursor was refused", "cursor");
+      return store_error("list conversations", page.error());
+    }
+    livechat::cap_conversation_page(page.value(), cap);
     return json_response(200, api_detail::write_json([&](livechat::detail::json_writer& w) {
       w.StartObject();
       livechat::detail::key(w, "conversations");
-      livechat::detail::write_array(w, list.value());
+      livechat::detail::write_array(w, page->conversations);
+      livechat::detail::key(w, "next_cursor");
+      if (page->next_cursor.empty())
+        w.Null();
+      else
+        livechat::detail::write_string(w, page->next_cursor);
       w.EndObject();
     }));
   }
@@ -555,6 +606,7 @@ class api_routes {
   http_response history(const http_request& req, const std::string& conversation_id) {
     const auto& cfg = hub_.config();
     std::optional<std::uint64_t> since;
+    std::optional<std::uint64_t> before;
     std::optional<std::size_t> limit;
     const auto since_param = api_detail::query_param(req.query, "since_seq");
     if (!since_param.ok)
@@ -563,6 +615,17 @@ class api_routes {
       since = api_detail::parse_uint(*since_param.value);
       if (!since)
         return json_error(400, "validation_error", "since_seq must be an integer >= 0", "since_seq");
+    }
+    const auto before_param = api_detail::query_param(req.query, "before_seq");
+    if (!before_param.ok)
+      return json_error(400, "validation_error", "before_seq is malformed or given twice", "before_seq");
+    if (before_param.value) {
+      before = api_detail::parse_uint(*before_param.value);
+      if (!before || *before == 0)
+        return json_error(400, "validation_error", "before_seq must be an integer >= 1", "before_seq");
+      if (since)
+        return json_error(400, "validation_error", "before_seq cannot be combined with since_seq",
+                          "before_seq");
     }
     const auto limit_param = api_detail::query_param(req.query, "limit");
     if (!limit_param.ok)
@@ -580,15 +643,26 @@ class api_routes {
     const std::string room = livechat::room_of(conversation_id);
     auto epoch = store_.epoch(room);
     if (!epoch) return store_error("epoch", epoch.error());
-    auto page = store_.history(room, since, limit.value_or(since ? cfg.recovery_limit : cfg.history_page));
+    // As conversation_update: the store stops at the byte budget, then the
+    // page is cut to 1 MiB of encoded messages (has_more: page on).
+    livechat::history_query hq;
+    hq.since_seq = since;
+    hq.before_seq = before;
+    hq.limit = limit.value_or(since ? cfg.recovery_limit : cfg.history_page);
+    hq.max_bytes = cfg.max_page_bytes;
+    auto page = store_.history(room, hq);
     if (!page) return store_error("history", page.error());
     if (since && *since > page->last_seq) {
       // As conversation_update: a since_seq beyond the room's history
       // belongs to another lineage, so answer as without it (the epoch in
       // the answer tells the client).
-      page = store_.history(room, std::nullopt, limit.value_or(cfg.history_page));
+      since.reset();
+      hq.since_seq.reset();
+      hq.limit = limit.value_or(cfg.history_page);
+      page = store_.history(room, hq);
       if (!page) return store_error("history", page.error());
     }
+    livechat::cap_history_page(page.value(), cfg.max_page_bytes, !since);
     return json_response(200, api_detail::write_json([&](livechat::detail::json_writer& w) {
       namespace d = livechat::detail;
       w.StartObject();

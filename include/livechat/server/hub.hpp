@@ -32,6 +32,7 @@
 #include <livechat/server/transport.hpp>
 #include <livechat/sessions/session_rules.hpp>
 #include <livechat/store/message_store.hpp>
+#include <livechat/store/page_cap.hpp>
 #include <livechat/version.hpp>
 
 namespace livechat::server {
@@ -668,16 +669,26 @@ class hub {
     std::optional<std::uint64_t> since = ev.since_seq;
     bool lineage_kept = !ev.epoch || *ev.epoch == epoch.value();
     if (!lineage_kept) since.reset();
-    auto page = store_.history(ev.room, since, since ? config_.recovery_limit : config_.history_page);
+    // The store stops at the byte budget on raw sizes; cap_history_page
+    // then cuts by the encoded size, so a small request never builds a
+    // reply of many megabytes (PROTOCOL.md, 1 MiB per page).
+    history_query hq;
+    hq.since_seq = since;
+    hq.limit = since ? config_.recovery_limit : config_.history_page;
+    hq.max_bytes = config_.max_page_bytes;
+    auto page = store_.history(ev.room, hq);
     if (store_failed(c, page, ev, ref)) return;
     if (since && *since > page->last_seq) {
       // The client has seen more than this store holds: its copy belongs to
       // another lineage. Answer as without since_seq.
       lineage_kept = false;
       since.reset();
-      page = store_.history(ev.room, std::nullopt, config_.history_page);
+      hq.since_seq.reset();
+      hq.limit = config_.history_page;
+      page = store_.history(ev.room, hq);
       if (store_failed(c, page, ev, ref)) return;
     }
+    cap_history_page(page.value(), config_.max_page_bytes, !since);
     auto session = store_.load_session(ev.room);
     if (store_failed(c, session, ev, ref)) return;
 
@@ -720,12 +731,17 @@ class hub {
 
   void on_event(connection& c, const client_events::watch_inbox& ev, const ref_type& ref) {
     commit_outbox();
-    auto list = store_.conversations(config_.inbox_limit);
+    conversation_query q;
+    q.limit = config_.inbox_limit;
+    q.max_bytes = config_.max_page_bytes;
+    auto list = store_.list_conversations(q);
     if (store_failed(c, list, ev, ref)) return;
+    cap_conversation_page(list.value(), config_.max_page_bytes);
     c.watching_inbox = true;
     c.presence_stale = false;  // inbox_update carries the whole online list
     watchers_.insert(&c);
-    reply(c, server_events::inbox_update{std::move(list.value()), presence_.online()}, ref);
+    reply(c,
+          server_events::inbox_update{std::move(list->conversations), presence_.online()}, ref);
   }
 
   void on_event(connection& c, const client_events::unwatch_inbox&, const ref_type& ref) {

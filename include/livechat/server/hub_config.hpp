@@ -54,6 +54,10 @@ struct hub_config {
   std::size_t recovery_limit = 500;
   /// Conversations in `inbox_update`.
   std::size_t inbox_limit = 100;
+  /// Every page of messages (`conversation_update`, REST history) and of
+  /// conversations (`inbox_update`, REST list) stops before its encoded
+  /// items pass this, keeping at least one (PROTOCOL.md, 1 MiB).
+  std::size_t max_page_bytes = 1024 * 1024;
   /// false: every write is committed (`store.flush()`) before the event
   /// that made it is answered. true: writes are grouped into one commit
   /// per event-loop turn; the embedder calls `hub.commit()` when the turn
