@@ -74,7 +74,7 @@ inline std::string_view http_error_code(int status) noexcept {
     case 411: return "length_required";
     case 413: return "payload_too_large";
     case 426: return "upgrade_required";
-    case 429: return "limit_exceeded";
+    case 429: return "rate_limited";
     case 431: return "request_header_fields_too_large";
     case 503: return "unavailable";
     default: return status >= 500 ? "internal" : "bad_request";
