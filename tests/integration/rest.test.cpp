@@ -383,8 +383,10 @@ TEST_CASE("REST: with the default limits a burst of posts is cut at the connecti
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     INFO("accepted " << accepted << ", limited " << limited << " in " << elapsed << " s");
     CHECK(accepted + limited == 150);
-    CHECK(limited > 0);
     CHECK(accepted <= 40 + static_cast<int>(elapsed * 20) + 1);
+    // Only a machine slower than one post per 37 ms (5.5 s in all) could
+    // stay under the refill; anywhere else some posts are refused.
+    if (elapsed < 5.0) CHECK(limited > 0);
     // The watcher got one conversation_activity per stored message, no more.
     int activity = 0;
     for (const Event& e : watcher.sync())
