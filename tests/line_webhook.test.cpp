@@ -80,8 +80,8 @@ TEST_CASE("parse_line_webhook: optional and informational fields", "[line_webhoo
     REQUIRE(r.ok());
     CHECK(r.webhook.events.at(0).message.is_redelivery);
   }
-  SECTION("the bare minimum: no id, timestamp, webhookEventId, deliveryContext or source.type") {
-    const std::string ev = R"({"type":"message","source":{"userId":"u1"},)"
+  SECTION("the bare minimum: no id, timestamp, deliveryContext or source.type") {
+    const std::string ev = R"({"type":"message","source":{"userId":"u1"},"webhookEventId":"w1",)"
                            R"("message":{"type":"text","text":"x"}})";
     const auto r = parse_line_webhook(body_of({ev}));
     REQUIRE(r.ok());
@@ -90,20 +90,20 @@ TEST_CASE("parse_line_webhook: optional and informational fields", "[line_webhoo
     CHECK(e.message.user_id == "u1");
     CHECK(e.message.text == "x");
     CHECK(e.message.message_id.empty());
-    CHECK(e.message.webhook_event_id.empty());
+    CHECK(e.message.webhook_event_id == "w1");
     CHECK_FALSE(e.message.timestamp);
     CHECK_FALSE(e.message.is_redelivery);
   }
   SECTION("odd types of informational fields are tolerated, not trusted") {
     const std::string ev = R"({"type":"message","source":{"type":"user","userId":"u1"},)"
-                           R"("timestamp":1.5,"deliveryContext":{"isRedelivery":"yes"},"webhookEventId":null,)"
+                           R"("timestamp":1.5,"deliveryContext":{"isRedelivery":"yes"},"webhookEventId":"w2",)"
                            R"("message":{"type":"text","text":"x","id":42}})";
     const auto r = parse_line_webhook(body_of({ev}));
     REQUIRE(r.ok());
     const auto& e = r.webhook.events.at(0);
     REQUIRE(e.outcome == line_event_outcome::text_message);
     CHECK(e.message.message_id.empty());
-    CHECK(e.message.webhook_event_id.empty());  // null is the same as absent
+    CHECK(e.message.webhook_event_id == "w2");
     CHECK_FALSE(e.message.timestamp);
     CHECK_FALSE(e.message.is_redelivery);
   }
@@ -192,6 +192,41 @@ TEST_CASE("parse_line_webhook: invalid text message events are skipped with a re
   std::string ev = text_event(R"("hi")");
   ev.replace(ev.find("01HZX6T1Q8F9K4A2B3C5D7E9GH"), 26, std::string(129, 'e'));
   CHECK(reason_of(ev) == "webhookEventId is not a string of 1-128 bytes");
+}
+
+TEST_CASE("parse_line_webhook: a text message without webhookEventId is skipped, never stored",
+          "[line_webhook]") {
+  // Without the id a redelivery could not be recognised: storing it would
+  // store every replay again.
+  const std::string with_id = text_event(R"("hi")");
+  std::string absent = with_id;
+  absent.erase(absent.find(R"("webhookEventId":)"), std::string(R"("webhookEventId":"01HZX6T1Q8F9K4A2B3C5D7E9GH",)").size());
+  REQUIRE(absent.find("webhookEventId") == std::string::npos);
+  CHECK(reason_of(absent) == "webhookEventId is missing");
+  std::string null_id = with_id;
+  null_id.replace(null_id.find(R"("01HZX6T1Q8F9K4A2B3C5D7E9GH")"), 28, "null");
+  CHECK(reason_of(null_id) == "webhookEventId is missing");
+  CHECK(reason_of(R"({"type":"message","source":{"userId":"u1"},"message":{"type":"text","text":"x"}})") ==
+        "webhookEventId is missing");
+  // Events that are not text messages need no id: they are acknowledged.
+  CHECK(outcome_of(R"({"type":"follow","source":{"type":"user","userId":"u1"}})") ==
+        line_event_outcome::ignored);
+}
+
+TEST_CASE("parse_line_webhook: at most 1000 events per body", "[line_webhook]") {
+  std::vector<std::string> events(livechat::max_line_webhook_events, R"({"type":"follow"})");
+  CHECK(livechat::max_line_webhook_events == 1000);
+  const auto r = parse_line_webhook(body_of(events));
+  REQUIRE(r.ok());
+  CHECK(r.webhook.events.size() == 1000);
+
+  events.push_back(text_event(R"("one too many")"));
+  const auto refused = parse_line_webhook(body_of(events));
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error->code == errc::validation_error);
+  CHECK(refused.error->field == "events");
+  CHECK(refused.error->message == "events must not hold more than 1000 elements");
+  CHECK(refused.webhook.events.empty());
 }
 
 TEST_CASE("parse_line_webhook: events keep their order and index", "[line_webhook]") {

@@ -48,6 +48,7 @@
 #endif
 
 #include "http_routes.hpp"
+#include "user_rate_limiter.hpp"
 
 namespace livechat_server {
 
@@ -369,6 +370,9 @@ struct api_options {
   /// Checks `X-Line-Signature` against the raw body; empty: the signature
   /// is not checked (no `--line-channel-secret`).
   std::function<bool(std::string_view body, std::string_view signature)> verify_line_signature;
+  /// Most users whose REST write bucket is remembered at once (each costs
+  /// about 100 bytes; see user_rate_limiter).
+  std::size_t rest_rate_users = 10'000;
 };
 
 /// The webhook, REST and metrics handlers over one hub. `install` adds them
@@ -395,7 +399,11 @@ class api_routes {
         clock_(clock),
         metrics_(metrics),
         options_(std::move(options)),
-        log_(std::move(log)) {}
+        log_(std::move(log)),
+        // A REST write costs what a frame does: the same bucket size and
+        // refill as a connection's, so REST is no way around the limit.
+        rest_writes_(hub.config().rate_burst, hub.config().rate_per_second,
+                     options_.rest_rate_users) {}
 
   /// Adds the routes and makes the router count every answer in
   /// `livechat_http_requests_total`.
@@ -678,6 +686,13 @@ class api_routes {
 
   http_response post_message(const http_request& req, const livechat::identity& who,
                              const std::string& conversation_id) {
+    // Counted before the body is read: a refused or invalid post still
+    // cost a parse, as a refused frame does on a connection.
+    if (const std::uint64_t wait = rest_writes_.acquire(who.user_id, clock_.now()); wait != 0) {
+      auto r = json_error(429, "rate_limited", "too many messages, slow down");
+      r.headers.emplace_back("Retry-After", std::to_string(wait));
+      return r;
+    }
     rapidjson::Document doc;
     if (!api_detail::parse_json(req.body, doc) || !doc.IsObject())
       return json_error(400, "invalid_json", "the body must be a JSON object");
@@ -718,6 +733,7 @@ class api_routes {
   server_metrics& metrics_;
   api_options options_;
   logger log_;
+  user_rate_limiter rest_writes_;
 };
 
 }  // namespace livechat_server

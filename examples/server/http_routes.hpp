@@ -43,15 +43,23 @@ struct http_request {
 
   /// Case-insensitive lookup; empty when absent.
   std::string_view header(std::string_view name) const noexcept {
-    for (const auto& [k, v] : headers) {
-      if (k.size() == name.size() &&
-          std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
-            return std::tolower(static_cast<unsigned char>(a)) ==
-                   std::tolower(static_cast<unsigned char>(b));
-          }))
-        return v;
-    }
+    for (const auto& [k, v] : headers)
+      if (same_name(k, name)) return v;
     return {};
+  }
+
+  /// How many times `name` occurs (an empty value counts).
+  std::size_t header_count(std::string_view name) const noexcept {
+    std::size_t n = 0;
+    for (const auto& h : headers) n += same_name(h.first, name);
+    return n;
+  }
+
+  static bool same_name(std::string_view a, std::string_view b) noexcept {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+             return std::tolower(static_cast<unsigned char>(x)) ==
+                    std::tolower(static_cast<unsigned char>(y));
+           });
   }
 };
 
@@ -60,7 +68,25 @@ struct http_response {
   std::string content_type;
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  ///< extra ones
+
+  bool has_header(std::string_view name) const noexcept {
+    for (const auto& h : headers)
+      if (http_request::same_name(h.first, name)) return true;
+    return false;
+  }
 };
+
+/// True when a Content-Length value is one plain decimal number (RFC 9110:
+/// 1*DIGIT). websocketpp reads the header with strtoul, so "5, 5" (the
+/// header twice), "5 garbage" and "+5" all reach the router as a body of
+/// 5 bytes; a request whose length two parsers could read differently is
+/// refused, not guessed at (request smuggling behind a proxy).
+inline bool plain_content_length(std::string_view value) noexcept {
+  if (value.empty()) return false;
+  for (char c : value)
+    if (c < '0' || c > '9') return false;
+  return true;
+}
 
 /// The machine-readable `code` of PROTOCOL.md's error body for a status
 /// websocketpp or a route produces.
@@ -74,7 +100,7 @@ inline std::string_view http_error_code(int status) noexcept {
     case 411: return "length_required";
     case 413: return "payload_too_large";
     case 426: return "upgrade_required";
-    case 429: return "limit_exceeded";
+    case 429: return "rate_limited";
     case 431: return "request_header_fields_too_large";
     case 503: return "unavailable";
     default: return status >= 500 ? "internal" : "bad_request";
@@ -172,6 +198,13 @@ class http_router {
   http_response handle(const http_request& req) const {
     std::string_view label;
     http_response resp = dispatch(req, label);
+    // Every answer: no MIME sniffing (a JSON error echoing input must not
+    // be rendered as HTML), and nothing cached unless the route says
+    // otherwise (API answers hold conversations that a shared cache or a
+    // browser's disk must not keep).
+    if (!resp.has_header("X-Content-Type-Options"))
+      resp.headers.emplace_back("X-Content-Type-Options", "nosniff");
+    if (!resp.has_header("Cache-Control")) resp.headers.emplace_back("Cache-Control", "no-store");
     if (observer_) observer_(label, req, resp);
     return resp;
   }
@@ -206,6 +239,9 @@ class http_router {
     // "no body". Refuse any transfer coding instead of guessing.
     if (!req.header("Transfer-Encoding").empty())
       return json_error(411, "chunked request bodies are not supported: send Content-Length");
+    if (const std::size_t n = req.header_count("Content-Length");
+        n > 1 || (n == 1 && !plain_content_length(req.header("Content-Length"))))
+      return json_error(400, "Content-Length must be one decimal number");
     if (req.body.size() > max_http_body)
       return json_error(413, "request body larger than 1 MiB");
 
@@ -264,11 +300,18 @@ class static_files {
     // Revalidate every time: an operator must not run yesterday's console.
     r.headers.emplace_back("Cache-Control", "no-cache");
     r.headers.emplace_back("X-Content-Type-Options", "nosniff");
-    // The console loads nothing from elsewhere; say so, so an injected
-    // script or style from a message text could not load anything either.
+    // The console loads nothing from elsewhere and has no inline script or
+    // style (index.html loads app.js and style.css); say so, so an injected
+    // script or style from a message text could not run or load anything
+    // either. frame-ancestors (and X-Frame-Options for older browsers):
+    // no page may frame the console to click through it (clickjacking).
     r.headers.emplace_back("Content-Security-Policy",
                            "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
-                           "object-src 'none'; base-uri 'none'; frame-ancestors 'none'");
+                           "object-src 'none'; base-uri 'none'; form-action 'self'; "
+                           "frame-ancestors 'none'");
+    r.headers.emplace_back("X-Frame-Options", "DENY");
+    // The console's URL is nobody else's business.
+    r.headers.emplace_back("Referrer-Policy", "no-referrer");
     return r;
   }
 
@@ -294,7 +337,10 @@ class static_files {
 
   // The file a request path names, or nothing. Percent-decoding happens
   // before the checks so "%2e%2e" is caught like "..", and the result is
-  // canonicalised so a symlink cannot lead outside the root either.
+  // canonicalised so a symlink cannot lead outside the root either. No
+  // segment may start with '.' ("." and ".." included): dotfiles (.env,
+  // .git/, .htpasswd) are never served, neither named nor through a
+  // symlink.
   std::optional<std::filesystem::path> resolve(std::string_view target) const {
     if (!root_ || target.empty() || target.front() != '/') return std::nullopt;
     std::string decoded;
@@ -319,7 +365,7 @@ class static_files {
       auto next = decoded.find('/', pos);
       if (next == std::string::npos) next = decoded.size();
       std::string_view seg(decoded.data() + pos, next - pos);
-      if (seg == "." || seg == "..") return std::nullopt;
+      if (!seg.empty() && seg.front() == '.') return std::nullopt;
       if (!seg.empty()) rel /= std::string(seg);
       pos = next + 1;
     }
@@ -329,8 +375,14 @@ class static_files {
     auto full = std::filesystem::canonical(*root_ / rel, ec);
     if (ec || !std::filesystem::is_regular_file(full, ec) || ec) return std::nullopt;
     // Inside the root: the root's components are a prefix of the file's.
-    if (std::mismatch(root_->begin(), root_->end(), full.begin(), full.end()).first != root_->end())
-      return std::nullopt;
+    const auto [in_root, in_full] =
+        std::mismatch(root_->begin(), root_->end(), full.begin(), full.end());
+    if (in_root != root_->end()) return std::nullopt;
+    // And what a symlink led to is no dotfile either.
+    for (auto it = in_full; it != full.end(); ++it) {
+      const std::string name = it->filename().string();
+      if (!name.empty() && name.front() == '.') return std::nullopt;
+    }
     return full;
   }
 

@@ -32,11 +32,20 @@ namespace livechat_server {
 /// request, 431 for oversized headers. Its response type is a config
 /// parameter, so this one fills in PROTOCOL.md's JSON error body whenever an
 /// error status is set on an empty body; a handler that sets its own body
-/// afterwards replaces it. (The connection calls these by static type.)
+/// afterwards replaces it. Every error also gets the headers the router
+/// adds to its own answers (nosniff, no-store). (The connection calls these
+/// by static type.)
 class json_error_response : public websocketpp::http::parser::response {
  public:
   using ptr = std::shared_ptr<json_error_response>;
   using base = websocketpp::http::parser::response;
+
+  /// As the base, but a value the header already has is not added twice
+  /// (an error status fills in headers the router's answer carries too).
+  void append_header(const std::string& key, const std::string& val) {
+    if (get_header(key) == val) return;
+    base::append_header(key, val);
+  }
 
   void set_status(websocketpp::http::status_code::value code) {
     base::set_status(code);
@@ -55,7 +64,10 @@ class json_error_response : public websocketpp::http::parser::response {
  private:
   void fill_error_body(websocketpp::http::status_code::value code) {
     const int status = static_cast<int>(code);
-    if (status < 400 || !get_body().empty()) return;
+    if (status < 400) return;
+    replace_header("X-Content-Type-Options", "nosniff");
+    replace_header("Cache-Control", "no-store");
+    if (!get_body().empty()) return;
     std::string_view message = "the request was refused";
     switch (status) {
       case 400: message = "malformed HTTP request"; break;
@@ -66,6 +78,27 @@ class json_error_response : public websocketpp::http::parser::response {
     }
     replace_header("Content-Type", "application/json");
     set_body(json_error_body(http_error_code(status), message));
+  }
+};
+
+/// websocketpp's request parser, except that a Content-Length with a sign
+/// is a 400 like every other malformed length (the router refuses the rest:
+/// http_routes.hpp). websocketpp reads it with strtoul, which turns "-1"
+/// into a huge size and answers 413 before any handler runs.
+class checked_request : public websocketpp::http::parser::request {
+ public:
+  using ptr = std::shared_ptr<checked_request>;
+
+  std::size_t consume(const char* buf, std::size_t len) {
+    try {
+      return websocketpp::http::parser::request::consume(buf, len);
+    } catch (const websocketpp::http::exception& e) {
+      if (e.m_error_code == websocketpp::http::status_code::request_entity_too_large &&
+          !plain_content_length(get_header("Content-Length")))
+        throw websocketpp::http::exception("Invalid Content-Length",
+                                           websocketpp::http::status_code::bad_request);
+      throw;
+    }
   }
 };
 
@@ -87,10 +120,12 @@ struct server_config : websocketpp::config::asio {
   using type = server_config;
   using base = websocketpp::config::asio;
 
+  using request_type = checked_request;
   using response_type = json_error_response;
   using connection_base = connection_data;
 
   struct transport_config : base::transport_config {
+    using request_type = type::request_type;
     using response_type = type::response_type;
   };
   using transport_type = websocketpp::transport::asio::endpoint<transport_config>;

@@ -8,7 +8,8 @@
 // event is classified exactly once, in order, and that a text message event
 // only carries what the hub can store and the codec can write: a valid
 // conversation id, a text that is valid UTF-8 and not blank, a
-// webhookEventId of at most 128 bytes.
+// webhookEventId of 1-128 bytes (so a redelivery is always recognised),
+// and that no body with more than 1000 events is accepted.
 
 #include <livechat/protocol/line_webhook.hpp>
 
@@ -44,6 +45,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto events = doc.FindMember("events");
   LIVECHAT_FUZZ_CHECK(events != doc.MemberEnd() && events->value.IsArray());
   LIVECHAT_FUZZ_CHECK(events->value.Size() == r.webhook.events.size());
+  LIVECHAT_FUZZ_CHECK(r.webhook.events.size() <= livechat::max_line_webhook_events);
 
   std::size_t counted = 0;
   for (std::size_t i = 0; i < r.webhook.events.size(); ++i) {
@@ -56,7 +58,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         LIVECHAT_FUZZ_CHECK(livechat::is_valid_conversation_id(m.user_id));
         LIVECHAT_FUZZ_CHECK(livechat_fuzz::is_valid_utf8(m.text));
         LIVECHAT_FUZZ_CHECK(!livechat::detail::trim(m.text).empty());
-        LIVECHAT_FUZZ_CHECK(m.webhook_event_id.size() <= 128);
+        LIVECHAT_FUZZ_CHECK(!m.webhook_event_id.empty() && m.webhook_event_id.size() <= 128);
         LIVECHAT_FUZZ_CHECK(events->value[static_cast<rapidjson::SizeType>(i)].IsObject());
         break;
       }

@@ -10,7 +10,9 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace livechat_itest;
@@ -153,7 +155,8 @@ TEST_CASE("REST: the conversation list, newest first, only conversations with me
 }
 
 TEST_CASE("REST: a room's history", "[integration][rest]") {
-    ServerProcess server;
+    // 60 posts back to back: above the default REST write bucket (40).
+    ServerProcess server({"--rate-burst", "1000"});
     const std::uint16_t port = server.port();
     const std::string id = "U4af4980629history";
     for (int i = 1; i <= 60; ++i) post_ok(port, id, "m" + std::to_string(i));
@@ -306,4 +309,87 @@ TEST_CASE("REST: posting a message", "[integration][rest]") {
     CHECK(h.json("/last_seq") == "4");
     for (const Event& e : watcher.sync())
         if (e.type() == "new_message") CHECK(e.json("/payload/message/seq") == "4");
+}
+
+// ---------------------------------------------------------------------------
+// REST write rate limit (PROTOCOL.md "HTTP": a token bucket per user, the
+// same size and rate as a connection's, 429 `rate_limited` beyond)
+// ---------------------------------------------------------------------------
+
+TEST_CASE("REST: posting is rate limited per user with 429 and Retry-After", "[integration][rest]") {
+    // A small bucket so that the posts below outrun it whatever the speed
+    // of this machine: 3 tokens, 1 more per second.
+    ServerProcess server({"--rate-burst", "3", "--rate-per-second", "1"});
+    const std::uint16_t port = server.port();
+    const std::string id = "Urate";
+
+    const auto start = std::chrono::steady_clock::now();
+    int accepted = 0;
+    std::optional<HttpResponse> refused;
+    for (int i = 0; i < 20 && !refused; ++i) {
+        HttpResponse r = post(port, id, "{\"text\":\"m" + std::to_string(i) + "\"}");
+        if (r.status == 201) ++accepted;
+        else refused = r;
+    }
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    INFO("accepted " << accepted << " in " << elapsed << " s");
+    REQUIRE(refused);
+    check_error(*refused, 429, "rate_limited");
+    const std::string retry_after = refused->header("Retry-After");
+    INFO("Retry-After: " << retry_after);
+    REQUIRE_FALSE(retry_after.empty());
+    CHECK(retry_after.find_first_not_of("0123456789") == std::string::npos);
+    CHECK(std::stoi(retry_after) >= 1);
+    CHECK(refused->header("X-Content-Type-Options") == "nosniff");
+    CHECK(accepted >= 3);
+    CHECK(accepted <= 3 + static_cast<int>(elapsed) + 1);
+
+    // Nothing refused was stored.
+    CHECK(get_ok(port, messages_path(id)).json("/last_seq") == std::to_string(accepted));
+
+    // The bucket is the user's: another operator still posts, and reading
+    // is not limited.
+    HttpResponse other = post(port, id, R"({"text":"from another operator"})", "Authorization: Bearer op2\r\n");
+    CHECK(other.status == 201);
+    for (int i = 0; i < 5; ++i) CHECK(get(port, messages_path(id)).status == 200);
+
+    // Invalid posts count too (they cost a parse), and after Retry-After
+    // the user posts again.
+    CHECK(post(port, id, "not json").status == 429);
+    bool again = false;
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!again && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        again = post(port, id, R"({"text":"after the wait"})").status == 201;
+    }
+    CHECK(again);
+}
+
+TEST_CASE("REST: with the default limits a burst of posts is cut at the connection's bucket", "[integration][rest]") {
+    ServerProcess server;  // 40 tokens, 20/s, as a connection
+    const std::uint16_t port = server.port();
+    WsClient watcher("watcher");
+    watcher.login(port, "watcher");
+    REQUIRE(watcher.send("watch_inbox"));
+    watcher.expect("inbox_update");
+
+    const auto start = std::chrono::steady_clock::now();
+    int accepted = 0, limited = 0;
+    for (int i = 0; i < 150; ++i) {
+        const HttpResponse r = post(port, "Uflood", "{\"text\":\"flood " + std::to_string(i) + "\"}");
+        if (r.status == 201) ++accepted;
+        else if (r.status == 429) ++limited;
+    }
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    INFO("accepted " << accepted << ", limited " << limited << " in " << elapsed << " s");
+    CHECK(accepted + limited == 150);
+    CHECK(accepted <= 40 + static_cast<int>(elapsed * 20) + 1);
+    // Only a machine slower than one post per 37 ms (5.5 s in all) could
+    // stay under the refill; anywhere else some posts are refused.
+    if (elapsed < 5.0) CHECK(limited > 0);
+    // The watcher got one conversation_activity per stored message, no more.
+    int activity = 0;
+    for (const Event& e : watcher.sync())
+        if (e.type() == "conversation_activity") ++activity;
+    CHECK(activity == accepted);
 }

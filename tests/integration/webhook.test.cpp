@@ -376,3 +376,58 @@ TEST_CASE("webhook: a message to a closed session re-opens it", "[integration][w
     CHECK(list.str("/conversations/0/session/status") == "open");
     CHECK(list.json("/conversations/0/session/claimed_by") == "null");
 }
+
+// ---------------------------------------------------------------------------
+// Webhook limits (PROTOCOL.md "HTTP": at most 1,000 events per request; an
+// event without webhookEventId is skipped, never stored)
+// ---------------------------------------------------------------------------
+
+TEST_CASE("webhook: more than 1000 events in one request is 400 and stores nothing", "[integration][webhook]") {
+    ServerProcess server;
+    const std::uint16_t port = server.port();
+    WsClient watcher("watcher");
+    watcher.login(port, kOperator);
+    REQUIRE(watcher.send("watch_inbox"));
+    watcher.expect("inbox_update");
+
+    std::vector<std::string> events;
+    for (int i = 0; i < 1001; ++i)
+        events.push_back(text_event("Ubulk" + std::to_string(i), "bulk", "01HBULK" + std::to_string(i)));
+    HttpResponse r = post_webhook(port, webhook_body(events), "");
+    INFO(r);
+    check_json_error(r, 400);
+    CHECK(json_body(r).str("/error/field") == "events");
+    CHECK(conversations(port).size("/conversations") == 0);
+    for (const Event& e : watcher.sync()) CHECK(e.type() != "conversation_activity");
+
+    // 1,000 is accepted (LINE sends a handful; non-text events keep it cheap).
+    std::vector<std::string> follows(1000, R"({"type":"follow","source":{"type":"user","userId":"Ufollow"}})");
+    follows.back() = text_event(kUser, "the last of 1000", "01HBULKLAST");
+    r = post_webhook(port, webhook_body(follows), "");
+    CHECK(r.status == 200);
+    CHECK(history(port).str("/messages/0/text") == "the last of 1000");
+    CHECK(watcher.is_open());
+}
+
+TEST_CASE("webhook: a text event without webhookEventId is skipped, also when replayed", "[integration][webhook]") {
+    ServerProcess server;
+    const std::uint16_t port = server.port();
+    std::string no_id = text_event(kUser, "no event id", "REMOVE");
+    no_id.erase(no_id.find(R"("webhookEventId":"REMOVE",)"), std::string(R"("webhookEventId":"REMOVE",)").size());
+    REQUIRE(no_id.find("webhookEventId") == std::string::npos);
+    std::string null_id = text_event(kUser, "null event id", "REPLACE");
+    null_id.replace(null_id.find(R"("REPLACE")"), 9, "null");
+
+    for (int replay = 0; replay < 2; ++replay) {
+        INFO("delivery " << replay);
+        HttpResponse r = post_webhook(port, webhook_body({no_id, null_id, text_event(kUser, "with an id", "01HWITHID")}), "");
+        INFO(r);
+        CHECK(r.status == 200);
+        Event h = history(port);
+        INFO(h);
+        CHECK(h.json("/last_seq") == "1");
+        CHECK(h.str("/messages/0/text") == "with an id");
+    }
+    const HttpResponse m = http_get(port, "/metrics");
+    CHECK(m.body.find("livechat_webhook_events_total{result=\"skipped\"} 4") != std::string::npos);
+}

@@ -29,7 +29,7 @@ struct line_text_message {
   std::string user_id;           ///< `source.userId`: always a valid conversation id
   std::string text;              ///< `message.text` as sent (not trimmed, never blank)
   std::string message_id;        ///< `message.id`; empty when absent or not a string
-  std::string webhook_event_id;  ///< `webhookEventId`, 1-128 bytes; empty when absent or null
+  std::string webhook_event_id;  ///< `webhookEventId`, 1-128 bytes (never empty: required)
   std::optional<std::int64_t> timestamp;  ///< `timestamp` (ms since the epoch), when an integer
   bool is_redelivery = false;    ///< `deliveryContext.isRedelivery`
 };
@@ -68,6 +68,12 @@ struct line_webhook_result {
 
   bool ok() const noexcept { return !error; }
 };
+
+/// Most elements of `events` one body may carry (PROTOCOL.md: 400 beyond).
+/// LINE sends a handful per request; each text message is stored and
+/// broadcast, so an unbounded list would let one request flood every inbox
+/// watcher.
+inline constexpr std::size_t max_line_webhook_events = 1000;
 
 namespace detail::line {
 
@@ -113,12 +119,13 @@ inline void read_event(const rapidjson::Value& ev, line_webhook_event& out) {
   if (has_encoded_surrogate(*text)) return invalid("message.text is not valid UTF-8");
   if (trim(*text).empty()) return invalid("message.text is empty");
   line_text_message m;
+  // The id is what makes a redelivery a duplicate: a message without one
+  // would be stored again on every replay, so it is never stored.
   const rapidjson::Value* event_id = member(ev, "webhookEventId");
-  if (event_id != nullptr && !event_id->IsNull()) {
-    if (!event_id->IsString() || event_id->GetStringLength() == 0 || event_id->GetStringLength() > 128)
-      return invalid("webhookEventId is not a string of 1-128 bytes");
-    m.webhook_event_id.assign(event_id->GetString(), event_id->GetStringLength());
-  }
+  if (event_id == nullptr || event_id->IsNull()) return invalid("webhookEventId is missing");
+  if (!event_id->IsString() || event_id->GetStringLength() == 0 || event_id->GetStringLength() > 128)
+    return invalid("webhookEventId is not a string of 1-128 bytes");
+  m.webhook_event_id.assign(event_id->GetString(), event_id->GetStringLength());
   m.user_id = std::string(*user);
   m.text = std::string(*text);
   // Informational fields: LINE always sends them, but a body without them
@@ -138,7 +145,8 @@ inline void read_event(const rapidjson::Value& ev, line_webhook_event& out) {
 
 /// Reads a LINE webhook body. The body must be one JSON object (valid
 /// UTF-8, no raw NUL) with an `events` array, else the result carries
-/// `invalid_json` or `validation_error` (`field: "events"`); every element
+/// `invalid_json` or `validation_error` (`field: "events"`, also for more
+/// than `max_line_webhook_events` elements); every element
 /// of `events` is then classified on its own, so one bad event never
 /// refuses the others. Never throws on bad input; nesting depth costs no
 /// native stack (iterative parsing).
@@ -166,6 +174,12 @@ inline line_webhook_result parse_line_webhook(std::string_view body) {
   const rapidjson::Value* events = detail::line::member(doc, "events");
   if (events == nullptr || !events->IsArray()) {
     out.error = decode_error{errc::validation_error, "events", "events must be an array"};
+    return out;
+  }
+  if (events->Size() > max_line_webhook_events) {
+    out.error = decode_error{errc::validation_error, "events",
+                             "events must not hold more than " +
+                                 std::to_string(max_line_webhook_events) + " elements"};
     return out;
   }
   if (const auto destination = detail::line::string_member(doc, "destination"))
