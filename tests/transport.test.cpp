@@ -115,6 +115,12 @@ class private_send {
 
 // ------------------------------------------------------------------ connection ids
 
+}  // namespace
+
+// A named namespace: Clang warns about operators of internal linkage that
+// only unevaluated traits use.
+namespace transport_test_ids {
+
 struct hashed_id {
   int v = 0;
   friend bool operator==(const hashed_id& a, const hashed_id& b) { return a.v == b.v; }
@@ -139,7 +145,13 @@ struct id_with_bad_hash {
   friend bool operator==(const id_with_bad_hash& a, const id_with_bad_hash& b) { return a.v == b.v; }
 };
 
-}  // namespace
+}  // namespace transport_test_ids
+
+using transport_test_ids::hashed_id;
+using transport_test_ids::id_with_bad_hash;
+using transport_test_ids::id_with_void_equality;
+using transport_test_ids::id_without_equality;
+using transport_test_ids::id_without_hash;
 
 template <>
 struct std::hash<hashed_id> {
