@@ -71,3 +71,73 @@ TEST_CASE("default_clock reads the real clocks", "[clock]") {
                              std::chrono::steady_clock::time_point>::value,
                 "timers need a monotonic clock");
 }
+
+// ------------------------------------------------------------------ is_clock_v
+
+namespace {
+
+struct no_time_point {
+  std::chrono::steady_clock::time_point now() const { return {}; }
+  livechat::system_time system_now() const { return {}; }
+};
+
+struct no_now {
+  using time_point = std::chrono::steady_clock::time_point;
+  livechat::system_time system_now() const { return {}; }
+};
+
+struct no_system_now {
+  using time_point = std::chrono::steady_clock::time_point;
+  time_point now() const { return {}; }
+};
+
+struct now_returns_another_type {
+  using time_point = std::chrono::steady_clock::time_point;
+  std::chrono::system_clock::time_point now() const { return {}; }
+  livechat::system_time system_now() const { return {}; }
+};
+
+struct non_const_now {
+  using time_point = std::chrono::steady_clock::time_point;
+  time_point now() { return {}; }
+  livechat::system_time system_now() const { return {}; }
+};
+
+struct custom_clock {
+  using time_point = std::chrono::time_point<std::chrono::steady_clock, std::chrono::milliseconds>;
+  time_point now() const { return {}; }
+  livechat::system_time system_now() const { return {}; }
+};
+
+struct system_now_returns_an_int {
+  using time_point = std::chrono::steady_clock::time_point;
+  time_point now() const { return {}; }
+  int system_now() const { return 0; }
+};
+
+}  // namespace
+
+// Checked at compile time: a failure here stops the build with this line.
+static_assert(livechat::is_clock_v<livechat::default_clock>);
+static_assert(livechat::is_clock_v<livechat::manual_clock>);
+static_assert(!livechat::is_clock_v<int>);
+
+TEST_CASE("is_clock_v", "[clock]") {
+  using livechat::is_clock_v;
+  SECTION("the library's clocks") {
+    CHECK(is_clock_v<livechat::default_clock>);
+    CHECK(is_clock_v<livechat::manual_clock>);
+    CHECK(is_clock_v<custom_clock>);
+  }
+  SECTION("not clocks") {
+    CHECK_FALSE(is_clock_v<int>);
+    CHECK_FALSE(is_clock_v<void>);
+    CHECK_FALSE(is_clock_v<std::chrono::steady_clock::time_point>);
+    CHECK_FALSE(is_clock_v<no_time_point>);
+    CHECK_FALSE(is_clock_v<no_now>);
+    CHECK_FALSE(is_clock_v<no_system_now>);
+    CHECK_FALSE(is_clock_v<now_returns_another_type>);
+    CHECK_FALSE(is_clock_v<non_const_now>);
+    CHECK_FALSE(is_clock_v<system_now_returns_an_int>);
+  }
+}

@@ -35,6 +35,7 @@ constexpr wire_case all_codes[] = {
     {errc::internal, "internal"},
     {errc::store_failure, "internal"},
     {errc::not_found, "internal"},
+    {errc::invalid_result, "internal"},
 };
 
 }  // namespace
@@ -53,6 +54,7 @@ TEST_CASE("errc values are stable", "[error]") {
   CHECK(static_cast<int>(errc::internal) == 13);
   CHECK(static_cast<int>(errc::store_failure) == 100);
   CHECK(static_cast<int>(errc::not_found) == 101);
+  CHECK(static_cast<int>(errc::invalid_result) == 102);
 }
 
 TEST_CASE("errc is a std::error_code enum in the livechat category", "[error]") {
@@ -149,8 +151,59 @@ TEST_CASE("result<void>", "[error]") {
 
   livechat::result<void> foreign = std::make_error_code(std::errc::io_error);
   CHECK_FALSE(foreign.ok());
+}
 
-  // An empty error_code means success, unlike result<T> which needs a value.
-  livechat::result<void> from_empty = std::error_code{};
-  CHECK(from_empty.ok());
+// These run in the optimized (-DNDEBUG) test tree too: the checks must not
+// be assertions that compile away.
+TEST_CASE("an error result is never built from an empty error_code", "[error]") {
+  SECTION("result<void>: `return ec;` with an unset ec is a failure, not success") {
+    const livechat::result<void> r = std::error_code{};
+    CHECK_FALSE(r.ok());
+    CHECK_FALSE(static_cast<bool>(r));
+    CHECK(r.error() == errc::invalid_result);
+    CHECK(livechat::wire_code(errc::invalid_result) == "internal");
+  }
+  SECTION("result<T>: the same, instead of an unset value reading as ok") {
+    const livechat::result<int> r = std::error_code{};
+    CHECK_FALSE(r.ok());
+    CHECK(r.error() == errc::invalid_result);
+  }
+  SECTION("an errc of 0 (no enumerator) is no way around it") {
+    const livechat::result<void> v = static_cast<errc>(0);
+    CHECK(v.error() == errc::invalid_result);
+    const livechat::result<std::string> t = static_cast<errc>(0);
+    CHECK(t.error() == errc::invalid_result);
+  }
+  SECTION("a function returning an unset error_code") {
+    auto write = [](bool fail) -> livechat::result<void> {
+      std::error_code ec;
+      if (fail) ec = errc::store_failure;
+      return ec;  // the bug this guards against: success should be `return {};`
+    };
+    CHECK(write(true).error() == errc::store_failure);
+    CHECK(write(false).error() == errc::invalid_result);
+  }
+  SECTION("a zero value of a foreign category is mapped too") {
+    const livechat::result<void> r = std::error_code(0, std::generic_category());
+    CHECK(r.error() == errc::invalid_result);
+  }
+}
+
+TEST_CASE("result<T>::value() on an error throws in every build", "[error]") {
+  livechat::result<std::string> r = errc::not_found;
+  CHECK_THROWS_AS(r.value(), std::system_error);
+  CHECK_THROWS_AS(*r, std::system_error);
+  CHECK_THROWS_AS(r->size(), std::system_error);
+  const auto& cr = r;
+  CHECK_THROWS_AS(cr.value(), std::system_error);
+  CHECK_THROWS_AS(std::move(r).value(), std::system_error);
+  try {
+    livechat::result<int> e = errc::store_failure;
+    (void)e.value();
+    FAIL("value() returned");
+  } catch (const std::system_error& ex) {
+    CHECK(ex.code() == errc::store_failure);
+  }
+  livechat::result<int> ok = 3;
+  CHECK_NOTHROW(ok.value());
 }

@@ -1,20 +1,19 @@
 // livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
 #include <livechat/server/transport.hpp>
 
-#include <livechat/clock.hpp>
-
 #include <catch2/catch.hpp>
 
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace {
 
-using livechat::server::is_clock_v;
+using livechat::server::is_connection_id_v;
 using livechat::server::is_transport_v;
 using livechat::server::payload_ptr;
 
@@ -114,39 +113,76 @@ class private_send {
   void send(const connection_id&, const payload_ptr&) {}
 };
 
-// ------------------------------------------------------------------ clocks
+// ------------------------------------------------------------------ connection ids
 
-struct no_time_point {
-  std::chrono::steady_clock::time_point now() const { return {}; }
-  livechat::system_time system_now() const { return {}; }
+}  // namespace
+
+// A named namespace: Clang warns about operators of internal linkage that
+// only unevaluated traits use.
+namespace transport_test_ids {
+
+struct hashed_id {
+  int v = 0;
+  friend bool operator==(const hashed_id& a, const hashed_id& b) { return a.v == b.v; }
 };
 
-struct no_now {
-  using time_point = std::chrono::steady_clock::time_point;
-  livechat::system_time system_now() const { return {}; }
+struct id_without_hash {
+  int v = 0;
+  friend bool operator==(const id_without_hash& a, const id_without_hash& b) { return a.v == b.v; }
 };
 
-struct no_system_now {
-  using time_point = std::chrono::steady_clock::time_point;
-  time_point now() const { return {}; }
+struct id_without_equality {
+  int v = 0;
 };
 
-struct now_returns_another_type {
-  using time_point = std::chrono::steady_clock::time_point;
-  std::chrono::system_clock::time_point now() const { return {}; }
-  livechat::system_time system_now() const { return {}; }
+struct id_with_void_equality {
+  int v = 0;
+  friend void operator==(const id_with_void_equality&, const id_with_void_equality&) {}
 };
 
-struct non_const_now {
-  using time_point = std::chrono::steady_clock::time_point;
-  time_point now() { return {}; }
-  livechat::system_time system_now() const { return {}; }
+struct id_with_bad_hash {
+  int v = 0;
+  friend bool operator==(const id_with_bad_hash& a, const id_with_bad_hash& b) { return a.v == b.v; }
 };
 
-struct custom_clock {
-  using time_point = std::chrono::time_point<std::chrono::steady_clock, std::chrono::milliseconds>;
-  time_point now() const { return {}; }
-  livechat::system_time system_now() const { return {}; }
+}  // namespace transport_test_ids
+
+using transport_test_ids::hashed_id;
+using transport_test_ids::id_with_bad_hash;
+using transport_test_ids::id_with_void_equality;
+using transport_test_ids::id_without_equality;
+using transport_test_ids::id_without_hash;
+
+template <>
+struct std::hash<hashed_id> {
+  std::size_t operator()(const hashed_id& id) const noexcept { return std::hash<int>{}(id.v); }
+};
+template <>
+struct std::hash<id_without_equality> {
+  std::size_t operator()(const id_without_equality& id) const noexcept {
+    return std::hash<int>{}(id.v);
+  }
+};
+template <>
+struct std::hash<id_with_void_equality> {
+  std::size_t operator()(const id_with_void_equality& id) const noexcept {
+    return std::hash<int>{}(id.v);
+  }
+};
+template <>
+struct std::hash<id_with_bad_hash> {
+  std::string operator()(const id_with_bad_hash&) const { return {}; }  // not a size_t
+};
+
+namespace {
+
+/// A conforming transport over any id type.
+template <class Id>
+struct transport_with_id {
+  using connection_id = Id;
+  void send(const connection_id&, const payload_ptr&) {}
+  void close(const connection_id&, std::uint16_t, std::string_view) {}
+  std::size_t buffered_amount(const connection_id&) const { return 0; }
 };
 
 }  // namespace
@@ -154,14 +190,31 @@ struct custom_clock {
 // Checked at compile time: a failure here stops the build with this line.
 static_assert(is_transport_v<good_transport>);
 static_assert(!is_transport_v<no_send>);
-static_assert(livechat::server::is_clock_v<livechat::default_clock>);
-static_assert(livechat::server::is_clock_v<livechat::manual_clock>);
-static_assert(!livechat::server::is_clock_v<int>);
+static_assert(is_transport_v<transport_with_id<hashed_id>>);
+static_assert(!is_transport_v<transport_with_id<id_without_hash>>);
+static_assert(!is_transport_v<transport_with_id<id_without_equality>>);
+static_assert(is_connection_id_v<std::uint64_t>);
+static_assert(!is_connection_id_v<id_without_hash>);
 
 TEST_CASE("is_transport_v accepts conforming transports", "[transport]") {
   CHECK(is_transport_v<good_transport>);
   CHECK(is_transport_v<loose_transport>);
   CHECK(is_transport_v<template_transport>);
+  CHECK(is_transport_v<transport_with_id<hashed_id>>);       // a user type with std::hash and ==
+  CHECK(is_transport_v<transport_with_id<const char*>>);
+}
+
+TEST_CASE("is_connection_id_v: copyable, == and std::hash", "[transport]") {
+  CHECK(is_connection_id_v<std::uint64_t>);
+  CHECK(is_connection_id_v<std::string>);
+  CHECK(is_connection_id_v<hashed_id>);
+  CHECK(is_connection_id_v<std::shared_ptr<int>>);
+  CHECK_FALSE(is_connection_id_v<id_without_hash>);
+  CHECK_FALSE(is_connection_id_v<id_without_equality>);
+  CHECK_FALSE(is_connection_id_v<id_with_void_equality>);
+  CHECK_FALSE(is_connection_id_v<id_with_bad_hash>);
+  CHECK_FALSE(is_connection_id_v<std::unique_ptr<int>>);  // hashable but not copyable
+  CHECK_FALSE(is_connection_id_v<std::pair<int, int>>);
 }
 
 TEST_CASE("is_transport_v rejects a type missing any requirement", "[transport]") {
@@ -181,27 +234,16 @@ TEST_CASE("is_transport_v rejects a type missing any requirement", "[transport]"
   SECTION("a connection_id that cannot be copied") {
     CHECK_FALSE(is_transport_v<move_only_connection_id>);
   }
+  SECTION("a connection_id the hub cannot key its connection map with") {
+    CHECK_FALSE(is_transport_v<transport_with_id<id_without_hash>>);
+    CHECK_FALSE(is_transport_v<transport_with_id<id_without_equality>>);
+    CHECK_FALSE(is_transport_v<transport_with_id<id_with_void_equality>>);
+    CHECK_FALSE(is_transport_v<transport_with_id<id_with_bad_hash>>);
+    CHECK_FALSE(is_transport_v<transport_with_id<std::pair<int, int>>>);  // no std::hash
+  }
   SECTION("not a class at all") {
     CHECK_FALSE(is_transport_v<int>);
     CHECK_FALSE(is_transport_v<void>);
     CHECK_FALSE(is_transport_v<good_transport*>);
-  }
-}
-
-TEST_CASE("is_clock_v", "[transport][clock]") {
-  SECTION("the library's clocks") {
-    CHECK(is_clock_v<livechat::default_clock>);
-    CHECK(is_clock_v<livechat::manual_clock>);
-    CHECK(is_clock_v<custom_clock>);
-  }
-  SECTION("not clocks") {
-    CHECK_FALSE(is_clock_v<int>);
-    CHECK_FALSE(is_clock_v<void>);
-    CHECK_FALSE(is_clock_v<std::chrono::steady_clock::time_point>);
-    CHECK_FALSE(is_clock_v<no_time_point>);
-    CHECK_FALSE(is_clock_v<no_now>);
-    CHECK_FALSE(is_clock_v<no_system_now>);
-    CHECK_FALSE(is_clock_v<now_returns_another_type>);
-    CHECK_FALSE(is_clock_v<non_const_now>);
   }
 }

@@ -3,14 +3,35 @@
 #define LIVECHAT_CLOCK_HPP
 
 // The Clock requirements (docs/concepts.md): `C::time_point` (monotonic),
-// `c.now()` for timers and `c.system_now()` for wire timestamps. Tests use
-// a manual clock instead and move time by hand.
+// `c.now()` for timers and `c.system_now()` for wire timestamps, checked by
+// `is_clock_v`. Both server::hub and client::session take a Clock, so the
+// trait lives here rather than with either side's Transport. Tests use a
+// manual clock instead and move time by hand.
 
 #include <chrono>
+#include <type_traits>
+#include <utility>
 
 #include <livechat/protocol/timestamp.hpp>
 
 namespace livechat {
+
+namespace detail {
+template <class C, class = void>
+struct is_clock_impl : std::false_type {};
+
+template <class C>
+struct is_clock_impl<C, std::void_t<typename C::time_point, decltype(std::declval<const C&>().now()),
+                                    decltype(std::declval<const C&>().system_now())>>
+    : std::bool_constant<
+          std::is_same_v<decltype(std::declval<const C&>().now()), typename C::time_point> &&
+          std::is_convertible_v<decltype(std::declval<const C&>().system_now()), system_time>> {};
+}  // namespace detail
+
+/// True when C provides `time_point`, a const `now()` returning it and a
+/// const `system_now()` convertible to `system_time` (docs/concepts.md).
+template <class C>
+inline constexpr bool is_clock_v = detail::is_clock_impl<C>::value;
 
 /// steady_clock for timers, system_clock for timestamps.
 struct default_clock {

@@ -3,6 +3,7 @@
 #define LIVECHAT_ERROR_HPP
 
 #include <cassert>
+#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -34,6 +35,9 @@ enum class errc {
   // Library-side failures; on the wire they all read `internal`.
   store_failure = 100,  ///< the message store could not read or write
   not_found = 101,      ///< no such conversation / record
+  /// An error result was built from an empty std::error_code: a bug in the
+  /// code that returned it, kept as a failure so nothing is acknowledged.
+  invalid_result = 102,
 };
 
 /// The PROTOCOL.md error code string for `e` (`internal` for library-side codes).
@@ -53,7 +57,8 @@ inline std::string_view wire_code(errc e) noexcept {
     case errc::unsupported_frame: return "unsupported_frame";
     case errc::internal:
     case errc::store_failure:
-    case errc::not_found: break;
+    case errc::not_found:
+    case errc::invalid_result: break;
   }
   return "internal";
 }
@@ -79,6 +84,7 @@ class error_category_impl final : public std::error_category {
       case errc::internal: return "internal error";
       case errc::store_failure: return "message store failure";
       case errc::not_found: return "not found";
+      case errc::invalid_result: return "error result built from an empty error_code";
     }
     return "unknown livechat error";
   }
@@ -94,39 +100,66 @@ inline std::error_code make_error_code(errc e) noexcept {
   return {static_cast<int>(e), error_category()};
 }
 
+namespace detail {
+// An empty error_code means "no error", so an error result cannot hold
+// one: a `return ec;` with an unset `ec` would otherwise read as success
+// (result<void>) or as a value that was never set (result<T>). Mapped in
+// every build, not asserted, so release builds fail safe too.
+inline std::error_code nonzero_error(std::error_code ec) noexcept {
+  return ec ? ec : make_error_code(errc::invalid_result);
+}
+
+[[noreturn]] inline void throw_bad_result_access(std::error_code ec) {
+#ifndef LIVECHAT_NO_EXCEPTIONS
+  throw std::system_error(ec, "livechat::result::value() on an error");
+#else
+  (void)ec;
+  std::abort();
+#endif
+}
+}  // namespace detail
+
 /// A value or an error: the small result type of STYLE.md (until
-/// std::expected is the floor). `ok()` tells which; `value()` on an error
-/// is a precondition violation.
+/// std::expected is the floor). `ok()` tells which. Constructing from an
+/// empty `std::error_code` yields the error `errc::invalid_result`, never
+/// success. `value()` (and `*`, `->`) on an error throws `std::system_error`
+/// with the error, in every build (`std::abort()` under LIVECHAT_NO_EXCEPTIONS).
 template <class T>
 class result {
  public:
   result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
-  result(std::error_code ec) : ec_(ec) { LIVECHAT_ASSERT(ec_); }  // NOLINT
-  result(errc e) : ec_(make_error_code(e)) {}  // NOLINT
+  result(std::error_code ec) : ec_(detail::nonzero_error(ec)) {}  // NOLINT
+  result(errc e) : ec_(detail::nonzero_error(make_error_code(e))) {}  // NOLINT
 
   bool ok() const noexcept { return !ec_; }
   explicit operator bool() const noexcept { return ok(); }
   std::error_code error() const noexcept { return ec_; }
 
-  T& value() & { LIVECHAT_ASSERT(ok()); return value_; }
-  const T& value() const& { LIVECHAT_ASSERT(ok()); return value_; }
-  T&& value() && { LIVECHAT_ASSERT(ok()); return std::move(value_); }
+  T& value() & { check(); return value_; }
+  const T& value() const& { check(); return value_; }
+  T&& value() && { check(); return std::move(value_); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
 
  private:
+  void check() const {
+    if (ec_) detail::throw_bad_result_access(ec_);
+  }
+
   T value_{};
   std::error_code ec_{};
 };
 
+/// Success or an error; like result<T>, an empty `std::error_code` is the
+/// error `errc::invalid_result` (success is `result<void>{}` only).
 template <>
 class result<void> {
  public:
   result() = default;
-  result(std::error_code ec) : ec_(ec) {}  // NOLINT
-  result(errc e) : ec_(make_error_code(e)) {}  // NOLINT
+  result(std::error_code ec) : ec_(detail::nonzero_error(ec)) {}  // NOLINT
+  result(errc e) : ec_(detail::nonzero_error(make_error_code(e))) {}  // NOLINT
   bool ok() const noexcept { return !ec_; }
   explicit operator bool() const noexcept { return ok(); }
   std::error_code error() const noexcept { return ec_; }

@@ -38,7 +38,6 @@
 #include <livechat/protocol/model.hpp>
 #include <livechat/protocol/room_name.hpp>
 #include <livechat/protocol/server_codec.hpp>
-#include <livechat/server/transport.hpp>
 
 namespace livechat::client {
 
@@ -197,7 +196,7 @@ struct room_view {
 /// Nothing they throw escapes: it is reported to on_error.
 ///
 /// @tparam Transport  see `is_client_transport_v` / docs/concepts.md
-/// @tparam Clock      see `server::is_clock_v`, or a reference to one; its
+/// @tparam Clock      see `is_clock_v` (livechat/clock.hpp), or a reference to one; its
 ///                    time_point must be `client::time_point`
 /// @par Thread Safety
 /// None: every call (transport events, tick, the typed API) must come from
@@ -222,7 +221,7 @@ class session {
  private:
   static_assert(is_client_transport_v<Transport>,
                 "client Transport requirements not met (docs/concepts.md)");
-  static_assert(server::is_clock_v<clock_type>, "Clock requirements not met (docs/concepts.md)");
+  static_assert(is_clock_v<clock_type>, "Clock requirements not met (docs/concepts.md)");
   static_assert(std::is_same_v<typename clock_type::time_point, time_point>,
                 "the client's Clock must use std::chrono::steady_clock::time_point");
 

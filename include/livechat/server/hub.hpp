@@ -88,6 +88,9 @@ struct hub_stats {
 /// error handler.
 template <class Transport, class Clock = default_clock>
 class hub {
+  static_assert(detail::transport_id_ok<Transport>::value,
+                "Transport::connection_id must be copyable, equality-comparable (==) and "
+                "hashable with std::hash (docs/concepts.md)");
   static_assert(is_transport_v<Transport>, "Transport requirements not met (docs/concepts.md)");
   static_assert(is_clock_v<Clock>, "Clock requirements not met (docs/concepts.md)");
 

@@ -3,10 +3,12 @@
 #define LIVECHAT_SERVER_TRANSPORT_HPP
 
 // The Transport requirements of server::hub (docs/concepts.md), checked
-// with detection traits so a wrong type fails with one clear message.
+// with detection traits so a wrong type fails with one clear message. The
+// Clock requirements, shared with client::session, are in livechat/clock.hpp.
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -19,35 +21,65 @@ namespace livechat::server {
 using payload_ptr = std::shared_ptr<const std::string>;
 
 namespace detail {
-template <class...>
-using void_t = void;
+// The id is a key of the hub's connection map (std::unordered_map), copied
+// into every pending close: checked here so a wrong id type fails with the
+// hub's static_assert, not deep inside the standard library.
+template <class Id, class = void>
+struct is_connection_id_impl : std::false_type {};
+
+template <class Id>
+struct is_connection_id_impl<
+    Id, std::void_t<decltype(std::declval<const Id&>() == std::declval<const Id&>()),
+                    decltype(std::declval<const std::hash<Id>&>()(std::declval<const Id&>()))>>
+    : std::bool_constant<
+          std::is_copy_constructible_v<Id> && std::is_copy_assignable_v<Id> &&
+          std::is_convertible_v<decltype(std::declval<const Id&>() == std::declval<const Id&>()),
+                                bool> &&
+          std::is_default_constructible_v<std::hash<Id>> &&
+          std::is_convertible_v<decltype(std::declval<const std::hash<Id>&>()(
+                                    std::declval<const Id&>())),
+                                std::size_t>> {};
+
+template <class T, class = void>
+struct has_connection_id : std::false_type {};
+
+template <class T>
+struct has_connection_id<T, std::void_t<typename T::connection_id>> : std::true_type {};
 
 template <class T, class = void>
 struct is_transport_impl : std::false_type {};
 
 template <class T>
 struct is_transport_impl<
-    T, void_t<typename T::connection_id,
-              decltype(std::declval<T&>().send(std::declval<const typename T::connection_id&>(),
-                                               std::declval<const payload_ptr&>())),
-              decltype(std::declval<T&>().close(std::declval<const typename T::connection_id&>(),
-                                                std::declval<std::uint16_t>(),
-                                                std::declval<std::string_view>())),
-              decltype(static_cast<std::size_t>(std::declval<T&>().buffered_amount(
-                  std::declval<const typename T::connection_id&>())))>>
-    : std::bool_constant<std::is_copy_constructible_v<typename T::connection_id>> {};
+    T, std::void_t<typename T::connection_id,
+                   decltype(std::declval<T&>().send(
+                       std::declval<const typename T::connection_id&>(),
+                       std::declval<const payload_ptr&>())),
+                   decltype(std::declval<T&>().close(
+                       std::declval<const typename T::connection_id&>(),
+                       std::declval<std::uint16_t>(), std::declval<std::string_view>())),
+                   decltype(static_cast<std::size_t>(std::declval<T&>().buffered_amount(
+                       std::declval<const typename T::connection_id&>())))>>
+    : is_connection_id_impl<typename T::connection_id> {};
 
-template <class C, class = void>
-struct is_clock_impl : std::false_type {};
+// Only the id part, so the hub can name that cause on its own; true when
+// there is no id at all (is_transport_v reports that).
+template <class T, bool = has_connection_id<T>::value>
+struct transport_id_ok : std::true_type {};
 
-template <class C>
-struct is_clock_impl<C, void_t<typename C::time_point, decltype(std::declval<const C&>().now()),
-                               decltype(std::declval<const C&>().system_now())>>
-    : std::is_same<decltype(std::declval<const C&>().now()), typename C::time_point> {};
+template <class T>
+struct transport_id_ok<T, true> : is_connection_id_impl<typename T::connection_id> {};
 }  // namespace detail
 
-/// True when T provides `connection_id`, `send(id, payload_ptr)`,
-/// `close(id, uint16_t code, string_view reason)` and `buffered_amount(id)`.
+/// True when Id can be a Transport's `connection_id`: copyable,
+/// `a == b` convertible to bool, and `std::hash<Id>` usable (the hub keys
+/// an `std::unordered_map` with it).
+template <class Id>
+inline constexpr bool is_connection_id_v = detail::is_connection_id_impl<Id>::value;
+
+/// True when T provides a `connection_id` (see `is_connection_id_v`),
+/// `send(id, payload_ptr)`, `close(id, uint16_t code, string_view reason)`
+/// and `buffered_amount(id)`.
 ///
 /// `buffered_amount(id)` is the bytes queued for `id` and not yet written
 /// (0 for an unknown id). The hub reads it before every send (close 1013
@@ -56,10 +88,6 @@ struct is_clock_impl<C, void_t<typename C::time_point, decltype(std::declval<con
 /// over a queue. An approximation that misses an in-flight write is fine.
 template <class T>
 inline constexpr bool is_transport_v = detail::is_transport_impl<T>::value;
-
-/// True when C provides `time_point`, `now()` and `system_now()`.
-template <class C>
-inline constexpr bool is_clock_v = detail::is_clock_impl<C>::value;
 
 }  // namespace livechat::server
 
