@@ -835,9 +835,9 @@ TEST_CASE("codec rejects hostile input without crashing", "[codec]") {
   }
 }
 
-// The three cases below each pin one expectation that the codec does not
-// meet yet (reported to the lead); they are separate test cases so that each
-// shows up as its own failing ctest until the codec is fixed.
+// Three cases found after the first release (a null required `seq`, a lone
+// low surrogate, a NUL byte), each its own test case so a regression names
+// the rule it breaks.
 
 TEST_CASE("codec: mark_read with seq null is validation_error field seq", "[codec]") {
   // `seq` is required (PROTOCOL.md: mark_read | room, seq); null is no integer >= 0,
@@ -867,6 +867,69 @@ TEST_CASE("codec: bytes after a NUL byte are trailing garbage", "[codec]") {
   expect_envelope_error("{\"type\":\"ping\"}\0"s, errc::invalid_json);
   expect_envelope_error("{\"type\":\"ping\"}\0garbage]]]"s, errc::invalid_json);
   expect_envelope_error("{\"type\":\"ping\"} \0 {\"type\":\"auth\"}"s, errc::invalid_json);
+}
+
+// =================================================================== request_type, envelope
+
+TEST_CASE("codec: request_type_echo cuts to 64 code points, keeping UTF-8 valid", "[codec]") {
+  CHECK(livechat::request_type_echo("send_message") == "send_message");
+  CHECK(livechat::request_type_echo("").empty());
+  CHECK(livechat::request_type_echo(std::string(64, 'x')) == std::string(64, 'x'));
+  CHECK(livechat::request_type_echo(std::string(60 * 1024, 'x')) == std::string(64, 'x'));
+  // Multi-byte code points: 64 of them, never a split sequence.
+  CHECK(livechat::request_type_echo(repeat(kanji, 1000)) == repeat(kanji, 64));
+  CHECK(livechat::request_type_echo("a" + repeat(emoji, 100)) == "a" + repeat(emoji, 63));
+  livechat::codec_limits limits;
+  limits.max_request_type_length = 2;
+  CHECK(livechat::request_type_echo("a" + std::string(kanji) + "b", limits) == "a" + std::string(kanji));
+}
+
+TEST_CASE("codec: read_envelope gives ref and type of a refused frame", "[codec]") {
+  using livechat::read_envelope;
+  SECTION("a valid ref and a string type: both; the payload is not looked at") {
+    auto e = read_envelope(R"({"type":"send_message","ref":"r1","payload":{"room":7}})");
+    CHECK(e.ref == std::optional<std::string>("r1"));
+    CHECK(e.request_type == std::optional<std::string>("send_message"));
+    e = read_envelope(R"({"payload":[1,{"ref":"inner","type":"x"}],"ref":"","type":"made_up"})");
+    CHECK(e.ref == std::optional<std::string>(""));
+    CHECK(e.request_type == std::optional<std::string>("made_up"));
+  }
+  SECTION("the first of duplicate members, as the decoder reads them") {
+    auto e = read_envelope(R"({"ref":"a","type":"ping","ref":"b","type":"auth"})");
+    CHECK(e.ref == std::optional<std::string>("a"));
+    CHECK(e.request_type == std::optional<std::string>("ping"));
+  }
+  SECTION("type is cut to 64 code points") {
+    auto e = read_envelope(R"({"ref":"r","type":")" + repeat(kanji, 20000) + "\"}");
+    CHECK(e.ref == std::optional<std::string>("r"));
+    CHECK(e.request_type == std::optional<std::string>(repeat(kanji, 64)));
+  }
+  SECTION("otherwise neither") {
+    using namespace std::string_literals;
+    for (const std::string& f :
+         {R"({"type":"ping"})"s, R"({"ref":"r"})"s, R"({"ref":"r","type":5})"s,
+          R"({"ref":5,"type":"ping"})"s, R"({"ref":null,"type":"ping"})"s,
+          R"({"ref":{"x":"y"},"type":"ping"})"s, R"({"ref":"r","type":["ping"]})"s,
+          R"({"ref":")" + std::string(65, 'r') + R"(","type":"ping"})",
+          R"({"ref":"\uDC00","type":"ping"})"s, R"({"ref":"r","type":"\uDC00"})"s,
+          R"(["ref","r","type","ping"])"s, R"("ref")"s, "null"s, ""s, "not json"s,
+          R"({"ref":"r","type":"ping"} trailing)"s, R"({"ref":"r","type":"ping")"s,
+          "{\"ref\":\"r\",\"type\":\"ping\"}\0"s, "{\"ref\":\"r\",\"type\":\"\xff\"}"s}) {
+      INFO("frame: " << f);
+      auto e = read_envelope(f);
+      CHECK_FALSE(e.ref.has_value());
+      CHECK_FALSE(e.request_type.has_value());
+    }
+  }
+  SECTION("a valid ref of 64 code points, non-ASCII") {
+    auto e = read_envelope(R"({"ref":")" + repeat(kanji, 64) + R"(","type":"ping"})");
+    CHECK(e.ref == std::optional<std::string>(repeat(kanji, 64)));
+  }
+  SECTION("deep nesting does not exhaust the stack") {
+    const std::string deep = R"({"ref":"r","type":"t","payload":)" + std::string(100000, '[') +
+                             std::string(100000, ']') + "}";
+    CHECK(read_envelope(deep).ref == std::optional<std::string>("r"));
+  }
 }
 
 TEST_CASE("codec honours custom limits", "[codec]") {

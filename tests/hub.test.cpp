@@ -661,7 +661,7 @@ TEST_CASE("claim, release and close sessions", "[hub][sessions]") {
     CHECK(h.next(1).error_code() == "forbidden");
   }
   SECTION("close keeps claimed_by; closing again is silent") {
-    h.room_event(3, "close_session", room_a);
+    h.room_event(2, "close_session", room_a);  // the holder's other tab
     frame f = h.next(5);
     CHECK(f.type() == "session_closed");
     CHECK(std::string(f.payload()["session"]["status"].GetString()) == "closed");
@@ -675,6 +675,34 @@ TEST_CASE("claim, release and close sessions", "[hub][sessions]") {
   SECTION("session events need membership") {
     h.room_event(5, "close_session", room_a);
     CHECK(h.next(5).error_code() == "not_in_room");
+  }
+  SECTION("a claimed session: another operator may not close it, so cannot undo the claim") {
+    h.send(3, R"({"type":"close_session","ref":"c1","payload":{"room":")" + room_a + R"("}})");
+    frame e = h.next(3);
+    CHECK(e.error_code() == "forbidden");
+    CHECK(e.str("request_type") == "close_session");
+    CHECK(e.ref() == "c1");
+    for (int c : {1, 2, 3, 4, 5}) CHECK(h.pending(c) == 0);
+    h.room_event(3, "claim_session", room_a);  // still alice's
+    CHECK(h.next(3).error_code() == "session_already_claimed");
+    auto s = h.store.load_session(room_a);
+    CHECK(s.value().status == livechat::session_status::claimed);
+    CHECK(s.value().claimed_by->user_id == "alice");
+    CHECK(s.value().version == 1);
+  }
+  SECTION("a claimed session: an admin closes it") {
+    h.room_event(4, "close_session", room_a);
+    frame f = h.next(3);
+    CHECK(f.type() == "session_closed");
+    CHECK(std::string(f.payload()["session"]["claimed_by"]["user_id"].GetString()) == "alice");
+  }
+  SECTION("an open session: any operator in the room closes it") {
+    h.room_event(1, "release_session", room_a);
+    h.clear_all();
+    h.room_event(3, "close_session", room_a);
+    frame f = h.next(5);
+    CHECK(f.type() == "session_closed");
+    CHECK(std::string(f.payload()["session"]["status"].GetString()) == "closed");
   }
 }
 
@@ -731,6 +759,102 @@ TEST_CASE("rate limit: 40 burst, then rate_limited, then 1008", "[hub][limits]")
     h.send(1, R"({"type":"ping"})");
     REQUIRE(h.closed(1));
     CHECK(h.closed(1)->code == 1008);
+  }
+}
+
+TEST_CASE("rate_limited echoes the refused frame's ref and request_type", "[hub][limits]") {
+  harness h;
+  h.login(1, "alice");
+  h.join(1, room_a);
+  for (int i = 0; i < 38; ++i) h.send(1, R"({"type":"ping"})");  // the bucket is now empty
+  h.clear(1);
+
+  SECTION("a valid ref and a string type: both echoed, the payload is not validated") {
+    h.send(1, R"({"type":"send_message","ref":"m7","payload":{"room":")" + room_a +
+                  R"(","text":"hi","client_msg_id":"k7"}})");
+    frame e = h.next(1);
+    CHECK(e.error_code() == "rate_limited");
+    CHECK(e.ref() == "m7");
+    CHECK(e.str("request_type") == "send_message");
+    h.send(1, R"({"ref":"x","type":"no_such_type","payload":{"room":42}})");
+    e = h.next(1);
+    CHECK(e.error_code() == "rate_limited");
+    CHECK(e.ref() == "x");
+    CHECK(e.str("request_type") == "no_such_type");
+    CHECK(h.store.history(room_a, std::nullopt, 50).value().messages.empty());  // nothing stored
+  }
+  SECTION("a 60 KB type is echoed cut to 64 characters") {
+    h.send(1, R"({"type":")" + std::string(60 * 1024, 't') + R"(","ref":"r"})");
+    frame e = h.next(1);
+    CHECK(e.error_code() == "rate_limited");
+    CHECK(e.str("request_type") == std::string(64, 't'));
+    CHECK(e.raw.size() < 400);
+  }
+  SECTION("no valid ref, no string type, or no JSON object: neither") {
+    for (const std::string& f : std::vector<std::string>{
+             R"({"type":"ping"})", R"({"ref":"r"})", R"({"ref":"r","type":1})",
+          R"({"ref":7,"type":"ping"})", R"({"ref":")" + std::string(65, 'r') + R"(","type":"ping"})",
+          std::string("not json"), std::string(R"(["ref","r"])")}) {
+      INFO("frame: " << f);
+      h.send(1, f);
+      frame e = h.next(1);
+      CHECK(e.error_code() == "rate_limited");
+      CHECK_FALSE(e.has_ref());
+      CHECK_FALSE(e.payload().HasMember("request_type"));
+    }
+    h.hub.on_binary(1);
+    frame e = h.next(1);
+    CHECK(e.error_code() == "rate_limited");
+    CHECK_FALSE(e.has_ref());
+  }
+  CHECK_FALSE(h.closed(1));
+}
+
+TEST_CASE("request_type is cut to 64 characters", "[hub]") {
+  harness h;
+  h.login(1, "alice");
+  SECTION("a 60 KB type") {
+    h.send(1, R"({"type":")" + std::string(60 * 1024, 'x') + R"(","ref":"r"})");
+    frame e = h.next(1);
+    CHECK(e.error_code() == "unknown_type");
+    CHECK(e.str("request_type") == std::string(64, 'x'));
+    CHECK(e.ref() == "r");
+    CHECK(e.raw.size() < 400);
+  }
+  SECTION("multi-byte characters are never split") {
+    std::string type;
+    for (int i = 0; i < 20000; ++i) type += "\xE6\x97\xA5";  // U+65E5
+    h.send(1, R"({"type":")" + type + R"("})");
+    frame e = h.next(1);
+    CHECK(e.error_code() == "unknown_type");
+    CHECK(e.str("request_type") == type.substr(0, 64 * 3));
+  }
+  SECTION("before auth too") {
+    h.open(2);
+    h.send(2, R"({"type":")" + std::string(60 * 1024, 'y') + R"("})");
+    CHECK(h.next(2).str("request_type") == std::string(64, 'y'));
+  }
+}
+
+TEST_CASE("events_in has one counter per client event type", "[hub][metrics]") {
+  using livechat::client_event_type;
+  STATIC_REQUIRE(std::tuple_size_v<decltype(livechat::server::hub_stats::events_in)> ==
+                 static_cast<std::size_t>(client_event_type::count));
+  harness h(unlimited());
+  h.login(1, "alice");
+  h.join(1, room_a);
+  h.say(1, room_a, "hi");
+  for (const char* type : {"leave_room", "typing_start", "typing_stop", "claim_session",
+                           "release_session", "close_session"})
+    h.room_event(1, type, room_a);
+  h.send(1, R"({"type":"mark_read","payload":{"room":")" + room_a + R"(","seq":1}})");
+  h.send(1, R"({"type":"watch_inbox"})");
+  h.send(1, R"({"type":"unwatch_inbox"})");
+  h.send(1, R"({"type":"ping"})");
+  const auto& in = h.hub.stats().events_in;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    INFO("client_event_type " << i);
+    CHECK(in[i] == 1);
   }
 }
 

@@ -237,6 +237,7 @@ struct client_fixture {
       if (e.kind == k) return true;
     return false;
   }
+  bool has_auth_failed() const { return has_error(error_kind::auth_failed); }
 };
 
 }  // namespace
@@ -843,6 +844,199 @@ TEST_CASE("session: server refusals of a send", "[session]") {
   CHECK_FALSE(f.has_sent());
 }
 
+// =================================================================== rate_limited
+
+namespace {
+se::error rate_limited(const std::string& request_type) {
+  return se::error{livechat::errc::rate_limited, "too many events, slow down", request_type,
+                   std::nullopt};
+}
+}  // namespace
+
+TEST_CASE("session resends exactly the refused message after a pause", "[session][rate]") {
+  client_fixture f;
+  f.s.join(room_a);
+  f.establish();
+  f.answer_join("E1", {}, 0);
+  const std::string id0 = f.s.send(room_a, "m0");
+  const std::string id1 = f.s.send(room_a, "m1");
+  const std::string id2 = f.s.send(room_a, "m2");
+  sent_frame x0 = f.next();
+  sent_frame x1 = f.next();
+  sent_frame x2 = f.next();
+  CHECK_FALSE(f.has_sent());
+  // The server stored m0 and m2 but refused m1 (its bucket refilled in between).
+  f.server(se::message_sent{id0, msg(room_a, 1, "alice", id0), false}, x0.ref);
+  f.server(rate_limited("send_message"), x1.ref);
+  f.server(se::message_sent{id2, msg(room_a, 2, "alice", id2), false}, x2.ref);
+  CHECK(f.dropped.empty());  // not `rejected`: a refusal for the pace, not for the message
+  REQUIRE(f.s.queue().size() == 1);
+  CHECK(f.s.queue().pending().front().client_msg_id == id1);
+  CHECK(f.s.queue().pending().front().retries == 1);
+  CHECK(f.s.room(room_a)->pending.size() == 1);
+  REQUIRE_FALSE(f.errors.empty());
+  CHECK(f.errors.back().kind == error_kind::server);
+  CHECK(f.errors.back().code == livechat::errc::rate_limited);
+  CHECK(f.errors.back().room == room_a);
+  // Nothing goes out during the pause, not even other sends.
+  f.s.typing(room_a, true);
+  f.run_for(900ms);
+  CHECK_FALSE(f.has_sent());
+  f.run_for(100ms);
+  sent_frame again = f.next();
+  REQUIRE(again.type == "send_message");
+  CHECK(*again.as<ce::send_message>().client_msg_id == id1);
+  CHECK(again.as<ce::send_message>().text == "m1");
+  CHECK(again.ref != x1.ref);
+  CHECK_FALSE(f.has_sent());
+  f.run_for(200ms);  // half the pace now: 7.5 frames/s
+  CHECK(f.next().type == "typing_start");
+  CHECK_FALSE(f.has_sent());
+  f.server(se::message_sent{id1, msg(room_a, 3, "alice", id1), false}, again.ref);
+  CHECK(f.s.queue().empty());
+  CHECK(f.acks == std::vector<std::tuple<std::string, std::uint64_t, bool>>{
+                      {id0, 1, false}, {id2, 2, false}, {id1, 3, false}});
+  CHECK(f.dropped.empty());
+  CHECK(f.s.current_state() == state::connected);
+}
+
+TEST_CASE("session: refused messages go out again in queue order", "[session][rate]") {
+  session_settings cfg = quick_settings();
+  cfg.send_burst = 5;
+  client_fixture f(cfg);
+  f.s.join(room_a);
+  f.establish();
+  f.answer_join("E1", {}, 0);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) ids.push_back(f.s.send(room_a, "m" + std::to_string(i)));
+  std::vector<sent_frame> wire;
+  while (f.has_sent()) wire.push_back(f.next());
+  REQUIRE(wire.size() == 3);  // burst 5 minus auth and join; m3..m5 wait
+  for (const auto& x : wire) f.server(rate_limited("send_message"), x.ref);
+  std::vector<std::string> order;
+  for (int i = 0; i < 100 && order.size() < 6; ++i) {
+    f.advance(100ms);
+    while (f.has_sent()) {
+      sent_frame x = f.next();
+      if (x.type == "send_message") order.push_back(*x.as<ce::send_message>().client_msg_id);
+    }
+  }
+  CHECK(order == ids);
+  CHECK(f.s.queue().pending()[0].retries == 1);
+  CHECK(f.s.queue().pending()[3].retries == 0);
+}
+
+TEST_CASE("session: rate_limited resends count toward max_retries", "[session][rate]") {
+  session_settings cfg = quick_settings();
+  cfg.queue.max_retries = 2;
+  client_fixture f(cfg);
+  f.s.join(room_a);
+  f.establish();
+  f.answer_join("E1", {}, 0);
+  const std::string id = f.s.send(room_a, "m");
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    sent_frame x;
+    for (int i = 0; i < 100 && !f.has_sent(); ++i) f.advance(100ms);
+    x = f.next();
+    REQUIRE(x.type == "send_message");
+    CHECK(*x.as<ce::send_message>().client_msg_id == id);
+    f.server(rate_limited("send_message"), x.ref);
+  }
+  CHECK(f.dropped ==
+        std::vector<std::pair<std::string, drop_reason>>{{id, drop_reason::too_many_retries}});
+  CHECK(f.s.queue().empty());
+  CHECK(f.s.room(room_a)->pending.empty());
+  f.run_for(10s);
+  CHECK_FALSE(f.has_sent());
+}
+
+TEST_CASE("session halves its pace after rate_limited, until the next connection", "[session][rate]") {
+  client_fixture f;
+  f.s.join(room_a);
+  for (int i = 0; i < 100; ++i) f.s.send(room_a, "m" + std::to_string(i));
+  f.establish();
+  f.answer_join("E1", {}, 0);
+  std::vector<sent_frame> first;
+  while (f.has_sent()) first.push_back(f.next());
+  REQUIRE(first.size() == 28);
+  for (std::size_t i = 20; i < first.size(); ++i) f.server(rate_limited("send_message"), first[i].ref);
+  f.run_for(1000ms);  // the pause; the 8 refusals were one episode: halved once
+  std::size_t sent = 0;
+  for (int step = 1; step <= 40; ++step) {
+    f.advance(100ms);
+    while (f.has_sent()) sent += f.next().type == "send_message";
+    // 1 at the end of the pause, then 7.5/s: never the old 15/s.
+    CHECK(static_cast<double>(sent) <= 1 + 7.5 * step / 10 + 1);
+  }
+  CHECK(sent >= 30);
+  SECTION("a new connection starts at the configured pace") {
+    f.reconnect();
+    f.answer_join("E1", {}, 0);
+    std::size_t burst = 0;
+    while (f.has_sent()) burst += f.next().type == "send_message";
+    CHECK(burst == 28);
+  }
+}
+
+TEST_CASE("session: a rate_limited join is sent again and the room kept", "[session][rate]") {
+  client_fixture f;
+  f.s.join(room_a);
+  const std::string id = f.s.send(room_a, "x");
+  f.establish();
+  sent_frame j = f.next();
+  REQUIRE(j.type == "join_room");
+  f.server(rate_limited("join_room"), j.ref);
+  REQUIRE(f.s.room(room_a) != nullptr);
+  CHECK(f.dropped.empty());
+  CHECK_FALSE(f.s.ready());  // the queue still waits for the rejoin
+  CHECK_FALSE(f.has_sent());
+  f.run_for(1000ms);
+  sent_frame again = f.next();
+  REQUIRE(again.type == "join_room");
+  CHECK(again.as<ce::join_room>().room == room_a);
+  f.t.sent.push_front(again.raw);
+  f.answer_join("E1", {}, 0);
+  CHECK(f.s.ready());
+  f.run_for(200ms);
+  sent_frame x = f.next();
+  REQUIRE(x.type == "send_message");
+  CHECK(*x.as<ce::send_message>().client_msg_id == id);
+}
+
+TEST_CASE("session: a rate_limited auth is sent again", "[session][rate]") {
+  client_fixture f;
+  f.s.start();
+  f.s.on_open();
+  sent_frame a = f.next();
+  REQUIRE(a.type == "auth");
+  f.server(rate_limited("auth"), a.ref);
+  CHECK(f.s.current_state() == state::authenticating);
+  CHECK_FALSE(f.has_auth_failed());
+  f.run_for(1000ms);
+  sent_frame again = f.next();
+  CHECK(again.type == "auth");
+}
+
+TEST_CASE("session: a rate_limited without ref pauses and resends nothing", "[session][rate]") {
+  client_fixture f;
+  f.s.join(room_a);
+  f.establish();
+  f.answer_join("E1", {}, 0);
+  f.s.typing(room_a, true);
+  f.s.mark_read(room_a, 0);
+  CHECK(f.types() == std::vector<std::string>{"typing_start", "mark_read"});
+  f.server(se::error{livechat::errc::rate_limited, "slow down", std::nullopt, std::nullopt});
+  CHECK(f.has_error(error_kind::server));
+  const std::string id = f.s.send(room_a, "after");
+  f.run_for(900ms);
+  CHECK_FALSE(f.has_sent());
+  f.run_for(100ms);
+  sent_frame x = f.next();
+  CHECK(x.type == "send_message");
+  CHECK(*x.as<ce::send_message>().client_msg_id == id);
+  CHECK_FALSE(f.has_sent());
+}
+
 TEST_CASE("session: a join refused for good forgets the room and its messages", "[session]") {
   client_fixture f;
   f.s.join(room_a);
@@ -986,9 +1180,24 @@ TEST_CASE("session falls back to a random id when make_client_msg_id misbehaves"
   session_settings cfg = quick_settings();
   cfg.make_client_msg_id = [] { return std::string(); };
   client_fixture f(cfg);
+  f.s.join(room_a);
+  f.establish();
+  f.answer_join("E1", {}, 0);
   const std::string id = f.s.send(room_a, "x");
   CHECK(id.size() == 32);
-  CHECK(f.has_error(error_kind::invalid_argument));
+  // The call was not refused (that is what invalid_argument means): the
+  // message is queued and sent under the random id.
+  REQUIRE(f.errors.size() == 1);
+  CHECK(f.errors[0].kind == error_kind::bad_setting);
+  CHECK(std::string(to_string(f.errors[0].kind)) == "bad_setting");
+  CHECK(f.errors[0].room == room_a);
+  CHECK_FALSE(f.has_error(error_kind::invalid_argument));
+  REQUIRE(f.s.queue().size() == 1);
+  CHECK(f.s.queue().pending().front().client_msg_id == id);
+  CHECK(f.s.room(room_a)->pending.size() == 1);
+  sent_frame x = f.next();
+  REQUIRE(x.type == "send_message");
+  CHECK(*x.as<ce::send_message>().client_msg_id == id);
 }
 
 TEST_CASE("session uses make_client_msg_id", "[session]") {
@@ -1198,14 +1407,19 @@ struct hub_net {
   int next_conn = 1;
   bool server_up = true;
 
-  hub_net() { hub = std::make_unique<server_hub>(server_transport, clock, *store, auth); }
+  livechat::server::hub_config hub_cfg;
 
-  client& add(const std::string& token) {
+  explicit hub_net(livechat::server::hub_config cfg = {}) : hub_cfg(cfg) {
+    hub = std::make_unique<server_hub>(server_transport, clock, *store, auth, hub_cfg);
+  }
+
+  client& add(const std::string& token, std::function<void(session_settings&)> tweak = {}) {
     clients.push_back(std::make_unique<client>());
     client& c = *clients.back();
     session_settings cfg;
     cfg.token = token;
     cfg.backoff.jitter = false;  // reconnects at known times: 500, 1000, 2000 ms …
+    if (tweak) tweak(cfg);
     // The session gets a copy of the clock: it follows the ticks it is given.
     c.s = std::make_unique<session<link, livechat::manual_clock>>(c.transport, cfg, clock);
     c.s->set_on_message([&c](const livechat::message& m) { c.delivered.push_back(m); });
@@ -1301,7 +1515,7 @@ struct hub_net {
       }
     }
     if (!keep_store) store = std::make_unique<livechat::memory_store>("epoch-2");
-    hub = std::make_unique<server_hub>(server_transport, clock, *store, auth);
+    hub = std::make_unique<server_hub>(server_transport, clock, *store, auth, hub_cfg);
   }
 
   /// Time passes in 100 ms ticks for the hub and every session.
@@ -1491,4 +1705,39 @@ TEST_CASE("session against a real hub: a full queue flushes under the default ra
   CHECK(alice.s->queue().empty());
   CHECK(alice.server_errors(livechat::errc::rate_limited) == 0);
   CHECK(alice.errors.empty());
+}
+
+TEST_CASE("session against a real hub: a pace above the server's limit still stores every message once",
+          "[session][hub][rate]") {
+  livechat::server::hub_config cfg;
+  cfg.rate_burst = 10;
+  cfg.rate_per_second = 5;
+  hub_net net(cfg);
+  std::vector<std::pair<state, state>> states;
+  auto& alice = net.add("alice", [](session_settings& s) {
+    s.send_burst = 40;
+    s.send_per_second = 40;
+  });
+  alice.s->set_on_state_change([&](state from, state to) { states.emplace_back(from, to); });
+  alice.s->join(room_a);
+  std::vector<std::string> texts;
+  for (int i = 0; i < 100; ++i) {
+    texts.push_back("queued " + std::to_string(i));
+    alice.s->send(room_a, texts.back());
+  }
+  alice.s->start();
+  net.pump();
+  for (int i = 0; i < 600 && !alice.s->queue().empty(); ++i) net.run_for(100ms);
+  CHECK(net.stored_texts(room_a) == texts);  // each once, in order
+  CHECK(alice.seqs(room_a) == one_to(100));
+  CHECK(alice.s->queue().empty());
+  CHECK(alice.dropped.empty());
+  CHECK(alice.acks.size() == 100);
+  const std::size_t refused = alice.server_errors(livechat::errc::rate_limited);
+  CHECK(refused > 0);
+  CHECK(refused < 100);  // never near the 1008 close
+  // One connection all along: no close for too many refused frames.
+  CHECK(std::count_if(states.begin(), states.end(),
+                      [](const auto& s) { return s.second == state::reconnecting; }) == 0);
+  UNSCOPED_INFO("refused frames: " << refused);
 }

@@ -202,23 +202,39 @@ TEST_CASE("session_rules: release_session", "[session_rules]") {
 TEST_CASE("session_rules: close_session", "[session_rules]") {
   SECTION("from open") {
     session_state s = make(session_status::open, std::nullopt);
-    check_changed(livechat::close_session(s, t1));
+    check_changed(livechat::close_session(s, bob, t1));
     check_state(s, session_status::closed, std::nullopt, 6, t1);
   }
 
-  SECTION("from claimed: claimed_by is kept") {
+  SECTION("from claimed, by the holder: claimed_by is kept") {
     session_state s = make(session_status::claimed, alice_ref);
-    check_changed(livechat::close_session(s, t1));
+    check_changed(livechat::close_session(s, alice, t1));
     check_state(s, session_status::closed, alice_ref, 6, t1);
   }
 
-  SECTION("closing a closed session: no change, nothing to send") {
-    session_state s = make(session_status::closed, alice_ref);
+  SECTION("from claimed, by an admin: claimed_by is kept") {
+    session_state s = make(session_status::claimed, alice_ref);
+    check_changed(livechat::close_session(s, root, t1));
+    check_state(s, session_status::closed, alice_ref, 6, t1);
+  }
+
+  SECTION("from claimed, by another operator: forbidden, state untouched") {
+    // Else closing and claiming again would undo a colleague's claim.
+    session_state s = make(session_status::claimed, alice_ref);
     const session_state before = s;
-    session_outcome o = livechat::close_session(s, t1);
-    CHECK_FALSE(o.error.has_value());
-    CHECK(o.effect == session_effect::none);
+    check_refused(livechat::close_session(s, bob, t1), errc::forbidden);
     CHECK(same(s, before));
+  }
+
+  SECTION("closing a closed session: no change, nothing to send, whoever asks") {
+    for (const identity& who : {alice, bob, root}) {
+      session_state s = make(session_status::closed, alice_ref);
+      const session_state before = s;
+      session_outcome o = livechat::close_session(s, who, t1);
+      CHECK_FALSE(o.error.has_value());
+      CHECK(o.effect == session_effect::none);
+      CHECK(same(s, before));
+    }
   }
 }
 
@@ -262,9 +278,10 @@ TEST_CASE("session_rules: version grows by exactly 1 per change", "[session_rule
   step(livechat::claim_session(s, alice, at(ms)));
   step(livechat::claim_session(s, alice, at(ms)));          // reply only
   step(livechat::claim_session(s, bob, at(ms)));            // refused
-  step(livechat::close_session(s, at(ms)));
+  step(livechat::close_session(s, bob, at(ms)));            // refused: alice holds it
+  step(livechat::close_session(s, alice, at(ms)));
   CHECK(s.claimed_by == alice_ref);
-  step(livechat::close_session(s, at(ms)));                 // none
+  step(livechat::close_session(s, bob, at(ms)));            // none
   step(livechat::release_session(s, alice, at(ms)));        // refused
   step(livechat::reopen_on_user_message(s, at(ms)));
   step(livechat::reopen_on_user_message(s, at(ms)));        // none
@@ -272,7 +289,7 @@ TEST_CASE("session_rules: version grows by exactly 1 per change", "[session_rule
   step(livechat::claim_session(s, root, at(ms)));           // takeover
   step(livechat::release_session(s, bob, at(ms)));          // refused: bob no longer holds it
   step(livechat::release_session(s, root, at(ms)));
-  step(livechat::close_session(s, at(ms)));
+  step(livechat::close_session(s, bob, at(ms)));            // open: anyone in the room
   CHECK(expected == 7);
   CHECK(s.version == 7);
   CHECK(s.status == session_status::closed);

@@ -106,10 +106,17 @@ struct session_settings {
   std::function<std::string()> make_client_msg_id;
   /// Client-side pacing of outgoing frames (a token bucket), kept below the
   /// server's default limit (40, refilled at 20/s) with room for pings: a
-  /// reconnect that flushes 100 queued messages and rejoins many rooms must
-  /// not run into `rate_limited`, whose refusals carry no `ref`.
+  /// reconnect that flushes 100 queued messages and rejoins many rooms
+  /// should not run into `rate_limited` at all.
   double send_burst = 30.0;
   double send_per_second = 15.0;
+  /// After a `rate_limited`, nothing is sent for this long (the server's
+  /// bucket refills meanwhile) and the pace above is halved for the rest
+  /// of the connection (never below 1 frame/s, burst 1), so a server with
+  /// a lower limit than the pace is matched after a few refusals instead of
+  /// closing the connection (1008) for too many of them. The refused frame
+  /// is sent again if it had a `ref` (see `send`).
+  std::chrono::milliseconds rate_limited_pause{1000};
   /// Confirmed messages kept per room in `room_view::messages` (the oldest go first).
   std::size_t max_history = 1000;
 };
@@ -126,6 +133,9 @@ enum class error_kind {
   heartbeat_timeout,    ///< pings went unanswered: the connection was declared dead
   auth_failed,          ///< the token was refused (close 4003): no more reconnects
   reconnect_exhausted,  ///< backoff max_attempts reached: no more reconnects
+  /// A `session_settings` function gave an unusable value and a safe one was
+  /// used instead; the call went through (make_client_msg_id → a random id).
+  bad_setting,
   internal,             ///< an unexpected exception inside the session, caught
 };
 
@@ -141,6 +151,7 @@ inline const char* to_string(error_kind k) noexcept {
     case error_kind::heartbeat_timeout: return "heartbeat_timeout";
     case error_kind::auth_failed: return "auth_failed";
     case error_kind::reconnect_exhausted: return "reconnect_exhausted";
+    case error_kind::bad_setting: return "bad_setting";
     case error_kind::internal: return "internal";
   }
   return "unknown";
@@ -235,7 +246,9 @@ class session {
     if (!settings_.make_client_msg_id) settings_.make_client_msg_id = detail::random_id_generator();
     queue_.set_drop_handler(
         [this](const queued_message& m, drop_reason why) { on_queue_drop(m, why); });
-    tokens_ = settings_.send_burst;
+    pace_burst_ = settings_.send_burst;
+    pace_per_second_ = settings_.send_per_second;
+    tokens_ = pace_burst_;
   }
 
   session(const session&) = delete;
@@ -278,8 +291,13 @@ class session {
     entry([&] {
       if (link_ != link::opening) return;  // a late open of an attempt we gave up on
       link_ = link::open;
-      tokens_ = settings_.send_burst;  // a new connection starts with a full bucket on the server
+      // A new connection starts with a full bucket on the server: the pace
+      // learnt from refusals on the last one starts over too.
+      pace_burst_ = settings_.send_burst;
+      pace_per_second_ = settings_.send_per_second;
+      tokens_ = pace_burst_;
       refill_at_ = now();
+      paused_until_.reset();
       set_state(state::authenticating);
       send_now(encode_client_event(client_events::auth{settings_.token},
                                    new_ref(make_request(request_kind::auth))));
@@ -414,10 +432,14 @@ class session {
   /// Queues `text` for `room` and returns its client_msg_id. It is sent
   /// when connected (after the rooms were rejoined), shown meanwhile in
   /// `room_view::pending`, removed from the queue by `message_sent`, and
-  /// resent after a reconnect with the same id, so the server stores it
-  /// once. A full queue or an oversized text is reported through
-  /// on_dropped (the id is still returned). An invalid room or a text that
-  /// is empty, too long or not UTF-8 is refused: on_error and "" returned.
+  /// resent with the same id after a reconnect, or after a pause when the
+  /// server refused it with `rate_limited`, so the server stores it once;
+  /// each resend counts toward `queue_settings::max_retries`. A full queue
+  /// or an oversized text is reported through on_dropped (the id is still
+  /// returned). An invalid room or a text that is empty, too long or not
+  /// UTF-8 is refused: on_error (invalid_argument) and "" returned. An
+  /// unusable id from `make_client_msg_id` is replaced by a random one: the
+  /// message is queued with it (returned) and on_error says `bad_setting`.
   std::string send(std::string room, std::string text) {
     std::string id;
     entry([&] {
@@ -434,8 +456,15 @@ class session {
       id = settings_.make_client_msg_id();
       if (id.empty() || livechat::detail::utf8_length(id) > limits.max_client_msg_id_length ||
           !detail::is_valid_utf8(id)) {
-        refuse("send_message", room,
-               "make_client_msg_id must give 1-64 characters; used a random id");
+        // Not a refusal: the message goes out under a random id.
+        session_error e;
+        e.kind = error_kind::bad_setting;
+        e.code = errc::validation_error;
+        e.message = "make_client_msg_id must give 1-64 characters of UTF-8; used a random id";
+        e.request_type = "send_message";
+        e.field = "client_msg_id";
+        e.room = room;
+        report(std::move(e));
         id = fallback_id();
       }
       queued_message m;
@@ -870,6 +899,7 @@ class session {
   /// Messages that were on the wire stay queued with one more retry.
   void teardown() {
     ready_ = false;
+    paused_until_.reset();
     awaiting_joins_ = 0;
     outbox_.clear();
     requests_.clear();
@@ -913,14 +943,19 @@ class session {
     const time_point n = now();
     if (n > refill_at_) {
       const double dt = std::chrono::duration<double>(n - refill_at_).count();
-      tokens_ = std::min(settings_.send_burst, tokens_ + dt * settings_.send_per_second);
+      tokens_ = std::min(pace_burst_, tokens_ + dt * pace_per_second_);
       refill_at_ = n;
     }
   }
 
-  /// Sends what the token bucket allows, in order.
+  /// Sends what the token bucket allows, in order; nothing while paused
+  /// after a `rate_limited`.
   void pump() {
     if (pumping_ || link_ != link::open) return;
+    if (paused_until_) {
+      if (now() < *paused_until_) return;
+      paused_until_.reset();
+    }
     pumping_ = true;
     refill();
     while (!outbox_.empty() && link_ == link::open && tokens_ >= 1.0) {
@@ -942,12 +977,79 @@ class session {
     pumping_ = false;
   }
 
-  void send_join(room_state& r, bool initial) {
+  /// The server refused a frame (`rate_limited`): it emptied its bucket.
+  /// Pause, then go on at half the pace. Refusals that arrive during the
+  /// pause answer frames sent before it, so they do not slow down again.
+  void slow_down() {
+    const time_point n = now();
+    if (paused_until_ && n < *paused_until_) return;
+    pace_per_second_ = std::max(1.0, pace_per_second_ / 2);
+    pace_burst_ = std::max(1.0, pace_burst_ / 2);
+    paused_until_ = n + settings_.rate_limited_pause;
+    tokens_ = 1.0;  // the first frame goes out as the pause ends
+    refill_at_ = *paused_until_;
+  }
+
+  /// Sends again, after the pause, the request a `rate_limited` named by its
+  /// `ref`. A message keeps its client_msg_id and counts one retry (the
+  /// queue drops it beyond max_retries); it goes out before the messages
+  /// queued after it, although one of those that the server accepted
+  /// meanwhile stays ahead of it (seq tells the order).
+  void resend_refused(request req) {
+    switch (req.kind) {
+      case request_kind::send:
+        in_flight_.erase(req.client_msg_id);
+        if (queue_.retry(req.client_msg_id)) reschedule_messages();
+        break;
+      case request_kind::auth:
+        if (state_ == state::authenticating)
+          enqueue_frame(encode_client_event(client_events::auth{settings_.token}, new_ref(std::move(req))));
+        break;
+      case request_kind::join: {
+        room_state* r = find_room(req.room);
+        if (r == nullptr || !r->join_outstanding) break;  // left meanwhile
+        enqueue_frame(encode_client_event(join_event(*r), new_ref(std::move(req))));
+        break;
+      }
+      case request_kind::leave: {
+        client_events::leave_room l{req.room};
+        enqueue_frame(encode_client_event(l, new_ref(std::move(req))));
+        break;
+      }
+      case request_kind::watch:
+      case request_kind::unwatch:
+        if ((req.kind == request_kind::watch) != watch_inbox_) break;  // changed mind since
+        if (watch_inbox_)
+          enqueue_frame(encode_client_event(client_events::watch_inbox{}, new_ref(std::move(req))));
+        else
+          enqueue_frame(encode_client_event(client_events::unwatch_inbox{}, new_ref(std::move(req))));
+        break;
+    }
+  }
+
+  /// Puts every queued message that is not on the wire back in the outbox
+  /// in queue order, behind the other frames waiting there.
+  void reschedule_messages() {
+    if (!ready_) return;  // become_ready() schedules them all
+    std::deque<outgoing> frames;
+    for (auto& o : outbox_)
+      if (o.client_msg_id.empty()) frames.push_back(std::move(o));
+    outbox_ = std::move(frames);
+    scheduled_.clear();
+    for (const auto& m : queue_.pending()) schedule(m.client_msg_id);  // skips those in flight
+  }
+
+  client_events::join_room join_event(const room_state& r) const {
     client_events::join_room j{r.view.name, std::nullopt, std::nullopt};
     if (r.view.loaded) {
       j.since_seq = r.view.last_seq;
       j.epoch = r.view.epoch;
     }
+    return j;
+  }
+
+  void send_join(room_state& r, bool initial) {
+    client_events::join_room j = join_event(r);
     request q = make_request(request_kind::join);
     q.room = r.view.name;
     q.initial = initial;
@@ -1178,6 +1280,16 @@ class session {
     err.field = e.field;
     if (req) err.room = req->room;
     report(std::move(err));
+    if (e.code == errc::rate_limited) {
+      // The frame was not processed. One with a ref (send, join, leave,
+      // inbox, auth) is sent again after the pause; typing, mark_read and
+      // the session actions carry none and are not: a late typing
+      // indicator is wrong, the next mark_read supersedes this one, and a
+      // claim is the operator's decision to repeat (on_error tells them).
+      slow_down();
+      if (req) resend_refused(std::move(*req));
+      return;
+    }
     if (!req) return;
     switch (req->kind) {
       case request_kind::auth:
@@ -1333,6 +1445,9 @@ class session {
   std::unordered_set<std::string> in_flight_;  // queued messages sent on this connection
   double tokens_ = 0;
   time_point refill_at_{};
+  double pace_burst_ = 0;       // settings_.send_burst, halved by each rate_limited episode
+  double pace_per_second_ = 0;  // settings_.send_per_second, likewise
+  std::optional<time_point> paused_until_;  // after a rate_limited: nothing is sent before
   bool pumping_ = false;
 
   std::deque<std::function<void()>> notes_;

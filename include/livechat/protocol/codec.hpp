@@ -15,6 +15,9 @@
 #include <utility>
 
 #include <rapidjson/document.h>
+#include <rapidjson/encodedstream.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
 #include <rapidjson/writer.h>
 
 #include <livechat/error.hpp>
@@ -29,6 +32,9 @@ struct codec_limits {
   std::size_t max_text_length = 5000;         ///< code points after trimming
   std::size_t max_ref_length = 64;            ///< code points
   std::size_t max_client_msg_id_length = 64;  ///< code points
+  /// Code points of a frame's `type` echoed as `request_type` in an
+  /// `error`: a 60 KB `type` must not come back as a 60 KB answer.
+  std::size_t max_request_type_length = 64;
 };
 
 struct decode_error {
@@ -60,6 +66,15 @@ inline std::size_t utf8_length(std::string_view s) noexcept {
   std::size_t n = 0;
   for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0u) != 0x80u;
   return n;
+}
+
+/// The longest prefix of valid UTF-8 `s` with at most `n` code points
+/// (cut before a lead byte, so the result stays valid UTF-8).
+inline std::string_view cut_code_points(std::string_view s, std::size_t n) noexcept {
+  std::size_t count = 0;
+  for (std::size_t i = 0; i < s.size(); ++i)
+    if ((static_cast<unsigned char>(s[i]) & 0xC0u) != 0x80u && count++ == n) return s.substr(0, i);
+  return s;
 }
 
 /// RapidJSON 1.1.0 decodes a lone low-surrogate escape (`"\uDC00"`) into
@@ -225,7 +240,8 @@ inline client_event read_payload(client_event_type kind, payload_reader& r,
       e.seq = r.required_uint("seq");
       return e;
     }
-    case client_event_type::ping: return ce::ping{};
+    case client_event_type::ping:
+    case client_event_type::count: break;  // count: never parsed
   }
   return ce::ping{};
 }
@@ -321,6 +337,124 @@ inline decoded_frame decode_client_frame(std::string_view frame, const codec_lim
     return out;
   }
   out.payload_error = std::move(reader.error());
+  return out;
+}
+
+/// A frame's `type` as an `error` echoes it in `request_type`: cut to
+/// `limits.max_request_type_length` code points (PROTOCOL.md HTTP notes).
+inline std::string request_type_echo(std::string_view type, const codec_limits& limits = {}) {
+  return std::string(detail::cut_code_points(type, limits.max_request_type_length));
+}
+
+/// What a frame refused by the rate limit tells about itself: its `ref`
+/// and `type`, set (both) only when the frame is a JSON object with a
+/// valid `ref` and a string `type`.
+struct frame_envelope {
+  std::optional<std::string> ref;
+  std::optional<std::string> request_type;  ///< `type`, cut as `request_type_echo` does
+};
+
+namespace detail {
+
+/// SAX handler keeping the first top-level `ref` and `type` and skipping
+/// everything else, so reading an envelope builds no DOM and copies no
+/// payload. A root that is not an object stops the parse.
+class envelope_handler
+    : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, envelope_handler> {
+ public:
+  enum class seen { no, string, other };
+  seen ref = seen::no;
+  seen type = seen::no;
+  std::string ref_value;
+  std::string type_value;
+
+  bool Default() { return value(); }
+  bool String(const char* s, rapidjson::SizeType n, bool) {
+    if (depth_ == 0) return false;
+    if (depth_ == 1) {
+      if (current_ == member::ref && ref == seen::no) {
+        ref = seen::string;
+        ref_value.assign(s, n);
+      } else if (current_ == member::type && type == seen::no) {
+        type = seen::string;
+        type_value.assign(s, n);
+      }
+    }
+    return true;
+  }
+  bool Key(const char* s, rapidjson::SizeType n, bool) {
+    if (depth_ == 1) {
+      const std::string_view k(s, n);
+      current_ = k == "ref" ? member::ref : k == "type" ? member::type : member::other;
+    }
+    return true;
+  }
+  bool StartObject() {
+    if (depth_ != 0 && !value()) return false;
+    ++depth_;
+    return true;
+  }
+  bool EndObject(rapidjson::SizeType) {
+    --depth_;
+    return true;
+  }
+  bool StartArray() {
+    if (!value()) return false;
+    ++depth_;
+    return true;
+  }
+  bool EndArray(rapidjson::SizeType) {
+    --depth_;
+    return true;
+  }
+
+ private:
+  enum class member { other, ref, type };
+  /// A non-string value; false (stop) at the root, where only an object is allowed.
+  bool value() {
+    if (depth_ == 0) return false;
+    if (depth_ == 1) {
+      // First occurrence wins, as FindMember does in decode_client_frame.
+      if (current_ == member::ref && ref == seen::no) ref = seen::other;
+      if (current_ == member::type && type == seen::no) type = seen::other;
+    }
+    return true;
+  }
+  std::size_t depth_ = 0;
+  member current_ = member::other;
+};
+
+}  // namespace detail
+
+/// Reads only the envelope of `frame` (one SAX pass, no DOM, the payload
+/// is not validated): what a `rate_limited` answer echoes (PROTOCOL.md
+/// Envelope). Never throws on bad input; a frame that is not a JSON
+/// object, or whose `ref` is invalid or `type` not a string, gives neither.
+inline frame_envelope read_envelope(std::string_view frame, const codec_limits& limits = {}) {
+  frame_envelope out;
+  // As in decode_client_frame: the in-memory stream would stop at a NUL.
+  if (std::char_traits<char>::find(frame.data(), frame.size(), '\0') != nullptr) return out;
+  char stack_buffer[1024];
+  rapidjson::MemoryPoolAllocator<> stack_alloc(stack_buffer, sizeof stack_buffer);
+  rapidjson::GenericReader<rapidjson::UTF8<>, rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>> reader(
+      &stack_alloc, sizeof stack_buffer);
+  rapidjson::MemoryStream ms(frame.data(), frame.size());
+  rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> is(ms);
+  detail::envelope_handler h;
+  const bool parsed =
+      detail::is_ascii(frame)
+          ? !reader.Parse<rapidjson::kParseIterativeFlag>(is, h).IsError()
+          : !reader.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(is, h)
+                 .IsError();
+  using seen = detail::envelope_handler::seen;
+  if (!parsed || h.ref != seen::string || h.type != seen::string) return out;
+  // The same rules as decode_client_frame: an escaped lone surrogate is
+  // not UTF-8, and a reply carrying it could not be sent.
+  if (detail::has_encoded_surrogate(h.ref_value) || detail::has_encoded_surrogate(h.type_value) ||
+      detail::utf8_length(h.ref_value) > limits.max_ref_length)
+    return out;
+  out.ref = std::move(h.ref_value);
+  out.request_type = request_type_echo(h.type_value, limits);
   return out;
 }
 

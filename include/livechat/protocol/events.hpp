@@ -6,7 +6,9 @@
 // (what the server decodes); each server event carries its wire name in
 // `type_name` (what the server encodes).
 
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -49,10 +51,12 @@ struct mark_read {
 struct ping { static constexpr std::string_view type_name = "ping"; };
 }  // namespace client_events
 
-/// Index order matches `client_event`'s alternatives.
+/// Index order matches `client_event`'s alternatives. `count` is not an
+/// event: it sizes tables indexed by the type (hub_stats::events_in).
 enum class client_event_type {
   auth, join_room, leave_room, watch_inbox, unwatch_inbox, send_message, typing_start,
-  typing_stop, claim_session, release_session, close_session, mark_read, ping
+  typing_stop, claim_session, release_session, close_session, mark_read, ping,
+  count
 };
 
 using client_event = std::variant<client_events::auth, client_events::join_room,
@@ -60,6 +64,9 @@ using client_event = std::variant<client_events::auth, client_events::join_room,
     client_events::send_message, client_events::typing_start, client_events::typing_stop,
     client_events::claim_session, client_events::release_session,
     client_events::close_session, client_events::mark_read, client_events::ping>;
+
+static_assert(std::variant_size_v<client_event> == static_cast<std::size_t>(client_event_type::count),
+              "client_event_type and client_event must list the same events");
 
 inline std::optional<client_event_type> parse_client_event_type(std::string_view s) noexcept {
   static constexpr std::string_view names[] = {
@@ -70,6 +77,7 @@ inline std::optional<client_event_type> parse_client_event_type(std::string_view
       client_events::claim_session::type_name, client_events::release_session::type_name,
       client_events::close_session::type_name, client_events::mark_read::type_name,
       client_events::ping::type_name};
+  static_assert(std::size(names) == static_cast<std::size_t>(client_event_type::count));
   for (std::size_t i = 0; i < std::size(names); ++i)
     if (names[i] == s) return static_cast<client_event_type>(i);
   return std::nullopt;

@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -48,9 +49,11 @@ struct inbound_message {
 
 /// Counters for metrics. Indexes: `client_event_type` for events in.
 struct hub_stats {
+  static constexpr std::size_t event_types = static_cast<std::size_t>(client_event_type::count);
+
   std::uint64_t frames_in = 0;   ///< every incoming frame, refused ones included
   std::uint64_t frames_out = 0;  ///< frames handed to the transport
-  std::array<std::uint64_t, 13> events_in{};   ///< decoded events by client_event_type
+  std::array<std::uint64_t, event_types> events_in{};  ///< decoded events by client_event_type
   std::array<std::uint64_t, 14> errors_out{};  ///< `error` events by errc (1..13)
   std::uint64_t messages_stored = 0;
   std::uint64_t closes_slow_consumer = 0;
@@ -58,6 +61,9 @@ struct hub_stats {
   /// `hub_config::soft_unsent_bytes` (one per skipped recipient).
   std::uint64_t events_skipped_backpressure = 0;
 };
+// handle_frame indexes events_in by the decoded type: one slot per event.
+static_assert(std::tuple_size_v<decltype(hub_stats::events_in)> == std::variant_size_v<client_event>,
+              "hub_stats::events_in needs one counter per client event type");
 
 /// The protocol state machine of PROTOCOL.md for one server process.
 ///
@@ -135,7 +141,7 @@ class hub {
     connection* c = find(id);
     if (c == nullptr || c->closing) return;
     guarded(c, [&] {
-      if (!admit(*c)) return;
+      if (!admit(*c, nullptr)) return;
       reply_error(*c, errc::unsupported_frame, "binary frames are not supported; send JSON text",
                   std::nullopt, std::nullopt, std::nullopt);
     });
@@ -497,9 +503,10 @@ class hub {
     std::vector<pending_write> writes;
     writes.swap(writes_);
     if (!flushed) report("message store commit failed: " + flushed.error().message());
+    // A send that depended on a write goes out only if the commit kept the
+    // write (else it was rolled back). A connection asked to close since
+    // still gets what was queued for it before: its close waits for this.
     for (auto& o : box)
-      // else it was rolled back. A connection asked to close since still
-      // gets what was queued for it before: its close waits for this.
       if (flushed || o.write == 0) send_now(*o.to, o.payload, true);
     if (flushed && on_outbound_)
       for (auto& o : out) guarded(nullptr, [&] { on_outbound_(o.msg); });
@@ -556,8 +563,12 @@ class hub {
     }
   }
 
-  /// Token bucket: false (and answered) when the frame is refused.
-  bool admit(connection& c) {
+  /// Token bucket: false (and answered) when the frame is refused. The
+  /// answer echoes the `ref` and `type` of a text frame's envelope, so the
+  /// client knows which frame to send again; only refused frames pay for
+  /// reading it, and more than max_refused_frames of them close the
+  /// connection, so that cost stays bounded.
+  bool admit(connection& c, const std::string_view* frame) {
     const time_point now = clock_.now();
     ++stats_.frames_in;
     c.last_activity = now;
@@ -574,18 +585,20 @@ class hub {
       request_close(c, close_code::policy_violation, "too many refused frames");
       return false;
     }
-    reply_error(c, errc::rate_limited, "too many events, slow down", std::nullopt, std::nullopt,
-                std::nullopt);
+    frame_envelope env;
+    if (frame != nullptr) env = read_envelope(*frame, config_.codec);
+    reply_error(c, errc::rate_limited, "too many events, slow down", std::move(env.request_type),
+                std::nullopt, env.ref);
     return false;
   }
 
   // ------------------------------------------------------------ events
 
   void handle_frame(connection& c, std::string_view frame) {
-    if (!admit(c)) return;
+    if (!admit(c, &frame)) return;
     decoded_frame d = decode_client_frame(frame, config_.codec);
     std::optional<std::string> type;
-    if (!d.type.empty() || d.kind) type = d.type;
+    if (!d.type.empty() || d.kind) type = request_type_echo(d.type, config_.codec);
     if (d.envelope_error) {
       auto& e = *d.envelope_error;
       reply_error(c, e.code, e.message, e.code == errc::invalid_json ? std::nullopt : type,
@@ -884,7 +897,7 @@ class hub {
 
   void on_event(connection& c, const client_events::close_session& ev, const ref_type& ref) {
     change_session<server_events::session_closed>(
-        c, ev, ref, [&](session_state& s) { return close_session(s, clock_.system_now()); });
+        c, ev, ref, [&](session_state& s) { return close_session(s, c.who, clock_.system_now()); });
   }
 
   template <class Broadcast, class Event, class Rule>
@@ -894,11 +907,12 @@ class hub {
     if (store_failed(c, s, ev, ref)) return;
     const session_outcome out = rule(s.value());
     if (out.error) {
-      const bool claimed = *out.error == errc::session_already_claimed;
-      reply_error(c, *out.error,
-                  claimed ? "another operator holds this session"
-                          : "only the holder or an admin can release a claimed session",
-                  std::string(Event::type_name), std::nullopt, ref);
+      std::string text = "another operator holds this session";
+      if (*out.error != errc::session_already_claimed)
+        text = std::is_same_v<Event, client_events::close_session>
+                   ? "only the holder or an admin can close a claimed session"
+                   : "only the holder or an admin can release a claimed session";
+      reply_error(c, *out.error, std::move(text), std::string(Event::type_name), std::nullopt, ref);
       return;
     }
     if (out.effect == session_effect::reply_only) reply(c, Broadcast{ev.room, s.value()});

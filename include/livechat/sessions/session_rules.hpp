@@ -55,10 +55,15 @@ inline session_outcome release_session(session_state& s, const identity& actor, 
   return {std::nullopt, session_effect::changed};
 }
 
-/// Any operator in the room; `claimed_by` is kept to show who handled it.
-/// Closing a closed session changes nothing.
-inline session_outcome close_session(session_state& s, system_time now) {
+/// An open session: any operator in the room. A claimed one: only the
+/// holder or an admin (else a colleague could undo a claim by closing the
+/// session and claiming it again). `claimed_by` is kept to show who
+/// handled it. Closing a closed session changes nothing, whoever asks.
+inline session_outcome close_session(session_state& s, const identity& actor, system_time now) {
   if (s.status == session_status::closed) return {std::nullopt, session_effect::none};
+  if (s.status == session_status::claimed && s.claimed_by &&
+      s.claimed_by->user_id != actor.user_id && actor.role != user_role::admin)
+    return {errc::forbidden, session_effect::none};
   s.status = session_status::closed;
   detail::bump(s, now);
   return {std::nullopt, session_effect::changed};
