@@ -367,8 +367,18 @@ TEST_CASE("full operator flow with dev auth", "[integration]") {
     CHECK(count_type(alice_a.sync(), "session_claimed") == 0);
 
     // --- closing the session ---------------------------------------------------------
-    REQUIRE(bob.send("close_session", kRoomPayload, "s1"));
-    for (WsClient* c : {&bob, &alice_a, &alice_b}) {
+    // A claimed session is closed by its holder (or an admin) only: bob's
+    // close would let him undo alice's claim by closing and claiming again.
+    REQUIRE(bob.send("close_session", kRoomPayload, "s0"));
+    {
+        Event err = bob.expect("error");
+        INFO(err);
+        CHECK(err.str("/payload/code") == "forbidden");
+        CHECK(err.str("/ref") == "s0");
+    }
+    CHECK(count_type(alice_a.sync(), "session_closed") == 0);
+    REQUIRE(alice_b.send("close_session", kRoomPayload, "s1"));  // the holder's other tab
+    for (WsClient* c : {&alice_b, &alice_a, &bob}) {
         Event s = c->wait_for("session_closed");
         INFO(c->name() << ": " << s);
         CHECK(s.str("/payload/room") == kRoom);
