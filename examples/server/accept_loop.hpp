@@ -46,9 +46,9 @@ inline std::string address_text(const asio::ip::tcp::socket& s) {
 /// True for the accept errors that mean "out of a resource": retrying at
 /// once cannot succeed and only burns CPU.
 inline bool accept_resource_error(const std::error_code& ec) {
+  // Asio reports socket errors as errno values.
   const int e = ec.value();
-  return ec.category() == std::system_category() &&
-         (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM);
+  return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
 }
 
 template <class Endpoint>

@@ -252,7 +252,9 @@ class lingering_socket_connection : public websocketpp::transport::asio::basic_s
   }
 
   static std::error_code translate_ec(const std::error_code& ec) {
-    if (ec == asio::error::operation_aborted)
+    // bad_descriptor: websocketpp may issue one more read after ending the
+    // connection from inside its read loop (the socket has moved by then).
+    if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor)
       return websocketpp::transport::error::make_error_code(websocketpp::transport::error::eof);
     return ec;
   }
