@@ -202,3 +202,137 @@ TEST_CASE("The per-address cap counts plain TCP and HTTP connections", "[integra
     }
     CHECK(ok);
 }
+
+namespace {
+
+std::string big_room_id(int r) {
+    return "Ubigreplies" + std::string(21 - std::to_string(r).size(), '0') + std::to_string(r);
+}
+
+/// `rooms` conversations of 50 messages of 5,000 × U+0001, each escaped to
+/// six bytes when encoded: a full page of any of them is about 1 MiB (the
+/// page cap), from a request of a few dozen bytes.
+void fill_big_rooms(std::uint16_t port, int rooms) {
+    std::string text;
+    for (int i = 0; i < 5000; ++i) text += "\\u0001";
+    for (int r = 0; r < rooms; ++r) {
+        // Two posts of 25: a request body stops at 1 MiB.
+        for (int half = 0; half < 2; ++half) {
+            std::string body = R"({"destination":"U","events":[)";
+            for (int i = half * 25; i < half * 25 + 25; ++i) {
+                if (i != half * 25) body += ',';
+                body += R"({"type":"message","mode":"active","timestamp":1,"source":{"type":"user","userId":")" +
+                        big_room_id(r) + R"("},"webhookEventId":"big-)" + std::to_string(r) + "-" + std::to_string(i) +
+                        R"(","message":{"id":")" + std::to_string(r * 100 + i) + R"(","type":"text","text":")" +
+                        text + "\"}}";
+            }
+            body += "]}";
+            const HttpResponse res = http_post(port, "/api/v1/webhook", body, "", "application/json", 20s);
+            INFO(res);
+            REQUIRE(res.status == 200);
+        }
+    }
+}
+
+}  // namespace
+
+// Small requests that build big replies, from clients that never read them.
+TEST_CASE("Replies nobody reads stay bounded in memory", "[integration][transport][unread]") {
+    constexpr int rooms = 8;
+    SECTION("HTTP: beyond --max-http-response-bytes, 503 with Retry-After") {
+        ServerProcess server({"--store", "memory", "--max-connections-per-ip", "0", "--max-http-response-bytes",
+                              "4194304"});
+        const auto port = server.port();
+        fill_big_rooms(port, rooms);
+        const long rss_before = rss_kib(server.pid());
+        // 48 requests for a ~1 MiB page each, none read (a 4 KiB receive
+        // buffer, so the kernel takes little of the replies).
+        std::vector<int> fds;
+        for (int i = 0; i < 48; ++i) {
+            const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            REQUIRE(fd >= 0);
+            const int rcvbuf = 4096;
+            ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+            timeval tv{5, 0};
+            ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+            sockaddr_in addr{};
+            addr.sin_family = AF_INET;
+            addr.sin_port = htons(port);
+            addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+            const std::string req = "GET /api/v1/conversations/" + big_room_id(i % rooms) +
+                                    "/messages?limit=500 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer op1\r\n"
+                                    "Connection: close\r\n\r\n";
+            REQUIRE(::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size()));
+            fds.push_back(fd);
+        }
+        // Every request answered (or refused) while none is read: a control
+        // request still gets through.
+        std::this_thread::sleep_for(500ms);
+        CHECK(http_get(port, "/healthz").status == 200);
+        const long rss_held = rss_kib(server.pid());
+        int ok = 0, busy = 0, other = 0;
+        for (int fd : fds) {
+            std::string raw;
+            char buf[65536];
+            for (int k = 0; k < 10000; ++k) {
+                const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+                if (n <= 0) break;
+                raw.append(buf, static_cast<std::size_t>(n));
+            }
+            ::close(fd);
+            HttpResponse r;
+            detail::parse_http_response(raw, r);
+            if (r.status == 200) {
+                ++ok;
+            } else if (r.status == 503 && r.header("Retry-After") == "1" &&
+                       Event::from_text(r.body).str("/error/code") == "unavailable") {
+                ++busy;
+            } else {
+                ++other;
+            }
+        }
+        INFO("200: " << ok << ", 503: " << busy << ", other: " << other << "; RSS " << rss_before << " KiB before, "
+                     << rss_held << " KiB with the replies pending");
+        CHECK(other == 0);
+        CHECK(ok >= 1);
+        CHECK(ok <= 4);  // 4 MiB of ~1 MiB pages
+        CHECK(busy == 48 - ok);
+        // 48 replies of ~1 MiB held at once would be 48 MiB and more.
+        if (!kAddressSanitizer) CHECK(rss_held - rss_before < 32 * 1024);
+    }
+    SECTION("WebSocket: 20 clients that never read get 1013; the server stays bounded") {
+        ServerProcess server({"--store", "memory", "--max-connections-per-ip", "0", "--max-rooms-per-connection",
+                              "100"});
+        const auto port = server.port();
+        fill_big_rooms(port, rooms);
+        const long rss_before = rss_kib(server.pid());
+        std::vector<raw_ws> clients(20);
+        for (std::size_t c = 0; c < clients.size(); ++c) {
+            REQUIRE(clients[c].connect(port, 5s, 4096));
+            clients[c].send_text(R"({"type":"auth","payload":{"token":"reader)" + std::to_string(c) + "\"}}");
+            // Each join answers with a ~1 MiB page: far past the 1 MiB mark.
+            for (int r = 0; r < rooms; ++r)
+                clients[c].send_text(R"({"type":"join_room","payload":{"room":"conversation:)" + big_room_id(r) +
+                                     R"(","since_seq":0}})");
+            clients[c].flush(5s);
+        }
+        std::this_thread::sleep_for(1000ms);
+        const long rss_held = rss_kib(server.pid());
+        int closed_1013 = 0;
+        for (auto& ws : clients) {
+            for (int k = 0; k < 1000; ++k) {
+                auto f = ws.next(5s);
+                if (!f) break;
+                if (f->is_close()) {
+                    if (f->close_code() == 1013) ++closed_1013;
+                    break;
+                }
+            }
+        }
+        INFO("RSS " << rss_before << " KiB before, " << rss_held << " KiB with 20 readers stalled");
+        CHECK(closed_1013 == 20);
+        // Unbounded, 20 × 8 pages of ~1 MiB would be 160 MiB.
+        if (!kAddressSanitizer) CHECK(rss_held - rss_before < 80 * 1024);
+    }
+}
