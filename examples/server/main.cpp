@@ -22,6 +22,8 @@
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <sys/resource.h>
+
 #include <livechat/auth/dev_authenticator.hpp>
 #ifdef LIVECHAT_SERVER_WITH_JWT
 #include <livechat/auth/jwt_authenticator.hpp>
@@ -31,6 +33,7 @@
 #include <livechat/store/memory_store.hpp>
 #include <livechat/store/sqlite_store.hpp>
 
+#include "accept_loop.hpp"
 #include "api_routes.hpp"
 #include "http_routes.hpp"
 #ifdef LIVECHAT_SERVER_WITH_LINE_PUSH
@@ -45,7 +48,11 @@ using namespace std::chrono_literals;
 
 constexpr const char* websocket_path = "/api/v1/ws/live-chat";
 constexpr auto tick_interval = 100ms;  // hub timers and presence coalescing
-constexpr auto drain_timeout = 2s;     // how long shutdown waits for close handshakes
+// Closes the server starts: 2 s for the client's close frame, then up to
+// 2 s of lingering (lingering_socket.hpp); shutdown waits for both.
+constexpr long close_handshake_timeout_ms = 2000;
+constexpr auto linger_timeout = 2s;
+constexpr auto drain_timeout = 4s + 500ms;  // how long shutdown waits for closes to finish
 
 void log_error(const char* where, const char* what) {
   std::cerr << "livechat-server: " << where << ": " << what << '\n';
@@ -76,6 +83,14 @@ std::unique_ptr<livechat::authenticator> make_authenticator(const livechat_serve
 #else
   return nullptr;
 #endif
+}
+
+// Sockets allowed to linger at once: each holds a descriptor, so at most a
+// quarter of the process's limit, and never more than 4096.
+std::size_t max_lingering_sockets() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 4096;
+  return std::clamp<std::size_t>(static_cast<std::size_t>(rl.rlim_cur) / 4, 8, 4096);
 }
 
 }  // namespace
@@ -203,11 +218,20 @@ int main(int argc, char** argv) {
     endpoint.set_max_message_size(64 * 1024);
     endpoint.set_max_http_body_size(livechat_server::max_http_body);
 
-    // Chat frames are small and latency matters more than packet count.
-    endpoint.set_socket_init_handler([](websocketpp::connection_hdl, asio::ip::tcp::socket& s) {
-      asio::error_code ec;
-      s.set_option(asio::ip::tcp::no_delay(true), ec);
-    });
+    endpoint.set_close_handshake_timeout(close_handshake_timeout_ms);
+
+    // Every accepted socket counts against its address until its
+    // descriptor is closed, and ends through the lingering closer.
+    auto addresses = std::make_shared<livechat_server::address_counter>(opts.max_connections_per_ip);
+    livechat_server::lingering_closer::limits linger_limits;
+    linger_limits.deadline = linger_timeout;
+    linger_limits.max_sockets = max_lingering_sockets();
+    auto closer = std::make_shared<livechat_server::lingering_closer>(linger_limits);
+    auto http_budget =
+        std::make_shared<livechat_server::http_response_budget>(opts.max_http_response_bytes);
+    livechat_server::accept_loop<livechat_server::ws_server> acceptor(
+        io, endpoint, addresses, closer,
+        [](const std::string& line) { std::cerr << "livechat-server: " << line << '\n'; });
 
     // The handshake policy, checked before the upgrade so a refused client
     // costs no WebSocket state: only the one path exists (404), nothing new
@@ -216,7 +240,6 @@ int main(int argc, char** argv) {
     // Browsers that offer subprotocols drop the connection unless one is
     // selected: take the first.
     bool shutting_down = false;
-    livechat_server::address_counter addresses(opts.max_connections_per_ip);
     using refusal = livechat_server::server_metrics::handshake_refusal;
     namespace status = websocketpp::http::status_code;
     endpoint.set_validate_handler([&](websocketpp::connection_hdl hdl) {
@@ -263,12 +286,11 @@ int main(int argc, char** argv) {
                               " connections, the most allowed; close one and retry");
         }
 
-        std::string address = livechat_server::remote_address(con);
-        if (!addresses.try_acquire(address))
+        // Counted at accept (accept_loop); this one came past the cap.
+        if (con->over_address_cap())
           return refuse(refusal::ip_cap, status::too_many_requests, "limit_exceeded",
                         "this address already holds " + std::to_string(opts.max_connections_per_ip) +
-                            " WebSocket connections, the most allowed; close one and retry");
-        con->counted_address = std::move(address);
+                            " connections, the most allowed; close one and retry");
 
         const auto& offered = con->get_requested_subprotocols();
         if (!offered.empty()) {
@@ -310,12 +332,8 @@ int main(int argc, char** argv) {
     auto on_gone = [&](websocketpp::connection_hdl hdl) {
       guarded("close", [&] {
         auto con = endpoint.get_con_from_hdl(hdl);
-        if (!con->counted_address.empty()) {
-          addresses.release(con->counted_address);
-          con->counted_address.clear();
-        }
         if (const auto id = transport.remove(con); id != 0) hub.on_close(id);
-        if (shutting_down && transport.size() == 0) io.stop();
+        if (shutting_down && transport.size() == 0 && closer->size() == 0) io.stop();
       });
     };
     endpoint.set_close_handler(on_gone);
@@ -352,8 +370,31 @@ int main(int argc, char** argv) {
     endpoint.set_http_handler([&](websocketpp::connection_hdl hdl) {
       guarded("http", [&] {
         auto con = endpoint.get_con_from_hdl(hdl);
+        if (con->over_address_cap()) {
+          auto r = livechat_server::json_error(
+              429, "limit_exceeded",
+              "this address already holds " + std::to_string(opts.max_connections_per_ip) +
+                  " connections, the most allowed; close one and retry");
+          con->set_status(status::too_many_requests);
+          con->replace_header("Content-Type", r.content_type);
+          con->replace_header("Retry-After", "1");
+          con->replace_header("Connection", "close");
+          con->set_body(r.body);
+          return;
+        }
+        if (con->get_request().wrong_websocket_version()) {
+          // PROTOCOL.md: version 13 only; the header says which one to use.
+          con->set_status(status::upgrade_required);
+          con->replace_header("Content-Type", "application/json");
+          con->replace_header("Sec-WebSocket-Version", "13");
+          con->replace_header("Upgrade", "websocket");
+          con->replace_header("Connection", "close");
+          con->set_body(livechat_server::json_error_body(
+              "upgrade_required", "only Sec-WebSocket-Version: 13 is supported"));
+          return;
+        }
         try {
-          livechat_server::answer_http(con, router);
+          livechat_server::answer_http(con, router, http_budget);
         } catch (const std::exception& e) {
           log_error("http route", e.what());
           con->set_status(websocketpp::http::status_code::internal_server_error);
@@ -395,15 +436,14 @@ int main(int argc, char** argv) {
       }
       shutting_down = true;
       guarded("shutdown", [&] {
-        websocketpp::lib::error_code ignored;
         // websocketpp 0.8.2 logs the accept that stop_listening cancels as
         // a recoverable error (it compares against the wrong error code);
         // nothing said at that level during the drain would be actionable.
         endpoint.clear_error_channels(websocketpp::log::elevel::rerror);
-        endpoint.stop_listening(ignored);
+        acceptor.stop();
         tick_timer.cancel();
         hub.shutdown();  // 1001 to every client through transport.close
-        if (transport.size() == 0) io.stop();
+        if (transport.size() == 0 && closer->size() == 0) io.stop();
       });
       drain_timer.expires_after(drain_timeout);
       drain_timer.async_wait([&](const asio::error_code& te) {
@@ -422,15 +462,16 @@ int main(int argc, char** argv) {
                 << "': " << (aec ? aec.message() : "no address") << '\n';
       return 1;
     }
-    websocketpp::lib::error_code ec;
-    endpoint.listen(resolved.begin()->endpoint(), ec);
-    if (!ec) endpoint.start_accept(ec);
-    if (ec) {
+    if (!acceptor.listen(resolved.begin()->endpoint(), aec)) {
       std::cerr << "livechat-server: cannot listen on " << opts.host << ':' << opts.port << ": "
-                << ec.message() << '\n';
+                << aec.message() << '\n';
       return 1;
     }
-    const auto bound = endpoint.get_local_endpoint(aec);
+    acceptor.start();
+    closer->set_drained_handler([&] {
+      if (shutting_down && transport.size() == 0) io.stop();
+    });
+    const auto bound = acceptor.local_endpoint(aec);
     const bool v6 = opts.host.find(':') != std::string::npos;
     std::cout << "livechat-server listening on http://" << (v6 ? "[" : "") << opts.host
               << (v6 ? "]" : "") << ':' << (aec ? opts.port : bound.port()) << std::endl;

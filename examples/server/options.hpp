@@ -56,8 +56,12 @@ struct options {
   /// Refuse a handshake without `Origin` (browsers always send one; other
   /// clients usually don't, so by default it is accepted).
   bool reject_missing_origin = false;
-  /// WebSocket connections one remote address may hold; 0: unlimited.
+  /// TCP connections one remote address may hold (WebSocket, plain HTTP
+  /// and handshakes still being read); 0: unlimited.
   std::size_t max_connections_per_ip = 200;
+  /// HTTP response bytes handed to the socket layer and not yet sent,
+  /// server-wide; beyond, a request is answered 503. 0: unlimited.
+  std::size_t max_http_response_bytes = 64ULL * 1024 * 1024;
 
   /// The hub's limits, each with its flag (--max-connections-per-user,
   /// --rate-burst, ...); main() adds what is not a limit (group commit).
@@ -107,8 +111,8 @@ inline std::string usage() {
          "                       refuse handshakes without an Origin header (default:\n"
          "                       accepted, for non-browser clients)\n"
          "  --max-connections-per-ip N\n"
-         "                       WebSocket connections per remote address, 0 = unlimited\n"
-         "                       (default 200)\n"
+         "                       TCP connections per remote address (WebSocket and HTTP),\n"
+         "                       0 = unlimited (default 200)\n"
          "  --max-connections-per-user N\n"
          "                       authenticated connections per user, 0 = unlimited\n"
          "                       (default 20); the next one gets error limit_exceeded\n"
@@ -127,6 +131,9 @@ inline std::string usage() {
          "  --idle-timeout-ms N  close 1001 after this long without a frame (60000)\n"
          "  --max-rooms-per-connection N\n"
          "                       rooms one connection may join (100)\n"
+         "  --max-http-response-bytes N\n"
+         "                       HTTP response bytes waiting to be sent, server-wide;\n"
+         "                       beyond, 503 with Retry-After, 0 = unlimited (67108864)\n"
          "\n"
          "  --help, -h           print this help and exit\n"
          "  --version            print the version and exit\n"
@@ -187,6 +194,8 @@ inline constexpr numeric_flag numeric_flags[] = {
      [](options& o, std::uint64_t v) { o.hub.auth_timeout = std::chrono::milliseconds(v); }},
     {"--idle-timeout-ms", 1000, 86'400'000,
      [](options& o, std::uint64_t v) { o.hub.idle_timeout = std::chrono::milliseconds(v); }},
+    {"--max-http-response-bytes", 0, 1ULL << 40,
+     [](options& o, std::uint64_t v) { o.max_http_response_bytes = static_cast<std::size_t>(v); }},
     {"--max-rooms-per-connection", 1, 100'000,
      [](options& o, std::uint64_t v) { o.hub.max_rooms_per_connection = static_cast<std::size_t>(v); }},
 };

@@ -24,6 +24,7 @@
 #include <livechat/server/transport.hpp>
 
 #include "http_routes.hpp"
+#include "lingering_socket.hpp"
 
 namespace livechat_server {
 
@@ -81,17 +82,30 @@ class json_error_response : public websocketpp::http::parser::response {
   }
 };
 
-/// websocketpp's request parser, except that a Content-Length with a sign
-/// is a 400 like every other malformed length (the router refuses the rest:
-/// http_routes.hpp). websocketpp reads it with strtoul, which turns "-1"
-/// into a huge size and answers 413 before any handler runs.
+/// websocketpp's request parser with two of PROTOCOL.md's rules added.
+///
+/// - A Content-Length with a sign is a 400 like every other malformed length
+///   (the router refuses the rest: http_routes.hpp). websocketpp reads it
+///   with strtoul, which turns "-1" into a huge size and answers 413 before
+///   any handler runs.
+/// - Only `Sec-WebSocket-Version: 13` is spoken. websocketpp picks a frame
+///   processor from the version as soon as the headers are read, before any
+///   handler runs: hixie-76 (no version header; frames end at a 0xFF that
+///   may never come, so one "frame" can grow without limit) and hybi 7/8
+///   among them. So an upgrade with any other version is turned into a
+///   plain HTTP request here (its Upgrade header dropped, the refusal
+///   remembered), and the http handler answers it 426: no WebSocket
+///   processor is ever created for it and nothing after the headers is
+///   read as a frame.
 class checked_request : public websocketpp::http::parser::request {
  public:
+  using base = websocketpp::http::parser::request;
   using ptr = std::shared_ptr<checked_request>;
 
   std::size_t consume(const char* buf, std::size_t len) {
+    std::size_t n = 0;
     try {
-      return websocketpp::http::parser::request::consume(buf, len);
+      n = base::consume(buf, len);
     } catch (const websocketpp::http::exception& e) {
       if (e.m_error_code == websocketpp::http::status_code::request_entity_too_large &&
           !plain_content_length(get_header("Content-Length")))
@@ -99,7 +113,77 @@ class checked_request : public websocketpp::http::parser::request {
                                            websocketpp::http::status_code::bad_request);
       throw;
     }
+    if (ready() && !checked_) {
+      checked_ = true;
+      if (websocketpp::processor::is_websocket_handshake(*this) &&
+          get_header("Sec-WebSocket-Version") != "13") {
+        wrong_version_ = true;
+        remove_header("Upgrade");
+      }
+    }
+    return n;
   }
+
+  /// An upgrade request with a version other than 13 (or none).
+  bool wrong_websocket_version() const noexcept { return wrong_version_; }
+
+ private:
+  bool checked_ = false;
+  bool wrong_version_ = false;
+};
+
+/// Bytes of HTTP responses handed to websocketpp and not yet sent, across
+/// the server (--max-http-response-bytes): a client that asks for big
+/// replies and never reads them could otherwise pile up gigabytes. A
+/// reservation is held by the connection and released when it is
+/// destroyed (websocketpp ends an HTTP connection once the response is
+/// written, or at its handshake timeout if the client never reads).
+class http_response_budget {
+ public:
+  explicit http_response_budget(std::size_t limit) : limit_(limit) {}
+
+  class reservation {
+   public:
+    reservation() = default;
+    reservation(const std::shared_ptr<http_response_budget>& b, std::size_t n) : budget_(b), n_(n) {}
+    reservation(reservation&& o) noexcept : budget_(std::move(o.budget_)), n_(std::exchange(o.n_, 0)) {}
+    reservation& operator=(reservation&& o) noexcept {
+      if (this != &o) {
+        release();
+        budget_ = std::move(o.budget_);
+        n_ = std::exchange(o.n_, 0);
+      }
+      return *this;
+    }
+    reservation(const reservation&) = delete;
+    reservation& operator=(const reservation&) = delete;
+    ~reservation() { release(); }
+
+   private:
+    void release() noexcept {
+      if (auto b = budget_.lock()) b->used_ -= n_;
+      budget_.reset();
+      n_ = 0;
+    }
+    std::weak_ptr<http_response_budget> budget_;
+    std::size_t n_ = 0;
+  };
+
+  /// Reserves `n` bytes; false (nothing reserved) when that would pass the
+  /// limit. 0: unlimited.
+  static bool try_reserve(const std::shared_ptr<http_response_budget>& b, std::size_t n,
+                          reservation& out) {
+    if (b->limit_ != 0 && (n > b->limit_ || b->used_ > b->limit_ - n)) return false;
+    b->used_ += n;
+    out = reservation(b, n);
+    return true;
+  }
+
+  std::size_t used() const noexcept { return used_; }
+
+ private:
+  std::size_t limit_;
+  std::size_t used_ = 0;
 };
 
 /// Per-connection data websocketpp lets the config attach to each connection
@@ -107,9 +191,13 @@ class checked_request : public websocketpp::http::parser::request {
 /// handler maps hdl -> id without a lookup table.
 struct connection_data {
   std::uint64_t livechat_id = 0;  ///< 0 until the open handler assigns one
-  /// The remote address this connection counts against in
-  /// `address_counter`; empty when it was never counted.
-  std::string counted_address;
+  /// Bytes of frames given to websocketpp for this connection and not yet
+  /// written to the socket: each frame's deleter subtracts its size once
+  /// websocketpp drops it (written, or the connection died). The frames
+  /// live in websocketpp::connection's members, which die before this base.
+  std::size_t unsent_bytes = 0;
+  /// The HTTP response this connection holds against the server's budget.
+  http_response_budget::reservation http_bytes;
 };
 
 /// websocketpp's asio (no TLS) config with the two changes above and the
@@ -127,6 +215,7 @@ struct server_config : websocketpp::config::asio {
   struct transport_config : base::transport_config {
     using request_type = type::request_type;
     using response_type = type::response_type;
+    using socket_type = lingering_socket_endpoint;
   };
   using transport_type = websocketpp::transport::asio::endpoint<transport_config>;
 
@@ -166,8 +255,16 @@ class websocket_transport {
       cached_payload_ = cached_frame_ ? payload : nullptr;
     }
     if (!cached_frame_) return;
-    // Fails only when the connection is no longer open: nothing to do.
-    (void)con->send(cached_frame_);
+    // Every recipient gets its own control block over the one shared frame,
+    // so its deleter can tell this connection when the frame is gone. The
+    // frame is written from websocketpp's queue and then from Asio's
+    // in-flight batch, which websocketpp no longer counts; this counts both.
+    const std::size_t size = cached_size_;
+    con->unsent_bytes += size;
+    ws_server::message_ptr counted(cached_frame_.get(), frame_release{&con->unsent_bytes, size, cached_frame_});
+    // Fails only when the connection is no longer open (the deleter has
+    // run by then): nothing to do.
+    (void)con->send(counted);
   }
 
   /// Starts the closing handshake. The close handler reports the end later.
@@ -184,14 +281,12 @@ class websocket_transport {
     con->close(code, std::string(reason.substr(0, n)), ec);  // ec: already closing/closed
   }
 
-  /// Bytes queued for this connection and not yet handed to the socket.
-  /// websocketpp counts only what waits in its own send queue: a batch it
-  /// has handed to Asio (and the kernel's socket buffer) is no longer
-  /// counted, so this undercounts by at most one in-flight batch. That is
-  /// fine for the hub's marks, which look for hundreds of KiB piling up.
+  /// Bytes of frames sent to this connection and not yet written to the
+  /// socket (header included): those waiting in websocketpp's queue and
+  /// the batch being written. (The kernel's socket buffer is not counted.)
   std::size_t buffered_amount(const connection_id& id) {
     auto con = find(id);
-    return con ? con->get_buffered_amount() : 0;
+    return con ? con->unsent_bytes : 0;
   }
 
   // --- Used by the websocketpp handlers in main.cpp ------------------------
@@ -223,6 +318,13 @@ class websocket_transport {
     return server_.get_con_from_hdl(it->second, ec);  // null if already gone
   }
 
+  struct frame_release {
+    std::size_t* counter;
+    std::size_t size;
+    ws_server::message_ptr frame;  // keeps the shared frame alive
+    void operator()(ws_server::message_ptr::element_type*) noexcept { *counter -= size; }
+  };
+
   // A finished server-to-client frame (servers do not mask), as
   // websocketpp's own processor would build it. nullptr for invalid UTF-8:
   // a text frame must never carry it, and the hub's encoder never makes it.
@@ -235,6 +337,7 @@ class websocket_transport {
         websocketpp::frame::prepare_header(h, websocketpp::frame::extended_header(payload.size())));
     msg->set_payload(payload);
     msg->set_prepared(true);
+    cached_size_ = msg->get_header().size() + payload.size();
     return msg;
   }
 
@@ -244,58 +347,11 @@ class websocket_transport {
   connection_id last_id_ = 0;
   livechat::server::payload_ptr cached_payload_;
   ws_server::message_ptr cached_frame_;
+  std::size_t cached_size_ = 0;
 };
 
 static_assert(livechat::server::is_transport_v<websocket_transport>,
               "websocket_transport must meet the hub's Transport requirements");
-
-/// Open WebSocket connections per remote address, for
-/// --max-connections-per-ip. A connection is counted when its handshake is
-/// accepted and released when websocketpp reports its end (close or fail).
-class address_counter {
- public:
-  /// 0: unlimited (still counted, so the figure is right if it matters).
-  explicit address_counter(std::size_t limit) : limit_(limit) {}
-
-  /// Counts one more connection from `address`; false (nothing counted)
-  /// when it already holds the limit.
-  bool try_acquire(const std::string& address) {
-    std::size_t& n = counts_[address];
-    if (limit_ != 0 && n >= limit_) {
-      if (n == 0) counts_.erase(address);
-      return false;
-    }
-    ++n;
-    return true;
-  }
-
-  void release(const std::string& address) {
-    auto it = counts_.find(address);
-    if (it == counts_.end()) return;
-    if (--it->second == 0) counts_.erase(it);
-  }
-
-  std::size_t count(const std::string& address) const {
-    auto it = counts_.find(address);
-    return it == counts_.end() ? 0 : it->second;
-  }
-
- private:
-  std::size_t limit_;
-  std::unordered_map<std::string, std::size_t> counts_;
-};
-
-/// The peer's IP address as text (an IPv4-mapped IPv6 address as IPv4, so
-/// one client counts once whichever way it connected); empty if unknown.
-inline std::string remote_address(const ws_server::connection_ptr& con) {
-  asio::error_code ec;
-  const auto ep = con->get_raw_socket().remote_endpoint(ec);
-  if (ec) return std::string();
-  auto address = ep.address();
-  if (address.is_v6() && address.to_v6().is_v4_mapped())
-    address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
-  return address.to_string();
-}
 
 /// Refuses a WebSocket handshake from the validate handler: `status` with
 /// PROTOCOL.md's JSON error body. (websocketpp sends the response and
@@ -311,7 +367,11 @@ inline void refuse_handshake(const ws_server::connection_ptr& con,
 
 /// Answers one plain-HTTP request through `router` (websocketpp calls the
 /// http handler once the whole request, body included, has been read).
-inline void answer_http(ws_server::connection_ptr con, const http_router& router) {
+/// With `budget`, a response body that does not fit in it is replaced by
+/// 503 with Retry-After, and the one that fits stays reserved until the
+/// connection ends.
+inline void answer_http(ws_server::connection_ptr con, const http_router& router,
+                        const std::shared_ptr<http_response_budget>& budget = nullptr) {
   const auto& request = con->get_request();
   const std::string& target = request.get_uri();
   const auto q = target.find('?');
@@ -324,6 +384,11 @@ inline void answer_http(ws_server::connection_ptr con, const http_router& router
   for (const auto& [name, value] : request.get_headers()) req.headers.emplace_back(name, value);
 
   http_response resp = router.handle(req);
+  if (budget && req.method != "HEAD" &&
+      !http_response_budget::try_reserve(budget, resp.body.size(), con->http_bytes)) {
+    resp = json_error(503, "the server is busy sending other responses; retry in a moment");
+    resp.headers.emplace_back("Retry-After", "1");
+  }
 
   con->set_status(static_cast<websocketpp::http::status_code::value>(resp.status));
   if (!resp.content_type.empty()) con->replace_header("Content-Type", resp.content_type);

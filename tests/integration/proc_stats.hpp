@@ -342,6 +342,7 @@ public:
             partial_opcode_ = o.partial_opcode_;
             mask_counter_ = o.mask_counter_;
             bytes_read_ = o.bytes_read_;
+            reset_ = o.reset_;
         }
         return *this;
     }
@@ -387,6 +388,10 @@ public:
     std::size_t pending_output() const { return out_.size() - out_off_; }
     /// Bytes read from the socket so far (handshake response included).
     std::uint64_t bytes_read() const { return bytes_read_; }
+    /// A send failed with EPIPE/ECONNRESET or a read with ECONNRESET: the
+    /// server reset the connection. A browser then reports 1006, whatever
+    /// close frame may still be readable.
+    bool was_reset() const { return reset_; }
 
     short poll_events() const {
         if (fd_ < 0) return 0;
@@ -626,6 +631,7 @@ private:
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
             // EPIPE/ECONNRESET: the server dropped us (e.g. after a 1009
             // close). What it sent before is still readable.
+            if (errno == EPIPE || errno == ECONNRESET) reset_ = true;
             fail("send");
             out_.clear();
             out_off_ = 0;
@@ -657,6 +663,7 @@ private:
             }
             if (n < 0 && errno == EINTR) continue;
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+            if (n < 0 && errno == ECONNRESET) reset_ = true;
             if (n < 0) fail("recv");
             eof_ = true;
             return;
@@ -691,6 +698,7 @@ private:
     std::uint8_t partial_opcode_ = 0;
     std::uint32_t mask_counter_ = 0;
     std::uint64_t bytes_read_ = 0;
+    bool reset_ = false;
 };
 
 /// One poll() over `conns` (null entries and closed sockets skipped), at

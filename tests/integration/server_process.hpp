@@ -22,6 +22,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <optional>
@@ -42,7 +43,12 @@
 
 namespace livechat_itest {
 
-inline const char* server_binary() { return LIVECHAT_SERVER_BINARY; }
+/// LIVECHAT_SERVER_BINARY_OVERRIDE, when set, runs the tests against another
+/// build of the server (e.g. an older one, to see a test fail before a fix).
+inline const char* server_binary() {
+    const char* override_path = std::getenv("LIVECHAT_SERVER_BINARY_OVERRIDE");
+    return override_path != nullptr && *override_path != '\0' ? override_path : LIVECHAT_SERVER_BINARY;
+}
 
 namespace detail {
 
