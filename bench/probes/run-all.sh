@@ -12,7 +12,7 @@ after=$2
 export PYTHONDONTWRITEBYTECODE=1
 here=$(cd "$(dirname "$0")" && pwd)
 probes="close_codes unread_replies fd_exhaustion hixie76 rest_flood webhook_limits
-content_length http_headers conversation_walk close_session_claim"
+content_length http_headers conversation_walk close_session_claim many_clients"
 
 one() {  # probe binary -> the result line without its probe= field
     out=$(timeout -k 5 120 python3 "$here/$1.py" "$2" 2>/dev/null | grep "^probe=$1 " | tail -n 1)
