@@ -326,6 +326,21 @@ int main(int argc, char** argv) {
       });
     });
 
+    // websocketpp answers every ping with a pong on its own, outside the
+    // hub's rate limit and unsent-bytes mark: a client that floods pings
+    // and never reads would make the server queue pongs without end. A
+    // pong is only a liveness hint, so none is queued while this many bytes
+    // already wait for the client (a reading client is far below it).
+    constexpr std::size_t pong_backlog_limit = 64 * 1024;
+    endpoint.set_ping_handler([&](websocketpp::connection_hdl hdl, std::string) {
+      bool answer = false;
+      guarded("ping", [&] {
+        auto con = endpoint.get_con_from_hdl(hdl);
+        answer = con->get_buffered_amount() < pong_backlog_limit;
+      });
+      return answer;
+    });
+
     // close: the connection was open; fail: it never got that far. Either
     // way the hub forgets it, its address slot is freed, and during
     // shutdown the last one ends the run.
