@@ -37,14 +37,32 @@ TEST_CASE("token_bucket: refills at the rate, never past the burst", "[token_buc
   CHECK(b.tokens() == 3.0);
 }
 
-TEST_CASE("token_bucket: time going backwards adds nothing", "[token_bucket]") {
+TEST_CASE("token_bucket: a time before the last refill changes nothing", "[token_bucket]") {
   const token_rate rate{5, 1};
-  bucket b(1, t0 + 10s);
+  bucket b(1, t0 + 10s);  // starts in the future: a pause
   b.refill(t0, rate);
   CHECK(b.tokens() == 1.0);
-  // The earlier time becomes the reference for the next refill.
-  b.refill(t0 + 2s, rate);
-  CHECK(b.tokens() == 3.0);
+  CHECK(b.try_take(t0 + 9s, rate));
+  CHECK_FALSE(b.try_take(t0 + 9s, rate));  // nothing added before the pause ends
+  CHECK(b.tokens() == 0.0);
+  b.refill(t0 + 12s, rate);
+  CHECK(b.tokens() == 2.0);
+}
+
+TEST_CASE("token_bucket: take goes into debt, and refills pay it back", "[token_bucket]") {
+  const token_rate rate{2, 1};
+  bucket b(0, t0);
+  b.take(t0, rate);
+  CHECK(b.tokens() == -1.0);
+  CHECK_FALSE(b.try_take(t0 + 1s, rate));
+  CHECK(b.seconds_to_token(rate) == Approx(1.0));
+  CHECK(b.try_take(t0 + 2s, rate));
+}
+
+TEST_CASE("token_bucket: a smaller burst applies at the next refill", "[token_bucket]") {
+  bucket b(4, t0);
+  b.refill(t0 + 1s, token_rate{2, 1});
+  CHECK(b.tokens() == 2.0);
 }
 
 TEST_CASE("token_bucket: full_at answers without changing the bucket", "[token_bucket]") {

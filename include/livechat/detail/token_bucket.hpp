@@ -3,10 +3,12 @@
 #define LIVECHAT_DETAIL_TOKEN_BUCKET_HPP
 
 // One token bucket: the hub's per-connection frame limit and the example
-// server's per-user REST limit share this arithmetic. A bucket holds only
-// its tokens and the time of its last refill; the size and pace
-// (`token_rate`) are passed in, because every bucket of a table has the
-// same ones and the hub keeps one bucket per connection.
+// server's per-user REST limit share this arithmetic, and it covers what
+// the client's pacing needs too (a debt, a start in the future). A bucket
+// holds only its tokens and the time of its last refill; the size and
+// pace (`token_rate`) are passed in, because every bucket of a table has
+// the same ones, the hub keeps one bucket per connection, and the client
+// changes its pace as it goes.
 
 #include <algorithm>
 #include <chrono>
@@ -27,12 +29,16 @@ class token_bucket {
   using time_point = TimePoint;
 
   token_bucket() = default;
-  /// `tokens` at `now`; a new bucket usually starts full (`rate.burst`).
-  token_bucket(double tokens, time_point now) noexcept : tokens_(tokens), refill_at_(now) {}
+  /// `tokens` at `at`; a new bucket usually starts full (`rate.burst`) at
+  /// the current time. With `at` in the future nothing is added before it
+  /// (a pause).
+  token_bucket(double tokens, time_point at) noexcept : tokens_(tokens), refill_at_(at) {}
 
   /// Adds what `rate` refilled since the last refill, up to `rate.burst`,
-  /// and makes `now` the last refill. Time going backwards adds nothing.
+  /// and makes `now` the last refill. A `now` that is not later than the
+  /// last refill changes nothing.
   void refill(time_point now, const token_rate& rate) noexcept {
+    if (now <= refill_at_) return;
     tokens_ = std::min(rate.burst, tokens_ + elapsed(now) * rate.per_second);
     refill_at_ = now;
   }
@@ -44,6 +50,13 @@ class token_bucket {
     if (tokens_ < 1.0) return false;
     tokens_ -= 1.0;
     return true;
+  }
+
+  /// Refills, then takes one token even when there is none: for what must
+  /// go out anyway. The debt (negative tokens) is paid back by refills.
+  void take(time_point now, const token_rate& rate) noexcept {
+    refill(now, rate);
+    tokens_ -= 1.0;
   }
 
   /// True when the bucket would be full at `now`, which is the same as no
