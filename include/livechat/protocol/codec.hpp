@@ -22,20 +22,11 @@
 
 #include <livechat/error.hpp>
 #include <livechat/protocol/events.hpp>
+#include <livechat/protocol/limits.hpp>
 #include <livechat/protocol/room_name.hpp>
 #include <livechat/protocol/timestamp.hpp>
 
 namespace livechat {
-
-/// Limits the decoder enforces (PROTOCOL.md defaults).
-struct codec_limits {
-  std::size_t max_text_length = 5000;         ///< code points after trimming
-  std::size_t max_ref_length = 64;            ///< code points
-  std::size_t max_client_msg_id_length = 64;  ///< code points
-  /// Code points of a frame's `type` echoed as `request_type` in an
-  /// `error`: a 60 KB `type` must not come back as a 60 KB answer.
-  std::size_t max_request_type_length = 64;
-};
 
 struct decode_error {
   errc code = errc::validation_error;

@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include <livechat/protocol/codec.hpp>
+#include <livechat/protocol/limits.hpp>
 
 namespace livechat::server {
 

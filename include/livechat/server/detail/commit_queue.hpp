@@ -1,0 +1,169 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#ifndef LIVECHAT_SERVER_DETAIL_COMMIT_QUEUE_HPP
+#define LIVECHAT_SERVER_DETAIL_COMMIT_QUEUE_HPP
+
+// The hub's ordering rule: nothing that depends on a write leaves the hub
+// before the write is committed, and nothing overtakes it on the way out.
+//
+// After the first write since the last commit the queue holds a batch:
+// every send is queued behind the writes (on every connection, so no
+// broadcast overtakes an acknowledgement), operator messages for the
+// outbound channel wait too, and so do the closes, because the frames
+// queued for a connection before it was asked to close (`auth_failed`
+// before 4003, an error before 1008) must reach it first. `settle` ends the
+// batch with the store's verdict: on success everything goes out in queue
+// order; on failure the sends that depended on a write are dropped (the
+// write was rolled back) and each writer is named so it can be told.
+//
+// The queue points at connections it does not own; a connection retired
+// while a batch is held is parked here until the batch is settled.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <livechat/protocol/model.hpp>
+#include <livechat/server/transport.hpp>
+
+namespace livechat::server::detail {
+
+/// @tparam Connection    the hub's per-connection state, addressed by pointer
+/// @tparam ConnectionId  what a close names (the transport's connection id)
+template <class Connection, class ConnectionId>
+class commit_queue {
+ public:
+  using ref_type = std::optional<std::string>;
+
+  /// A send waiting for the commit of `write` (0: waits only to keep its
+  /// place in line). Kept small: a broadcast queues one per recipient.
+  struct send {
+    Connection* to;
+    payload_ptr payload;
+    std::uint64_t write;
+  };
+  /// An operator message for the outbound channel, after the commit of `write`.
+  struct outbound {
+    std::uint64_t write;
+    message msg;
+  };
+  /// A write of the batch and who asked for it (null: an HTTP caller,
+  /// answered by a return value).
+  struct write {
+    Connection* requester;
+    ref_type ref;
+    std::string request_type;
+    std::uint64_t id;
+  };
+  struct close_request {
+    ConnectionId id;
+    std::uint16_t code;
+    std::string reason;
+  };
+
+  /// True while writes wait for `settle`.
+  bool holding() const noexcept { return holding_; }
+
+  /// The write the current call's sends depend on (0: none).
+  std::uint64_t current_write() const noexcept { return current_; }
+
+  /// Records a write the next commit must carry; what is sent after it in
+  /// the same call depends on it. When it opens a batch (the first write
+  /// since the last settle), `on_open()` runs first, once the batch is
+  /// held: the time to ask for a commit.
+  template <class OnOpen>
+  void note_write(Connection* requester, const ref_type& ref, std::string_view request_type,
+                  OnOpen&& on_open) {
+    if (!holding_) {
+      holding_ = true;
+      on_open();
+    }
+    current_ = ++counter_;
+    writes_.push_back({requester, ref, std::string(request_type), current_});
+  }
+
+  /// The sends of the current call depend on the batch's latest write
+  /// without a write of their own (a duplicate whose original may be in
+  /// this batch). Nothing while no batch is held.
+  void depend_on_batch() noexcept {
+    if (holding_) current_ = counter_;
+  }
+
+  /// The current call is over: later sends depend on no write of it.
+  void end_call() noexcept { current_ = 0; }
+
+  /// Queues `payload` for `to` behind the batch. False, queueing nothing,
+  /// when no batch is held: send it now.
+  bool defer(Connection& to, const payload_ptr& payload) {
+    if (!holding_) return false;
+    sends_.push_back({&to, payload, current_});
+    return true;
+  }
+
+  /// Queues an operator message for the outbound channel (after a write).
+  void defer_outbound(const message& m) { outbound_.push_back({current_, m}); }
+
+  /// Asks for a close, carried out by `take_closes`.
+  void defer_close(const ConnectionId& id, std::uint16_t code, std::string_view reason) {
+    closes_.push_back({id, code, std::string(reason)});
+  }
+
+  /// The closes asked for so far, in order; none while a batch is held
+  /// (they wait for the frames queued before them).
+  std::vector<close_request> take_closes() {
+    std::vector<close_request> out;
+    if (!holding_) out.swap(closes_);
+    return out;
+  }
+
+  /// Keeps `c` alive while a held batch may point at it; otherwise lets it go.
+  void retire(std::unique_ptr<Connection> c) {
+    if (holding_) parked_.push_back(std::move(c));
+  }
+
+  /// Ends the batch with the commit's outcome. The queue is emptied first,
+  /// so the callbacks may queue again (it holds nothing by then: what they
+  /// send goes out at once). In queue order:
+  /// - `send_fn(Connection&, const payload_ptr&)` for each send that
+  ///   survives: all of them if `committed`, else those that depended on no
+  ///   write;
+  /// - `outbound_fn(const message&)` for each outbound message, if `committed`;
+  /// - `failed_fn(const write&)` for each write, if not `committed`.
+  /// Parked connections are released last. Nothing happens without a batch.
+  template <class SendFn, class OutboundFn, class FailedFn>
+  void settle(bool committed, SendFn&& send_fn, OutboundFn&& outbound_fn, FailedFn&& failed_fn) {
+    if (!holding_) return;
+    holding_ = false;
+    current_ = 0;
+    std::vector<send> sends;
+    sends.swap(sends_);
+    std::vector<outbound> out;
+    out.swap(outbound_);
+    std::vector<write> writes;
+    writes.swap(writes_);
+    for (auto& s : sends)
+      if (committed || s.write == 0) send_fn(*s.to, s.payload);
+    if (committed)
+      for (auto& o : out) outbound_fn(o.msg);
+    else
+      for (auto& w : writes) failed_fn(w);
+    parked_.clear();
+  }
+
+ private:
+  bool holding_ = false;
+  std::uint64_t counter_ = 0;
+  std::uint64_t current_ = 0;
+  std::vector<send> sends_;
+  std::vector<outbound> outbound_;
+  std::vector<write> writes_;
+  std::vector<close_request> closes_;
+  std::vector<std::unique_ptr<Connection>> parked_;
+};
+
+}  // namespace livechat::server::detail
+
+#endif

@@ -1,0 +1,393 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#ifndef LIVECHAT_SERVER_IMPL_HUB_HPP
+#define LIVECHAT_SERVER_IMPL_HUB_HPP
+
+// The bodies of server::hub's entry points and of the plumbing they share:
+// encoding, sending under the two backpressure marks, deferred closes and
+// the commit. The event handlers are in impl/hub_events.hpp.
+//
+// Every body is declared `inline`: defined in the class, as they were, they
+// were implicitly so, and GCC's inliner weighs that hint; the broadcast
+// loop's code depends on it (see `to_room`).
+
+#include <livechat/server/hub.hpp>  // first: this file is only the second half of it
+
+#include <algorithm>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <livechat/protocol/codec.hpp>
+
+namespace livechat::server {
+
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::on_open(const connection_id& id) {
+  if (connections_.count(id) != 0) return;
+  const time_point now = clock_.now();
+  auto c = std::make_unique<connection>();
+  c->id = id;
+  c->public_id = "c" + std::to_string(++next_connection_number_);
+  c->opened_at = now;
+  c->last_activity = now;
+  c->tokens = livechat::detail::token_bucket<time_point>(config_.rate_burst, now);
+  connections_.emplace(id, std::move(c));
+}
+
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::on_message(const connection_id& id, std::string_view frame) {
+  connection* c = find(id);
+  if (c == nullptr || c->closing) return;
+  guarded(c, [&] { handle_frame(*c, frame); });
+  commit_.end_call();
+  finish();
+}
+
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::on_binary(const connection_id& id) {
+  connection* c = find(id);
+  if (c == nullptr || c->closing) return;
+  guarded(c, [&] {
+    if (!admit(*c, nullptr)) return;
+    reply_error(*c, errc::unsupported_frame, "binary frames are not supported; send JSON text",
+                std::nullopt, std::nullopt, std::nullopt);
+  });
+  finish();
+}
+
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::on_close(const connection_id& id) {
+  auto it = connections_.find(id);
+  if (it == connections_.end()) return;
+  guarded(nullptr, [&] { forget(*it->second); });
+  retire(it);
+  finish();
+}
+
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::tick(time_point now) {
+  guarded(nullptr, [&] {
+    payload_ptr online;  // one presence_update for every watcher due a resync
+    for (auto& [id, c] : connections_) {
+      if (c->closing) continue;
+      if (!c->authenticated && now - c->opened_at >= config_.auth_timeout)
+        request_close(*c, close_code::auth_timeout, "auth timeout");
+      else if (now - c->last_activity >= config_.idle_timeout)
+        request_close(*c, close_code::going_away, "idle timeout");
+      else if (c->presence_stale && !behind(*c))
+        resync_presence(*c, online);
+    }
+    for (auto& e : typing_.expire(now))
+      to_room(e.room, make(server_events::typing{e.room, e.user_id, e.name, false}), e.connection,
+              droppable::yes);
+  });
+  finish();
+}
+
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::shutdown(std::uint16_t code, std::string_view reason) {
+  commit();  // finish the writes first: what was stored is acknowledged
+  for (auto& [id, c] : connections_) request_close(*c, code, reason);
+  drain_closes();
+}
+
+template <class Transport, class Clock>
+inline bool hub<Transport, Clock>::commit() {
+  bool ok = true;
+  guarded(nullptr, [&] { ok = commit_outbox(); });
+  drain_closes();
+  return ok;
+}
+
+template <class Transport, class Clock>
+inline result<append_result> hub<Transport, Clock>::post_user_message(const inbound_message& m) {
+  result<append_result> out = errc::internal;
+  guarded(nullptr, [&] { out = ingest_user_message(m); });
+  commit_.end_call();
+  drain_closes();
+  return out;
+}
+
+template <class Transport, class Clock>
+inline result<append_result> hub<Transport, Clock>::post_operator_message(
+    const identity& who, std::string_view conversation_id, std::string_view text,
+    std::string_view client_msg_id) {
+  result<append_result> out = errc::internal;
+  guarded(nullptr, [&] { out = ingest_operator_message(who, conversation_id, text, client_msg_id); });
+  commit_.end_call();
+  drain_closes();
+  return out;
+}
+
+template <class Transport, class Clock>
+inline auto hub<Transport, Clock>::find(const connection_id& id) -> connection* {
+  auto it = connections_.find(id);
+  return it == connections_.end() ? nullptr : it->second.get();
+}
+
+template <class Transport, class Clock>
+template <class F>
+inline void hub<Transport, Clock>::guarded(connection* c, F&& f) noexcept {
+  try {
+    f();
+    return;
+  } catch (const std::exception& e) {
+    report(e.what());
+  } catch (...) {
+    report("unknown exception");
+  }
+  try {
+    if (c != nullptr && !c->closing)
+      reply_error(*c, errc::internal, "internal error", std::nullopt, std::nullopt, std::nullopt);
+  } catch (...) {
+    report("exception while reporting an exception");
+  }
+}
+
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::report(std::string_view what) noexcept {
+  if (!on_error_) return;
+  try {
+    on_error_(what);
+  } catch (...) {
+  }
+}
+
+template <class Transport, class Clock>
+template <class Event>
+inline payload_ptr hub<Transport, Clock>::make(const Event& e, const ref_type& ref) {
+  return std::make_shared<const std::string>(
+      encode(e, clock_.system_now(),
+             ref ? std::optional<std::string_view>(*ref) : std::nullopt));
+}
+
+/// Sends now, or queues behind the uncommitted writes of this turn so
+/// that nothing overtakes them on any connection.
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::deliver(connection& c, const payload_ptr& p) {
+  if (c.closing || commit_.defer(c, p)) return;
+  send_now(c, p);
+}
+
+/// The hard mark is checked before the send: what is already queued shows
+/// a reader that is behind, while one frame larger than the mark (a
+/// recovery page of 500 long messages is ~2 MiB) must still go out whole,
+/// or the client could never resume. The backlog is thus bounded by
+/// max_unsent_bytes plus one frame.
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::send_now(connection& c, const payload_ptr& p,
+                                            bool queued_before_close) {
+  if (c.muted || (c.closing && !queued_before_close)) return;
+  if (transport_.buffered_amount(c.id) > config_.max_unsent_bytes) {
+    c.muted = true;  // the rest of its outbox stays unsent too
+    if (!c.closing) ++stats_.closes_slow_consumer;
+    request_close(c, close_code::try_again_later, "slow consumer");
+    return;
+  }
+  transport_.send(c.id, p);
+  ++stats_.frames_out;
+}
+
+/// True when `c` is above the soft mark, where droppable events are
+/// skipped. The only transport call droppable events add; the message
+/// path makes just the one in send_now.
+template <class Transport, class Clock>
+inline bool hub<Transport, Clock>::behind(connection& c) {
+  return config_.soft_unsent_bytes != 0 &&
+         transport_.buffered_amount(c.id) > config_.soft_unsent_bytes;
+}
+
+/// True (and counted) when a droppable event is not to be sent to `c`.
+template <class Transport, class Clock>
+inline bool hub<Transport, Clock>::skip_droppable(connection& c) {
+  if (c.closing || !behind(c)) return false;
+  ++stats_.events_skipped_backpressure;
+  return true;
+}
+
+/// The whole online list to a watcher that missed a diff; `online` is
+/// encoded once per call site and shared by every watcher it resyncs.
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::resync_presence(connection& c, payload_ptr& online) {
+  if (!online) online = make(server_events::presence_update{presence_.online()});
+  c.presence_stale = false;
+  deliver(c, online);
+}
+
+template <class Transport, class Clock>
+template <class Event>
+inline void hub<Transport, Clock>::reply(connection& c, const Event& e, const ref_type& ref) {
+  deliver(c, make(e, ref));
+}
+
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::reply_error(connection& c, errc code, std::string text,
+                                               std::optional<std::string> request_type,
+                                               std::optional<std::string> field,
+                                               const ref_type& ref) {
+  const auto index = static_cast<std::size_t>(code);
+  if (index < stats_.errors_out.size()) ++stats_.errors_out[index];
+  reply(c, server_events::error{code, std::move(text), std::move(request_type), std::move(field)},
+        ref);
+}
+
+/// Every connection in `room` except `except`; with droppable::yes, not
+/// those that are behind. The flag is a constant at every call site, so
+/// the message path's loop does not pay for it. (`typing` calls this
+/// directly rather than through a wrapper: with fewer call sites GCC 12
+/// inlines it into `publish` but stops inlining `deliver` into the loop,
+/// ~9 instructions more per recipient.)
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::to_room(const std::string& room, const payload_ptr& p,
+                                           const connection* except, droppable drop) {
+  for (handle h : rooms_.members(room))
+    if (h != except && !(drop == droppable::yes && skip_droppable(*h))) deliver(*h, p);
+}
+
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::to_watchers(const payload_ptr& p) {
+  for (handle h : watchers_) deliver(*h, p);
+}
+
+/// The room and the inbox watchers, each connection once.
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::to_room_and_watchers(const std::string& room,
+                                                        const payload_ptr& p) {
+  to_room(room, p, nullptr);
+  for (handle h : watchers_)
+    if (!rooms_.is_member(room, h)) deliver(*h, p);
+}
+
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::request_close(connection& c, std::uint16_t code,
+                                                 std::string_view reason) {
+  if (c.closing) return;
+  c.closing = true;
+  commit_.defer_close(c.id, code, reason);
+}
+
+/// Forgets the connections asked to close, then tells the transport.
+/// Forgetting broadcasts (operator_left, presence_diff), which may close
+/// more slow consumers: loop until none is left.
+///
+/// While writes wait for a commit, so do the closes: the frames queued
+/// for a connection before it was asked to close (the `auth_failed`
+/// before 4003, the error before 1008) are in the outbox and must reach
+/// it first (commit_queue holds them). commit() drains them after sending
+/// the outbox.
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::drain_closes() {
+  for (std::size_t round = 0; round <= connections_.size(); ++round) {
+    const auto batch = commit_.take_closes();  // none while writes wait for a commit
+    if (batch.empty()) return;
+    for (const auto& p : batch) {
+      auto it = connections_.find(p.id);
+      if (it == connections_.end()) continue;
+      guarded(nullptr, [&] { forget(*it->second); });
+      retire(it);
+      guarded(nullptr, [&] { transport_.close(p.id, p.code, p.reason); });
+    }
+  }
+}
+
+/// Erases a forgotten connection; while the commit queue may still point
+/// at it, the queue keeps it until the commit.
+template <class Transport, class Clock>
+template <class It>
+inline void hub<Transport, Clock>::retire(It it) {
+  it->second->muted = true;
+  commit_.retire(std::move(it->second));
+  connections_.erase(it);
+}
+
+/// The end of every entry point: commit unless the embedder groups
+/// commits per turn, then carry out the closes asked for meanwhile.
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::finish() {
+  if (commit_.holding() && !config_.group_commit) guarded(nullptr, [&] { commit_outbox(); });
+  drain_closes();
+}
+
+/// Records that `requester` made a write the next commit must carry.
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::note_write(connection* requester, const ref_type& ref,
+                                              std::string_view request_type) {
+  commit_.note_write(requester, ref, request_type, [&] {
+    if (config_.group_commit && request_commit_) request_commit_();
+  });
+}
+
+template <class Transport, class Clock>
+inline bool hub<Transport, Clock>::commit_outbox() {
+  if (!commit_.holding()) return true;
+  auto flushed = store_.flush();
+  if (!flushed) report("message store commit failed: " + flushed.error().message());
+  // A send that depended on a write goes out only if the commit kept the
+  // write (else it was rolled back). A connection asked to close since
+  // still gets what was queued for it before: its close waits for this.
+  commit_.settle(
+      flushed.ok(), [&](connection& to, const payload_ptr& p) { send_now(to, p, true); },
+      [&](const message& m) {
+        if (on_outbound_) guarded(nullptr, [&] { on_outbound_(m); });
+      },
+      [&](const typename commit_queue::write& w) {
+        if (w.requester != nullptr && !w.requester->closing)
+          reply_error(*w.requester, errc::internal, "could not store; try again", w.request_type,
+                      std::nullopt, w.ref);
+      });
+  return flushed.ok();
+}
+
+/// Leaves the connection's rooms and presence, telling whoever is left.
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::forget(connection& c) {
+  c.closing = true;
+  if (c.watching_inbox) watchers_.erase(&c);
+  c.watching_inbox = false;
+  if (!c.authenticated) return;
+  c.authenticated = false;
+  const std::string& user = c.who.user_id;
+  for (auto& [room, out] : rooms_.leave_all(&c, user)) {
+    if (typing_.stop_if(room, user, &c))
+      to_room(room, make(server_events::typing{room, user, c.who.name, false}), nullptr,
+              droppable::yes);
+    if (out.last_of_user)
+      to_room(room, make(server_events::operator_left{room, user, c.who.name}), nullptr);
+  }
+  announce_presence(presence_.disconnect(user));
+}
+
+/// presence_diff to the watchers. One that is behind skips it and is
+/// marked stale; a stale one that has caught up gets the whole list
+/// instead (it already includes this change), so no diff is ever applied
+/// to a list that missed one.
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::announce_presence(const presence_entry& e) {
+  if (watchers_.empty()) return;
+  server_events::presence_diff diff;
+  if (e.connections == 0)
+    diff.offline.push_back(e.user_id);
+  else
+    diff.online.push_back(e);
+  const payload_ptr p = make(diff);
+  payload_ptr online;
+  for (handle h : watchers_) {
+    if (h->closing) continue;
+    if (behind(*h)) {
+      ++stats_.events_skipped_backpressure;
+      h->presence_stale = true;
+    } else if (h->presence_stale) {
+      resync_presence(*h, online);
+    } else {
+      deliver(*h, p);
+    }
+  }
+}
+
+}  // namespace livechat::server
+
+#endif

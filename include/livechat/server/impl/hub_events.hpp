@@ -1,0 +1,440 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#ifndef LIVECHAT_SERVER_IMPL_HUB_EVENTS_HPP
+#define LIVECHAT_SERVER_IMPL_HUB_EVENTS_HPP
+
+// The bodies of server::hub's frame intake (rate limit, decode, validation
+// order) and of one handler per client event, plus the messages that come
+// from outside a WebSocket. `inline` as in impl/hub.hpp.
+
+#include <livechat/server/hub.hpp>  // first: this file is only a part of it
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <livechat/protocol/codec.hpp>
+#include <livechat/protocol/room_name.hpp>
+#include <livechat/sessions/session_rules.hpp>
+#include <livechat/store/page_cap.hpp>
+#include <livechat/version.hpp>
+
+namespace livechat::server {
+
+/// Token bucket: false (and answered) when the frame is refused. The
+/// answer echoes the `ref` and `type` of a text frame's envelope, so the
+/// client knows which frame to send again; only refused frames pay for
+/// reading it, and more than max_refused_frames of them close the
+/// connection, so that cost stays bounded.
+template <class Transport, class Clock>
+inline bool hub<Transport, Clock>::admit(connection& c, const std::string_view* frame) {
+  const time_point now = clock_.now();
+  ++stats_.frames_in;
+  c.last_activity = now;
+  if (c.tokens.try_take(now, {config_.rate_burst, config_.rate_per_second})) return true;
+  while (!c.refused.empty() && now - c.refused.front() >= config_.refused_window) c.refused.pop_front();
+  c.refused.push_back(now);
+  if (c.refused.size() > config_.max_refused_frames) {
+    request_close(c, close_code::policy_violation, "too many refused frames");
+    return false;
+  }
+  frame_envelope env;
+  if (frame != nullptr) env = read_envelope(*frame, config_.codec);
+  reply_error(c, errc::rate_limited, "too many events, slow down", std::move(env.request_type),
+              std::nullopt, env.ref);
+  return false;
+}
+
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::handle_frame(connection& c, std::string_view frame) {
+  if (!admit(c, &frame)) return;
+  decoded_frame d = decode_client_frame(frame, config_.codec);
+  std::optional<std::string> type;
+  if (!d.type.empty() || d.kind) type = request_type_echo(d.type, config_.codec);
+  if (d.envelope_error) {
+    auto& e = *d.envelope_error;
+    reply_error(c, e.code, e.message, e.code == errc::invalid_json ? std::nullopt : type,
+                e.field.empty() ? std::nullopt : std::optional<std::string>(e.field), d.ref);
+    return;
+  }
+  ++stats_.events_in[static_cast<std::size_t>(*d.kind)];
+  if (!c.authenticated && *d.kind != client_event_type::auth && *d.kind != client_event_type::ping) {
+    reply_error(c, errc::not_authenticated, "send auth first", type, std::nullopt, d.ref);
+    return;
+  }
+  if (d.payload_error) {
+    auto& e = *d.payload_error;
+    reply_error(c, e.code, e.message, type,
+                e.field.empty() ? std::nullopt : std::optional<std::string>(e.field), d.ref);
+    return;
+  }
+  std::visit([&](auto& ev) { on_event(c, ev, d.ref); }, d.event);
+}
+
+/// Membership check shared by the room events; answers not_in_room.
+template <class Transport, class Clock>
+template <class Event>
+inline bool hub<Transport, Clock>::require_member(connection& c, const Event& ev,
+                                                  const ref_type& ref) {
+  if (rooms_.is_member(ev.room, &c)) return true;
+  reply_error(c, errc::not_in_room, "join " + ev.room + " first", std::string(Event::type_name),
+              std::nullopt, ref);
+  return false;
+}
+
+/// Answers `internal` for a failed store call; true when it failed.
+template <class Transport, class Clock>
+template <class R, class Event>
+inline bool hub<Transport, Clock>::store_failed(connection& c, const R& r, const Event&,
+                                                const ref_type& ref) {
+  if (r.ok()) return false;
+  report("message store: " + r.error().message());
+  reply_error(c, errc::internal, "could not reach the message store; try again",
+              std::string(Event::type_name), std::nullopt, ref);
+  return true;
+}
+
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::on_event(connection& c, const client_events::auth& ev,
+                                            const ref_type& ref) {
+  if (c.authenticated) {
+    reply_error(c, errc::already_authenticated, "this connection is already authenticated",
+                std::string("auth"), std::nullopt, ref);
+    return;
+  }
+  auto who = auth_.authenticate(ev.token, clock_.system_now());
+  if (!who) {
+    reply_error(c, errc::auth_failed, "authentication failed", std::string("auth"), std::nullopt, ref);
+    request_close(c, close_code::auth_failed, "auth failed");
+    return;
+  }
+  if (user_at_connection_limit(who->user_id)) {
+    // Refused before it counts anywhere: no presence change, no diff.
+    reply_error(c, errc::limit_exceeded,
+                "this user already holds " + std::to_string(config_.max_connections_per_user) +
+                    " connections, the most allowed; close one and retry",
+                std::string("auth"), std::nullopt, ref);
+    request_close(c, close_code::policy_violation, "too many connections for this user");
+    return;
+  }
+  c.authenticated = true;
+  c.who = std::move(who.value());
+  const presence_entry entry = presence_.connect(c.who.user_id, c.who.name);
+  reply(c,
+        server_events::auth_success{c.who, c.public_id, protocol_version,
+                                    config_.heartbeat_interval_ms, clock_.system_now()},
+        ref);
+  reply(c, server_events::presence_update{presence_.online()});
+  announce_presence(entry);
+}
+
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::on_event(connection& c, const client_events::join_room& ev,
+                                            const ref_type& ref) {
+  commit_outbox();  // show only committed history (what a rollback cannot take back)
+  const bool already = rooms_.is_member(ev.room, &c);
+  if (!already && rooms_.rooms_of(&c) >= config_.max_rooms_per_connection) {
+    reply_error(c, errc::limit_exceeded,
+                "at most " + std::to_string(config_.max_rooms_per_connection) +
+                    " rooms per connection",
+                std::string("join_room"), std::nullopt, ref);
+    return;
+  }
+  auto epoch = store_.epoch(ev.room);
+  if (store_failed(c, epoch, ev, ref)) return;
+  std::optional<std::uint64_t> since = ev.since_seq;
+  bool lineage_kept = !ev.epoch || *ev.epoch == epoch.value();
+  if (!lineage_kept) since.reset();
+  // The store stops at the byte budget on raw sizes; cap_history_page
+  // then cuts by the encoded size, so a small request never builds a
+  // reply of many megabytes (PROTOCOL.md, 1 MiB per page).
+  history_query hq;
+  hq.since_seq = since;
+  hq.limit = since ? config_.recovery_limit : config_.history_page;
+  hq.max_bytes = config_.max_page_bytes;
+  auto page = store_.history(ev.room, hq);
+  if (store_failed(c, page, ev, ref)) return;
+  if (since && *since > page->last_seq) {
+    // The client has seen more than this store holds: its copy belongs to
+    // another lineage. Answer as without since_seq.
+    lineage_kept = false;
+    since.reset();
+    hq.since_seq.reset();
+    hq.limit = config_.history_page;
+    page = store_.history(ev.room, hq);
+    if (store_failed(c, page, ev, ref)) return;
+  }
+  cap_history_page(page.value(), config_.max_page_bytes, !since);
+  auto session = store_.load_session(ev.room);
+  if (store_failed(c, session, ev, ref)) return;
+
+  typename room_registry<handle>::join_outcome joined;
+  if (!already) joined = rooms_.join(ev.room, &c, c.who.user_id, c.who.name);
+
+  server_events::conversation_update u;
+  u.room = ev.room;
+  u.conversation_id = std::string(conversation_id_of(ev.room).value_or(""));
+  u.session = std::move(session.value());
+  u.members = members_of(ev.room);
+  u.messages = std::move(page->messages);
+  u.last_seq = page->last_seq;
+  u.has_more = page->has_more;
+  u.epoch = std::move(epoch.value());
+  u.recovered = ev.since_seq.has_value() && lineage_kept && !page->has_more;
+  reply(c, u, ref);
+  if (joined.joined && joined.first_of_user)
+    to_room(ev.room, make(server_events::operator_joined{ev.room, c.who.user_id, c.who.name}), &c);
+}
+
+template <class Transport, class Clock>
+inline std::vector<user_ref> hub<Transport, Clock>::members_of(const std::string& room) const {
+  std::vector<user_ref> out;
+  for (const auto& [id, tally] : rooms_.users(room)) out.push_back({id, tally.name});
+  std::sort(out.begin(), out.end(),
+            [](const user_ref& a, const user_ref& b) { return a.user_id < b.user_id; });
+  return out;
+}
+
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::on_event(connection& c, const client_events::leave_room& ev,
+                                            const ref_type& ref) {
+  if (!require_member(c, ev, ref)) return;
+  const auto out = rooms_.leave(ev.room, &c, c.who.user_id);
+  reply(c, server_events::room_left{ev.room}, ref);
+  if (typing_.stop_if(ev.room, c.who.user_id, &c))
+    to_room(ev.room, make(server_events::typing{ev.room, c.who.user_id, c.who.name, false}), &c,
+            droppable::yes);
+  if (out.last_of_user)
+    to_room(ev.room, make(server_events::operator_left{ev.room, c.who.user_id, c.who.name}), &c);
+}
+
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::on_event(connection& c, const client_events::watch_inbox& ev,
+                                            const ref_type& ref) {
+  commit_outbox();
+  conversation_query q;
+  q.limit = config_.inbox_limit;
+  q.max_bytes = config_.max_page_bytes;
+  auto list = store_.list_conversations(q);
+  if (store_failed(c, list, ev, ref)) return;
+  cap_conversation_page(list.value(), config_.max_page_bytes);
+  c.watching_inbox = true;
+  c.presence_stale = false;  // inbox_update carries the whole online list
+  watchers_.insert(&c);
+  reply(c,
+        server_events::inbox_update{std::move(list->conversations), presence_.online()}, ref);
+}
+
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::on_event(connection& c, const client_events::unwatch_inbox&,
+                                            const ref_type& ref) {
+  watchers_.erase(&c);
+  c.watching_inbox = false;
+  c.presence_stale = false;
+  reply(c, server_events::inbox_unwatched{}, ref);
+}
+
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::on_event(connection& c, const client_events::send_message& ev,
+                                            const ref_type& ref) {
+  if (!require_member(c, ev, ref)) return;
+  append_request req;
+  req.room = ev.room;
+  req.sender = sender{sender_type::operator_, c.who.user_id, c.who.name};
+  req.text = ev.text;
+  req.client_msg_id = ev.client_msg_id.value_or(std::string());
+  req.now = clock_.system_now();
+  auto stored = store_.append(req);
+  if (store_failed(c, stored, ev, ref)) return;
+  const message& m = stored->message;
+  if (stored->duplicate) {
+    // The original may still be in this turn's transaction: the answer
+    // waits for the same commit.
+    commit_.depend_on_batch();
+    reply(c, server_events::message_sent{ev.client_msg_id, m, true}, ref);
+    return;
+  }
+  note_write(&c, ref, "send_message");  // everything below waits for the commit
+  reply(c, server_events::message_sent{ev.client_msg_id, m, false}, ref);
+  publish(m, &c);
+  // The message the typist was typing has arrived: the indicator ends.
+  if (typing_.stop(ev.room, c.who.user_id))
+    to_room(ev.room, make(server_events::typing{ev.room, c.who.user_id, c.who.name, false}), &c,
+            droppable::yes);
+}
+
+/// new_message to the room (but `except`), conversation_activity to the
+/// inbox watchers, and, for an operator's message, the outbound channel.
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::publish(const message& m, const connection* except) {
+  ++stats_.messages_stored;
+  to_room(m.room, make(server_events::new_message{m}), except);
+  if (!watchers_.empty()) {
+    auto session = store_.load_session(m.room);
+    if (session)
+      to_watchers(make(server_events::conversation_activity{
+          m.room, std::string(conversation_id_of(m.room).value_or("")), m, session.value()}));
+    else
+      report("message store: " + session.error().message());
+  }
+  if (m.sender.type == sender_type::operator_) commit_.defer_outbound(m);
+}
+
+template <class Transport, class Clock>
+inline result<append_result> hub<Transport, Clock>::ingest_user_message(const inbound_message& in) {
+  if (!is_valid_conversation_id(in.conversation_id) || in.user_id.empty())
+    return errc::validation_error;
+  const std::string_view text = livechat::detail::trim(in.text);
+  const std::size_t length = livechat::detail::utf8_length(text);
+  if (length == 0 || length > config_.codec.max_text_length) return errc::validation_error;
+  append_request req;
+  req.room = room_of(in.conversation_id);
+  req.sender = sender{sender_type::user, in.user_id, in.name.empty() ? in.user_id : in.name};
+  req.text = std::string(text);
+  req.webhook_event_id = in.webhook_event_id;
+  req.now = clock_.system_now();
+  auto stored = store_.append(req);
+  if (!stored) return stored.error();
+  if (!stored->duplicate) {
+    note_write(nullptr, std::nullopt, "webhook");
+    // The message is stored whatever happens to the session: a failure
+    // there is reported and the message still goes out.
+    auto session = store_.load_session(req.room);
+    if (session &&
+        reopen_on_user_message(session.value(), clock_.system_now()).effect == session_effect::changed) {
+      auto saved = store_.save_session(req.room, session.value());
+      if (saved)  // back to open with nobody holding it: what a release looks like
+        to_room_and_watchers(req.room, make(server_events::session_released{req.room, session.value()}));
+      else
+        report("message store: " + saved.error().message());
+    } else if (!session) {
+      report("message store: " + session.error().message());
+    }
+    publish(stored->message, nullptr);
+  }
+  if (!commit_outbox()) return errc::store_failure;
+  return stored;
+}
+
+template <class Transport, class Clock>
+inline result<append_result> hub<Transport, Clock>::ingest_operator_message(
+    const identity& who, std::string_view conversation_id, std::string_view raw_text,
+    std::string_view client_msg_id) {
+  if (!is_valid_conversation_id(conversation_id)) return errc::validation_error;
+  const std::string_view text = livechat::detail::trim(raw_text);
+  const std::size_t length = livechat::detail::utf8_length(text);
+  if (length == 0 || length > config_.codec.max_text_length) return errc::validation_error;
+  const std::size_t id_length = livechat::detail::utf8_length(client_msg_id);
+  if (id_length > config_.codec.max_client_msg_id_length) return errc::validation_error;
+  append_request req;
+  req.room = room_of(conversation_id);
+  req.sender = sender{sender_type::operator_, who.user_id, who.name};
+  req.text = std::string(text);
+  req.client_msg_id = std::string(client_msg_id);
+  req.now = clock_.system_now();
+  auto stored = store_.append(req);
+  if (!stored) return stored.error();
+  if (!stored->duplicate) {
+    note_write(nullptr, std::nullopt, "send_message");
+    publish(stored->message, nullptr);
+  }
+  if (!commit_outbox()) return errc::store_failure;
+  return stored;
+}
+
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::on_event(connection& c, const client_events::typing_start& ev,
+                                            const ref_type& ref) {
+  if (!require_member(c, ev, ref)) return;
+  if (typing_.start(ev.room, c.who.user_id, c.who.name, &c, clock_.now() + config_.typing_timeout))
+    to_room(ev.room, make(server_events::typing{ev.room, c.who.user_id, c.who.name, true}), &c,
+            droppable::yes);
+}
+
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::on_event(connection& c, const client_events::typing_stop& ev,
+                                            const ref_type& ref) {
+  if (!require_member(c, ev, ref)) return;
+  if (typing_.stop(ev.room, c.who.user_id))
+    to_room(ev.room, make(server_events::typing{ev.room, c.who.user_id, c.who.name, false}), &c,
+            droppable::yes);
+}
+
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::on_event(connection& c, const client_events::claim_session& ev,
+                                            const ref_type& ref) {
+  change_session<server_events::session_claimed>(
+      c, ev, ref, [&](session_state& s) { return claim_session(s, c.who, clock_.system_now()); });
+}
+
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::on_event(connection& c, const client_events::release_session& ev,
+                                            const ref_type& ref) {
+  change_session<server_events::session_released>(
+      c, ev, ref, [&](session_state& s) { return release_session(s, c.who, clock_.system_now()); });
+}
+
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::on_event(connection& c, const client_events::close_session& ev,
+                                            const ref_type& ref) {
+  change_session<server_events::session_closed>(
+      c, ev, ref, [&](session_state& s) { return close_session(s, c.who, clock_.system_now()); });
+}
+
+template <class Transport, class Clock>
+template <class Broadcast, class Event, class Rule>
+inline void hub<Transport, Clock>::change_session(connection& c, const Event& ev,
+                                                  const ref_type& ref, Rule&& rule) {
+  if (!require_member(c, ev, ref)) return;
+  auto s = store_.load_session(ev.room);
+  if (store_failed(c, s, ev, ref)) return;
+  const session_outcome out = rule(s.value());
+  if (out.error) {
+    std::string text = "another operator holds this session";
+    if (*out.error != errc::session_already_claimed)
+      text = std::is_same_v<Event, client_events::close_session>
+                 ? "only the holder or an admin can close a claimed session"
+                 : "only the holder or an admin can release a claimed session";
+    reply_error(c, *out.error, std::move(text), std::string(Event::type_name), std::nullopt, ref);
+    return;
+  }
+  if (out.effect == session_effect::reply_only) reply(c, Broadcast{ev.room, s.value()});
+  if (out.effect != session_effect::changed) return;
+  auto saved = store_.save_session(ev.room, s.value());
+  if (store_failed(c, saved, ev, ref)) return;
+  note_write(&c, ref, Event::type_name);
+  to_room_and_watchers(ev.room, make(Broadcast{ev.room, s.value()}));
+}
+
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::on_event(connection& c, const client_events::mark_read& ev,
+                                            const ref_type& ref) {
+  if (!require_member(c, ev, ref)) return;
+  auto newest = store_.history(ev.room, std::numeric_limits<std::uint64_t>::max(), 1);
+  if (store_failed(c, newest, ev, ref)) return;
+  if (ev.seq > newest->last_seq) {
+    reply_error(c, errc::validation_error, "seq is beyond the room's last message",
+                std::string("mark_read"), std::string("seq"), ref);
+    return;
+  }
+  auto position = store_.mark_read(ev.room, c.who.user_id, ev.seq);
+  if (store_failed(c, position, ev, ref)) return;
+  note_write(&c, ref, "mark_read");
+  to_room(ev.room, make(server_events::read_receipt{ev.room, c.who.user_id, position.value()}), &c);
+}
+
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::on_event(connection& c, const client_events::ping&,
+                                            const ref_type& ref) {
+  reply(c, server_events::pong{clock_.system_now()}, ref);
+}
+
+}  // namespace livechat::server
+
+#endif
