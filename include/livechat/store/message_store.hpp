@@ -208,14 +208,26 @@ class conversation_sink {
   conversation_sink(const conversation_sink&) = delete;
   conversation_sink& operator=(const conversation_sink&) = delete;
 
-  bool add(message last, const session_state& session, const conversation_position& at) {
+  bool add(message&& last, const session_state& session, const conversation_position& at) {
+    return take(std::move(last), session, at);
+  }
+  /// The same, copying `last` only when there is room for a row.
+  bool add(const message& last, const session_state& session, const conversation_position& at) {
+    return take(last, session, at);
+  }
+
+ private:
+  friend class message_store;
+
+  template <class Message>
+  bool take(Message&& last, const session_state& session, const conversation_position& at) {
     if (page_.conversations.size() == limit_) return full();
     conversation_summary c;
     c.room = last.room;
     c.conversation_id =
         c.room.size() > room_prefix.size() ? c.room.substr(room_prefix.size()) : std::string();
     c.last_seq = last.seq;
-    c.last_message = std::move(last);
+    c.last_message = std::forward<Message>(last);
     c.session = session;
     const std::size_t size = raw_size(c);
     if (!page_.conversations.empty() && (size > max_bytes_ || used_ > max_bytes_ - size))
@@ -225,13 +237,6 @@ class conversation_sink {
     page_.cursors.push_back(format_cursor(at));
     return true;
   }
-
-  /// True once `add` has refused a row: the store may stop, and any error
-  /// it meets afterwards no longer matters.
-  bool done() const noexcept { return !page_.next_cursor.empty(); }
-
- private:
-  friend class message_store;
 
   bool full() {
     page_.next_cursor = page_.cursors.back();
