@@ -8,14 +8,11 @@
 // must learn that its `since_seq` refers to a history that is gone.
 
 #include <array>
-#include <atomic>
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>  // std::greater<>, std::equal_to<>, std::hash
 #include <map>
 #include <optional>
-#include <random>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -25,34 +22,12 @@
 #include <livechat/error.hpp>
 #include <livechat/protocol/model.hpp>
 #include <livechat/protocol/room_name.hpp>
+#include <livechat/store/detail/random_epoch.hpp>
 #include <livechat/store/message_store.hpp>
 
 namespace livechat {
 
 namespace detail {
-
-/// 16 lowercase hex digits that differ between instances. random_device
-/// alone may be deterministic on some platforms (old MinGW), so the seed
-/// also mixes in the time and a process-wide counter.
-inline std::string random_epoch() {
-  static std::atomic<std::uint64_t> instances{0};
-  std::random_device rd;
-  const auto ticks =
-      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-  const std::uint64_t n = instances.fetch_add(1, std::memory_order_relaxed);
-  std::seed_seq seed{rd(), rd(), rd(), rd(), static_cast<std::uint32_t>(ticks),
-                     static_cast<std::uint32_t>(ticks >> 32), static_cast<std::uint32_t>(n),
-                     static_cast<std::uint32_t>(n >> 32)};
-  std::mt19937_64 gen(seed);
-  std::uint64_t v = gen();
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string s(16, '0');
-  for (std::size_t i = 16; i-- > 0;) {
-    s[i] = digits[v & 0xfu];
-    v >>= 4;
-  }
-  return s;
-}
 
 /// Lets a map keyed by std::string be searched with a string_view without
 /// building a temporary string (C++20 heterogeneous unordered lookup).
@@ -87,7 +62,9 @@ auto find_in(Map& map, std::string_view key) -> decltype(map.begin()) {
 ///
 /// Tests can make it fail on purpose: after `fail_after(n)` the next `n`
 /// `do_*` calls succeed and every later one returns `errc::store_failure`
-/// without touching the data (Beast's `fail_count`).
+/// without touching the data (Beast's `fail_count`). Each public call is
+/// one `do_*` call, except `history`: `do_last_seq`, then `do_read_messages`
+/// when the page can hold a message.
 ///
 /// @par Thread Safety
 /// None, like `message_store`: the owner serialises all calls.
@@ -171,47 +148,30 @@ class memory_store final : public message_store {
     return append_result{stored, false};
   }
 
-  result<history_page> do_history(std::string_view room_name, const history_query& q) override {
+  result<std::uint64_t> do_last_seq(std::string_view room_name) override {
     if (should_fail()) return errc::store_failure;
-    history_page page;
     const room_data* room = find_room(room_name);
-    if (!room) return page;
+    return room ? static_cast<std::uint64_t>(room->messages.size()) : std::uint64_t{0};
+  }
+
+  result<void> do_read_messages(std::string_view room_name, const seq_range& r,
+                                history_sink& out) override {
+    if (should_fail()) return errc::store_failure;
+    const room_data* room = find_room(room_name);
+    if (!room) return {};
+    // seq s is messages[s - 1]; the base keeps `r` within the room.
     const std::vector<message>& all = room->messages;
-    const std::size_t n = all.size();
-    page.last_seq = n;
-    // The page is all[first, end); `fits` adds one message to the budget.
-    std::size_t used = 0;
-    std::size_t taken = 0;
-    auto fits = [&](const message& m) {
-      const std::size_t size = raw_size(m);
-      if (taken > 0 && (size > q.max_bytes || used > q.max_bytes - size)) return false;
-      used += size;
-      ++taken;
-      return true;
-    };
-    std::size_t first = 0;
-    std::size_t end = 0;
-    if (q.since_seq) {
-      if (*q.since_seq < n) {
-        // since_seq < n fits in size_t; `n - first` avoids overflowing on a huge limit.
-        first = static_cast<std::size_t>(*q.since_seq);
-        end = first;
-        while (end < n && end - first < q.limit && fits(all[end])) ++end;
-        page.has_more = end < n;
+    const auto first = static_cast<std::size_t>(r.after);
+    const auto end = static_cast<std::size_t>(r.through);
+    LIVECHAT_ASSERT(end <= all.size());
+    if (r.newest_first) {
+      for (std::size_t i = end; i > first && out.add(all[i - 1]); --i) {
       }
     } else {
-      // seq < before_seq means index < before_seq - 1.
-      end = n;
-      if (q.before_seq && *q.before_seq <= n)
-        end = *q.before_seq == 0 ? 0 : static_cast<std::size_t>(*q.before_seq - 1);
-      first = end;
-      while (first > 0 && end - first < q.limit && fits(all[first - 1])) --first;
-      page.has_more = first > 0;
+      for (std::size_t i = first; i < end && out.add(all[i]); ++i) {
+      }
     }
-    using diff = std::vector<message>::difference_type;
-    page.messages.assign(all.begin() + static_cast<diff>(first),
-                         all.begin() + static_cast<diff>(end));
-    return page;
+    return {};
   }
 
   result<std::string> do_epoch(std::string_view) override {
@@ -255,10 +215,10 @@ class memory_store final : public message_store {
     return it == room->read_positions.end() ? std::uint64_t{0} : it->second;
   }
 
-  result<conversation_page> do_list_conversations(
-      const conversation_query& q, const std::optional<conversation_position>& after) override {
+  result<void> do_list_conversations(const conversation_query& q,
+                                     const std::optional<conversation_position>& after,
+                                     conversation_sink& out) override {
     if (should_fail()) return errc::store_failure;
-    conversation_page page;
     const order_index* idx = &index_;
     if (!q.claimed_by.empty() && q.status) {
       idx = find_index(by_claimer_status_, claimer_status_key(q.claimed_by, *q.status));
@@ -267,36 +227,17 @@ class memory_store final : public message_store {
     } else if (q.status) {
       idx = &by_status_[static_cast<std::size_t>(*q.status)];
     }
-    if (idx == nullptr) return page;
+    if (idx == nullptr) return {};
     // Newest first: upper_bound finds the first key after the cursor's in
     // list order, so a page never repeats the previous page's last row.
     auto it = after ? idx->upper_bound(order_key{after->last_at, static_cast<std::uint64_t>(after->order)})
                     : idx->begin();
-    std::size_t used = 0;
     for (; it != idx->end(); ++it) {
-      if (page.conversations.size() == q.limit) {
-        page.next_cursor = page.cursors.back();
-        break;
-      }
       const room_data& room = *it->second;
-      const message& last = room.messages.back();
-      conversation_summary c;
-      c.room = last.room;
-      c.conversation_id = last.room.substr(room_prefix.size());
-      c.last_message = last;
-      c.last_seq = last.seq;
-      c.session = room.session;
-      const std::size_t size = raw_size(c);
-      if (!page.conversations.empty() && (size > q.max_bytes || used > q.max_bytes - size)) {
-        page.next_cursor = page.cursors.back();
-        break;
-      }
-      used += size;
-      page.conversations.push_back(std::move(c));
-      page.cursors.push_back(format_cursor(
-          conversation_position{it->first.first, static_cast<std::int64_t>(it->first.second)}));
+      const conversation_position at{it->first.first, static_cast<std::int64_t>(it->first.second)};
+      if (!out.add(room.messages.back(), room.session, at)) break;
     }
-    return page;
+    return {};
   }
 
   result<void> do_flush() override {

@@ -2,16 +2,20 @@
 #ifndef LIVECHAT_STORE_MESSAGE_STORE_HPP
 #define LIVECHAT_STORE_MESSAGE_STORE_HPP
 
-// The MessageStore runtime interface. Public non-virtual methods validate
-// and count; backends implement the protected `do_*` hooks (spdlog's sink
-// pattern). See docs/concepts.md for the contract of each hook.
+// The MessageStore runtime interface. Public non-virtual methods validate,
+// count, and do what every store shares (paging history and the
+// conversation list under a row limit and a byte budget); backends
+// implement the protected `do_*` hooks, which only run queries (spdlog's
+// sink pattern). See docs/concepts.md for the contract of each hook.
 
+#include <algorithm>  // std::reverse
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <livechat/error.hpp>
@@ -145,6 +149,106 @@ struct store_stats {
   std::uint64_t failures = 0;
 };
 
+/// The seqs one history page may hold: (after, through]. A room's seqs are
+/// 1..last_seq without holes, so every page is such a range, and a store
+/// reads it with one range query.
+struct seq_range {
+  std::uint64_t after = 0;
+  std::uint64_t through = 0;   ///< > after
+  bool newest_first = false;   ///< read from `through` down (latest and before_seq pages)
+};
+
+/// Where `do_read_messages` puts the messages it reads, in the range's
+/// order. `add` returns false once the page is full (the byte budget); the
+/// store then stops reading. The row limit is already in the range.
+class history_sink {
+ public:
+  explicit history_sink(std::size_t max_bytes) noexcept : max_bytes_(max_bytes) {}
+  history_sink(const history_sink&) = delete;
+  history_sink& operator=(const history_sink&) = delete;
+
+  /// Takes `m` if it fits in the budget (the first message always does).
+  bool add(message&& m) {
+    if (!fits(m)) return false;
+    messages_.push_back(std::move(m));
+    return true;
+  }
+  /// The same, copying `m` only when it is taken.
+  bool add(const message& m) {
+    if (!fits(m)) return false;
+    messages_.push_back(m);
+    return true;
+  }
+
+ private:
+  friend class message_store;
+
+  bool fits(const message& m) noexcept {
+    const std::size_t size = raw_size(m);
+    if (!messages_.empty() && (size > max_bytes_ || used_ > max_bytes_ - size)) return false;
+    used_ += size;
+    return true;
+  }
+
+  std::size_t max_bytes_;
+  std::size_t used_ = 0;
+  std::vector<message> messages_;
+};
+
+/// Where `do_list_conversations` puts the rooms it reads, in list order
+/// from the cursor on: the room's last message, its session and its place
+/// in the list. `add` returns false once the page is complete (the row
+/// limit or the byte budget, which also sets `next_cursor`); the store then
+/// stops reading. A store that reads `limit + 1` rows lets the page tell
+/// whether a next one exists.
+class conversation_sink {
+ public:
+  conversation_sink(std::size_t limit, std::size_t max_bytes) noexcept
+      : limit_(limit), max_bytes_(max_bytes) {}
+  conversation_sink(const conversation_sink&) = delete;
+  conversation_sink& operator=(const conversation_sink&) = delete;
+
+  bool add(message&& last, const session_state& session, const conversation_position& at) {
+    return take(std::move(last), session, at);
+  }
+  /// The same, copying `last` only when there is room for a row.
+  bool add(const message& last, const session_state& session, const conversation_position& at) {
+    return take(last, session, at);
+  }
+
+ private:
+  friend class message_store;
+
+  template <class Message>
+  bool take(Message&& last, const session_state& session, const conversation_position& at) {
+    if (page_.conversations.size() == limit_) return full();
+    conversation_summary c;
+    c.room = last.room;
+    c.conversation_id =
+        c.room.size() > room_prefix.size() ? c.room.substr(room_prefix.size()) : std::string();
+    c.last_seq = last.seq;
+    c.last_message = std::forward<Message>(last);
+    c.session = session;
+    const std::size_t size = raw_size(c);
+    if (!page_.conversations.empty() && (size > max_bytes_ || used_ > max_bytes_ - size))
+      return full();
+    used_ += size;
+    page_.conversations.push_back(std::move(c));
+    page_.cursors.push_back(format_cursor(at));
+    return true;
+  }
+
+  bool full() {
+    page_.next_cursor = page_.cursors.back();
+    return false;
+  }
+
+  std::size_t limit_;
+  std::size_t max_bytes_;
+  std::size_t used_ = 0;
+  conversation_page page_;
+};
+
 /// @par Thread Safety
 /// None: a store is owned by the hub's thread, like the hub.
 class message_store {
@@ -185,7 +289,32 @@ class message_store {
   result<history_page> history(std::string_view room, const history_query& q) {
     if (!is_valid_room(room) || q.limit == 0 || (q.since_seq && q.before_seq))
       return count(errc::validation_error);
-    return counted(do_history(room, q));
+    auto last = do_last_seq(room);
+    if (!last) return count(last.error());
+    history_page page;
+    const std::uint64_t n = *last;
+    page.last_seq = n;
+    const seq_range r = page_range(q, n);
+    if (r.through == r.after) return page;
+    history_sink sink(q.max_bytes);
+    const std::uint64_t span = r.through - r.after;
+    sink.messages_.reserve(static_cast<std::size_t>(span < 512 ? span : 512));
+    if (auto read = do_read_messages(room, r, sink); !read) return count(read.error());
+    page.messages = std::move(sink.messages_);
+    const auto taken = static_cast<std::uint64_t>(page.messages.size());
+    if (r.newest_first) {
+      std::reverse(page.messages.begin(), page.messages.end());
+      page.has_more = r.through - taken > 0;
+    } else {
+      page.has_more = r.after + taken < n;
+    }
+    return page;
+  }
+
+  /// The room's newest seq; 0 for a room without messages.
+  result<std::uint64_t> last_seq(std::string_view room) {
+    if (!is_valid_room(room)) return count(errc::validation_error);
+    return counted(do_last_seq(room));
   }
 
   /// The room's history lineage; stable while the store keeps the room.
@@ -241,7 +370,9 @@ class message_store {
       after = parse_cursor(q.cursor);
       if (!after) return count(errc::validation_error);
     }
-    return counted(do_list_conversations(q, after));
+    conversation_sink sink(q.limit, q.max_bytes);
+    if (auto read = do_list_conversations(q, after, sink); !read) return count(read.error());
+    return std::move(sink.page_);
   }
 
   /// Makes every write so far durable. Stores that group writes commit
@@ -252,7 +383,12 @@ class message_store {
 
  protected:
   virtual result<append_result> do_append(const append_request& req) = 0;
-  virtual result<history_page> do_history(std::string_view room, const history_query& q) = 0;
+  /// 0 for a room the store does not know.
+  virtual result<std::uint64_t> do_last_seq(std::string_view room) = 0;
+  /// The messages of `r` (never empty, within the room's last seq), in its
+  /// order, into `out` until `out.add` refuses one.
+  virtual result<void> do_read_messages(std::string_view room, const seq_range& r,
+                                        history_sink& out) = 0;
   virtual result<std::string> do_epoch(std::string_view room) = 0;
   virtual result<session_state> do_load_session(std::string_view room) = 0;
   virtual result<void> do_save_session(std::string_view room, const session_state& s) = 0;
@@ -260,13 +396,36 @@ class message_store {
                                              std::uint64_t seq) = 0;
   virtual result<std::uint64_t> do_read_position(std::string_view room,
                                                  std::string_view user_id) = 0;
-  /// `after`: the parsed `q.cursor` (nullopt: first page). Fill `cursors`
-  /// with `format_cursor` of each row's position.
-  virtual result<conversation_page> do_list_conversations(
-      const conversation_query& q, const std::optional<conversation_position>& after) = 0;
+  /// The rooms with a message, in list order after `after` (the parsed
+  /// `q.cursor`; nullopt: from the top), filtered by `q.status` and
+  /// `q.claimed_by`, into `out` until `out.add` refuses one (it does at row
+  /// `q.limit + 1` at the latest).
+  virtual result<void> do_list_conversations(const conversation_query& q,
+                                             const std::optional<conversation_position>& after,
+                                             conversation_sink& out) = 0;
   virtual result<void> do_flush() { return {}; }
 
  private:
+  /// The seqs `q` asks for in a room whose newest is `n`; empty when none.
+  static seq_range page_range(const history_query& q, std::uint64_t n) noexcept {
+    const auto lim = static_cast<std::uint64_t>(q.limit);
+    seq_range r;
+    if (q.since_seq) {
+      // The first `limit` after since_seq; `n - after` avoids overflowing on a huge limit.
+      if (*q.since_seq >= n) return seq_range{n, n, false};
+      r.after = *q.since_seq;
+      r.through = lim < n - r.after ? r.after + lim : n;
+    } else {
+      // The latest `limit` below before_seq (seq < before_seq), or of all.
+      r.newest_first = true;
+      r.through = n;
+      if (q.before_seq && *q.before_seq <= n)
+        r.through = *q.before_seq == 0 ? 0 : *q.before_seq - 1;
+      r.after = lim < r.through ? r.through - lim : 0;
+    }
+    return r;
+  }
+
   std::error_code count(std::error_code ec) {
     ++stats_.failures;
     return ec;

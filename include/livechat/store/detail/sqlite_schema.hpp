@@ -1,0 +1,163 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#ifndef LIVECHAT_STORE_DETAIL_SQLITE_SCHEMA_HPP
+#define LIVECHAT_STORE_DETAIL_SQLITE_SCHEMA_HPP
+
+// sqlite_store's schema: its history as migration steps, and the code that
+// brings a database file up to date (`PRAGMA user_version`).
+
+#include <sqlite3.h>
+
+#include <cstdlib>   // std::strtol
+#include <iterator>  // std::size
+#include <string>
+
+#include <livechat/store/detail/sqlite_statement.hpp>
+
+namespace livechat::detail {
+
+/// A schema step: `sql` takes the database from `version - 1` to `version`.
+struct sqlite_migration {
+  int version;
+  const char* sql;
+};
+
+/// The schema history, oldest first. Append new steps; never edit one that
+/// has shipped (databases in the field have already run it).
+///
+/// v1. `meta` holds `epoch` (16 hex digits, written once when the database
+/// is created) and `last_order`, a store-wide counter bumped by every
+/// stored message: it orders conversations whose last messages share a
+/// `created_at` (most recent append first) and numbers message ids
+/// (`epoch-last_order`), which are therefore unique across rooms and
+/// restarts (a rolled-back write gives its number back, but it was never
+/// acknowledged, so nobody saw that id). `rooms.last_seq` is the room's
+/// newest seq (0 while it only has a session); `last_at`/`last_order`
+/// describe its last message (NULL: none yet) and feed the conversation
+/// index. A NULL `session_status` is the default session (open, version
+/// 0). The CHECKs spell out ORs: an IN list in a CHECK builds a temporary
+/// table on every insert (SQLite 3.40), which cost more than the rest of
+/// an append together.
+///
+/// v2. The filtered conversation list (`list_conversations` with `status`,
+/// `claimed_by` or both) gets an index each, in list order, so every page
+/// is an index range (SEARCH ... USING INDEX, no sort), however many rooms
+/// there are and however few match. A NULL status is `open`, hence the
+/// expression, which the queries repeat word for word.
+inline constexpr sqlite_migration sqlite_migrations[] = {
+    {1, R"sql(
+CREATE TABLE meta(
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT INTO meta(key, value) VALUES('last_order', '0');
+CREATE TABLE rooms(
+  room TEXT PRIMARY KEY,
+  last_seq INTEGER NOT NULL DEFAULT 0,
+  last_order INTEGER,
+  last_at INTEGER,
+  session_status TEXT CHECK(session_status = 'open' OR session_status = 'claimed'
+                            OR session_status = 'closed'),
+  claimed_by_id TEXT,
+  claimed_by_name TEXT,
+  session_updated_at INTEGER,
+  session_version INTEGER
+) WITHOUT ROWID;
+CREATE INDEX rooms_by_last_message ON rooms(last_at DESC, last_order DESC)
+  WHERE last_order IS NOT NULL;
+CREATE TABLE messages(
+  room TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  id TEXT NOT NULL UNIQUE,
+  sender_type TEXT NOT NULL CHECK(sender_type = 'operator' OR sender_type = 'user'
+                                  OR sender_type = 'system'),
+  sender_id TEXT NOT NULL,
+  sender_name TEXT NOT NULL,
+  text TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  client_msg_id TEXT,
+  PRIMARY KEY(room, seq)
+) WITHOUT ROWID;
+CREATE TABLE client_msg_ids(
+  room TEXT NOT NULL,
+  sender_id TEXT NOT NULL,
+  client_msg_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY(room, sender_id, client_msg_id)
+) WITHOUT ROWID;
+CREATE TABLE webhook_events(
+  event_id TEXT PRIMARY KEY,
+  room TEXT NOT NULL,
+  seq INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE read_positions(
+  room TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY(room, user_id)
+) WITHOUT ROWID;
+)sql"},
+    {2, R"sql(
+CREATE INDEX rooms_by_status ON rooms(coalesce(session_status, 'open'), last_at DESC,
+                                      last_order DESC)
+  WHERE last_order IS NOT NULL;
+CREATE INDEX rooms_by_claimer ON rooms(claimed_by_id, last_at DESC, last_order DESC)
+  WHERE last_order IS NOT NULL AND claimed_by_id IS NOT NULL;
+CREATE INDEX rooms_by_claimer_status ON rooms(claimed_by_id, coalesce(session_status, 'open'),
+                                              last_at DESC, last_order DESC)
+  WHERE last_order IS NOT NULL AND claimed_by_id IS NOT NULL;
+)sql"},
+};
+
+/// The version the newest step writes.
+inline constexpr int sqlite_schema_version =
+    sqlite_migrations[std::size(sqlite_migrations) - 1].version;
+
+inline bool sqlite_user_version(sqlite3* db, int& out, std::string& error) {
+  std::string v;
+  if (!sqlite_query_text(db, "PRAGMA user_version", "reading the schema version", v, error))
+    return false;
+  out = static_cast<int>(std::strtol(v.c_str(), nullptr, 10));
+  return true;
+}
+
+/// Rolls back the migration step in progress; returns false (failure).
+inline bool sqlite_abandon_migration(sqlite3* db) {
+  if (sqlite3_get_autocommit(db) == 0) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+  return false;
+}
+
+/// Runs the steps the database lacks, each in its own transaction, and
+/// refuses a database newer than this code. False with `error` set on
+/// failure; a failed step changes nothing.
+inline bool sqlite_migrate(sqlite3* db, std::string& error) {
+  int version = 0;
+  if (!sqlite_user_version(db, version, error)) return false;
+  if (version > sqlite_schema_version) {
+    error = "schema version " + std::to_string(version) +
+            " is newer than this livechat supports (" + std::to_string(sqlite_schema_version) +
+            "); open it with a newer livechat";
+    return false;
+  }
+  for (const sqlite_migration& m : sqlite_migrations) {
+    if (m.version <= version) continue;
+    const std::string step = "migration to schema version " + std::to_string(m.version);
+    if (!sqlite_exec(db, "BEGIN IMMEDIATE", step.c_str(), error)) return false;
+    // Another process may have migrated since the check above.
+    if (!sqlite_user_version(db, version, error)) return sqlite_abandon_migration(db);
+    if (m.version <= version) {
+      if (!sqlite_exec(db, "COMMIT", step.c_str(), error)) return sqlite_abandon_migration(db);
+      continue;
+    }
+    const std::string bump = "PRAGMA user_version=" + std::to_string(m.version);
+    if (!sqlite_exec(db, m.sql, step.c_str(), error) ||
+        !sqlite_exec(db, bump.c_str(), step.c_str(), error) ||
+        !sqlite_exec(db, "COMMIT", step.c_str(), error))
+      return sqlite_abandon_migration(db);
+    version = m.version;
+  }
+  return true;
+}
+
+}  // namespace livechat::detail
+
+#endif
