@@ -416,9 +416,9 @@ template <class Transport, class Clock>
 inline void hub<Transport, Clock>::on_event(connection& c, const client_events::mark_read& ev,
                                             const ref_type& ref) {
   if (!require_member(c, ev, ref)) return;
-  auto newest = store_.history(ev.room, std::numeric_limits<std::uint64_t>::max(), 1);
+  auto newest = store_.last_seq(ev.room);
   if (store_failed(c, newest, ev, ref)) return;
-  if (ev.seq > newest->last_seq) {
+  if (ev.seq > *newest) {
     reply_error(c, errc::validation_error, "seq is beyond the room's last message",
                 std::string("mark_read"), std::string("seq"), ref);
     return;
