@@ -13,7 +13,7 @@ set -euo pipefail
 packages=(
   g++ make cmake pkg-config ca-certificates
   libasio-dev libwebsocketpp-dev rapidjson-dev catch2
-  libsqlite3-dev libssl-dev libbenchmark-dev
+  libsqlite3-dev libssl-dev libbenchmark-dev libcli11-dev
   clang-14 libclang-rt-14-dev
 )
 

@@ -30,7 +30,6 @@
 #include <rapidjson/document.h>
 
 #include <livechat/auth/authenticator.hpp>
-#include <livechat/auth/dev_authenticator.hpp>  // the user-id rule, for claimed_by
 #include <livechat/clock.hpp>
 #include <livechat/error.hpp>
 #include <livechat/protocol/codec.hpp>
@@ -512,9 +511,7 @@ class api_routes {
     if (claimed_param.value) q.claimed_by = *claimed_param.value;
     // The user-id rule of the authenticators: 1-128 bytes of printable UTF-8.
     if (!claimed_param.ok ||
-        (claimed_param.value &&
-         (q.claimed_by.empty() || q.claimed_by.size() > livechat::dev_authenticator::max_user_id_length ||
-          !livechat::detail::is_printable_utf8(q.claimed_by))))
+        (claimed_param.value && !livechat::authenticator::is_valid_user_id(q.claimed_by)))
       return json_error(400, "validation_error",
                         "claimed_by must be a user id (1-128 printable characters), given once",
                         "claimed_by");

@@ -150,7 +150,7 @@ void check_error(const livechat::decode_error& e) {
 /// The frame must be one JSON object in valid UTF-8 (what a browser's
 /// WebSocket and JSON.parse accept).
 void check_encoded(const std::string& frame) {
-  LIVECHAT_FUZZ_CHECK(livechat_fuzz::is_valid_utf8(frame));
+  LIVECHAT_FUZZ_CHECK(livechat::detail::is_valid_utf8(frame));
   LIVECHAT_FUZZ_CHECK(!frame.empty() && frame.front() == '{');
   LIVECHAT_FUZZ_CHECK(frame.find('\0') == std::string::npos);  // the writer escapes NUL
   // SAX parse: validates without building (and allocating) a DOM.
@@ -174,7 +174,7 @@ void check_error_reply(const livechat::decoded_frame& d, const livechat::decode_
 void check_frame(std::string_view frame, const livechat::codec_limits& limits) {
   const livechat::decoded_frame d = livechat::decode_client_frame(frame, limits);
   if (d.ref) {
-    LIVECHAT_FUZZ_CHECK(livechat_fuzz::is_valid_utf8(*d.ref));
+    LIVECHAT_FUZZ_CHECK(livechat::detail::is_valid_utf8(*d.ref));
     LIVECHAT_FUZZ_CHECK(livechat::detail::utf8_length(*d.ref) <= limits.max_ref_length);
   }
   if (d.envelope_error) {
@@ -196,11 +196,11 @@ void check_frame(std::string_view frame, const livechat::codec_limits& limits) {
 
   // Every string of a decoded event is valid UTF-8 and within its limits.
   if (const auto* m = std::get_if<ce::send_message>(&d.event)) {
-    LIVECHAT_FUZZ_CHECK(livechat_fuzz::is_valid_utf8(m->text));
+    LIVECHAT_FUZZ_CHECK(livechat::detail::is_valid_utf8(m->text));
     const std::size_t n = livechat::detail::utf8_length(m->text);
     LIVECHAT_FUZZ_CHECK(n >= 1 && n <= limits.max_text_length);
     LIVECHAT_FUZZ_CHECK(livechat::detail::trim(m->text) == m->text);
-    if (m->client_msg_id) LIVECHAT_FUZZ_CHECK(livechat_fuzz::is_valid_utf8(*m->client_msg_id));
+    if (m->client_msg_id) LIVECHAT_FUZZ_CHECK(livechat::detail::is_valid_utf8(*m->client_msg_id));
     // What the hub stores and broadcasts from it.
     se::new_message out;
     out.message.id = "m1";
@@ -210,9 +210,9 @@ void check_frame(std::string_view frame, const livechat::codec_limits& limits) {
     out.message.client_msg_id = m->client_msg_id.value_or(std::string());
     check_encoded(livechat::encode(out, livechat::system_time{}, d.ref));
   } else if (const auto* a = std::get_if<ce::auth>(&d.event)) {
-    LIVECHAT_FUZZ_CHECK(livechat_fuzz::is_valid_utf8(a->token));
+    LIVECHAT_FUZZ_CHECK(livechat::detail::is_valid_utf8(a->token));
   } else if (const auto* j = std::get_if<ce::join_room>(&d.event)) {
-    if (j->epoch) LIVECHAT_FUZZ_CHECK(livechat_fuzz::is_valid_utf8(*j->epoch));
+    if (j->epoch) LIVECHAT_FUZZ_CHECK(livechat::detail::is_valid_utf8(*j->epoch));
   }
   std::visit(
       [](const auto& e) {

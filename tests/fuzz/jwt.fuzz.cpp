@@ -62,9 +62,9 @@ bool same(const livechat::identity& a, const livechat::identity& b) {
 void check_identity(const livechat::identity& id) {
   LIVECHAT_FUZZ_CHECK(!id.user_id.empty());
   LIVECHAT_FUZZ_CHECK(id.user_id.size() <= livechat::jwt_authenticator::max_user_id_length);
-  LIVECHAT_FUZZ_CHECK(livechat_fuzz::is_valid_utf8(id.user_id));
+  LIVECHAT_FUZZ_CHECK(livechat::detail::is_valid_utf8(id.user_id));
   LIVECHAT_FUZZ_CHECK(!id.name.empty());
-  LIVECHAT_FUZZ_CHECK(livechat_fuzz::is_valid_utf8(id.name));
+  LIVECHAT_FUZZ_CHECK(livechat::detail::is_valid_utf8(id.name));
   for (char c : id.user_id + id.name) {
     const auto u = static_cast<unsigned char>(c);
     LIVECHAT_FUZZ_CHECK(u >= 0x20 && u != 0x7F);

@@ -56,7 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const auto& m = e.message;
         LIVECHAT_FUZZ_CHECK(e.reason.empty());
         LIVECHAT_FUZZ_CHECK(livechat::is_valid_conversation_id(m.user_id));
-        LIVECHAT_FUZZ_CHECK(livechat_fuzz::is_valid_utf8(m.text));
+        LIVECHAT_FUZZ_CHECK(livechat::detail::is_valid_utf8(m.text));
         LIVECHAT_FUZZ_CHECK(!livechat::detail::trim(m.text).empty());
         LIVECHAT_FUZZ_CHECK(!m.webhook_event_id.empty() && m.webhook_event_id.size() <= 128);
         LIVECHAT_FUZZ_CHECK(events->value[static_cast<rapidjson::SizeType>(i)].IsObject());

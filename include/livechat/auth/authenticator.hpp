@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include <livechat/detail/utf8.hpp>
 #include <livechat/error.hpp>
 #include <livechat/protocol/model.hpp>
 #include <livechat/protocol/timestamp.hpp>
@@ -28,6 +29,18 @@ class authenticator {
  public:
   /// Tokens longer than this are rejected before any parsing.
   static constexpr std::size_t max_token_length = 8192;
+
+  /// The longest user id, in bytes, that any authenticator hands out (a
+  /// dev token, a JWT `sub`), so switching modes never changes which user
+  /// ids can exist.
+  static constexpr std::size_t max_user_id_length = 128;
+
+  /// The user-id rule shared by every authenticator: 1..max_user_id_length
+  /// bytes of printable UTF-8. User ids are echoed into presence lists,
+  /// logs and operators' screens (see detail::is_printable_utf8).
+  static bool is_valid_user_id(std::string_view id) noexcept {
+    return !id.empty() && id.size() <= max_user_id_length && detail::is_printable_utf8(id);
+  }
 
   virtual ~authenticator() = default;
 

@@ -16,9 +16,9 @@
 #include <rapidjson/document.h>
 
 #include <livechat/auth/authenticator.hpp>
-#include <livechat/auth/dev_authenticator.hpp>  // detail::is_printable_utf8, shared user-id rule
 #include <livechat/detail/base64.hpp>
 #include <livechat/detail/hmac_sha256.hpp>
+#include <livechat/detail/utf8.hpp>
 #include <livechat/error.hpp>
 #include <livechat/protocol/model.hpp>
 #include <livechat/protocol/timestamp.hpp>
@@ -99,9 +99,6 @@ inline bool parse_object(const std::string& json, rapidjson::Document& doc) {
 /// @endcode
 class jwt_authenticator final : public authenticator {
  public:
-  /// `sub` longer than this is rejected, matching dev_authenticator.
-  static constexpr std::size_t max_user_id_length = dev_authenticator::max_user_id_length;
-
   explicit jwt_authenticator(jwt_options options) : options_(std::move(options)) {
 #ifndef LIVECHAT_NO_EXCEPTIONS
     if (options_.secret.empty())
@@ -187,8 +184,7 @@ class jwt_authenticator final : public authenticator {
     if (detail::jwt::find_member(claims, "sub", v) != lookup::found || !v->IsString())
       return errc::auth_failed;
     const std::string_view sub = detail::jwt::as_view(*v);
-    if (sub.empty() || sub.size() > max_user_id_length || !detail::is_printable_utf8(sub))
-      return errc::auth_failed;
+    if (!is_valid_user_id(sub)) return errc::auth_failed;  // as dev tokens: same ids in both modes
     id.user_id = std::string(sub);
 
     const double now_ms = static_cast<double>(now.time_since_epoch().count());

@@ -20,6 +20,7 @@
 #include <rapidjson/reader.h>
 #include <rapidjson/writer.h>
 
+#include <livechat/detail/utf8.hpp>  // utf8_length
 #include <livechat/error.hpp>
 #include <livechat/protocol/events.hpp>
 #include <livechat/protocol/limits.hpp>
@@ -51,13 +52,6 @@ struct decoded_frame {
 };
 
 namespace detail {
-
-/// Number of Unicode code points in valid UTF-8.
-inline std::size_t utf8_length(std::string_view s) noexcept {
-  std::size_t n = 0;
-  for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0u) != 0x80u;
-  return n;
-}
 
 /// The longest prefix of valid UTF-8 `s` with at most `n` code points
 /// (cut before a lead byte, so the result stays valid UTF-8).

@@ -2,7 +2,7 @@
 #ifndef LIVECHAT_CLIENT_DETAIL_IDS_HPP
 #define LIVECHAT_CLIENT_DETAIL_IDS_HPP
 
-// Random client_msg_ids and a UTF-8 check for outgoing text.
+// Random client_msg_ids, and the UTF-8 check for outgoing text.
 
 #include <chrono>
 #include <cstdint>
@@ -10,7 +10,8 @@
 #include <memory>
 #include <random>
 #include <string>
-#include <string_view>
+
+#include <livechat/detail/utf8.hpp>
 
 namespace livechat::client::detail {
 
@@ -40,45 +41,9 @@ inline std::function<std::string()> random_id_generator() {
   };
 }
 
-/// True when `s` is well-formed UTF-8 (no overlongs, no surrogates, at most
-/// U+10FFFF). The server refuses anything else as invalid_json, and such a
-/// refusal could not be tied to the message that caused it.
-inline bool is_valid_utf8(std::string_view s) noexcept {
-  std::size_t i = 0;
-  const std::size_t n = s.size();
-  while (i < n) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80u) {
-      ++i;
-      continue;
-    }
-    std::size_t len = 0;
-    std::uint32_t cp = 0;
-    if ((c & 0xE0u) == 0xC0u) {
-      len = 2;
-      cp = c & 0x1Fu;
-    } else if ((c & 0xF0u) == 0xE0u) {
-      len = 3;
-      cp = c & 0x0Fu;
-    } else if ((c & 0xF8u) == 0xF0u) {
-      len = 4;
-      cp = c & 0x07u;
-    } else {
-      return false;
-    }
-    if (i + len > n) return false;
-    for (std::size_t k = 1; k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0u) != 0x80u) return false;
-      cp = (cp << 6) | (cc & 0x3Fu);
-    }
-    if ((len == 2 && cp < 0x80u) || (len == 3 && cp < 0x800u) || (len == 4 && cp < 0x10000u))
-      return false;  // overlong
-    if (cp > 0x10FFFFu || (cp >= 0xD800u && cp <= 0xDFFFu)) return false;
-    i += len;
-  }
-  return true;
-}
+// session.hpp checks outgoing text and ids with the library's one decoder
+// under this name.
+using livechat::detail::is_valid_utf8;
 
 }  // namespace livechat::client::detail
 
