@@ -271,7 +271,7 @@ inline void describe(CLI::App& app) {
       "plus a small HTTP API and the demo operator console on the same port.");
   app.footer(
       "Once listening it prints `livechat-server listening on http://HOST:PORT`.\n"
-      "SIGINT/SIGTERM close every WebSocket with 1001 and exit 0 (at most ~2 s);\n"
+      "SIGINT/SIGTERM close every WebSocket with 1001 and exit 0 (at most ~4.5 s);\n"
       "a second signal exits at once with status 128+signal.\n"
       "Exit codes: 0 clean exit, 1 runtime failure (e.g. port in use), 2 usage error.");
 }
