@@ -8,6 +8,9 @@
 # It also means clang-14 comes without its sanitizer and libFuzzer runtimes
 # (libclang_rt.*, only recommended), so scripts/fuzz.sh needs
 # libclang-rt-14-dev named here.
+# ccache is not listed: scripts/test.sh uses it when it is installed, but on
+# a fresh machine its cache is empty and it only adds its hashing; install it
+# where the cache is kept between runs.
 set -euo pipefail
 
 packages=(

@@ -1,25 +1,45 @@
 #!/usr/bin/env bash
 # livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
 #
-# Every test, as CI runs it:
-#   1. build-ci    RelWithDebInfo, -Werror, tests + examples + benchmarks,
-#                  then ctest (unit C++17/C++20, integration, consumers);
+# Every test, as CI runs it (under 10 minutes on 2 cores from a fresh clone):
+#   1. build-ci    RelWithDebInfo (-O2, no debug info), -Werror, tests +
+#                  examples + benchmarks + the header checks (each public
+#                  header compiled on its own as C++17 and as C++20), then
+#                  ctest (unit, integration, compile-fail, fuzz-corpus
+#                  replay, consumers);
 #   2. build-asan  Debug with ASan+UBSan (LIVECHAT_SANITIZE=ON), tests +
-#                  examples, then ctest again. The C++20 twin of the unit
-#                  tests, the header self-containment check and the consumer
-#                  cases are left out here: they add compile time, not
-#                  coverage (step 1 ran them).
+#                  examples, then ctest again. The header checks, the
+#                  benchmarks and the consumer cases are left out here: they
+#                  add compile time, not coverage (step 1 ran them). -g1
+#                  (line tables): what the sanitizers' reports print, at
+#                  ~10% less compile time than full debug info.
 #   3. build-fuzz  scripts/fuzz.sh: the libFuzzer harnesses (Clang), run side
-#                  by side for LIVECHAT_FUZZ_SECONDS each (default 60; 0
-#                  skips them).
+#                  by side for LIVECHAT_FUZZ_SECONDS each (default 20 here;
+#                  0 skips them), once nothing else runs.
 # LIVECHAT_SKIP_SANITIZERS=1 skips steps 2 and 3. LIVECHAT_JOBS sets the
-# parallelism (default 2).
+# parallelism of builds and ctest (default: the number of cores).
+# ccache is used when installed (CMAKE_CXX_COMPILER_LAUNCHER, unless that is
+# set already, even empty to turn it off). install-deps.sh does not install
+# it: a fresh machine starts with an empty cache, so ccache only adds its
+# hashing; it pays off where the cache is kept (a developer's machine, a CI
+# runner with a persistent CCACHE_DIR).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-jobs="${LIVECHAT_JOBS:-2}"
+jobs="${LIVECHAT_JOBS:-$(nproc 2>/dev/null || echo 2)}"
+export LIVECHAT_JOBS="$jobs"      # scripts/fuzz.sh
+export LIVECHAT_FUZZ_SECONDS="${LIVECHAT_FUZZ_SECONDS:-20}"
+
+if [ -z "${CMAKE_CXX_COMPILER_LAUNCHER+set}" ] && command -v ccache >/dev/null 2>&1; then
+  # Read by CMake when it creates a build tree; the consumer cases and
+  # scripts/fuzz.sh inherit it. The sloppiness lets ccache cache the TUs
+  # that use a precompiled header (tests/CMakeLists.txt).
+  export CMAKE_CXX_COMPILER_LAUNCHER=ccache
+  export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}"
+  export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}"
+fi
 
 "$root/scripts/install-deps.sh"
 
@@ -33,7 +53,7 @@ cmake -S . -B build-ci -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g0 -DNDEBUG" \
   -DLIVECHAT_WARNINGS_AS_ERRORS=ON \
   -DLIVECHAT_BUILD_TESTS=ON -DLIVECHAT_BUILD_EXAMPLES=ON -DLIVECHAT_BUILD_BENCHMARKS=ON \
-  -DLIVECHAT_TEST_CXX20=ON -DLIVECHAT_SANITIZE=OFF
+  -DLIVECHAT_TEST_CXX20=ON -DLIVECHAT_HEADER_CHECK=ON -DLIVECHAT_SANITIZE=OFF
 step "build-ci: build"
 cmake --build build-ci -j "$jobs"
 step "build-ci: test"
@@ -50,7 +70,7 @@ fi
 export ASAN_OPTIONS="detect_leaks=1"
 export UBSAN_OPTIONS="suppressions=$root/tests/sanitizers/ubsan.supp:halt_on_error=1:print_stacktrace=1"
 step "build-asan: configure"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug \
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g1" \
   -DLIVECHAT_WARNINGS_AS_ERRORS=OFF -DLIVECHAT_SANITIZE=ON \
   -DLIVECHAT_BUILD_TESTS=ON -DLIVECHAT_BUILD_EXAMPLES=ON -DLIVECHAT_BUILD_BENCHMARKS=OFF \
   -DLIVECHAT_TEST_CXX20=OFF -DLIVECHAT_HEADER_CHECK=OFF
@@ -61,7 +81,7 @@ step "build-asan: test"
 
 if command -v clang++-14 >/dev/null 2>&1 &&
    [ -f "$(clang++-14 -print-file-name="libclang_rt.fuzzer-$(uname -m).a")" ]; then
-  step "build-fuzz: libFuzzer, ${LIVECHAT_FUZZ_SECONDS:-60} s per harness"
+  step "build-fuzz: libFuzzer, ${LIVECHAT_FUZZ_SECONDS} s per harness"
   "$root/scripts/fuzz.sh"
 else
   step "build-fuzz: skipped (no clang++-14 or no libFuzzer runtime: libclang-rt-14-dev)"

@@ -1,0 +1,48 @@
+# livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#
+# ctest livechat.consume.install (cmake -P), the fixture of the find_package
+# consumers (tests/cmake/consumers.cmake): empties CONSUMER_WORK_DIR, then
+#   1. installs the livechat build tree LIVECHAT_BINARY_DIR to CONSUMER_PREFIX;
+#   2. configures the source tree LIVECHAT_SOURCE_DIR with SQLite3 and
+#      OpenSSL hidden (a machine without them) and installs it to
+#      CONSUMER_PREFIX_CORE, which must have no component export file.
+#
+# Inputs: LIVECHAT_BINARY_DIR LIVECHAT_SOURCE_DIR LIVECHAT_CONFIG LIVECHAT_GENERATOR
+#         LIVECHAT_MAKE_PROGRAM LIVECHAT_CXX_COMPILER
+#         CONSUMER_WORK_DIR CONSUMER_PREFIX CONSUMER_PREFIX_CORE
+cmake_minimum_required(VERSION 3.21)
+
+function(step what)
+  message(STATUS "consume.install: ${what}")
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "consume.install: ${what} failed (${rc})")
+  endif()
+endfunction()
+
+set(config_args "")
+set(generator_args -G "${LIVECHAT_GENERATOR}" "-DCMAKE_CXX_COMPILER=${LIVECHAT_CXX_COMPILER}")
+if(LIVECHAT_CONFIG)
+  set(config_args --config "${LIVECHAT_CONFIG}")
+  list(APPEND generator_args "-DCMAKE_BUILD_TYPE=${LIVECHAT_CONFIG}")
+endif()
+if(LIVECHAT_MAKE_PROGRAM)
+  list(APPEND generator_args "-DCMAKE_MAKE_PROGRAM=${LIVECHAT_MAKE_PROGRAM}")
+endif()
+
+file(REMOVE_RECURSE "${CONSUMER_WORK_DIR}")
+
+step("install ${LIVECHAT_BINARY_DIR} to ${CONSUMER_PREFIX}"
+  "${CMAKE_COMMAND}" --install "${LIVECHAT_BINARY_DIR}" --prefix "${CONSUMER_PREFIX}" ${config_args})
+
+set(core_build "${CONSUMER_WORK_DIR}/livechat-core")
+step("configure livechat with SQLite3 and OpenSSL hidden"
+  "${CMAKE_COMMAND}" -S "${LIVECHAT_SOURCE_DIR}" -B "${core_build}" ${generator_args}
+    -DLIVECHAT_BUILD_TESTS=OFF -DLIVECHAT_BUILD_EXAMPLES=OFF -DLIVECHAT_INSTALL=ON
+    -DCMAKE_DISABLE_FIND_PACKAGE_SQLite3=ON -DCMAKE_DISABLE_FIND_PACKAGE_OpenSSL=ON)
+step("install it to ${CONSUMER_PREFIX_CORE}"
+  "${CMAKE_COMMAND}" --install "${core_build}" --prefix "${CONSUMER_PREFIX_CORE}" ${config_args})
+file(GLOB_RECURSE component_files "${CONSUMER_PREFIX_CORE}/livechat_*Targets*.cmake")
+if(component_files)
+  message(FATAL_ERROR "consume.install: the core-only install has component files: ${component_files}")
+endif()
