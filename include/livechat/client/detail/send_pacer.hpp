@@ -5,7 +5,11 @@
 // The pace of client::session's outgoing frames: a token bucket kept below
 // the server's rate limit, a pause after each `rate_limited` episode and a
 // pace halved by each one (session_settings::send_burst, send_per_second,
-// rate_limited_pause say why).
+// rate_limited_pause say why). The bucket arithmetic is the shared
+// livechat::detail::token_bucket; what is the client's own is the pace that
+// halves on each refusal and the pause.
+
+#include <livechat/detail/token_bucket.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -18,16 +22,13 @@ class send_pacer {
   using time_point = std::chrono::steady_clock::time_point;
 
   send_pacer(double burst, double per_second, std::chrono::milliseconds pause) noexcept
-      : burst_(burst), per_second_(per_second), pause_(pause), pace_burst_(burst),
-        pace_per_second_(per_second), tokens_(burst) {}
+      : settings_{burst, per_second}, pause_(pause), pace_(settings_), bucket_(burst, time_point{}) {}
 
   /// A new connection starts with a full bucket on the server: the pace
   /// learnt from refusals on the last one starts over too.
   void restart(time_point now) noexcept {
-    pace_burst_ = burst_;
-    pace_per_second_ = per_second_;
-    tokens_ = pace_burst_;
-    refill_at_ = now;
+    pace_ = settings_;
+    bucket_ = bucket(pace_.burst, now);
     paused_until_.reset();
   }
 
@@ -43,49 +44,38 @@ class send_pacer {
   }
 
   /// Adds the tokens earned since the last refill, up to the burst.
-  void refill(time_point now) noexcept {
-    if (now > refill_at_) {
-      const double dt = std::chrono::duration<double>(now - refill_at_).count();
-      tokens_ = std::min(pace_burst_, tokens_ + dt * pace_per_second_);
-      refill_at_ = now;
-    }
-  }
+  void refill(time_point now) noexcept { bucket_.refill(now, pace_); }
 
   /// True when a frame may go out now (after `refill`).
-  bool ready() const noexcept { return tokens_ >= 1.0; }
+  bool ready() const noexcept { return bucket_.tokens() >= 1.0; }
 
   /// A frame goes out. Frames that must not wait (auth, ping) are sent
   /// without asking `ready` and may take the bucket below zero.
-  void consume(time_point now) noexcept {
-    refill(now);
-    tokens_ -= 1.0;
-  }
+  void consume(time_point now) noexcept { bucket_.take(now, pace_); }
 
   /// The server refused a frame (`rate_limited`): it emptied its bucket.
   /// Pause, then go on at half the pace. Refusals that arrive during the
   /// pause answer frames sent before it, so they do not slow down again.
   void slow_down(time_point now) noexcept {
     if (paused_until_ && now < *paused_until_) return;
-    pace_per_second_ = std::max(1.0, pace_per_second_ / 2);
-    pace_burst_ = std::max(1.0, pace_burst_ / 2);
+    pace_.per_second = std::max(1.0, pace_.per_second / 2);
+    pace_.burst = std::max(1.0, pace_.burst / 2);
     paused_until_ = now + pause_;
-    tokens_ = 1.0;  // the first frame goes out as the pause ends
-    refill_at_ = *paused_until_;
+    bucket_ = bucket(1.0, *paused_until_);  // the first frame goes out as the pause ends
   }
 
-  double tokens() const noexcept { return tokens_; }
-  double burst() const noexcept { return pace_burst_; }
-  double per_second() const noexcept { return pace_per_second_; }
+  double tokens() const noexcept { return bucket_.tokens(); }
+  double burst() const noexcept { return pace_.burst; }
+  double per_second() const noexcept { return pace_.per_second; }
   std::optional<time_point> paused_until() const noexcept { return paused_until_; }
 
  private:
-  double burst_;       // the settings, restored on every connection
-  double per_second_;
+  using bucket = livechat::detail::token_bucket<time_point>;
+
+  livechat::detail::token_rate settings_;  // restored on every connection
   std::chrono::milliseconds pause_;
-  double pace_burst_;       // burst_, halved by each rate_limited episode
-  double pace_per_second_;  // per_second_, likewise
-  double tokens_;
-  time_point refill_at_{};
+  livechat::detail::token_rate pace_;  // settings_, halved by each rate_limited episode
+  bucket bucket_;
   std::optional<time_point> paused_until_;  // after a rate_limited: nothing is sent before
 };
 

@@ -1,0 +1,104 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#ifndef LIVECHAT_PROTOCOL_DETAIL_JSON_WRITER_HPP
+#define LIVECHAT_PROTOCOL_DETAIL_JSON_WRITER_HPP
+
+// The encoding half's building blocks (codec.hpp): a RapidJSON writer that
+// appends to one std::string, and the writers of the model types every
+// server event is made of (message, session, presence, summary).
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <rapidjson/writer.h>
+
+#include <livechat/protocol/model.hpp>
+#include <livechat/protocol/timestamp.hpp>
+
+namespace livechat::detail {
+
+/// RapidJSON output stream appending to a std::string (no second copy).
+struct string_output {
+  using Ch = char;
+  std::string& out;
+  void Put(char c) { out.push_back(c); }
+  void Flush() {}
+};
+
+using json_writer = rapidjson::Writer<string_output>;
+
+inline void write_string(json_writer& w, std::string_view s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+inline void key(json_writer& w, std::string_view k) {
+  w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
+}
+inline void write_time(json_writer& w, system_time t) { write_string(w, format_timestamp(t)); }
+
+inline void write(json_writer& w, const user_ref& u) {
+  w.StartObject();
+  key(w, "user_id"); write_string(w, u.user_id);
+  key(w, "name"); write_string(w, u.name);
+  w.EndObject();
+}
+
+inline void write(json_writer& w, const message& m) {
+  w.StartObject();
+  key(w, "id"); write_string(w, m.id);
+  key(w, "room"); write_string(w, m.room);
+  key(w, "seq"); w.Uint64(m.seq);
+  key(w, "sender");
+  w.StartObject();
+  key(w, "type"); write_string(w, to_string(m.sender.type));
+  key(w, "id"); write_string(w, m.sender.id);
+  key(w, "name"); write_string(w, m.sender.name);
+  w.EndObject();
+  key(w, "text"); write_string(w, m.text);
+  key(w, "created_at"); write_time(w, m.created_at);
+  if (!m.client_msg_id.empty()) {
+    key(w, "client_msg_id"); write_string(w, m.client_msg_id);
+  }
+  w.EndObject();
+}
+
+inline void write(json_writer& w, const session_state& s) {
+  w.StartObject();
+  key(w, "status"); write_string(w, to_string(s.status));
+  key(w, "claimed_by");
+  if (s.claimed_by) write(w, *s.claimed_by); else w.Null();
+  key(w, "updated_at"); write_time(w, s.updated_at);
+  key(w, "version"); w.Uint64(s.version);
+  w.EndObject();
+}
+
+inline void write(json_writer& w, const presence_entry& p) {
+  w.StartObject();
+  key(w, "user_id"); write_string(w, p.user_id);
+  key(w, "name"); write_string(w, p.name);
+  key(w, "connections"); w.Uint(p.connections);
+  w.EndObject();
+}
+
+inline void write(json_writer& w, const conversation_summary& c) {
+  w.StartObject();
+  key(w, "room"); write_string(w, c.room);
+  key(w, "conversation_id"); write_string(w, c.conversation_id);
+  key(w, "last_message");
+  if (c.last_message) write(w, *c.last_message); else w.Null();
+  key(w, "last_seq"); w.Uint64(c.last_seq);
+  key(w, "session"); write(w, c.session);
+  w.EndObject();
+}
+
+inline void write(json_writer& w, const std::string& s) { write_string(w, s); }
+
+template <class T>
+void write_array(json_writer& w, const std::vector<T>& items) {
+  w.StartArray();
+  for (const auto& i : items) write(w, i);
+  w.EndArray();
+}
+
+}  // namespace livechat::detail
+
+#endif
