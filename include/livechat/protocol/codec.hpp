@@ -367,25 +367,9 @@ inline void write_fields(json_writer& w, const se::error& e) {
 template <class Event>
 std::string encode(const Event& event, system_time timestamp,
                    std::optional<std::string_view> ref = std::nullopt) {
-  std::string out;
-  out.reserve(256);
-  detail::string_output stream{out};
-  detail::json_writer w(stream);
-  w.StartObject();
-  detail::key(w, "type");
-  detail::write_string(w, Event::type_name);
-  detail::key(w, "payload");
-  w.StartObject();
-  detail::write_fields(w, event);
-  w.EndObject();
-  detail::key(w, "timestamp");
-  detail::write_time(w, timestamp);
-  if (ref) {
-    detail::key(w, "ref");
-    detail::write_string(w, *ref);
-  }
-  w.EndObject();
-  return out;
+  return detail::write_frame(
+      Event::type_name, [&](detail::json_writer& w) { detail::write_fields(w, event); },
+      &timestamp, ref, 256);
 }
 
 }  // namespace livechat

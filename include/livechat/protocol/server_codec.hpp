@@ -511,23 +511,9 @@ auto write_client_fields(json_writer& w, const E& e) -> decltype(void(e.room)) {
 template <class Event>
 std::string encode_client_event(const Event& event,
                                 std::optional<std::string_view> ref = std::nullopt) {
-  std::string out;
-  out.reserve(128);
-  detail::string_output stream{out};
-  detail::json_writer w(stream);
-  w.StartObject();
-  detail::key(w, "type");
-  detail::write_string(w, Event::type_name);
-  detail::key(w, "payload");
-  w.StartObject();
-  detail::write_client_fields(w, event);
-  w.EndObject();
-  if (ref) {
-    detail::key(w, "ref");
-    detail::write_string(w, *ref);
-  }
-  w.EndObject();
-  return out;
+  return detail::write_frame(
+      Event::type_name, [&](detail::json_writer& w) { detail::write_client_fields(w, event); },
+      nullptr, ref, 128);
 }
 
 /// The same for any alternative of `client_event`.

@@ -6,6 +6,8 @@
 // appends to one std::string, and the writers of the model types every
 // server event is made of (message, session, presence, summary).
 
+#include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -97,6 +99,36 @@ void write_array(json_writer& w, const std::vector<T>& items) {
   w.StartArray();
   for (const auto& i : items) write(w, i);
   w.EndArray();
+}
+
+/// One frame: `{"type","payload"{fields}[,"timestamp"][,"ref"]}`, as the
+/// server's events (with a timestamp) and the client's (without) share it.
+/// `write_payload(w)` writes the payload's members.
+template <class WritePayload>
+std::string write_frame(std::string_view type, WritePayload&& write_payload,
+                        const system_time* timestamp, const std::optional<std::string_view>& ref,
+                        std::size_t reserve) {
+  std::string out;
+  out.reserve(reserve);
+  string_output stream{out};
+  json_writer w(stream);
+  w.StartObject();
+  key(w, "type");
+  write_string(w, type);
+  key(w, "payload");
+  w.StartObject();
+  write_payload(w);
+  w.EndObject();
+  if (timestamp != nullptr) {
+    key(w, "timestamp");
+    write_time(w, *timestamp);
+  }
+  if (ref) {
+    key(w, "ref");
+    write_string(w, *ref);
+  }
+  w.EndObject();
+  return out;
 }
 
 }  // namespace livechat::detail
