@@ -43,7 +43,7 @@ fi
 
 "$root/scripts/install-deps.sh"
 
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> [%4d s] %s\n' "$SECONDS" "$*"; }
 
 step "build-ci: configure"
 # RelWithDebInfo without the debug info: optimized code (what users run,
