@@ -16,8 +16,8 @@
 
 #include <CLI/CLI.hpp>
 
-#include <livechat/detail/utf8.hpp>
 #include <livechat/protocol/room_name.hpp>
+#include <livechat/text.hpp>
 #include <livechat/version.hpp>
 
 #include "../common/command_line.hpp"
@@ -196,10 +196,10 @@ inline std::string_view trimmed(std::string_view s) noexcept {
 
 /// Why the server would refuse `text` as a message, or "" when it is fine.
 inline std::string text_problem(std::string_view text) {
-  if (!livechat::detail::is_valid_utf8(text)) return "the text is not valid UTF-8";
+  if (!livechat::is_valid_utf8(text)) return "the text is not valid UTF-8";
   const std::string_view t = trimmed(text);
   if (t.empty()) return "the text is empty";
-  if (livechat::detail::utf8_length(t) > max_text_length) return "the text is longer than 5000 characters";
+  if (livechat::utf8_length(t) > max_text_length) return "the text is longer than 5000 characters";
   return {};
 }
 

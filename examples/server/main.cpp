@@ -3,8 +3,8 @@
 // livechat-server: livechat::server::hub behind websocketpp on one Asio
 // thread. This file only wires things together; the protocol lives in the
 // library (include/livechat/server/hub.hpp), the websocketpp details in
-// websocket_transport.hpp, the HTTP router and static files in
-// http_routes.hpp, the webhook, REST and metrics handlers in api_routes.hpp.
+// websocket_transport.hpp, the HTTP side (router, static files, webhook,
+// REST, metrics) in http/.
 
 #include <algorithm>
 #include <chrono>
@@ -27,6 +27,7 @@
 #include <livechat/auth/dev_authenticator.hpp>
 #ifdef LIVECHAT_SERVER_WITH_JWT
 #include <livechat/auth/jwt_authenticator.hpp>
+#include <livechat/protocol/line_signature.hpp>
 #endif
 #include <livechat/clock.hpp>
 #include <livechat/server/hub.hpp>
@@ -34,8 +35,11 @@
 #include <livechat/store/sqlite_store.hpp>
 
 #include "accept_loop.hpp"
-#include "api_routes.hpp"
-#include "http_routes.hpp"
+#include "http/api_routes.hpp"
+#include "http/bearer_token.hpp"
+#include "http/json_errors.hpp"
+#include "http/router.hpp"
+#include "http/static_files.hpp"
 #ifdef LIVECHAT_SERVER_WITH_LINE_PUSH
 #include "line_push.hpp"
 #endif
@@ -369,7 +373,7 @@ int main(int argc, char** argv) {
     if (!opts.line_channel_secret.empty())
       api_opts.verify_line_signature = [secret = opts.line_channel_secret](std::string_view body,
                                                                           std::string_view sig) {
-        return livechat_server::line_signature_valid(secret, body, sig);
+        return livechat::line_signature_valid(secret, body, sig);
       };
 #endif
     livechat_server::api_routes<decltype(hub)> api(

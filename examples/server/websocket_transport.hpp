@@ -23,7 +23,9 @@
 
 #include <livechat/server/transport.hpp>
 
-#include "http_routes.hpp"
+#include "http/json_errors.hpp"
+#include "http/message.hpp"
+#include "http/router.hpp"
 #include "lingering_socket.hpp"
 
 namespace livechat_server {
@@ -85,7 +87,7 @@ class json_error_response : public websocketpp::http::parser::response {
 /// websocketpp's request parser with two of PROTOCOL.md's rules added.
 ///
 /// - A Content-Length with a sign is a 400 like every other malformed length
-///   (the router refuses the rest: http_routes.hpp). websocketpp reads it
+///   (the router refuses the rest: http/router.hpp). websocketpp reads it
 ///   with strtoul, which turns "-1" into a huge size and answers 413 before
 ///   any handler runs.
 /// - Only `Sec-WebSocket-Version: 13` is spoken. websocketpp picks a frame

@@ -9,12 +9,16 @@
 #include <livechat/version.hpp>
 #include <livechat/error.hpp>
 #include <livechat/clock.hpp>
+#include <livechat/text.hpp>
+#include <livechat/rate_limit.hpp>
 #include <livechat/protocol/timestamp.hpp>
 #include <livechat/protocol/room_name.hpp>
 #include <livechat/protocol/model.hpp>
 #include <livechat/protocol/events.hpp>
 #include <livechat/protocol/close_codes.hpp>
 #include <livechat/protocol/codec.hpp>
+#include <livechat/protocol/json_writer.hpp>
+#include <livechat/protocol/message_fields.hpp>
 #include <livechat/protocol/server_codec.hpp>
 #include <livechat/protocol/line_webhook.hpp>
 #include <livechat/rooms/room_registry.hpp>

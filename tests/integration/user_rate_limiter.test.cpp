@@ -1,10 +1,10 @@
 // livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
 //
 // The example server's per-user token bucket for REST writes
-// (examples/server/user_rate_limiter.hpp), driven by explicit time points:
+// (examples/server/http/user_rate_limiter.hpp), driven by explicit time points:
 // no server, no sleeps. It lives with the integration tests because it is
 // the server's code, not the library's.
-#include "../../examples/server/user_rate_limiter.hpp"
+#include "../../examples/server/http/user_rate_limiter.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,10 +1,10 @@
 // livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
-#ifndef LIVECHAT_EXAMPLES_SERVER_USER_RATE_LIMITER_HPP
-#define LIVECHAT_EXAMPLES_SERVER_USER_RATE_LIMITER_HPP
+#ifndef LIVECHAT_EXAMPLES_SERVER_HTTP_USER_RATE_LIMITER_HPP
+#define LIVECHAT_EXAMPLES_SERVER_HTTP_USER_RATE_LIMITER_HPP
 
 // A token bucket per user id, for requests that have no connection to hang
 // a bucket on (REST writes: PROTOCOL.md "HTTP"). The bucket is the hub's
-// own (livechat/detail/token_bucket.hpp), so both limits count alike.
+// own (livechat/rate_limit.hpp), so both limits count alike.
 //
 // The table is bounded: a bucket that has refilled to full is the same as
 // no bucket, so idle ones are dropped as they reach the cold end of an LRU
@@ -23,7 +23,7 @@
 #include <string_view>
 #include <unordered_map>
 
-#include <livechat/detail/token_bucket.hpp>
+#include <livechat/rate_limit.hpp>
 
 namespace livechat_server {
 
@@ -64,7 +64,7 @@ class user_rate_limiter {
   std::size_t size() const noexcept { return lru_.size(); }
 
  private:
-  using bucket = livechat::detail::token_bucket<time_point>;
+  using bucket = livechat::token_bucket<time_point>;
   struct entry {
     std::string user;
     bucket tokens;
@@ -80,7 +80,7 @@ class user_rate_limiter {
     lru_.pop_back();
   }
 
-  livechat::detail::token_rate rate_;
+  livechat::token_rate rate_;
   std::size_t max_users_;
   std::list<entry> lru_;  ///< most recently used first
   std::unordered_map<std::string_view, std::list<entry>::iterator> index_;  ///< keys view lru_'s ids

@@ -1,0 +1,129 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#ifndef LIVECHAT_EXAMPLES_SERVER_HTTP_STATIC_FILES_HPP
+#define LIVECHAT_EXAMPLES_SERVER_HTTP_STATIC_FILES_HPP
+
+// The static files of the demo console (the router's fallback), with the
+// headers a browser needs to keep them to themselves: no sniffing, no
+// framing, a Content-Security-Policy, and no dotfile ever served.
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "json_errors.hpp"
+#include "message.hpp"
+#include "url.hpp"
+
+namespace livechat_server {
+
+/// Serves the files under one directory, read on every request (the
+/// console is a handful of small files; no cache to invalidate while
+/// someone edits them).
+class static_files {
+ public:
+  /// A missing root is not fatal: the API still works, `/` answers 404.
+  explicit static_files(const std::filesystem::path& root) {
+    std::error_code ec;
+    auto canon = std::filesystem::canonical(root, ec);
+    if (!ec && std::filesystem::is_directory(canon, ec)) root_ = std::move(canon);
+  }
+
+  bool available() const noexcept { return root_.has_value(); }
+
+  http_response operator()(const http_request& req) const {
+    auto file = resolve(req.path);
+    if (!file) return json_error(404, "no such resource");
+    if (req.method != "GET" && req.method != "HEAD") {
+      auto resp = json_error(405, "static files answer GET and HEAD only");
+      resp.headers.emplace_back("Allow", "GET, HEAD");
+      return resp;
+    }
+    std::ifstream in(*file, std::ios::binary);
+    if (!in) return json_error(404, "no such resource");
+    http_response r;
+    r.body.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (in.bad()) return json_error(500, "could not read the file");
+    r.content_type = std::string(content_type(file->extension().string()));
+    // Revalidate every time: an operator must not run yesterday's console.
+    r.headers.emplace_back("Cache-Control", "no-cache");
+    r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+    // The console loads nothing from elsewhere and has no inline script or
+    // style (index.html loads app.js and style.css); say so, so an injected
+    // script or style from a message text could not run or load anything
+    // either. frame-ancestors (and X-Frame-Options for older browsers):
+    // no page may frame the console to click through it (clickjacking).
+    r.headers.emplace_back("Content-Security-Policy",
+                           "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+                           "object-src 'none'; base-uri 'none'; form-action 'self'; "
+                           "frame-ancestors 'none'");
+    r.headers.emplace_back("X-Frame-Options", "DENY");
+    // The console's URL is nobody else's business.
+    r.headers.emplace_back("Referrer-Policy", "no-referrer");
+    return r;
+  }
+
+  static std::string_view content_type(std::string_view ext) noexcept {
+    if (ext == ".html" || ext == ".htm") return "text/html; charset=utf-8";
+    if (ext == ".js" || ext == ".mjs") return "text/javascript; charset=utf-8";
+    if (ext == ".css") return "text/css; charset=utf-8";
+    if (ext == ".svg") return "image/svg+xml";
+    if (ext == ".png") return "image/png";
+    if (ext == ".ico") return "image/x-icon";
+    if (ext == ".json") return "application/json";
+    if (ext == ".txt") return "text/plain; charset=utf-8";
+    return "application/octet-stream";
+  }
+
+ private:
+  // The file a request path names, or nothing. Percent-decoding happens
+  // before the checks so "%2e%2e" is caught like "..", and the result is
+  // canonicalised so a symlink cannot lead outside the root either. No
+  // segment may start with '.' ("." and ".." included): dotfiles (.env,
+  // .git/, .htpasswd) are never served, neither named nor through a
+  // symlink.
+  std::optional<std::filesystem::path> resolve(std::string_view target) const {
+    if (!root_ || target.empty() || target.front() != '/') return std::nullopt;
+    const auto percent_decoded = percent_decode(target, false);
+    if (!percent_decoded) return std::nullopt;
+    const std::string& decoded = *percent_decoded;
+    if (decoded.find('\0') != std::string::npos || decoded.find('\\') != std::string::npos)
+      return std::nullopt;
+
+    std::filesystem::path rel;
+    std::size_t pos = 1;
+    while (pos <= decoded.size()) {
+      auto next = decoded.find('/', pos);
+      if (next == std::string::npos) next = decoded.size();
+      std::string_view seg(decoded.data() + pos, next - pos);
+      if (!seg.empty() && seg.front() == '.') return std::nullopt;
+      if (!seg.empty()) rel /= std::string(seg);
+      pos = next + 1;
+    }
+    if (decoded.back() == '/') rel /= "index.html";
+
+    std::error_code ec;
+    auto full = std::filesystem::canonical(*root_ / rel, ec);
+    if (ec || !std::filesystem::is_regular_file(full, ec) || ec) return std::nullopt;
+    // Inside the root: the root's components are a prefix of the file's.
+    const auto [in_root, in_full] =
+        std::mismatch(root_->begin(), root_->end(), full.begin(), full.end());
+    if (in_root != root_->end()) return std::nullopt;
+    // And what a symlink led to is no dotfile either.
+    for (auto it = in_full; it != full.end(); ++it) {
+      const std::string name = it->filename().string();
+      if (!name.empty() && name.front() == '.') return std::nullopt;
+    }
+    return full;
+  }
+
+  std::optional<std::filesystem::path> root_;
+};
+
+}  // namespace livechat_server
+
+#endif

@@ -1,0 +1,107 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#ifndef LIVECHAT_EXAMPLES_SERVER_HTTP_WEBHOOK_HPP
+#define LIVECHAT_EXAMPLES_SERVER_HTTP_WEBHOOK_HPP
+
+// POST /api/v1/webhook: LINE Messaging API events become user messages.
+// The body's rules are the library's (livechat/protocol/line_webhook.hpp),
+// and so is the signature check (livechat/protocol/line_signature.hpp,
+// passed in as a function because it needs libcrypto). Each message is
+// stored through the hub, which commits before it returns, so the 200
+// follows the commit.
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <livechat/error.hpp>
+#include <livechat/protocol/line_webhook.hpp>
+#include <livechat/server/hub.hpp>
+
+#include "json_errors.hpp"
+#include "message.hpp"
+#include "metrics.hpp"
+
+namespace livechat_server {
+
+template <class Hub>
+class webhook_route {
+ public:
+  using logger = std::function<void(std::string_view line)>;
+  /// True when `signature` (X-Line-Signature) signs `body`.
+  using signature_check = std::function<bool(std::string_view body, std::string_view signature)>;
+
+  static constexpr const char* path = "/api/v1/webhook";
+
+  /// `verify` empty: the signature is not checked (no `--line-channel-secret`).
+  webhook_route(Hub& hub, server_metrics& metrics, signature_check verify, logger log)
+      : hub_(hub), metrics_(metrics), verify_(std::move(verify)), log_(std::move(log)) {}
+
+  /// POST /api/v1/webhook: the LINE Messaging API webhook.
+  http_response operator()(const http_request& req) {
+    if (verify_) {
+      const std::string_view signature = req.header("X-Line-Signature");
+      if (signature.empty() || !verify_(req.body, signature))
+        return json_error(401, "auth_failed", "X-Line-Signature does not match the body");
+    }
+    // The body's rules live in the library (livechat/protocol/line_webhook.hpp).
+    const auto parsed = livechat::parse_line_webhook(req.body);
+    if (!parsed.ok())
+      return json_error(400, livechat::wire_code(parsed.error->code), parsed.error->message,
+                        parsed.error->field);
+
+    for (const auto& ev : parsed.webhook.events) {
+      const std::size_t n = ev.index;
+      if (ev.outcome == livechat::line_event_outcome::invalid) {
+        log("webhook: event " + std::to_string(n) + " skipped: " + ev.reason);
+        metrics_.count_webhook(server_metrics::webhook_outcome::skipped);
+        continue;
+      }
+      if (ev.outcome == livechat::line_event_outcome::ignored) {
+        metrics_.count_webhook(server_metrics::webhook_outcome::ignored);
+        continue;
+      }
+      livechat::server::inbound_message in;
+      in.conversation_id = ev.message.user_id;
+      in.user_id = ev.message.user_id;
+      in.name.clear();  // the user id (PROTOCOL.md)
+      in.text = ev.message.text;
+      in.webhook_event_id = ev.message.webhook_event_id;
+      const auto start = std::chrono::steady_clock::now();
+      auto stored = hub_.post_user_message(in);
+      if (!stored) {
+        if (stored.error() == livechat::errc::validation_error) {
+          log("webhook: event " + std::to_string(n) +
+              " skipped: message.text is longer than the text limit");
+          metrics_.count_webhook(server_metrics::webhook_outcome::skipped);
+          continue;
+        }
+        // LINE redelivers on a 5xx; what was stored before is deduplicated
+        // by webhookEventId, so stopping here loses nothing.
+        log("webhook: event " + std::to_string(n) + " not stored: " + stored.error().message());
+        return json_error(500, "internal", "could not store the message; retry later");
+      }
+      if (stored->duplicate) {
+        metrics_.count_webhook(server_metrics::webhook_outcome::duplicate);
+      } else {
+        metrics_.observe_commit(std::chrono::steady_clock::now() - start);
+        metrics_.count_webhook(server_metrics::webhook_outcome::stored);
+      }
+    }
+    return json_response(200, "{}");
+  }
+ private:
+  void log(const std::string& line) const {
+    if (log_) log_(line);
+  }
+
+  Hub& hub_;
+  server_metrics& metrics_;
+  signature_check verify_;
+  logger log_;
+};
+
+}  // namespace livechat_server
+
+#endif

@@ -1,0 +1,70 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#include <livechat/protocol/json_writer.hpp>
+
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include <livechat/protocol/codec.hpp>
+#include <livechat/protocol/events.hpp>
+#include <livechat/protocol/model.hpp>
+
+namespace {
+
+livechat::message sample_message() {
+  livechat::message m;
+  m.id = "m-1";
+  m.room = "conversation:U1";
+  m.seq = 7;
+  m.sender.type = livechat::sender_type::user;
+  m.sender.id = "U1";
+  m.sender.name = "Ann \"A\"";
+  m.text = "hi\n\xE3\x81\x82";
+  m.created_at = livechat::system_time{} + std::chrono::milliseconds(1'700'000'000'123);
+  m.client_msg_id = "c-1";
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("json_writer: a message is spelled as inside new_message", "[json_writer]") {
+  const livechat::message m = sample_message();
+  const std::string doc = livechat::json_document([&](livechat::json_writer& w) {
+    w.StartObject();
+    livechat::write_json_key(w, "message");
+    livechat::write_json(w, m);
+    w.EndObject();
+  });
+  // encode() writes {"type":"new_message","payload":{"message":...},"timestamp":...}.
+  const std::string event =
+      livechat::encode(livechat::server_events::new_message{m}, livechat::system_time{});
+  const std::string prefix = R"({"type":"new_message","payload":)";
+  REQUIRE(event.compare(0, prefix.size(), prefix) == 0);
+  CHECK(event.compare(prefix.size(), doc.size(), doc) == 0);
+}
+
+TEST_CASE("json_writer: strings, arrays and the writer's own members", "[json_writer]") {
+  livechat::conversation_summary c;
+  c.room = "conversation:U2";
+  c.conversation_id = "U2";
+  c.last_seq = 3;
+  const std::string doc = livechat::json_document([&](livechat::json_writer& w) {
+    w.StartObject();
+    livechat::write_json_key(w, "ids");
+    livechat::write_json(w, std::vector<std::string>{"a", "b\"c"});
+    livechat::write_json_key(w, "conversations");
+    livechat::write_json(w, std::vector<livechat::conversation_summary>{c});
+    livechat::write_json_key(w, "next");
+    w.Null();
+    livechat::write_json_key(w, "name");
+    livechat::write_json(w, "x");
+    w.EndObject();
+  });
+  const std::string head = R"({"ids":["a","b\"c"],"conversations":[{"room":"conversation:U2",)"
+                           R"("conversation_id":"U2","last_message":null,"last_seq":3,"session":{)";
+  CHECK(doc.compare(0, head.size(), head) == 0);
+  const std::string tail = R"(}],"next":null,"name":"x"})";
+  REQUIRE(doc.size() > tail.size());
+  CHECK(doc.compare(doc.size() - tail.size(), tail.size(), tail) == 0);
+}
