@@ -3,7 +3,7 @@
 #define LIVECHAT_EXAMPLES_SERVER_HTTP_ROUTES_HPP
 
 // Plain-HTTP side of livechat-server: a tiny router and the static files of
-// the demo console. It knows nothing of websocketpp (websocket_transport.hpp
+// the demo console. It knows nothing of websocketpp (websocket_http.hpp
 // adapts a websocketpp request to `http_request` and back), so routes can be
 // added or tested without a socket. The API routes (webhook, REST,
 // metrics) live in api_routes.hpp.

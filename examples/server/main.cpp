@@ -2,9 +2,11 @@
 //
 // livechat-server: livechat::server::hub behind websocketpp on one Asio
 // thread. This file only wires things together; the protocol lives in the
-// library (include/livechat/server/hub.hpp), the websocketpp details in
-// websocket_transport.hpp, the HTTP router and static files in
-// http_routes.hpp, the webhook, REST and metrics handlers in api_routes.hpp.
+// library (include/livechat/server/hub.hpp; its Transport over websocketpp in
+// livechat/websocketpp/server_transport.hpp), the endpoint's config in
+// server_config.hpp and its HTTP side in websocket_http.hpp, the HTTP router
+// and static files in http_routes.hpp, the webhook, REST and metrics
+// handlers in api_routes.hpp.
 
 #include <algorithm>
 #include <chrono>
@@ -40,7 +42,8 @@
 #include "line_push.hpp"
 #endif
 #include "options.hpp"
-#include "websocket_transport.hpp"
+#include "server_config.hpp"
+#include "websocket_http.hpp"
 
 namespace {
 
