@@ -4,12 +4,14 @@
 # Each shim creates the target name that newer upstream packages define
 # themselves, so code written against it keeps working when they do:
 #
-#   livechat_find_rapidjson([REQUIRED])  -> RapidJSON::RapidJSON
-#   livechat_find_asio([REQUIRED])       -> asio::asio (standalone, + Threads)
+#   livechat_find_rapidjson([REQUIRED])    -> RapidJSON::RapidJSON
+#   livechat_find_asio([REQUIRED])         -> asio::asio (standalone, + Threads)
+#   livechat_find_websocketpp([REQUIRED])  -> websocketpp::websocketpp
 #
 # This file is installed beside livechatConfig.cmake, which calls
-# livechat_find_rapidjson() for consumers. asio::asio is used by the example
-# server and the tests only and is never exported.
+# livechat_find_rapidjson() for every consumer, and the other two for those
+# that ask for the websocketpp component (livechat::websocketpp links
+# asio::asio and websocketpp::websocketpp by these names).
 
 include_guard(GLOBAL)
 
@@ -64,5 +66,25 @@ function(livechat_find_asio)
   if(NOT TARGET asio::asio AND arg_REQUIRED)
     message(FATAL_ERROR
       "Asio not found: apt-get install --no-install-recommends libasio-dev")
+  endif()
+endfunction()
+
+# websocketpp 0.8.2 (libwebsocketpp-dev) creates websocketpp::websocketpp
+# unguarded, so its config may be loaded once per scope only: looked for
+# only while the target does not exist, and without a version (its version
+# file refuses most requests). Older configs set WEBSOCKETPP_INCLUDE_DIR
+# only; the target is then made from it.
+function(livechat_find_websocketpp)
+  cmake_parse_arguments(PARSE_ARGV 0 arg "REQUIRED" "" "")
+  if(NOT TARGET websocketpp::websocketpp)
+    find_package(websocketpp CONFIG QUIET)
+    if(NOT TARGET websocketpp::websocketpp AND WEBSOCKETPP_INCLUDE_DIR)
+      add_library(websocketpp::websocketpp INTERFACE IMPORTED)
+      set_target_properties(websocketpp::websocketpp PROPERTIES
+        INTERFACE_INCLUDE_DIRECTORIES "${WEBSOCKETPP_INCLUDE_DIR}")
+    endif()
+  endif()
+  if(NOT TARGET websocketpp::websocketpp AND arg_REQUIRED)
+    message(FATAL_ERROR "websocketpp not found: apt-get install libwebsocketpp-dev")
   endif()
 endfunction()

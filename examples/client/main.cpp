@@ -32,9 +32,10 @@
 
 #include <livechat/client/session.hpp>
 #include <livechat/clock.hpp>
+#include <livechat/websocketpp/client_transport.hpp>
+#include <livechat/websocketpp/periodic_timer.hpp>
 
 #include "options.hpp"
-#include "websocket_client_transport.hpp"
 
 namespace {
 
@@ -43,7 +44,7 @@ namespace lc = livechat::client;
 using livechat_client::command;
 namespace exit_code = livechat_client::exit_code;
 
-using session_type = lc::session<livechat_client::websocket_client_transport>;
+using session_type = lc::session<livechat::wspp::client_transport>;
 
 constexpr auto tick_interval = 100ms;
 constexpr auto close_grace = 1500ms;        // how long exiting waits for the close handshake
@@ -87,7 +88,7 @@ class app {
         ticker_(io_, tick_interval, [this] { on_tick(); }),
         signals_(io_, SIGINT, SIGTERM),
         stdin_(io_) {
-    livechat_client::init_endpoint(endpoint_, io_);
+    livechat::wspp::init_client_endpoint(endpoint_, io_);
     // The transport's events go to the session; the closes are also watched
     // here, to say why a connection ended and to finish an exit.
     transport_.set_handlers({[this] { session_.on_open(); },
@@ -358,10 +359,10 @@ class app {
 
   livechat_client::options opts_;
   asio::io_context io_;
-  livechat_client::ws_client endpoint_;
-  livechat_client::websocket_client_transport transport_;
+  livechat::wspp::client_transport::endpoint_type endpoint_;
+  livechat::wspp::client_transport transport_;
   session_type session_;
-  livechat_client::periodic_timer ticker_;
+  livechat::wspp::periodic_timer ticker_;
   asio::signal_set signals_;
   std::unique_ptr<asio::steady_timer> grace_;
 

@@ -2,9 +2,10 @@
 //
 // livechat-server: livechat::server::hub behind websocketpp on one Asio
 // thread. This file only wires things together; the protocol lives in the
-// library (include/livechat/server/hub.hpp), the websocketpp details in
-// websocket_transport.hpp, the HTTP side (router, static files, webhook,
-// REST, metrics) in http/.
+// library (include/livechat/server/hub.hpp; its Transport over websocketpp in
+// livechat/websocketpp/server_transport.hpp), the endpoint's config in
+// server_config.hpp and its HTTP side in websocket_http.hpp, the HTTP
+// router, static files, webhook, REST and metrics in http/.
 
 #include <algorithm>
 #include <chrono>
@@ -44,7 +45,8 @@
 #include "line_push.hpp"
 #endif
 #include "options.hpp"
-#include "websocket_transport.hpp"
+#include "server_config.hpp"
+#include "websocket_http.hpp"
 
 namespace {
 

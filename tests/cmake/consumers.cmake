@@ -7,20 +7,25 @@
 # the find_package cases, against one shared install prefix made once by the
 # fixture livechat.consume.install (tests/cmake/install.cmake):
 #   <build>/tests/consume/prefix       this build tree, installed
-#   <build>/tests/consume/prefix-core  livechat configured with SQLite3 and
-#                                      OpenSSL hidden, installed (a machine
-#                                      without them; header-only, nothing
-#                                      to build)
+#   <build>/tests/consume/prefix-core  livechat configured with SQLite3,
+#                                      OpenSSL and websocketpp hidden,
+#                                      installed (a machine without them;
+#                                      header-only, nothing to build)
 #
-#   livechat.consume.find_package              the core, SQLite3 and OpenSSL hidden: build, run
+#   livechat.consume.find_package              the core, the optional libraries hidden: build, run
 #   livechat.consume.find_package_components   COMPONENTS sqlite jwt: build, run
 #   livechat.consume.find_package_errors.*     what a consumer sees when a component
 #                                              cannot be had (configure only)
 #   livechat.consume.fetch_content             FetchContent(livechat) from the source tree, C++20
+#   livechat.consume.readme.fetch_content      README.md's blocks marked fetch_content: its
+#                                              FetchContent snippet, the source tree standing
+#                                              in for the repository (tests/cmake/readme.cmake)
+#   livechat.consume.readme.find_package       README.md's blocks marked find_package, against
+#                                              the install (build only: they need a server)
 #
 # livechat_add_consumer(<name> SOURCE <dir> [PREFIX <prefix>] [FAILS <text>]
 #                       [RUN [ARGS <args>...]] [OPTIONS <-D...>...])
-#   Configures and builds tests/cmake/<dir> in <build>/tests/consume/...
+#   Configures and builds tests/cmake/<dir> (or <dir>, if absolute) in <build>/tests/consume/...
 #   (with PREFIX: against that install only, in the fixture's directory,
 #   which it empties first), then with RUN runs its bin/livechat_consumer.
 #   FAILS: the case passes only when the output says <text> (a space
@@ -53,13 +58,18 @@ if(CMAKE_CXX_COMPILER_LAUNCHER)
   list(APPEND _consume_options "-DCMAKE_CXX_COMPILER_LAUNCHER=${CMAKE_CXX_COMPILER_LAUNCHER}")
 endif()
 # The options that hide the optional libraries from find_package, as on a
-# machine without libsqlite3-dev and libssl-dev.
+# machine without libsqlite3-dev, libssl-dev and libwebsocketpp-dev.
 set(_consume_hide_optional
-  -DCMAKE_DISABLE_FIND_PACKAGE_SQLite3=ON -DCMAKE_DISABLE_FIND_PACKAGE_OpenSSL=ON)
+  -DCMAKE_DISABLE_FIND_PACKAGE_SQLite3=ON -DCMAKE_DISABLE_FIND_PACKAGE_OpenSSL=ON
+  -DCMAKE_DISABLE_FIND_PACKAGE_websocketpp=ON)
 
 function(livechat_add_consumer name)
   cmake_parse_arguments(PARSE_ARGV 1 arg "RUN" "SOURCE;PREFIX;FAILS" "ARGS;OPTIONS")
   set(_bin "${_consume_dir}/${name}")
+  set(_source "${arg_SOURCE}")
+  if(NOT IS_ABSOLUTE "${_source}")
+    set(_source "${CMAKE_CURRENT_SOURCE_DIR}/cmake/${_source}")
+  endif()
   set(_options ${_consume_options} ${arg_OPTIONS})
   if(arg_PREFIX)
     set(_bin "${_consume_installed}/${name}")
@@ -71,7 +81,7 @@ function(livechat_add_consumer name)
   endif()
   add_test(NAME livechat.consume.${name}
     COMMAND "${CMAKE_CTEST_COMMAND}" ${_consume_ctest_config}
-      --build-and-test "${CMAKE_CURRENT_SOURCE_DIR}/cmake/${arg_SOURCE}" "${_bin}"
+      --build-and-test "${_source}" "${_bin}"
       --build-generator "${CMAKE_GENERATOR}" ${_consume_make_program}
       --build-noclean
       --build-options ${_options}
@@ -127,7 +137,7 @@ if(LIVECHAT_INSTALL AND PROJECT_IS_TOP_LEVEL)
     livechat_add_consumer(find_package_errors.unknown SOURCE find_package
       PREFIX "${_consume_prefix}"
       OPTIONS -DCONSUMER_COMPONENTS=sqlite,redis -DCONSUMER_CONFIGURE_ONLY=ON
-      FAILS "unknown component redis \\(known: sqlite, jwt\\)")
+      FAILS "unknown component redis \\(known: sqlite, jwt, websocketpp\\)")
     livechat_add_consumer(find_package_errors.optional_hidden SOURCE find_package
       PREFIX "${_consume_prefix}"
       OPTIONS -DCONSUMER_OPTIONAL_COMPONENTS=sqlite,jwt -DCONSUMER_CONFIGURE_ONLY=ON
@@ -145,3 +155,18 @@ endif()
 
 livechat_add_consumer(fetch_content SOURCE fetch_content
   OPTIONS "-DLIVECHAT_SOURCE_DIR=${PROJECT_SOURCE_DIR}" -DFETCHCONTENT_QUIET=ON RUN)
+
+# README.md's code blocks, each compiled once: the blocks marked
+# fetch_content make one project, those marked find_package another.
+include(cmake/readme.cmake)
+livechat_readme_projects("${PROJECT_SOURCE_DIR}/README.md" "${_consume_dir}/readme-src" _readme_cases)
+if(TARGET livechat::websocketpp AND TARGET livechat::sqlite AND TARGET livechat::jwt)
+  if("fetch_content" IN_LIST _readme_cases)
+    livechat_add_consumer(readme.fetch_content SOURCE "${_consume_dir}/readme-src/fetch_content"
+      OPTIONS "-DFETCHCONTENT_SOURCE_DIR_LIVECHAT=${PROJECT_SOURCE_DIR}" -DFETCHCONTENT_QUIET=ON)
+  endif()
+  if("find_package" IN_LIST _readme_cases AND LIVECHAT_INSTALL AND PROJECT_IS_TOP_LEVEL)
+    livechat_add_consumer(readme.find_package SOURCE "${_consume_dir}/readme-src/find_package"
+      PREFIX "${_consume_prefix}")
+  endif()
+endif()

@@ -1,7 +1,7 @@
 // livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
 //
 // Integration: 200 client sessions in this process (one Asio thread, the
-// example's websocketpp client transport) reconnecting after the server is
+// library's websocketpp client transport) reconnecting after the server is
 // SIGKILLed and restarted on the same port. With jittered backoff their
 // attempts spread out; without it they arrive in lockstep. Measured as the
 // peak number of connect attempts in any 100 ms.
@@ -41,8 +41,8 @@
 #include <asio/post.hpp>
 
 #include <livechat/client/session.hpp>
-
-#include "websocket_client_transport.hpp"
+#include <livechat/websocketpp/client_transport.hpp>
+#include <livechat/websocketpp/periodic_timer.hpp>
 
 using namespace livechat_itest;
 using namespace std::chrono_literals;
@@ -55,7 +55,7 @@ namespace lc = livechat::client;
 /// The example transport, recording the time of every connect attempt.
 class recording_transport {
  public:
-  recording_transport(livechat_client::ws_client& endpoint, std::string uri, std::mutex& mu,
+  recording_transport(livechat::wspp::client_transport::endpoint_type& endpoint, std::string uri, std::mutex& mu,
                       std::vector<steady::time_point>& log)
       : inner_(endpoint, std::move(uri)), mu_(mu), log_(log) {}
 
@@ -69,15 +69,15 @@ class recording_transport {
   void send(std::string frame) { inner_.send(std::move(frame)); }
   void close(std::uint16_t code, std::string_view reason) { inner_.close(code, reason); }
 
-  livechat_client::websocket_client_transport& inner() { return inner_; }
+  livechat::wspp::client_transport& inner() { return inner_; }
 
  private:
-  livechat_client::websocket_client_transport inner_;
+  livechat::wspp::client_transport inner_;
   std::mutex& mu_;
   std::vector<steady::time_point>& log_;
 };
 
-static_assert(lc::is_client_transport_v<livechat_client::websocket_client_transport>,
+static_assert(lc::is_client_transport_v<livechat::wspp::client_transport>,
               "the example transport must meet the client Transport requirements");
 
 using session_type = lc::session<recording_transport>;
@@ -87,7 +87,7 @@ using session_type = lc::session<recording_transport>;
 class fleet {
  public:
   fleet(std::uint16_t port, int n, bool jitter) : work_(asio::make_work_guard(io_)) {
-    livechat_client::init_endpoint(endpoint_, io_, "livechat-reconnect-test");
+    livechat::wspp::init_client_endpoint(endpoint_, io_, "livechat-reconnect-test");
     const std::string uri = "ws://127.0.0.1:" + std::to_string(port) + "/api/v1/ws/live-chat";
     for (int i = 0; i < n; ++i) {
       char user[16];
@@ -114,7 +114,7 @@ class fleet {
     }
     // Finer than the CLI's 100 ms so the measured spread is the backoff's,
     // not the timer's.
-    ticker_ = std::make_unique<livechat_client::periodic_timer>(io_, 20ms, [this] {
+    ticker_ = std::make_unique<livechat::wspp::periodic_timer>(io_, 20ms, [this] {
       const auto now = steady::now();
       for (auto& s : sessions_) s->tick(now);
     });
@@ -209,14 +209,14 @@ class fleet {
  private:
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
-  livechat_client::ws_client endpoint_;
+  livechat::wspp::client_transport::endpoint_type endpoint_;
   std::mutex mu_;
   std::vector<steady::time_point> attempts_;
   std::vector<std::pair<std::size_t, steady::time_point>> scheduled_;  // session, due
   std::vector<std::optional<steady::time_point>> noticed_;             // by session
   std::vector<std::unique_ptr<recording_transport>> transports_;
   std::vector<std::unique_ptr<session_type>> sessions_;
-  std::unique_ptr<livechat_client::periodic_timer> ticker_;
+  std::unique_ptr<livechat::wspp::periodic_timer> ticker_;
   std::thread thread_;
 };
 

@@ -4,7 +4,7 @@
 
 // JSON answers, errors above all: PROTOCOL.md gives every HTTP error the
 // body `{"error": {"code", "message"[, "field"]}}`, whether a route, the
-// router or websocketpp itself (websocket_transport.hpp) refuses.
+// router or websocketpp itself (websocket_http.hpp) refuses.
 
 #include <string>
 #include <string_view>

@@ -3,7 +3,7 @@
 #define LIVECHAT_EXAMPLES_SERVER_HTTP_MESSAGE_HPP
 
 // A request and a response as the routes see them. Nothing here knows
-// websocketpp (websocket_transport.hpp adapts its request to
+// websocketpp (websocket_http.hpp adapts its request to
 // `http_request` and back), so routes can be added or tested without a
 // socket.
 

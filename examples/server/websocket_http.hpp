@@ -1,32 +1,27 @@
 // livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
-#ifndef LIVECHAT_EXAMPLES_SERVER_WEBSOCKET_TRANSPORT_HPP
-#define LIVECHAT_EXAMPLES_SERVER_WEBSOCKET_TRANSPORT_HPP
+#ifndef LIVECHAT_EXAMPLES_SERVER_WEBSOCKET_HTTP_HPP
+#define LIVECHAT_EXAMPLES_SERVER_WEBSOCKET_HTTP_HPP
 
-// Everything that touches websocketpp: the endpoint configuration, the
-// Transport the hub sends through, and the adapter between a websocketpp
-// HTTP request and http_router. Single-threaded: every call happens on the
-// one thread that runs the io_context.
+// websocketpp's HTTP side of the server: the request and response types of
+// its config (server_config.hpp), the budget of unsent responses, and the
+// adapter between a websocketpp HTTP request and http_router. The hub's
+// Transport is the library's (livechat/websocketpp/server_transport.hpp).
+// Single-threaded: every call happens on the one thread that runs the
+// io_context.
 
-#include <algorithm>
 #include <cstddef>
-#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 
-#include <websocketpp/config/asio_no_tls.hpp>
-#include <websocketpp/frame.hpp>
-#include <websocketpp/server.hpp>
-#include <websocketpp/utf8_validator.hpp>
-
-#include <livechat/server/transport.hpp>
+#include <websocketpp/http/request.hpp>
+#include <websocketpp/http/response.hpp>
+#include <websocketpp/processors/processor.hpp>
 
 #include "http/json_errors.hpp"
 #include "http/message.hpp"
 #include "http/router.hpp"
-#include "lingering_socket.hpp"
 
 namespace livechat_server {
 
@@ -188,179 +183,12 @@ class http_response_budget {
   std::size_t used_ = 0;
 };
 
-/// Per-connection data websocketpp lets the config attach to each connection
-/// (it is a base class of websocketpp::connection): the hub's id, so a
-/// handler maps hdl -> id without a lookup table.
-struct connection_data {
-  std::uint64_t livechat_id = 0;  ///< 0 until the open handler assigns one
-  /// Bytes of frames given to websocketpp for this connection and not yet
-  /// written to the socket: each frame's deleter subtracts its size once
-  /// websocketpp drops it (written, or the connection died). The frames
-  /// live in websocketpp::connection's members, which die before this base.
-  std::size_t unsent_bytes = 0;
-  /// The HTTP response this connection holds against the server's budget.
-  http_response_budget::reservation http_bytes;
-};
-
-/// websocketpp's asio (no TLS) config with the two changes above and the
-/// PROTOCOL.md limits as compile-time defaults. main() sets the limits again
-/// at run time, as websocketpp's endpoint only applies a config default it
-/// sees changed.
-struct server_config : websocketpp::config::asio {
-  using type = server_config;
-  using base = websocketpp::config::asio;
-
-  using request_type = checked_request;
-  using response_type = json_error_response;
-  using connection_base = connection_data;
-
-  struct transport_config : base::transport_config {
-    using request_type = type::request_type;
-    using response_type = type::response_type;
-    using socket_type = lingering_socket_endpoint;
-  };
-  using transport_type = websocketpp::transport::asio::endpoint<transport_config>;
-
-  /// Frame or reassembled message; websocketpp closes with 1009 beyond.
-  static const std::size_t max_message_size = 64 * 1024;
-  static const std::size_t max_http_body_size = max_http_body;
-};
-
-using ws_server = websocketpp::server<server_config>;
-
-/// The hub's Transport (livechat/server/transport.hpp) over websocketpp.
-/// Ids are a counter, never reused, so a late event for a closed connection
-/// can never reach a newer one.
-class websocket_transport {
- public:
-  using connection_id = std::uint64_t;
-
-  explicit websocket_transport(ws_server& server)
-      : server_(server), msg_manager_(std::make_shared<server_config::con_msg_manager_type>()) {}
-
-  websocket_transport(const websocket_transport&) = delete;
-  websocket_transport& operator=(const websocket_transport&) = delete;
-
-  // --- Transport requirements ----------------------------------------------
-
-  /// Queues one text frame. Every recipient of a broadcast gets the same
-  /// prepared websocketpp message (header + payload built once, shared by
-  /// all send queues): the hub hands us the same payload pointer for each
-  /// recipient in a row, so a one-entry cache keyed by that pointer turns N
-  /// copies, N UTF-8 validations and N header encodings into one. Holding
-  /// the payload keeps its address from being reused for a different one.
-  void send(const connection_id& id, const livechat::server::payload_ptr& payload) {
-    auto con = find(id);
-    if (!con || !payload) return;
-    if (payload != cached_payload_) {
-      cached_frame_ = prepare(*payload);
-      cached_payload_ = cached_frame_ ? payload : nullptr;
-    }
-    if (!cached_frame_) return;
-    // Every recipient gets its own control block over the one shared frame,
-    // so its deleter can tell this connection when the frame is gone. The
-    // frame is written from websocketpp's queue and then from Asio's
-    // in-flight batch, which websocketpp no longer counts; this counts both.
-    const std::size_t size = cached_size_;
-    con->unsent_bytes += size;
-    ws_server::message_ptr counted(cached_frame_.get(), frame_release{&con->unsent_bytes, size, cached_frame_});
-    // Fails only when the connection is no longer open (the deleter has
-    // run by then): nothing to do.
-    (void)con->send(counted);
-  }
-
-  /// Starts the closing handshake. The close handler reports the end later.
-  void close(const connection_id& id, std::uint16_t code, std::string_view reason) {
-    auto con = find(id);
-    if (!con) return;
-    // RFC 6455: the reason must fit a control frame (125 bytes with the code).
-    // Cut at a UTF-8 character boundary, or websocketpp would refuse it.
-    std::size_t n = std::min<std::size_t>(reason.size(), 123);
-    while (n > 0 && n < reason.size() &&
-           (static_cast<unsigned char>(reason[n]) & 0xC0) == 0x80)
-      --n;
-    websocketpp::lib::error_code ec;
-    con->close(code, std::string(reason.substr(0, n)), ec);  // ec: already closing/closed
-  }
-
-  /// Bytes of frames sent to this connection and not yet written to the
-  /// socket (header included): those waiting in websocketpp's queue and
-  /// the batch being written. (The kernel's socket buffer is not counted.)
-  std::size_t buffered_amount(const connection_id& id) {
-    auto con = find(id);
-    return con ? con->unsent_bytes : 0;
-  }
-
-  // --- Used by the websocketpp handlers in main.cpp ------------------------
-
-  /// Open handler: gives the connection its id.
-  connection_id add(const ws_server::connection_ptr& con) {
-    const connection_id id = ++last_id_;
-    con->livechat_id = id;
-    connections_.emplace(id, con->get_handle());
-    return id;
-  }
-
-  /// Close/fail handler: forgets the connection; 0 when it was never added
-  /// (a handshake that failed, a plain HTTP request).
-  connection_id remove(const ws_server::connection_ptr& con) {
-    const connection_id id = con->livechat_id;
-    if (id == 0 || connections_.erase(id) == 0) return 0;
-    return id;
-  }
-
-  /// Open WebSocket connections, those closing included.
-  std::size_t size() const noexcept { return connections_.size(); }
-
- private:
-  ws_server::connection_ptr find(const connection_id& id) {
-    auto it = connections_.find(id);
-    if (it == connections_.end()) return nullptr;
-    websocketpp::lib::error_code ec;
-    return server_.get_con_from_hdl(it->second, ec);  // null if already gone
-  }
-
-  struct frame_release {
-    std::size_t* counter;
-    std::size_t size;
-    ws_server::message_ptr frame;  // keeps the shared frame alive
-    void operator()(ws_server::message_ptr::element_type*) noexcept { *counter -= size; }
-  };
-
-  // A finished server-to-client frame (servers do not mask), as
-  // websocketpp's own processor would build it. nullptr for invalid UTF-8:
-  // a text frame must never carry it, and the hub's encoder never makes it.
-  ws_server::message_ptr prepare(const std::string& payload) {
-    if (!websocketpp::utf8_validator::validate(payload)) return nullptr;
-    auto msg = msg_manager_->get_message(websocketpp::frame::opcode::text, 0);
-    websocketpp::frame::basic_header h(websocketpp::frame::opcode::text, payload.size(),
-                                       /*fin=*/true, /*mask=*/false);
-    msg->set_header(
-        websocketpp::frame::prepare_header(h, websocketpp::frame::extended_header(payload.size())));
-    msg->set_payload(payload);
-    msg->set_prepared(true);
-    cached_size_ = msg->get_header().size() + payload.size();
-    return msg;
-  }
-
-  ws_server& server_;
-  std::shared_ptr<server_config::con_msg_manager_type> msg_manager_;
-  std::unordered_map<connection_id, websocketpp::connection_hdl> connections_;
-  connection_id last_id_ = 0;
-  livechat::server::payload_ptr cached_payload_;
-  ws_server::message_ptr cached_frame_;
-  std::size_t cached_size_ = 0;
-};
-
-static_assert(livechat::server::is_transport_v<websocket_transport>,
-              "websocket_transport must meet the hub's Transport requirements");
-
 /// Refuses a WebSocket handshake from the validate handler: `status` with
 /// PROTOCOL.md's JSON error body. (websocketpp sends the response and
 /// closes once the handler returns false.)
-inline void refuse_handshake(const ws_server::connection_ptr& con,
-                             websocketpp::http::status_code::value status, std::string_view code,
-                             std::string_view message) {
+template <class ConnectionPtr>
+void refuse_handshake(const ConnectionPtr& con, websocketpp::http::status_code::value status,
+                      std::string_view code, std::string_view message) {
   con->set_status(status);
   con->replace_header("Content-Type", "application/json");
   con->replace_header("Connection", "close");
@@ -371,9 +199,10 @@ inline void refuse_handshake(const ws_server::connection_ptr& con,
 /// http handler once the whole request, body included, has been read).
 /// With `budget`, a response body that does not fit in it is replaced by
 /// 503 with Retry-After, and the one that fits stays reserved until the
-/// connection ends.
-inline void answer_http(ws_server::connection_ptr con, const http_router& router,
-                        const std::shared_ptr<http_response_budget>& budget = nullptr) {
+/// connection ends. (`con`: a connection of server_config.hpp's ws_server.)
+template <class ConnectionPtr>
+void answer_http(const ConnectionPtr& con, const http_router& router,
+                 const std::shared_ptr<http_response_budget>& budget = nullptr) {
   const auto& request = con->get_request();
   const std::string& target = request.get_uri();
   const auto q = target.find('?');

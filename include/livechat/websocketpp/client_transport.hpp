@@ -1,15 +1,13 @@
 // livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
-#ifndef LIVECHAT_EXAMPLES_CLIENT_WEBSOCKET_CLIENT_TRANSPORT_HPP
-#define LIVECHAT_EXAMPLES_CLIENT_WEBSOCKET_CLIENT_TRANSPORT_HPP
+#ifndef LIVECHAT_WEBSOCKETPP_CLIENT_TRANSPORT_HPP
+#define LIVECHAT_WEBSOCKETPP_CLIENT_TRANSPORT_HPP
 
-// The client session's Transport (livechat/client/session.hpp) over a
-// websocketpp asio client, plus the periodic timer that drives
-// session.tick(). Single-threaded: every call, and every callback into the
-// session, happens on the one thread that runs the io_context. Many
-// transports (one per session) may share one endpoint: websocketpp sets the
-// handlers per connection, so each transport only ever hears about its own.
+// client::session's Transport over a websocketpp Asio client (target
+// livechat::websocketpp; C++17 under GCC >= 11, see server_transport.hpp).
+// Many transports (one per session) may share one endpoint: websocketpp sets
+// the handlers per connection, so each transport only ever hears about its
+// own. The timer that drives session.tick() is in periodic_timer.hpp.
 
-#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -21,20 +19,20 @@
 
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
-#include <asio/steady_timer.hpp>
 #include <websocketpp/client.hpp>
 #include <websocketpp/config/asio_no_tls_client.hpp>
 
-namespace livechat_client {
+#include <livechat/websocketpp/detail/close_reason.hpp>
 
-using ws_client = websocketpp::client<websocketpp::config::asio_client>;
+namespace livechat::wspp {
 
 /// Quiet logs, the given io_context, a user agent. websocketpp's own logs
-/// are about peer behaviour and would drown a CLI's output.
-inline void init_endpoint(ws_client& endpoint, asio::io_context& io,
+/// are about peer behaviour and would drown a program's output.
+template <class Endpoint>
+void init_client_endpoint(Endpoint& endpoint, asio::io_context& io,
                           const std::string& user_agent = "livechat-client") {
-  endpoint.clear_access_channels(websocketpp::log::alevel::all);
-  endpoint.clear_error_channels(websocketpp::log::elevel::all);
+  endpoint.clear_access_channels(::websocketpp::log::alevel::all);
+  endpoint.clear_error_channels(::websocketpp::log::elevel::all);
   endpoint.init_asio(&io);
   endpoint.set_user_agent(user_agent);
 }
@@ -48,8 +46,28 @@ inline void init_endpoint(ws_client& endpoint, asio::io_context& io,
 /// set_handlers(). A connection that was replaced or abandoned never reports
 /// anything again (each one carries its generation number), so the session
 /// sees exactly one on_close per connect().
-class websocket_client_transport {
+///
+/// @tparam Config a websocketpp client config on the Asio transport
+/// (client_transport: `websocketpp::config::asio_client`, no TLS).
+///
+/// @par Thread Safety
+/// None: every call, and every callback into the session, on the one
+/// thread that runs the io_context.
+///
+/// @code
+/// livechat::wspp::client_transport::endpoint_type endpoint;
+/// livechat::wspp::init_client_endpoint(endpoint, io);
+/// livechat::wspp::client_transport transport(endpoint, "ws://127.0.0.1:8080/api/v1/ws/live-chat");
+/// livechat::client::session<livechat::wspp::client_transport> chat(transport, settings);
+/// transport.bind(chat);
+/// @endcode
+template <class Config>
+class basic_client_transport {
  public:
+  using endpoint_type = ::websocketpp::client<Config>;
+  using connection_ptr = typename endpoint_type::connection_ptr;
+  using message_ptr = typename endpoint_type::message_ptr;
+
   struct handlers {
     std::function<void()> on_open;
     std::function<void(std::string_view)> on_message;
@@ -58,16 +76,16 @@ class websocket_client_transport {
 
   /// `close_handshake_timeout`: how long close() waits for the peer's close
   /// frame before dropping the TCP connection (a dead server never answers).
-  websocket_client_transport(ws_client& endpoint, std::string uri,
+  basic_client_transport(endpoint_type& endpoint, std::string uri,
                              std::chrono::milliseconds close_handshake_timeout = std::chrono::milliseconds(2000))
       : endpoint_(endpoint), uri_(std::move(uri)), close_timeout_(close_handshake_timeout),
         state_(std::make_shared<shared_state>()) {}
 
-  websocket_client_transport(const websocket_client_transport&) = delete;
-  websocket_client_transport& operator=(const websocket_client_transport&) = delete;
+  basic_client_transport(const basic_client_transport&) = delete;
+  basic_client_transport& operator=(const basic_client_transport&) = delete;
 
   /// Abandons the current connection (no callback is made any more).
-  ~websocket_client_transport() {
+  ~basic_client_transport() {
     ++state_->generation;
     state_->h = handlers{};
     terminate_current();
@@ -93,8 +111,8 @@ class websocket_client_transport {
     terminate_current();
     const std::uint64_t gen = state_->generation;
 
-    websocketpp::lib::error_code ec;
-    ws_client::connection_ptr con = endpoint_.get_connection(uri_, ec);
+    ::websocketpp::lib::error_code ec;
+    connection_ptr con = endpoint_.get_connection(uri_, ec);
     if (ec || !con) {  // a malformed URI: report it like a failed connect
       post_close(gen, 1006, "cannot connect to " + uri_ + ": " + ec.message());
       return;
@@ -102,22 +120,22 @@ class websocket_client_transport {
     con->set_close_handshake_timeout(static_cast<long>(close_timeout_.count()));
 
     std::weak_ptr<shared_state> weak = state_;
-    con->set_open_handler([weak, gen](websocketpp::connection_hdl) {
+    con->set_open_handler([weak, gen](::websocketpp::connection_hdl) {
       if (auto st = current(weak, gen)) st->deliver_open();
     });
-    con->set_message_handler([weak, gen](websocketpp::connection_hdl, ws_client::message_ptr msg) {
+    con->set_message_handler([weak, gen](::websocketpp::connection_hdl, message_ptr msg) {
       auto st = current(weak, gen);
       if (!st) return;
       // Binary frames are not part of protocol v1; the session only speaks text.
-      if (msg->get_opcode() == websocketpp::frame::opcode::text) st->deliver_message(msg->get_payload());
+      if (msg->get_opcode() == ::websocketpp::frame::opcode::text) st->deliver_message(msg->get_payload());
     });
-    auto ended = [this, weak, gen](websocketpp::connection_hdl hdl, bool failed) {
+    auto ended = [this, weak, gen](::websocketpp::connection_hdl hdl, bool failed) {
       auto st = current(weak, gen);
       if (!st) return;
       ++st->generation;  // exactly one on_close per connection
       std::uint16_t code = 1006;
       std::string reason;
-      websocketpp::lib::error_code cec;
+      ::websocketpp::lib::error_code cec;
       if (auto c = endpoint_.get_con_from_hdl(hdl, cec); c && !cec) {
         if (failed) {
           // A refused handshake (HTTP 403/429...) or a TCP error.
@@ -133,29 +151,26 @@ class websocket_client_transport {
       con_.reset();
       st->deliver_close(code, reason);
     };
-    con->set_fail_handler([ended](websocketpp::connection_hdl hdl) { ended(hdl, true); });
-    con->set_close_handler([ended](websocketpp::connection_hdl hdl) { ended(hdl, false); });
+    con->set_fail_handler([ended](::websocketpp::connection_hdl hdl) { ended(hdl, true); });
+    con->set_close_handler([ended](::websocketpp::connection_hdl hdl) { ended(hdl, false); });
 
     con_ = con;
     endpoint_.connect(con);
   }
 
   void send(std::string frame) {
-    if (!con_ || con_->get_state() != websocketpp::session::state::open) return;
-    (void)con_->send(frame, websocketpp::frame::opcode::text);  // fails only when closing meanwhile
+    if (!con_ || con_->get_state() != ::websocketpp::session::state::open) return;
+    (void)con_->send(frame, ::websocketpp::frame::opcode::text);  // fails only when closing meanwhile
   }
 
   void close(std::uint16_t code, std::string_view reason) {
     if (!con_) return;  // nothing open: on_close was already delivered
     const auto s = con_->get_state();
-    if (s == websocketpp::session::state::open) {
-      // RFC 6455: the reason must fit a control frame, cut at a UTF-8 boundary.
-      std::size_t n = std::min<std::size_t>(reason.size(), 123);
-      while (n > 0 && n < reason.size() && (static_cast<unsigned char>(reason[n]) & 0xC0) == 0x80) --n;
-      websocketpp::lib::error_code ec;
-      con_->close(static_cast<websocketpp::close::status::value>(code), std::string(reason.substr(0, n)), ec);
+    if (s == ::websocketpp::session::state::open) {
+      ::websocketpp::lib::error_code ec;
+      con_->close(static_cast<::websocketpp::close::status::value>(code), detail::close_reason(reason), ec);
       if (!ec) return;  // the close handler reports the end
-    } else if (s == websocketpp::session::state::closing) {
+    } else if (s == ::websocketpp::session::state::closing) {
       return;  // already closing: the close handler reports the end
     }
     // Still connecting (or the close frame could not be sent): drop it and
@@ -168,7 +183,7 @@ class websocket_client_transport {
   // --- Extras ----------------------------------------------------------------
 
   bool is_open() const {
-    return con_ && con_->get_state() == websocketpp::session::state::open;
+    return con_ && con_->get_state() == ::websocketpp::session::state::open;
   }
 
   /// Bytes queued on the current connection and not yet written.
@@ -224,66 +239,26 @@ class websocket_client_transport {
     auto con = std::move(con_);
     con_.reset();
     const auto s = con->get_state();
-    if (s == websocketpp::session::state::closed) return;
-    websocketpp::lib::error_code ec;
-    if (s == websocketpp::session::state::open) {
-      con->close(websocketpp::close::status::going_away, "reconnecting", ec);
+    if (s == ::websocketpp::session::state::closed) return;
+    ::websocketpp::lib::error_code ec;
+    if (s == ::websocketpp::session::state::open) {
+      con->close(::websocketpp::close::status::going_away, "reconnecting", ec);
       if (!ec) return;
     }
     // Connecting (or closing): cut it; its handlers are already silenced.
-    con->terminate(websocketpp::lib::error_code());
+    con->terminate(::websocketpp::lib::error_code());
   }
 
-  ws_client& endpoint_;
+  endpoint_type& endpoint_;
   std::string uri_;
   std::chrono::milliseconds close_timeout_;
   std::shared_ptr<shared_state> state_;
-  ws_client::connection_ptr con_;
+  connection_ptr con_;
 };
 
-/// Calls `f` every `interval` on the io_context's thread until cancel() or
-/// destruction: the session's tick(now). Fixed rate, never a burst of
-/// catch-up calls after a stall.
-class periodic_timer {
- public:
-  periodic_timer(asio::io_context& io, std::chrono::milliseconds interval, std::function<void()> f)
-      : timer_(io), interval_(interval), f_(std::move(f)) {
-    timer_.expires_after(interval_);
-    arm();
-  }
-  periodic_timer(const periodic_timer&) = delete;
-  periodic_timer& operator=(const periodic_timer&) = delete;
-  ~periodic_timer() { cancel(); }
+/// The client Transport over websocketpp's plain (ws://) Asio client.
+using client_transport = basic_client_transport<::websocketpp::config::asio_client>;
 
-  void cancel() {
-    cancelled_ = true;
-    timer_.cancel();
-  }
-
- private:
-  void arm() {
-    timer_.async_wait([this](const asio::error_code& ec) {
-      if (ec || cancelled_) return;
-      try {
-        f_();
-      } catch (...) {
-        // The callback's owner reports its own errors; the timer keeps going.
-      }
-      if (cancelled_) return;
-      const auto now = std::chrono::steady_clock::now();
-      auto next = timer_.expiry() + interval_;
-      if (next < now) next = now + interval_;
-      timer_.expires_at(next);
-      arm();
-    });
-  }
-
-  asio::steady_timer timer_;
-  std::chrono::milliseconds interval_;
-  std::function<void()> f_;
-  bool cancelled_ = false;
-};
-
-}  // namespace livechat_client
+}  // namespace livechat::wspp
 
 #endif

@@ -1,0 +1,62 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#ifndef LIVECHAT_EXAMPLES_SERVER_SERVER_CONFIG_HPP
+#define LIVECHAT_EXAMPLES_SERVER_SERVER_CONFIG_HPP
+
+// The server's websocketpp endpoint: its config (the library's transport
+// requirements plus the server's own request/response types, socket policy
+// and limits), the endpoint type and the hub's Transport over it.
+
+#include <cstddef>
+
+#include <websocketpp/config/asio_no_tls.hpp>
+#include <websocketpp/server.hpp>
+
+#include <livechat/websocketpp/server_transport.hpp>
+
+#include "http/message.hpp"  // max_http_body
+#include "lingering_socket.hpp"
+#include "websocket_http.hpp"
+
+namespace livechat_server {
+
+/// Per-connection data websocketpp lets the config attach to each connection
+/// (it is a base class of websocketpp::connection): the transport's part
+/// (the hub's id, the unsent bytes) and the HTTP response this connection
+/// holds against the server's budget.
+struct connection_data : livechat::wspp::connection_data {
+  http_response_budget::reservation http_bytes;
+};
+
+/// websocketpp's asio (no TLS) config with the request/response types of
+/// websocket_http.hpp, the lingering socket policy and the PROTOCOL.md
+/// limits as compile-time defaults. main() sets the limits again at run
+/// time, as websocketpp's endpoint only applies a config default it sees
+/// changed.
+struct server_config : websocketpp::config::asio {
+  using type = server_config;
+  using base = websocketpp::config::asio;
+
+  using request_type = checked_request;
+  using response_type = json_error_response;
+  using connection_base = connection_data;
+
+  struct transport_config : base::transport_config {
+    using request_type = type::request_type;
+    using response_type = type::response_type;
+    using socket_type = lingering_socket_endpoint;
+  };
+  using transport_type = websocketpp::transport::asio::endpoint<transport_config>;
+
+  /// Frame or reassembled message; websocketpp closes with 1009 beyond.
+  static const std::size_t max_message_size = 64 * 1024;
+  static const std::size_t max_http_body_size = max_http_body;
+};
+
+using ws_server = websocketpp::server<server_config>;
+
+/// The hub's Transport over ws_server.
+using websocket_transport = livechat::wspp::server_transport<server_config>;
+
+}  // namespace livechat_server
+
+#endif

@@ -1,0 +1,235 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#ifndef LIVECHAT_WEBSOCKETPP_SERVER_TRANSPORT_HPP
+#define LIVECHAT_WEBSOCKETPP_SERVER_TRANSPORT_HPP
+
+// server::hub's Transport over a websocketpp server endpoint (target
+// livechat::websocketpp: standalone Asio, websocketpp 0.8.2, Threads).
+// websocketpp 0.8.2 does not compile as C++20 under GCC >= 11
+// (zaphoyd/websocketpp#991): build the code that includes this as C++17.
+//
+// The namespace is livechat::wspp, not livechat::websocketpp: the latter
+// would hide ::websocketpp from every `namespace livechat` block and from
+// code that says `using namespace livechat`.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <unordered_map>
+
+#include <websocketpp/config/asio_no_tls.hpp>
+#include <websocketpp/frame.hpp>
+#include <websocketpp/server.hpp>
+#include <websocketpp/utf8_validator.hpp>
+
+#include <livechat/server/transport.hpp>
+#include <livechat/websocketpp/detail/close_reason.hpp>
+
+namespace livechat::wspp {
+
+/// What server_transport keeps on each websocketpp connection. websocketpp
+/// makes the config's `connection_base` a base class of every connection, so
+/// a handler maps its handle to the hub's id without a lookup table. A
+/// config of your own derives its connection_base from this.
+struct connection_data {
+  std::uint64_t livechat_id = 0;  ///< 0 until server_transport::add assigns one
+  /// Bytes of frames given to websocketpp for this connection and not yet
+  /// written to the socket: each frame's deleter subtracts its size once
+  /// websocketpp drops it (written, or the connection died). The frames
+  /// live in websocketpp::connection's members, which die before this base.
+  std::size_t unsent_bytes = 0;
+};
+
+/// websocketpp's Asio config (no TLS) with connection_data and the largest
+/// frame PROTOCOL.md allows (64 KiB; websocketpp closes with 1009 beyond,
+/// its own default is 32 MB). websocketpp's endpoint only applies a config
+/// default it sees changed, so set_max_message_size() at run time too.
+struct server_config : ::websocketpp::config::asio {
+  using type = server_config;
+  using connection_base = connection_data;
+  static const std::size_t max_message_size = 64 * 1024;
+};
+
+/// The hub's Transport (livechat/server/transport.hpp) over a
+/// `websocketpp::server<Config>`. Ids are a counter, never reused, so a late
+/// event for a closed connection can never reach a newer one.
+///
+/// @tparam Config a websocketpp server config whose `connection_base`
+/// derives from connection_data (server_config, or one of your own: a TLS
+/// config, another socket policy, other request/response types).
+///
+/// @par Thread Safety
+/// None: every call, the hub's and the handlers', on the thread that runs
+/// the endpoint's io_context.
+///
+/// @code
+/// livechat::wspp::server_transport<>::endpoint_type endpoint;
+/// livechat::wspp::server_transport<> transport(endpoint);
+/// livechat::server::hub<livechat::wspp::server_transport<>> hub(transport, clock, store, auth);
+/// transport.bind(hub);  // open, message, close and fail handlers
+/// endpoint.init_asio(&io);
+/// endpoint.listen(8080);
+/// endpoint.start_accept();
+/// @endcode
+template <class Config = server_config>
+class server_transport {
+  static_assert(std::is_base_of_v<connection_data, typename Config::connection_base>,
+                "the websocketpp config's connection_base must derive from livechat::wspp::connection_data");
+
+ public:
+  using connection_id = std::uint64_t;
+  using endpoint_type = ::websocketpp::server<Config>;
+  using connection_ptr = typename endpoint_type::connection_ptr;
+  using message_ptr = typename endpoint_type::message_ptr;
+
+  explicit server_transport(endpoint_type& endpoint)
+      : endpoint_(endpoint), msg_manager_(std::make_shared<typename Config::con_msg_manager_type>()) {}
+
+  server_transport(const server_transport&) = delete;
+  server_transport& operator=(const server_transport&) = delete;
+
+  // --- Transport requirements ----------------------------------------------
+
+  /// Queues one text frame. Every recipient of a broadcast gets the same
+  /// prepared websocketpp message (header + payload built once, shared by
+  /// all send queues): the hub hands us the same payload pointer for each
+  /// recipient in a row, so a one-entry cache keyed by that pointer turns N
+  /// copies, N UTF-8 validations and N header encodings into one. Holding
+  /// the payload keeps its address from being reused for a different one.
+  void send(const connection_id& id, const livechat::server::payload_ptr& payload) {
+    auto con = find(id);
+    if (!con || !payload) return;
+    if (payload != cached_payload_) {
+      cached_frame_ = prepare(*payload);
+      cached_payload_ = cached_frame_ ? payload : nullptr;
+    }
+    if (!cached_frame_) return;
+    // Every recipient gets its own control block over the one shared frame,
+    // so its deleter can tell this connection when the frame is gone. The
+    // frame is written from websocketpp's queue and then from Asio's
+    // in-flight batch, which websocketpp no longer counts; this counts both.
+    const std::size_t size = cached_size_;
+    con->unsent_bytes += size;
+    message_ptr counted(cached_frame_.get(), frame_release{&con->unsent_bytes, size, cached_frame_});
+    // Fails only when the connection is no longer open (the deleter has
+    // run by then): nothing to do.
+    (void)con->send(counted);
+  }
+
+  /// Starts the closing handshake. The close handler reports the end later.
+  void close(const connection_id& id, std::uint16_t code, std::string_view reason) {
+    auto con = find(id);
+    if (!con) return;
+    ::websocketpp::lib::error_code ec;
+    con->close(code, detail::close_reason(reason), ec);  // ec: already closing/closed
+  }
+
+  /// Bytes of frames sent to this connection and not yet written to the
+  /// socket (header included): those waiting in websocketpp's queue and
+  /// the batch being written. (The kernel's socket buffer is not counted.)
+  std::size_t buffered_amount(const connection_id& id) {
+    auto con = find(id);
+    return con ? con->unsent_bytes : 0;
+  }
+
+  // --- For the endpoint's handlers -----------------------------------------
+
+  /// Open handler: gives the connection its id (then call hub.on_open(id)).
+  connection_id add(const connection_ptr& con) {
+    const connection_id id = ++last_id_;
+    con->livechat_id = id;
+    connections_.emplace(id, con->get_handle());
+    return id;
+  }
+
+  /// Close/fail handler: forgets the connection; 0 when it was never added
+  /// (a handshake that failed, a plain HTTP request), else its id (then
+  /// call hub.on_close(id)).
+  connection_id remove(const connection_ptr& con) {
+    const connection_id id = con->livechat_id;
+    if (id == 0 || connections_.erase(id) == 0) return 0;
+    return id;
+  }
+
+  /// Open WebSocket connections, those closing included.
+  std::size_t size() const noexcept { return connections_.size(); }
+
+  /// Sets the endpoint's open, message, close and fail handlers to drive
+  /// `hub` (a server::hub over this transport): open → add + on_open, text
+  /// frame → on_message, binary frame → on_binary, close or fail → remove +
+  /// on_close. An embedder with a policy of its own (refusing during
+  /// shutdown, counting) sets these handlers itself with add() and remove().
+  /// The hub catches what its entry points throw; `hub` must outlive the
+  /// endpoint's handlers.
+  template <class Hub>
+  void bind(Hub& hub) {
+    endpoint_.set_open_handler([this, &hub](::websocketpp::connection_hdl hdl) {
+      if (auto con = get(hdl)) hub.on_open(add(con));
+    });
+    endpoint_.set_message_handler([this, &hub](::websocketpp::connection_hdl hdl, message_ptr msg) {
+      auto con = get(hdl);
+      if (!con || con->livechat_id == 0) return;
+      if (msg->get_opcode() == ::websocketpp::frame::opcode::text)
+        hub.on_message(con->livechat_id, msg->get_payload());
+      else
+        hub.on_binary(con->livechat_id);
+    });
+    auto gone = [this, &hub](::websocketpp::connection_hdl hdl) {
+      if (auto con = get(hdl))
+        if (const connection_id id = remove(con); id != 0) hub.on_close(id);
+    };
+    endpoint_.set_close_handler(gone);
+    endpoint_.set_fail_handler(gone);
+  }
+
+ private:
+  connection_ptr get(const ::websocketpp::connection_hdl& hdl) {
+    ::websocketpp::lib::error_code ec;
+    return endpoint_.get_con_from_hdl(hdl, ec);  // null if already gone
+  }
+
+  connection_ptr find(const connection_id& id) {
+    auto it = connections_.find(id);
+    return it == connections_.end() ? nullptr : get(it->second);
+  }
+
+  struct frame_release {
+    std::size_t* counter;
+    std::size_t size;
+    message_ptr frame;  // keeps the shared frame alive
+    void operator()(typename message_ptr::element_type*) noexcept { *counter -= size; }
+  };
+
+  // A finished server-to-client frame (servers do not mask), as
+  // websocketpp's own processor would build it. nullptr for invalid UTF-8:
+  // a text frame must never carry it, and the hub's encoder never makes it.
+  message_ptr prepare(const std::string& payload) {
+    if (!::websocketpp::utf8_validator::validate(payload)) return nullptr;
+    auto msg = msg_manager_->get_message(::websocketpp::frame::opcode::text, 0);
+    ::websocketpp::frame::basic_header h(::websocketpp::frame::opcode::text, payload.size(),
+                                         /*fin=*/true, /*mask=*/false);
+    msg->set_header(::websocketpp::frame::prepare_header(
+        h, ::websocketpp::frame::extended_header(payload.size())));
+    msg->set_payload(payload);
+    msg->set_prepared(true);
+    cached_size_ = msg->get_header().size() + payload.size();
+    return msg;
+  }
+
+  endpoint_type& endpoint_;
+  std::shared_ptr<typename Config::con_msg_manager_type> msg_manager_;
+  std::unordered_map<connection_id, ::websocketpp::connection_hdl> connections_;
+  connection_id last_id_ = 0;
+  livechat::server::payload_ptr cached_payload_;
+  message_ptr cached_frame_;
+  std::size_t cached_size_ = 0;
+};
+
+static_assert(livechat::server::is_transport_v<server_transport<>>,
+              "server_transport must meet the hub's Transport requirements");
+
+}  // namespace livechat::wspp
+
+#endif
