@@ -44,7 +44,7 @@ void send_operator_message(std::uint16_t port) {
 /// `count` connections in batches of `batch`, each made by `start` and
 /// driven until the server answered or closed it.
 template <class Start>
-void churn(std::uint16_t port, int count, int batch, Start start) {
+void churn(int count, int batch, Start start) {
   for (int done = 0; done < count; done += batch) {
     std::vector<std::unique_ptr<raw_ws>> conns;
     std::vector<raw_ws*> ptrs;
@@ -125,11 +125,11 @@ TEST_CASE("a flood of hostile handshakes and frames leaves a bounded log", "[int
   constexpr int kEach = 600;
   const auto start = std::chrono::steady_clock::now();
   // Handshakes for a path that has no WebSocket: refused with 404.
-  churn(port, kEach, 100, [port](raw_ws& ws) { ws.start(port, 0, "/not-the-websocket"); });
+  churn(kEach, 100, [port](raw_ws& ws) { ws.start(port, 0, "/not-the-websocket"); });
   // Upgraded connections that break RFC 6455 at once: an unmasked frame,
   // reserved bits, invalid UTF-8 in a text frame.
   int n = 0;
-  churn(port, kEach, 100, [port, &n](raw_ws& ws) {
+  churn(kEach, 100, [port, &n](raw_ws& ws) {
     ws.start(port);
     const int kind = n++ % 3;
     if (kind == 0) ws.send_frame(ws_opcode::text, "{\"type\":\"ping\"}", true, /*mask=*/false);

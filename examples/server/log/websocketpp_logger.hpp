@@ -46,7 +46,7 @@ inline level alog_level(websocketpp::log::level channel) noexcept {
 /// turned off at the source.
 inline websocketpp::log::level elog_channels(level min) noexcept {
   using el = websocketpp::log::elevel;
-  websocketpp::log::level c = el::none;
+  websocketpp::log::level c = 0;
   for (websocketpp::log::level ch : {el::devel, el::library, el::info, el::warn, el::rerror, el::fatal})
     if (min != level::off && elog_level(ch) >= min) c |= ch;
   return c;
@@ -57,7 +57,9 @@ inline websocketpp::log::level elog_channels(level min) noexcept {
 /// and fail lines quote the request URI, and clients put tokens in query
 /// strings (docs/security.md: no token is ever written to a log).
 inline websocketpp::log::level alog_channels(level min) noexcept {
-  return min <= level::debug ? websocketpp::log::alevel::disconnect : websocketpp::log::alevel::none;
+  // By value: websocketpp's static const levels have no out-of-line definitions.
+  const websocketpp::log::level disconnect = websocketpp::log::alevel::disconnect;
+  return min <= level::debug ? disconnect : websocketpp::log::level{0};
 }
 
 /// Requirements of websocketpp's logger policy (see websocketpp/logger/
