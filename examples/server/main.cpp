@@ -6,6 +6,8 @@
 // livechat/websocketpp/server_transport.hpp), the endpoint's config in
 // server_config.hpp and its HTTP side in websocket_http.hpp, the HTTP
 // router, static files, webhook, REST and metrics in http/.
+// Every log line, websocketpp's included, goes through one sink
+// (log/sink.hpp): levels, key=value fields, a rate limit per event.
 
 #include <algorithm>
 #include <chrono>
@@ -44,6 +46,8 @@
 #ifdef LIVECHAT_SERVER_WITH_LINE_PUSH
 #include "line_push.hpp"
 #endif
+#include "log/sink.hpp"
+#include "log/websocketpp_logger.hpp"
 #include "options.hpp"
 #include "server_config.hpp"
 #include "websocket_http.hpp"
@@ -60,8 +64,14 @@ constexpr long close_handshake_timeout_ms = 2000;
 constexpr auto linger_timeout = 2s;
 constexpr auto drain_timeout = 4s + 500ms;  // how long shutdown waits for closes to finish
 
-void log_error(const char* where, const char* what) {
-  std::cerr << "livechat-server: " << where << ": " << what << '\n';
+namespace logging = livechat_server::logging;
+
+// Set once in main() before anything can log, read by the handlers below.
+logging::sink* server_log = nullptr;
+
+void log_error(const char* where, const char* what) noexcept {
+  if (server_log != nullptr)
+    server_log->error("handler_exception", {{"where", where}, {"what", what}});
 }
 
 // websocketpp calls handlers from deep inside its read loop; an exception
@@ -91,6 +101,18 @@ std::unique_ptr<livechat::authenticator> make_authenticator(const livechat_serve
 #endif
 }
 
+// The `reason` of a handshake_refused line, as the metric labels it.
+const char* refusal_name(livechat_server::server_metrics::handshake_refusal r) noexcept {
+  using refusal = livechat_server::server_metrics::handshake_refusal;
+  switch (r) {
+    case refusal::origin: return "origin";
+    case refusal::ip_cap: return "ip_cap";
+    case refusal::user_cap: return "user_cap";
+    case refusal::shutting_down: return "shutting_down";
+  }
+  return "other";
+}
+
 // Sockets allowed to linger at once: each holds a descriptor, so at most a
 // quarter of the process's limit, and never more than 4096.
 std::size_t max_lingering_sockets() {
@@ -108,16 +130,18 @@ int main(int argc, char** argv) {
     return *parsed.exit_code;
   }
   const livechat_server::options& opts = parsed.opts;
+  logging::sink log(opts.log_level);
+  server_log = &log;
 
   std::unique_ptr<livechat::authenticator> auth;
   try {
     auth = make_authenticator(opts);
   } catch (const std::exception& e) {  // e.g. an unusable JWT secret
-    std::cerr << "livechat-server: " << e.what() << '\n';
+    log.error("startup_failed", {{"msg", e.what()}});
     return 2;
   }
   if (!auth) {
-    std::cerr << "livechat-server: this build has no JWT support (OpenSSL was not found)\n";
+    log.error("startup_failed", {{"msg", "this build has no JWT support (OpenSSL was not found)"}});
     return 2;
   }
 #ifndef LIVECHAT_SERVER_WITH_JWT
@@ -125,8 +149,8 @@ int main(int argc, char** argv) {
   // without checking a secret the operator asked for would accept forged
   // messages, so refuse to start.
   if (!opts.line_channel_secret.empty()) {
-    std::cerr << "livechat-server: this build cannot check --line-channel-secret "
-                 "(OpenSSL was not found)\n";
+    log.error("startup_failed",
+              {{"msg", "this build cannot check --line-channel-secret (OpenSSL was not found)"}});
     return 2;
   }
 #endif
@@ -134,8 +158,8 @@ int main(int argc, char** argv) {
   // anyone who can reach the port could post as any LINE user.
   const bool loopback = opts.host == "127.0.0.1" || opts.host == "localhost" || opts.host == "::1";
   if (opts.line_channel_secret.empty() && !loopback)
-    std::cerr << "livechat-server: warning: no --line-channel-secret; POST /api/v1/webhook "
-                 "accepts unsigned requests\n";
+    log.warn("unsigned_webhook",
+             {{"msg", "no --line-channel-secret; POST /api/v1/webhook accepts unsigned requests"}});
 
   std::unique_ptr<livechat::message_store> owned_store;
   if (opts.store == livechat_server::store_kind::sqlite) {
@@ -146,7 +170,7 @@ int main(int argc, char** argv) {
     std::string why;
     auto opened = livechat::sqlite_store::open(so, why);
     if (!opened) {
-      std::cerr << "livechat-server: cannot open the SQLite store: " << why << '\n';
+      log.error("startup_failed", {{"msg", "cannot open the SQLite store"}, {"reason", why}});
       return 1;
     }
     owned_store = std::move(opened.value());
@@ -171,9 +195,7 @@ int main(int argc, char** argv) {
     hub.set_commit_request([&] {
       asio::post(io, [&] { guarded("commit", [&] { livechat_server::timed_commit(hub, metrics); }); });
     });
-    hub.set_error_handler([](std::string_view what) {
-      std::cerr << "livechat-server: hub: " << what << '\n';
-    });
+    hub.set_error_handler([&log](std::string_view what) { log.error("hub_error", {{"msg", what}}); });
 
     // --- outbound: operators' replies back to the end user ----------------
     // Declared after io, so it is destroyed first (its handlers hold only
@@ -186,36 +208,42 @@ int main(int argc, char** argv) {
         livechat_server::line_push_options push_opts;
         push_opts.channel_token = opts.line_channel_token;
         push_opts.api_base = opts.line_api_base;
+        push_opts.log = [&log](std::string_view line) { log.warn("line_push", {{"msg", line}}); };
         line_push = std::make_unique<livechat_server::line_push_client>(io, std::move(push_opts));
       } catch (const std::invalid_argument& e) {
-        std::cerr << "livechat-server: " << e.what() << '\n';
+        log.error("startup_failed", {{"msg", e.what()}});
         return 2;
       }
       hub.set_outbound_handler([&](const livechat::message& m) { line_push->push(m); });
     }
 #else
     if (!opts.line_channel_token.empty()) {
-      std::cerr << "livechat-server: this build has no HTTPS support (OpenSSL was not found)\n";
+      log.error("startup_failed", {{"msg", "this build has no HTTPS support (OpenSSL was not found)"}});
       return 2;
     }
 #endif
+    // One line per operator message, forever, on a server without a token:
+    // info, so it shows by default, and rate-limited like every kind.
     if (opts.line_channel_token.empty())
-      hub.set_outbound_handler([](const livechat::message& m) {
-        std::cerr << "livechat-server: outbound (no --line-channel-token): " << m.room << " seq "
-                  << m.seq << " from " << m.sender.id << ", " << m.text.size() << " bytes\n";
+      hub.set_outbound_handler([&log](const livechat::message& m) {
+        log.info("outbound_not_pushed", {{"reason", "no --line-channel-token"},
+                                         {"room", m.room},
+                                         {"seq", m.seq},
+                                         {"from", m.sender.id},
+                                         {"bytes", m.text.size()}});
       });
 
     // --- websocketpp endpoint -------------------------------------------
-    // Access logging off (one line per frame is noise); both logs to stderr
-    // so stdout carries only the "listening" line. Errors from rerror up,
-    // without warn: websocketpp 0.8.2's warnings are about peer behaviour
-    // ("got non-close frame while closing", one line per frame a client
-    // sends after we closed it, hundreds for a rate-limited flooder).
+    // Both logs go to the sink (stderr), so stdout carries only the
+    // "listening" line. Only the channels the sink would write are enabled
+    // (log/websocketpp_logger.hpp): at the default level, errors from
+    // rerror up; websocketpp's warnings, about peer behaviour, at debug.
+    endpoint.get_alog().set_sink(&log);
+    endpoint.get_elog().set_sink(&log);
     endpoint.clear_access_channels(websocketpp::log::alevel::all);
     endpoint.clear_error_channels(websocketpp::log::elevel::all);
-    endpoint.set_error_channels(websocketpp::log::elevel::rerror | websocketpp::log::elevel::fatal);
-    endpoint.get_alog().set_ostream(&std::cerr);
-    endpoint.get_elog().set_ostream(&std::cerr);
+    endpoint.set_access_channels(logging::alog_channels(opts.log_level));
+    endpoint.set_error_channels(logging::elog_channels(opts.log_level));
 
     endpoint.set_user_agent("livechat-server/" LIVECHAT_VERSION_STRING);
     endpoint.init_asio(&io);
@@ -237,7 +265,7 @@ int main(int argc, char** argv) {
         std::make_shared<livechat_server::http_response_budget>(opts.max_http_response_bytes);
     livechat_server::accept_loop<livechat_server::ws_server> acceptor(
         io, endpoint, addresses, closer,
-        [](const std::string& line) { std::cerr << "livechat-server: " << line << '\n'; });
+        [&log](const std::string& line) { log.warn("accept", {{"msg", line}}); });
 
     // The handshake policy, checked before the upgrade so a refused client
     // costs no WebSocket state: only the one path exists (404), nothing new
@@ -252,13 +280,23 @@ int main(int argc, char** argv) {
       bool accept = false;
       guarded("validate", [&] {
         auto con = endpoint.get_con_from_hdl(hdl);
+        // One line per refusal (rate-limited): the address and why, never
+        // the request URI or headers, which may carry tokens.
+        auto log_refusal = [&](status::value code, std::string_view reason) {
+          if (!log.enabled(logging::level::warn)) return;
+          log.warn("handshake_refused", {{"remote", con->get_remote_endpoint()},
+                                         {"status", static_cast<int>(code)},
+                                         {"reason", reason}});
+        };
         auto refuse = [&](refusal why, status::value code, std::string_view error_code,
                           const std::string& message) {
           metrics.count_handshake_refused(why);
+          log_refusal(code, refusal_name(why));
           livechat_server::refuse_handshake(con, code, error_code, message);
         };
         const std::string& resource = con->get_resource();
         if (resource.substr(0, resource.find('?')) != websocket_path) {
+          log_refusal(status::not_found, "path");
           livechat_server::refuse_handshake(
               con, status::not_found, "not_found",
               std::string("no WebSocket endpoint here; use ") + websocket_path);
@@ -380,12 +418,12 @@ int main(int argc, char** argv) {
 #endif
     livechat_server::api_routes<decltype(hub)> api(
         hub, store, *auth, clock, metrics, std::move(api_opts),
-        [](std::string_view line) { std::cerr << "livechat-server: " << line << '\n'; });
+        [&log](std::string_view line) { log.warn("api", {{"msg", line}}); });
     api.install(router);
     livechat_server::static_files files(opts.web_root);
     if (!files.available())
-      std::cerr << "livechat-server: warning: web root '" << opts.web_root
-                << "' is not a directory; the console will answer 404\n";
+      log.warn("web_root_missing", {{"path", opts.web_root},
+                                    {"msg", "not a directory; the console will answer 404"}});
     router.set_fallback(files);
 
     endpoint.set_http_handler([&](websocketpp::connection_hdl hdl) {
@@ -438,6 +476,7 @@ int main(int argc, char** argv) {
       tick_timer.async_wait([&](const asio::error_code& e) {
         if (e) return;  // cancelled by shutdown
         guarded("tick", [&] { hub.tick(clock.now()); });
+        log.flush_suppressed();  // the summary of a flood that has stopped
         schedule_tick();
       });
     };
@@ -479,13 +518,16 @@ int main(int argc, char** argv) {
     asio::ip::tcp::resolver resolver(io);
     auto resolved = resolver.resolve(opts.host, std::to_string(opts.port), aec);
     if (aec || resolved.empty()) {
-      std::cerr << "livechat-server: cannot resolve --host '" << opts.host
-                << "': " << (aec ? aec.message() : "no address") << '\n';
+      log.error("startup_failed", {{"msg", "cannot resolve --host"},
+                                   {"host", opts.host},
+                                   {"reason", aec ? aec.message() : std::string("no address")}});
       return 1;
     }
     if (!acceptor.listen(resolved.begin()->endpoint(), aec)) {
-      std::cerr << "livechat-server: cannot listen on " << opts.host << ':' << opts.port << ": "
-                << aec.message() << '\n';
+      log.error("startup_failed", {{"msg", "cannot listen"},
+                                   {"host", opts.host},
+                                   {"port", opts.port},
+                                   {"reason", aec.message()}});
       return 1;
     }
     acceptor.start();
@@ -510,10 +552,10 @@ int main(int argc, char** argv) {
       }
     }
 
-    if (auto r = store.flush(); !r) std::cerr << "livechat-server: store flush failed\n";
+    if (auto r = store.flush(); !r) log.error("store_flush_failed", {{"reason", r.error().message()}});
     return exit_code;
   } catch (const std::exception& e) {
-    std::cerr << "livechat-server: fatal: " << e.what() << '\n';
+    log.error("fatal", {{"what", e.what()}});
     return 1;
   }
 }

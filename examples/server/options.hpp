@@ -22,6 +22,7 @@
 #include <livechat/version.hpp>
 
 #include "../common/command_line.hpp"
+#include "log/sink.hpp"
 
 #ifndef LIVECHAT_DEFAULT_WEB_ROOT
 #define LIVECHAT_DEFAULT_WEB_ROOT "web"
@@ -52,6 +53,8 @@ struct options {
   /// Base URL of the LINE Messaging API (a test double can stand in).
   std::string line_api_base = "https://api.line.me";
   std::string web_root = LIVECHAT_DEFAULT_WEB_ROOT;
+  /// Lines below this level are not written (log/sink.hpp).
+  logging::level log_level = logging::level::info;
 
   // --- WebSocket handshake policy (checked before the upgrade) ----------
   /// Exact `Origin` values a handshake may carry; empty: any Origin.
@@ -204,6 +207,17 @@ inline void add_flags(CLI::App& app, options& o, bool& jwt_flag_seen) {
       ->group(general);
   add_value(app, "--web-root", "DIR", "directory served at / (default: the bundled console)",
             [&o](const std::string& v) { o.web_root = v; })
+      ->group(general);
+  add_value(app, "--log-level", "LEVEL",
+            "trace, debug, info (default), warn, error or off: the\n"
+            "least severe log line written to stderr (key=value\n"
+            "lines, at most 10 per kind of event per second)",
+            [&o](const std::string& v) {
+              const auto l = logging::parse_level(v);
+              if (!l)
+                bad_value("--log-level must be trace, debug, info, warn, error or off, got '" + v + "'");
+              o.log_level = *l;
+            })
       ->group(general);
 
   add_value(app, "--allowed-origin", "ORIGIN",

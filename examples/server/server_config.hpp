@@ -15,6 +15,7 @@
 
 #include "http/message.hpp"  // max_http_body
 #include "lingering_socket.hpp"
+#include "log/websocketpp_logger.hpp"
 #include "websocket_http.hpp"
 
 namespace livechat_server {
@@ -39,10 +40,15 @@ struct server_config : websocketpp::config::asio {
   using request_type = checked_request;
   using response_type = json_error_response;
   using connection_base = connection_data;
+  // Both websocketpp logs go to the server's sink (log/websocketpp_logger.hpp).
+  using alog_type = logging::websocketpp_logger<concurrency_type, websocketpp::log::alevel>;
+  using elog_type = logging::websocketpp_logger<concurrency_type, websocketpp::log::elevel>;
 
   struct transport_config : base::transport_config {
     using request_type = type::request_type;
     using response_type = type::response_type;
+    using alog_type = type::alog_type;
+    using elog_type = type::elog_type;
     using socket_type = lingering_socket_endpoint;
   };
   using transport_type = websocketpp::transport::asio::endpoint<transport_config>;
