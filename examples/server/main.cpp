@@ -37,7 +37,7 @@
 #include "api_routes.hpp"
 #include "http_routes.hpp"
 #ifdef LIVECHAT_SERVER_WITH_LINE_PUSH
-#include "line_push.hpp"
+#include "line/push_queue.hpp"
 #endif
 #include "options.hpp"
 #include "websocket_transport.hpp"
@@ -189,7 +189,7 @@ int main(int argc, char** argv) {
     }
 #else
     if (!opts.line_channel_token.empty()) {
-      std::cerr << "livechat-server: this build has no HTTPS support (OpenSSL was not found)\n";
+      std::cerr << "livechat-server: this build cannot push to LINE (libcurl was not found)\n";
       return 2;
     }
 #endif
