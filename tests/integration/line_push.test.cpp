@@ -17,8 +17,16 @@
 #include "server_process.hpp"
 #include "ws_client.hpp"
 
+#include <asio/connect.hpp>
 #include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
+#include <asio/read.hpp>
+#include <asio/read_until.hpp>
+#include <asio/ssl.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/write.hpp>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
