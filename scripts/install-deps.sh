@@ -16,7 +16,7 @@ set -euo pipefail
 packages=(
   g++ make cmake pkg-config ca-certificates
   libasio-dev libwebsocketpp-dev rapidjson-dev catch2
-  libsqlite3-dev libssl-dev libbenchmark-dev libcli11-dev
+  libsqlite3-dev libssl-dev libbenchmark-dev libcli11-dev libcurl4-openssl-dev
   clang-14 libclang-rt-14-dev
 )
 

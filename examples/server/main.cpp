@@ -44,7 +44,7 @@
 #include "http/router.hpp"
 #include "http/static_files.hpp"
 #ifdef LIVECHAT_SERVER_WITH_LINE_PUSH
-#include "line_push.hpp"
+#include "line/push_queue.hpp"
 #endif
 #include "log/sink.hpp"
 #include "log/websocketpp_logger.hpp"
@@ -218,7 +218,7 @@ int main(int argc, char** argv) {
     }
 #else
     if (!opts.line_channel_token.empty()) {
-      log.error("startup_failed", {{"msg", "this build has no HTTPS support (OpenSSL was not found)"}});
+      log.error("startup_failed", {{"msg", "this build cannot push to LINE (libcurl was not found)"}});
       return 2;
     }
 #endif

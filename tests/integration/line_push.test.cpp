@@ -1,20 +1,32 @@
 // livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
 //
 // Integration: the LINE push client of livechat-server
-// (examples/server/line_push.hpp) against an HTTP(S) stub on 127.0.0.1.
+// (examples/server/line/) against an HTTP(S) stub on 127.0.0.1, directly
+// and through a local proxy.
 //
 // The client runs on its own io_context thread, like the server's one
 // thread; the stub runs on another. Every wait is bounded. Catch2
 // assertions run on the test thread only; the handlers only record.
 
-#if __has_include(<openssl/ssl.h>)  // the client needs OpenSSL (asio/ssl.hpp)
+// The client needs libcurl; the HTTPS stub needs OpenSSL (asio/ssl.hpp).
+#if defined(LIVECHAT_TEST_LINE_PUSH) && __has_include(<openssl/ssl.h>)
 
-#include "../../examples/server/line_push.hpp"
+#include "../../examples/server/line/push_queue.hpp"
+#include "http_proxy.hpp"
+#include "proc_stats.hpp"
 #include "server_process.hpp"
 #include "ws_client.hpp"
 
+#include <asio/connect.hpp>
 #include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
+#include <asio/read.hpp>
+#include <asio/read_until.hpp>
+#include <asio/ssl.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/write.hpp>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -63,7 +75,7 @@ bool eventually(Pred pred, std::chrono::milliseconds limit = kWaitLimit) {
 }
 
 bool iequals(std::string_view a, std::string_view b) {
-    return livechat_server::line_push_detail::iequals(a, b);
+    return livechat_server::line::iequals(a, b);
 }
 
 // ------------------------------------------------------------------ the stub
@@ -104,6 +116,7 @@ struct stub_reply {
     std::chrono::milliseconds delay{0};  ///< before answering
     bool silent = false;                 ///< never answer; keep the connection open
     bool close_delimited = false;        ///< no Content-Length: the body ends at the close
+    bool keep_alive = false;             ///< no `Connection: close`: read the next request
     std::vector<std::pair<std::string, std::string>> headers;
 };
 
@@ -148,6 +161,8 @@ class http_stub {
         return requests_.size();
     }
     std::size_t handshake_failures() const { return handshake_failures_.load(); }
+    /// TCP connections accepted so far.
+    std::size_t connections() const { return connections_.load(); }
 
  private:
     template <class Stream>
@@ -237,6 +252,16 @@ class http_stub {
             out += "Content-Type: application/json\r\n";
             if (!reply.close_delimited) out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
             for (const auto& [k, v] : reply.headers) out += k + ": " + v + "\r\n";
+            if (reply.keep_alive) {
+                out += "\r\n" + body;
+                auto self = this->shared_from_this();
+                asio::async_write(stream, asio::buffer(out), [self](const asio::error_code& ec, std::size_t) {
+                    if (ec) return;
+                    self->request = recorded_request{};
+                    self->read_head();
+                });
+                return;
+            }
             out += "Connection: close\r\n\r\n" + body;
             auto self = this->shared_from_this();
             asio::async_write(stream, asio::buffer(out), [self](const asio::error_code&, std::size_t) {
@@ -258,6 +283,7 @@ class http_stub {
     void accept() {
         acceptor_.async_accept([this](const asio::error_code& ec, asio::ip::tcp::socket s) {
             if (ec) return;
+            ++connections_;
             if (tls_) {
                 using tls_stream = asio::ssl::stream<asio::ip::tcp::socket>;
                 std::make_shared<session<tls_stream>>(*this, std::move(s), *tls_)->start();
@@ -279,6 +305,7 @@ class http_stub {
     std::vector<recorded_request> requests_;
     std::vector<std::shared_ptr<void>> held_;  // silent sessions; stub thread only
     std::atomic<std::size_t> handshake_failures_{0};
+    std::atomic<std::size_t> connections_{0};
 };
 
 stub_reply ok() { return {}; }
@@ -485,7 +512,7 @@ struct temp_file {
     std::filesystem::path path;
     explicit temp_file(const std::string& content)
         : path(std::filesystem::temp_directory_path() /
-               ("livechat-line-push-" + livechat_server::line_push_detail::make_uuid_v4() + ".pem")) {
+               ("livechat-line-push-" + livechat_server::line::make_uuid_v4() + ".pem")) {
         std::ofstream(path, std::ios::binary) << content;
     }
     ~temp_file() {
@@ -525,7 +552,9 @@ TEST_CASE("LINE push: one message reaches the API as LINE expects it", "[integra
     CHECK(r.header("Content-Length") == std::to_string(r.body.size()));
     CHECK(r.header_count("X-Line-Retry-Key") == 1);
     CHECK(is_uuid_v4(r.header("X-Line-Retry-Key")));
-    CHECK(iequals(r.header("Connection"), "close"));
+    // The client keeps the connection for the next message (libcurl's
+    // connection cache; see the reuse test), so it never asks to close it.
+    CHECK_FALSE(iequals(r.header("Connection"), "close"));
 
     rapidjson::Document d;
     d.Parse(r.body.data(), r.body.size());
@@ -866,6 +895,49 @@ TEST_CASE("LINE push: destroying the client mid-request is safe", "[integration]
     REQUIRE(h.on_loop([] {}));
 }
 
+TEST_CASE("LINE push: consecutive messages share one connection", "[integration][outbound]") {
+    http_stub stub([](std::size_t) {
+        stub_reply r;
+        r.keep_alive = true;
+        return r;
+    });
+    client_harness h(fast_options(stub.base()));
+    for (int i = 1; i <= 3; ++i) h.push(kUser, "m" + std::to_string(i));
+    REQUIRE(eventually([&] { return h.stats().sent == 3; }));
+    const auto reqs = stub.requests();
+    REQUIRE(reqs.size() == 3);
+    for (std::size_t i = 0; i < reqs.size(); ++i) CHECK(reqs[i].text() == "m" + std::to_string(i + 1));
+    CHECK(stub.connections() == 1);
+}
+
+TEST_CASE("LINE push: HTTPS_PROXY is honoured (a CONNECT tunnel), certificate still checked",
+          "[integration][outbound][proxy]") {
+    const tls_identity id = make_identity("IP:127.0.0.1");
+    auto ctx = server_context(id);
+    const temp_file ca(id.cert_pem);
+    http_stub stub([](std::size_t) { return ok(); }, ctx.get());
+    livechat_itest::http_proxy proxy;
+    // Before the client's worker thread starts (setenv vs getenv); curl reads
+    // the lowercase name first, so both are set.
+    livechat_itest::scoped_env upper("HTTPS_PROXY", proxy.url());
+    livechat_itest::scoped_env lower("https_proxy", proxy.url());
+    livechat_itest::scoped_env no_upper("NO_PROXY", "");
+    livechat_itest::scoped_env no_lower("no_proxy", "");
+    auto o = fast_options(stub.base());
+    o.ca_file = ca.path.string();
+    client_harness h(o);
+    h.push(kUser, "through the proxy");
+    REQUIRE(eventually([&] { return h.stats().sent == 1; }));
+    h.stop();  // the worker is joined before the environment is restored
+    const auto reqs = stub.requests();
+    REQUIRE(reqs.size() == 1);
+    CHECK(reqs[0].text() == "through the proxy");
+    CHECK(reqs[0].header("Authorization") == std::string("Bearer ") + kToken);
+    const auto lines = proxy.request_lines();
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0] == "CONNECT 127.0.0.1:" + std::to_string(stub.port()) + " HTTP/1.1");
+}
+
 TEST_CASE("LINE push: options are checked at construction", "[integration][outbound]") {
     asio::io_context io;
     auto make = [&](std::string base, std::string token = kToken) {
@@ -892,7 +964,7 @@ TEST_CASE("LINE push: options are checked at construction", "[integration][outbo
         CHECK(std::string(e.what()).find("bad token") == std::string::npos);  // never echoed
     }
 
-    namespace d = livechat_server::line_push_detail;
+    namespace d = livechat_server::line;
     const auto t = d::parse_api_base("HTTPS://api.line.me");
     CHECK(t.tls);
     CHECK(t.host_header == "api.line.me");
@@ -905,8 +977,6 @@ TEST_CASE("LINE push: options are checked at construction", "[integration][outbo
     CHECK(t6.path == "/x/v2/bot/message/push");
     CHECK(d::parse_api_base("http://h:80").host_header == "h");
 }
-
-#endif  // __has_include(<openssl/ssl.h>)
 
 // ------------------------------------------------------------------ through the server
 
@@ -945,3 +1015,55 @@ TEST_CASE("livechat-server pushes an operator's reply to the end user, retrying 
     CHECK(reqs[0].header("X-Line-Retry-Key") == reqs[1].header("X-Line-Retry-Key"));
     CHECK(server.stop() == 0);
 }
+
+namespace {
+
+/// An operator's reply in conversation:Uend, sent through `server`.
+void reply_as_operator(const livechat_itest::ServerProcess& server, const std::string& text) {
+    livechat_itest::WsClient op;
+    op.login(server.port(), "alice");
+    REQUIRE(op.send("join_room", R"({"room":"conversation:Uend"})"));
+    op.expect("conversation_update");
+    REQUIRE(op.send("send_message", R"({"room":"conversation:Uend","text":")" + text + R"("})"));
+    op.expect("message_sent");
+}
+
+}  // namespace
+
+TEST_CASE("livechat-server pushes through the proxy of its environment", "[integration][outbound][proxy]") {
+    http_stub stub([](std::size_t) { return ok(); });
+    livechat_itest::http_proxy proxy;
+    const std::string api_base = "http://127.0.0.1:" + std::to_string(stub.port());
+    // For an http:// URL curl reads http_proxy only in lowercase (HTTP_PROXY
+    // can be set by a CGI request's Proxy: header), so both are set, as a
+    // deployment would.
+    livechat_itest::scoped_env upper("HTTP_PROXY", proxy.url());
+    livechat_itest::scoped_env lower("http_proxy", proxy.url());
+    livechat_itest::scoped_env https_upper("HTTPS_PROXY", proxy.url());
+
+    SECTION("through the proxy") {
+        livechat_itest::scoped_env no_upper("NO_PROXY", "");
+        livechat_itest::scoped_env no_lower("no_proxy", "");
+        livechat_itest::ServerProcess server({"--line-channel-token", "test-token", "--line-api-base", api_base});
+        reply_as_operator(server, "via the proxy");
+        REQUIRE(eventually([&] { return stub.count() >= 1; }));
+        CHECK(stub.requests()[0].text() == "via the proxy");
+        CHECK(stub.requests()[0].target == "/v2/bot/message/push");
+        const auto lines = proxy.request_lines();
+        REQUIRE(lines.size() == 1);
+        CHECK(lines[0] == "POST " + api_base + "/v2/bot/message/push HTTP/1.1");
+        CHECK(server.stop() == 0);
+    }
+    SECTION("NO_PROXY names the host: straight to it") {
+        livechat_itest::scoped_env no_upper("NO_PROXY", "127.0.0.1");
+        livechat_itest::scoped_env no_lower("no_proxy", "127.0.0.1");
+        livechat_itest::ServerProcess server({"--line-channel-token", "test-token", "--line-api-base", api_base});
+        reply_as_operator(server, "direct");
+        REQUIRE(eventually([&] { return stub.count() >= 1; }));
+        CHECK(stub.requests()[0].text() == "direct");
+        CHECK(proxy.request_lines().empty());
+        CHECK(server.stop() == 0);
+    }
+}
+
+#endif  // LIVECHAT_TEST_LINE_PUSH && <openssl/ssl.h>
