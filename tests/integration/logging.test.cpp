@@ -71,7 +71,7 @@ void churn(int count, int batch, Start start) {
 
 }  // namespace
 
-TEST_CASE("--log-level takes a level name, anything else exits 2", "[integration][logs]") {
+TEST_CASE("The log level flag takes a level name (--log-level), anything else exits 2", "[integration][logs]") {
   RunResult bad = run_server_binary({"--port", "0", "--store", "memory", "--log-level", "bogus"});
   INFO(bad.output);
   CHECK(bad.exit_code == 2);
