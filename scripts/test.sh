@@ -10,7 +10,10 @@
 #   2. build-asan  Debug with ASan+UBSan (LIVECHAT_SANITIZE=ON), tests +
 #                  examples, then ctest again. The header checks, the
 #                  benchmarks and the consumer cases are left out here: they
-#                  add compile time, not coverage (step 1 ran them). -g1
+#                  add compile time, not coverage (step 1 ran them). The
+#                  integration tests run step 1's harness (test code, built
+#                  once) against this tree's sanitized server and client
+#                  (LIVECHAT_INTEGRATION_HARNESS, tests/CMakeLists.txt). -g1
 #                  (line tables): what the sanitizers' reports print, at
 #                  ~10% less compile time than full debug info.
 #   3. build-fuzz  scripts/fuzz.sh: the libFuzzer harnesses (Clang), run side
@@ -73,7 +76,8 @@ step "build-asan: configure"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g1" \
   -DLIVECHAT_WARNINGS_AS_ERRORS=OFF -DLIVECHAT_SANITIZE=ON \
   -DLIVECHAT_BUILD_TESTS=ON -DLIVECHAT_BUILD_EXAMPLES=ON -DLIVECHAT_BUILD_BENCHMARKS=OFF \
-  -DLIVECHAT_TEST_CXX20=OFF -DLIVECHAT_HEADER_CHECK=OFF
+  -DLIVECHAT_TEST_CXX20=OFF -DLIVECHAT_HEADER_CHECK=OFF \
+  "-DLIVECHAT_INTEGRATION_HARNESS=$root/build-ci/tests/livechat_integration_tests"
 step "build-asan: build"
 cmake --build build-asan -j "$jobs"
 step "build-asan: test"

@@ -23,6 +23,7 @@
 #include <condition_variable>
 #include <csignal>
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <mutex>
@@ -43,7 +44,13 @@
 
 namespace livechat_itest {
 
-inline const char* client_binary() { return LIVECHAT_CLIENT_BINARY; }
+/// The client under test: LIVECHAT_CLIENT_BINARY_OVERRIDE when set (the
+/// sanitizer tree runs this harness against its own client), else the one
+/// built beside this harness.
+inline const char* client_binary() {
+    const char* override_path = std::getenv("LIVECHAT_CLIENT_BINARY_OVERRIDE");
+    return override_path != nullptr && *override_path != '\0' ? override_path : LIVECHAT_CLIENT_BINARY;
+}
 
 /// `ws://127.0.0.1:PORT/api/v1/ws/live-chat`
 inline std::string ws_url(std::uint16_t port) {

@@ -66,15 +66,23 @@ namespace livechat_itest {
 // Environment
 // ---------------------------------------------------------------------------
 
-/// True when this binary (and so the server of the same tree) is built with
-/// AddressSanitizer: everything runs several times slower and freed memory
-/// sits in ASan's quarantine, so the stress tests scale their load down and
-/// make the server's quarantine small enough for RSS to mean something.
+/// True when the server under test is built with AddressSanitizer:
+/// everything runs several times slower and freed memory sits in ASan's
+/// quarantine, so the stress tests scale their load down and make the
+/// server's quarantine small enough for RSS to mean something. That is this
+/// binary's own build (a harness of the sanitizer tree), or the environment
+/// saying so: the sanitizer tree of scripts/test.sh runs the optimized
+/// tree's harness against its sanitized server and client
+/// (LIVECHAT_ITEST_SANITIZED_SERVER=1, tests/CMakeLists.txt).
+inline bool sanitized_server() {
 #ifdef LIVECHAT_ITEST_ASAN
-inline constexpr bool kAddressSanitizer = true;
+    return true;
 #else
-inline constexpr bool kAddressSanitizer = false;
+    const char* v = std::getenv("LIVECHAT_ITEST_SANITIZED_SERVER");
+    return v != nullptr && std::string_view(v) == "1";
 #endif
+}
+inline const bool kAddressSanitizer = sanitized_server();
 
 /// The integer in environment variable `name`, or `fallback` when it is
 /// unset or not a positive number.
