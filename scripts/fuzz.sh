@@ -14,6 +14,7 @@
 #   LIVECHAT_FUZZ_HARNESSES   which harnesses (default "codec jwt webhook")
 #   LIVECHAT_FUZZ_CXX         the compiler (default clang++-14)
 #   LIVECHAT_JOBS             build parallelism (default 2)
+#   LIVECHAT_FUZZ_BUILD_ONLY  1: build the harnesses, run nothing
 #
 # Extra arguments go to every fuzzer (e.g. -dict=FILE, -seed=N).
 set -euo pipefail
@@ -54,6 +55,9 @@ cmake -S "$root" -B "$build" -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=Debu
   -DLIVECHAT_SANITIZE=OFF >/dev/null
 # Only the fuzz targets (all of them: one aggregate target builds in parallel).
 cmake --build "$build" -j "$jobs" --target livechat_fuzzers
+if [ "${LIVECHAT_FUZZ_BUILD_ONLY:-0}" = "1" ]; then
+  exit 0  # scripts/test.sh builds the harnesses ahead, while other tests run
+fi
 
 for h in "${harnesses[@]}"; do
   if [ ! -x "$build/tests/fuzz/livechat_fuzz_$h" ]; then

@@ -19,6 +19,9 @@
 #   3. build-fuzz  scripts/fuzz.sh: the libFuzzer harnesses (Clang), run side
 #                  by side for LIVECHAT_FUZZ_SECONDS each (default 20 here;
 #                  0 skips them), once nothing else runs.
+# Step 2 compiles while step 1's tests run, and the harnesses of step 3
+# while step 2's tests run, both at nice 19 (see below): the tests mostly
+# wait, and the compiles take only the CPU time they leave.
 # LIVECHAT_SKIP_SANITIZERS=1 skips steps 2 and 3. LIVECHAT_JOBS sets the
 # parallelism of builds and ctest (default: the number of cores).
 # ccache is used when installed (CMAKE_CXX_COMPILER_LAUNCHER, unless that is
@@ -59,32 +62,86 @@ cmake -S . -B build-ci -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DLIVECHAT_TEST_CXX20=ON -DLIVECHAT_HEADER_CHECK=ON -DLIVECHAT_SANITIZE=OFF
 step "build-ci: build"
 cmake --build build-ci -j "$jobs"
-step "build-ci: test"
+# The sanitizer tree compiles while the optimized tree's tests run: those
+# tests mostly wait (timeouts, closes, child processes) and left ~40 % of
+# the two cores idle. The compile runs at the lowest CPU priority (nice 19:
+# a weight of 15 against the tests' 1024), so it takes idle time only and
+# the tests' timing stays what it was; it runs in its own process group so
+# a failure stops it whole. The libFuzzer harnesses build likewise during
+# the sanitizer tree's tests.
+background_pid=""
+stop_background() {
+  if [ -n "$background_pid" ]; then
+    kill -- "-$background_pid" 2>/dev/null || true
+    wait "$background_pid" 2>/dev/null || true
+    background_pid=""
+  fi
+}
+trap stop_background EXIT
+# in_background LOG CMD...: starts CMD at nice 19 in its own process group.
+in_background() {
+  local log="$1"; shift
+  setsid nice -n 19 "$@" >"$log" 2>&1 &
+  background_pid=$!
+}
+# finish_background WHAT LOG: waits for it; on failure prints the log's end.
+finish_background() {
+  local rc=0
+  wait "$background_pid" || rc=$?
+  background_pid=""
+  if [ "$rc" != 0 ]; then
+    tail -n 200 "$2"
+    echo "$1 failed (exit $rc); the whole log: $2" >&2
+    exit "$rc"
+  fi
+}
+
+sanitizers=1
+[ "${LIVECHAT_SKIP_SANITIZERS:-0}" = "1" ] && sanitizers=0
+fuzz=0
+if command -v clang++-14 >/dev/null 2>&1 &&
+   [ -f "$(clang++-14 -print-file-name="libclang_rt.fuzzer-$(uname -m).a")" ]; then
+  fuzz=1
+fi
+
+if [ "$sanitizers" = 1 ]; then
+  step "build-asan: configure"
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g1" \
+    -DLIVECHAT_WARNINGS_AS_ERRORS=OFF -DLIVECHAT_SANITIZE=ON \
+    -DLIVECHAT_BUILD_TESTS=ON -DLIVECHAT_BUILD_EXAMPLES=ON -DLIVECHAT_BUILD_BENCHMARKS=OFF \
+    -DLIVECHAT_TEST_CXX20=OFF -DLIVECHAT_HEADER_CHECK=OFF \
+    "-DLIVECHAT_INTEGRATION_HARNESS=$root/build-ci/tests/livechat_integration_tests"
+  step "build-ci: test (build-asan compiles meanwhile at nice 19: build-asan/build.log)"
+  in_background build-asan/build.log cmake --build build-asan -j "$jobs"
+else
+  step "build-ci: test"
+fi
 (cd build-ci && ctest --output-on-failure -j "$jobs")
 
-if [ "${LIVECHAT_SKIP_SANITIZERS:-0}" = "1" ]; then
+if [ "$sanitizers" = 0 ]; then
   step "build-asan: skipped (LIVECHAT_SKIP_SANITIZERS=1); all tests passed in ${SECONDS} s"
   exit 0
 fi
 
+step "build-asan: build (the rest of it)"
+finish_background "build-asan: build" build-asan/build.log
 # The same options the asan tree's ctest cases carry (LIVECHAT_SANITIZER_ENV
 # in CMakeLists.txt); the suppressions file silences one known RapidJSON
 # report and nothing else.
 export ASAN_OPTIONS="detect_leaks=1"
 export UBSAN_OPTIONS="suppressions=$root/tests/sanitizers/ubsan.supp:halt_on_error=1:print_stacktrace=1"
-step "build-asan: configure"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g1" \
-  -DLIVECHAT_WARNINGS_AS_ERRORS=OFF -DLIVECHAT_SANITIZE=ON \
-  -DLIVECHAT_BUILD_TESTS=ON -DLIVECHAT_BUILD_EXAMPLES=ON -DLIVECHAT_BUILD_BENCHMARKS=OFF \
-  -DLIVECHAT_TEST_CXX20=OFF -DLIVECHAT_HEADER_CHECK=OFF \
-  "-DLIVECHAT_INTEGRATION_HARNESS=$root/build-ci/tests/livechat_integration_tests"
-step "build-asan: build"
-cmake --build build-asan -j "$jobs"
-step "build-asan: test"
+if [ "$fuzz" = 1 ] && [ "$LIVECHAT_FUZZ_SECONDS" != 0 ]; then
+  step "build-asan: test (the libFuzzer harnesses build meanwhile at nice 19: build-asan/build-fuzz.log)"
+  in_background build-asan/build-fuzz.log env LIVECHAT_FUZZ_BUILD_ONLY=1 "$root/scripts/fuzz.sh"
+else
+  step "build-asan: test"
+fi
 (cd build-asan && ctest --output-on-failure -j "$jobs" -E '^livechat\.consume\.')
 
-if command -v clang++-14 >/dev/null 2>&1 &&
-   [ -f "$(clang++-14 -print-file-name="libclang_rt.fuzzer-$(uname -m).a")" ]; then
+if [ "$fuzz" = 1 ]; then
+  if [ -n "$background_pid" ]; then
+    finish_background "build-fuzz: build" build-asan/build-fuzz.log
+  fi
   step "build-fuzz: libFuzzer, ${LIVECHAT_FUZZ_SECONDS} s per harness"
   "$root/scripts/fuzz.sh"
 else
