@@ -84,8 +84,8 @@ class child_process {
         if (const auto port = port_of(line)) return port;
         continue;
       }
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0 || seen.size() > 64 * 1024) break;
       pollfd p{stdout_, POLLIN, 0};
       const int r = ::poll(&p, 1, static_cast<int>(left.count()));

@@ -114,9 +114,15 @@ constexpr std::size_t cmsg_align(std::size_t n) noexcept {
 class load_run {
  public:
   load_run(const options& o, pid_t server_pid, std::uint16_t port)
-      : o_(o), pid_(server_pid), port_(port), conns_(o.connections), rooms_(o.rooms), ring_(ring_size),
+      : o_(o),
+        pid_(server_pid),
+        port_(port),
+        conns_(o.connections),
+        rooms_(o.rooms),
+        ring_(ring_size),
         rx_(rx_buffer_size) {
-    for (std::size_t r = 0; r < o_.rooms; ++r) rooms_[r].name = "conversation:" + o_.room_prefix + std::to_string(r);
+    for (std::size_t r = 0; r < o_.rooms; ++r)
+      rooms_[r].name = "conversation:" + o_.room_prefix + std::to_string(r);
     for (std::size_t i = 0; i < o_.connections; ++i) {
       conns_[i].room = static_cast<std::uint32_t>(i % o_.rooms);
       rooms_[i % o_.rooms].members.push_back(static_cast<std::uint32_t>(i));
@@ -163,7 +169,8 @@ class load_run {
 
     if (!failed_) setup();
     rep.ready = ready_;
-    rep.setup_seconds = static_cast<double>((ready_ == o_.connections ? setup_end_ : mono_ns()) - setup_start_) / 1e9;
+    rep.setup_seconds =
+        static_cast<double>((ready_ == o_.connections ? setup_end_ : mono_ns()) - setup_start_) / 1e9;
     if (!failed_) {
       run_for(static_cast<std::int64_t>(o_.settle_ms) * ms_ns);
       if (pid_ > 0) rep.rss_setup_kib = rss();
@@ -187,8 +194,7 @@ class load_run {
     rep.failed_connections = failed_connections_;
     if (interrupted && first_error_.empty()) first_error_ = "interrupted";
     if (first_error_.empty() && error_frames_ > 0) first_error_ = "the server answered with error frames";
-    if (first_error_.empty() && (lost_ > 0 || duplicates_ > 0))
-      first_error_ = "deliveries lost or repeated";
+    if (first_error_.empty() && (lost_ > 0 || duplicates_ > 0)) first_error_ = "deliveries lost or repeated";
     if (first_error_.empty() && o_.mode != run_mode::connect && window_deliveries_ == 0)
       first_error_ = "no delivery in the measured window";
     rep.error = first_error_;
@@ -707,8 +713,10 @@ class load_run {
     // Behind by more than this means the generator cannot keep the rate:
     // the run says so (lost ticks) instead of sending a burst.
     const std::uint64_t n = std::min<std::uint64_t>(expirations, 1000);
-    if (expirations > n) abort_run("the generator fell behind --rate by " + std::to_string(expirations - n) + " messages");
-    for (std::uint64_t k = 0; k < n; ++k) send_message(static_cast<std::uint32_t>(rate_cursor_++ % rooms_.size()));
+    if (expirations > n)
+      abort_run("the generator fell behind --rate by " + std::to_string(expirations - n) + " messages");
+    for (std::uint64_t k = 0; k < n; ++k)
+      send_message(static_cast<std::uint32_t>(rate_cursor_++ % rooms_.size()));
   }
 
   // --- the server process --------------------------------------------------
@@ -784,7 +792,7 @@ int main(int argc, char** argv) {
     std::cerr << "livechat-load: " << error << '\n';
     return 1;
   }
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_signal;
   ::sigemptyset(&sa.sa_mask);
   ::sigaction(SIGINT, &sa, nullptr);

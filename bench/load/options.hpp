@@ -25,9 +25,12 @@ enum class run_mode { connect, saturate, rate };
 
 inline const char* mode_name(run_mode m) noexcept {
   switch (m) {
-    case run_mode::connect: return "connect";
-    case run_mode::saturate: return "saturate";
-    case run_mode::rate: return "rate";
+    case run_mode::connect:
+      return "connect";
+    case run_mode::saturate:
+      return "saturate";
+    case run_mode::rate:
+      return "rate";
   }
   return "?";
 }
@@ -37,15 +40,15 @@ struct options {
   std::string host = "127.0.0.1";  ///< an IPv4 literal
   std::uint16_t port = 0;          ///< required unless a server command is given
   std::string path = "/api/v1/ws/live-chat";
-  pid_t server_pid = 0;             ///< for CPU and RSS; set by spawning too
+  pid_t server_pid = 0;                     ///< for CPU and RSS; set by spawning too
   std::vector<std::string> server_command;  ///< after `--`: started, measured, stopped
   std::string server_log = "/dev/null";     ///< the spawned server's stderr
   std::string label;                        ///< names the run in the output
 
   // --- population -------------------------------------------------------------
   std::size_t connections = 100;
-  std::size_t rooms = 1;  ///< connection i joins room i % rooms
-  std::size_t users = 0;  ///< connection i authenticates as user i % users; 0: one each
+  std::size_t rooms = 1;               ///< connection i joins room i % rooms
+  std::size_t users = 0;               ///< connection i authenticates as user i % users; 0: one each
   std::string user_prefix = "load-u";  ///< dev auth: the token is the user id
   std::string room_prefix = "load-r";  ///< room "conversation:<prefix><n>"
   std::size_t connect_concurrency = 64;
@@ -97,9 +100,9 @@ inline void add_flags(CLI::App& app, options& o) {
   using livechat_examples::add_value;
   using livechat_examples::bad_value;
 
-  add_value(app, "--host", "IPV4", "server address (default 127.0.0.1)",
-            [&o](const std::string& v) { o.host = v; })
-      ->group(target_group);
+  add_value(app, "--host", "IPV4", "server address (default 127.0.0.1)", [&o](const std::string& v) {
+    o.host = v;
+  })->group(target_group);
   add_uint(app, target_group, "--port", "server port (required without a server command)", 1, 65535,
            [&o](std::uint64_t v) { o.port = static_cast<std::uint16_t>(v); });
   add_value(app, "--path", "PATH", "WebSocket path (default /api/v1/ws/live-chat)",
@@ -121,8 +124,8 @@ inline void add_flags(CLI::App& app, options& o) {
            [&o](std::uint64_t v) { o.connections = static_cast<std::size_t>(v); });
   add_uint(app, load_group, "--rooms", "rooms; connection i joins room i % R (default 1)", 1, 100'000,
            [&o](std::uint64_t v) { o.rooms = static_cast<std::size_t>(v); });
-  add_uint(app, load_group, "--users", "distinct users; connection i is user i % U (default: one each)",
-           1, 200'000, [&o](std::uint64_t v) { o.users = static_cast<std::size_t>(v); });
+  add_uint(app, load_group, "--users", "distinct users; connection i is user i % U (default: one each)", 1,
+           200'000, [&o](std::uint64_t v) { o.users = static_cast<std::size_t>(v); });
   add_value(app, "--user-prefix", "P", "user ids P0, P1, ...; dev auth: token = user id (default load-u)",
             [&o](const std::string& v) { o.user_prefix = v; })
       ->group(load_group);
@@ -136,17 +139,21 @@ inline void add_flags(CLI::App& app, options& o) {
             "saturate: closed loop, --inflight messages per room;\n"
             "rate: --rate messages per second, latency (default saturate)",
             [&o](const std::string& v) {
-              if (v == "connect") o.mode = run_mode::connect;
-              else if (v == "saturate") o.mode = run_mode::saturate;
-              else if (v == "rate") o.mode = run_mode::rate;
-              else bad_value("--mode must be connect, saturate or rate, got '" + v + "'");
+              if (v == "connect")
+                o.mode = run_mode::connect;
+              else if (v == "saturate")
+                o.mode = run_mode::saturate;
+              else if (v == "rate")
+                o.mode = run_mode::rate;
+              else
+                bad_value("--mode must be connect, saturate or rate, got '" + v + "'");
             })
       ->group(load_group);
   add_uint(app, load_group, "--text-bytes", "bytes of each message text (default 100)", 16, 5000,
            [&o](std::uint64_t v) { o.text_bytes = static_cast<std::size_t>(v); });
-  add_switch(app, "--client-msg-id", "send a client_msg_id with every message",
-             [&o]() { o.client_msg_id = true; })
-      ->group(load_group);
+  add_switch(app, "--client-msg-id", "send a client_msg_id with every message", [&o]() {
+    o.client_msg_id = true;
+  })->group(load_group);
   add_uint(app, load_group, "--inflight", "saturate: messages on their way per room (default 1)", 1, 1000,
            [&o](std::uint64_t v) { o.inflight = static_cast<std::size_t>(v); });
   add_value(app, "--rate", "MSG/S", "rate: messages per second, all rooms (deliveries = x room size)",
@@ -158,9 +165,9 @@ inline void add_flags(CLI::App& app, options& o) {
               o.rate = r;
             })
       ->group(load_group);
-  add_switch(app, "--no-kernel-timestamps", "time receives with clock_gettime, not SO_TIMESTAMPNS",
-             [&o]() { o.kernel_timestamps = false; })
-      ->group(load_group);
+  add_switch(app, "--no-kernel-timestamps", "time receives with clock_gettime, not SO_TIMESTAMPNS", [&o]() {
+    o.kernel_timestamps = false;
+  })->group(load_group);
 
   add_uint(app, phase_group, "--warmup-ms", "messages before the measured window (1000)", 0, 3'600'000,
            [&o](std::uint64_t v) { o.warmup_ms = v; });
@@ -170,15 +177,16 @@ inline void add_flags(CLI::App& app, options& o) {
            [&o](std::uint64_t v) { o.drain_ms = v; });
   add_uint(app, phase_group, "--settle-ms", "pause after setup before reading RSS (300)", 0, 600'000,
            [&o](std::uint64_t v) { o.settle_ms = v; });
-  add_uint(app, phase_group, "--setup-timeout-ms", "connect + auth + join of all (60000)", 100,
-           3'600'000, [&o](std::uint64_t v) { o.setup_timeout_ms = v; });
-  add_uint(app, phase_group, "--message-timeout-ms", "saturate: a message still short of deliveries\n"
-           "after this is counted lost (5000)", 10, 600'000,
-           [&o](std::uint64_t v) { o.message_timeout_ms = v; });
+  add_uint(app, phase_group, "--setup-timeout-ms", "connect + auth + join of all (60000)", 100, 3'600'000,
+           [&o](std::uint64_t v) { o.setup_timeout_ms = v; });
+  add_uint(app, phase_group, "--message-timeout-ms",
+           "saturate: a message still short of deliveries\n"
+           "after this is counted lost (5000)",
+           10, 600'000, [&o](std::uint64_t v) { o.message_timeout_ms = v; });
 
-  add_switch(app, "--no-table", "only the JSON line (stdout), no table (stderr)",
-             [&o]() { o.table = false; })
-      ->group(output_group);
+  add_switch(app, "--no-table", "only the JSON line (stdout), no table (stderr)", [&o]() {
+    o.table = false;
+  })->group(output_group);
 
   app.add_option("command", o.server_command,
                  "after --: the server to start (its stdout must print\n"
@@ -193,8 +201,8 @@ inline parse_result parse_options(int argc, const char* const* argv) {
   options& o = r.opts;
   CLI::App app{"", detail::program};
   detail::add_flags(app, o);
-  livechat_examples::add_help_and_version(app, "usage: livechat-load [options] [-- SERVER COMMAND...]",
-                                          26, std::string(detail::program) + " 1", detail::output_group);
+  livechat_examples::add_help_and_version(app, "usage: livechat-load [options] [-- SERVER COMMAND...]", 26,
+                                          std::string(detail::program) + " 1", detail::output_group);
   app.description(
       "Load generator for livechat-server (PROTOCOL.md: auth, join_room, send_message)\n"
       "and for the raw websocketpp broadcast baseline, on one thread over epoll.");

@@ -76,12 +76,13 @@ livechat_examples::parse_result<options> parse_options(int argc, const char* con
   livechat_examples::add_value(app, "--host", "HOST", "address to listen on (default 127.0.0.1)",
                                [&r](const std::string& v) { r.opts.host = v; })
       ->group(group);
-  livechat_examples::add_value(app, "--port", "PORT", "TCP port, 0 picks a free one (default 0)",
-                               [&r](const std::string& v) {
-                                 const auto p = livechat_examples::parse_digits(v, 5, 65535);
-                                 if (!p) livechat_examples::bad_value("--port must be a number from 0 to 65535, got '" + v + "'");
-                                 r.opts.port = static_cast<std::uint16_t>(*p);
-                               })
+  livechat_examples::add_value(
+      app, "--port", "PORT", "TCP port, 0 picks a free one (default 0)",
+      [&r](const std::string& v) {
+        const auto p = livechat_examples::parse_digits(v, 5, 65535);
+        if (!p) livechat_examples::bad_value("--port must be a number from 0 to 65535, got '" + v + "'");
+        r.opts.port = static_cast<std::uint16_t>(*p);
+      })
       ->group(group);
   livechat_examples::add_help_and_version(app, "usage: livechat-raw-broadcast [options]", 20,
                                           "livechat-raw-broadcast 1", group);

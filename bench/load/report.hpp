@@ -208,43 +208,48 @@ inline std::string to_table(const run_report& r) {
   std::string t;
   char line[512];
   std::snprintf(line, sizeof line, "%s: %zu connections, %zu rooms (%zu-%zu each), %zu users, %s%s\n",
-                r.label.empty() ? "livechat-load" : r.label.c_str(), r.connections, r.rooms,
-                r.room_size_min, r.room_size_max, r.users, mode_name(r.mode),
-                r.ok ? "" : "  ** FAILED **");
+                r.label.empty() ? "livechat-load" : r.label.c_str(), r.connections, r.rooms, r.room_size_min,
+                r.room_size_max, r.users, mode_name(r.mode), r.ok ? "" : "  ** FAILED **");
   t += line;
-  std::snprintf(line, sizeof line, "  %-16s %zu ready in %.3f s: %s connect+auth+join/s\n", "setup",
-                r.ready, r.setup_seconds, cell(r.connects_per_second(), 0).c_str());
+  std::snprintf(line, sizeof line, "  %-16s %zu ready in %.3f s: %s connect+auth+join/s\n", "setup", r.ready,
+                r.setup_seconds, cell(r.connects_per_second(), 0).c_str());
   t += line;
   std::snprintf(line, sizeof line, "  %-16s %s KiB at start, %s KiB after setup: %s KiB per connection\n",
                 "server RSS", cell(r.rss_start_kib, 0).c_str(), cell(r.rss_setup_kib, 0).c_str(),
                 cell(r.kib_per_connection(), 2).c_str());
   t += line;
   if (r.messaging()) {
-    std::snprintf(line, sizeof line, "  %-16s %.2f s, %zu-byte texts: %llu messages sent, %llu deliveries (%s/s)\n",
-                  "window", r.window_seconds, r.text_bytes,
-                  static_cast<unsigned long long>(r.messages_sent),
+    std::snprintf(line, sizeof line,
+                  "  %-16s %.2f s, %zu-byte texts: %llu messages sent, %llu deliveries (%s/s)\n", "window",
+                  r.window_seconds, r.text_bytes, static_cast<unsigned long long>(r.messages_sent),
                   static_cast<unsigned long long>(r.deliveries), cell(r.deliveries_per_second(), 0).c_str());
     t += line;
     std::snprintf(line, sizeof line, "  %-16s %s s (%s %%): %s us per delivery, %s us per message\n",
-                  "server CPU", cell(r.server_cpu_seconds, 3).c_str(), cell(r.server_cpu_percent(), 0).c_str(),
-                  cell(r.cpu_us_per_delivery(), 3).c_str(), cell(r.cpu_us_per_message(), 1).c_str());
+                  "server CPU", cell(r.server_cpu_seconds, 3).c_str(),
+                  cell(r.server_cpu_percent(), 0).c_str(), cell(r.cpu_us_per_delivery(), 3).c_str(),
+                  cell(r.cpu_us_per_message(), 1).c_str());
     t += line;
-    std::snprintf(line, sizeof line, "  %-16s %s %% of a core%s\n", "generator CPU",
-                  cell(r.generator_cpu_percent(), 0).c_str(),
-                  r.generator_cpu_percent().value_or(0) > 90 ? " (near saturation: it may set the pace)" : "");
+    std::snprintf(
+        line, sizeof line, "  %-16s %s %% of a core%s\n", "generator CPU",
+        cell(r.generator_cpu_percent(), 0).c_str(),
+        r.generator_cpu_percent().value_or(0) > 90 ? " (near saturation: it may set the pace)" : "");
     t += line;
     if (r.latency.samples > 0) {
-      std::snprintf(line, sizeof line, "  %-16s p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f ms (%zu, %s timestamps)\n",
+      std::snprintf(line, sizeof line,
+                    "  %-16s p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f ms (%zu, %s timestamps)\n",
                     "latency", r.latency.p50_ms, r.latency.p90_ms, r.latency.p99_ms, r.latency.p999_ms,
                     r.latency.max_ms, r.latency.samples, r.kernel_timestamps ? "kernel" : "user");
       t += line;
     }
   }
-  std::snprintf(line, sizeof line, "  %-16s %llu error frames%s%s, %llu lost, %llu duplicate, %llu unknown, %llu failed connections\n",
-                "errors", static_cast<unsigned long long>(r.error_frames),
-                r.first_error_code.empty() ? "" : " (first: ", r.first_error_code.empty() ? "" : (r.first_error_code + ")").c_str(),
-                static_cast<unsigned long long>(r.lost), static_cast<unsigned long long>(r.duplicates),
-                static_cast<unsigned long long>(r.unknown), static_cast<unsigned long long>(r.failed_connections));
+  std::snprintf(
+      line, sizeof line,
+      "  %-16s %llu error frames%s%s, %llu lost, %llu duplicate, %llu unknown, %llu failed connections\n",
+      "errors", static_cast<unsigned long long>(r.error_frames),
+      r.first_error_code.empty() ? "" : " (first: ",
+      r.first_error_code.empty() ? "" : (r.first_error_code + ")").c_str(),
+      static_cast<unsigned long long>(r.lost), static_cast<unsigned long long>(r.duplicates),
+      static_cast<unsigned long long>(r.unknown), static_cast<unsigned long long>(r.failed_connections));
   t += line;
   if (!r.error.empty()) {
     t += "  error            ";

@@ -62,16 +62,14 @@ inline upgrade_answer parse_upgrade_response(std::string_view data) {
   }
   a.consumed = end + 4;
   a.status_line = data.substr(0, data.find("\r\n"));
-  a.status = a.status_line.rfind("HTTP/1.1 101", 0) == 0 ? upgrade_answer::accepted
-                                                          : upgrade_answer::refused;
+  a.status = a.status_line.rfind("HTTP/1.1 101", 0) == 0 ? upgrade_answer::accepted : upgrade_answer::refused;
   return a;
 }
 
 /// Appends one client frame (FIN set, masked with `mask`) to `out`.
 /// RFC 6455 wants the key unpredictable to intermediaries; on loopback the
 /// server only needs one, so the caller passes a cheap pseudo-random value.
-inline void append_client_frame(std::string& out, opcode op, std::string_view payload,
-                                std::uint32_t mask) {
+inline void append_client_frame(std::string& out, opcode op, std::string_view payload, std::uint32_t mask) {
   char header[14];
   std::size_t n = 0;
   header[n++] = static_cast<char>(0x80U | static_cast<unsigned>(op));
@@ -84,8 +82,7 @@ inline void append_client_frame(std::string& out, opcode op, std::string_view pa
     header[n++] = static_cast<char>(len & 0xFFU);
   } else {
     header[n++] = static_cast<char>(0x80U | 127U);
-    for (int shift = 56; shift >= 0; shift -= 8)
-      header[n++] = static_cast<char>((len >> shift) & 0xFFU);
+    for (int shift = 56; shift >= 0; shift -= 8) header[n++] = static_cast<char>((len >> shift) & 0xFFU);
   }
   const char key[4] = {static_cast<char>(mask >> 24), static_cast<char>((mask >> 16) & 0xFFU),
                        static_cast<char>((mask >> 8) & 0xFFU), static_cast<char>(mask & 0xFFU)};
@@ -93,7 +90,8 @@ inline void append_client_frame(std::string& out, opcode op, std::string_view pa
   out.append(header, n);
   const std::size_t start = out.size();
   out.append(payload);
-  for (std::size_t i = 0; i < payload.size(); ++i) out[start + i] = static_cast<char>(out[start + i] ^ key[i & 3U]);
+  for (std::size_t i = 0; i < payload.size(); ++i)
+    out[start + i] = static_cast<char>(out[start + i] ^ key[i & 3U]);
 }
 
 /// One frame from the server, pointing into the caller's buffer.
@@ -109,8 +107,7 @@ enum class frame_status { complete, incomplete, bad };
 /// Parses the frame at the start of `data`. Server frames are never masked
 /// and this tool negotiates no extension (RFC 6455 5.1, 5.2): a mask bit, a
 /// reserved bit or a payload above `max_payload` is `bad`.
-inline frame_status parse_server_frame(std::string_view data, std::uint64_t max_payload,
-                                       frame_view& f) {
+inline frame_status parse_server_frame(std::string_view data, std::uint64_t max_payload, frame_view& f) {
   if (data.size() < 2) return frame_status::incomplete;
   const auto b0 = static_cast<unsigned char>(data[0]);
   const auto b1 = static_cast<unsigned char>(data[1]);
@@ -119,8 +116,7 @@ inline frame_status parse_server_frame(std::string_view data, std::uint64_t max_
   std::size_t header = 2;
   if (len == 126) {
     if (data.size() < 4) return frame_status::incomplete;
-    len = (std::uint64_t{static_cast<unsigned char>(data[2])} << 8) |
-          static_cast<unsigned char>(data[3]);
+    len = (std::uint64_t{static_cast<unsigned char>(data[2])} << 8) | static_cast<unsigned char>(data[3]);
     header = 4;
   } else if (len == 127) {
     if (data.size() < 10) return frame_status::incomplete;
