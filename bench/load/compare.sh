@@ -13,7 +13,7 @@
 #   CONNECTIONS (1000)   connections in every scenario
 #   ROOMS (50)           rooms of the small-room scenarios
 #   TEXT_BYTES (100)     bytes of each message text
-#   INFLIGHT (1)         saturate: messages on their way per room
+#   INFLIGHT (32)        saturate: messages on their way per room
 #   WARMUP_MS (1000), DURATION_MS (5000)
 #   LATENCY_RATE (5000)  deliveries per second of the latency scenario (1 room)
 #   SQLITE (1)           0 skips the SQLite scenario
@@ -41,7 +41,7 @@ done
 n="${CONNECTIONS:-1000}"
 rooms="${ROOMS:-50}"
 text="${TEXT_BYTES:-100}"
-inflight="${INFLIGHT:-1}"
+inflight="${INFLIGHT:-32}"
 warmup="${WARMUP_MS:-1000}"
 duration="${DURATION_MS:-5000}"
 latency_rate="${LATENCY_RATE:-5000}"

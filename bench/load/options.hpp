@@ -57,7 +57,7 @@ struct options {
   run_mode mode = run_mode::saturate;
   std::size_t text_bytes = 100;
   bool client_msg_id = false;
-  std::size_t inflight = 1;  ///< saturate: messages on their way per room
+  std::size_t inflight = 32;  ///< saturate: messages on their way per room
   double rate = 0;           ///< rate: messages per second, all rooms together
   bool kernel_timestamps = true;
 
@@ -154,7 +154,7 @@ inline void add_flags(CLI::App& app, options& o) {
   add_switch(app, "--client-msg-id", "send a client_msg_id with every message", [&o]() {
     o.client_msg_id = true;
   })->group(load_group);
-  add_uint(app, load_group, "--inflight", "saturate: messages on their way per room (default 1)", 1, 1000,
+  add_uint(app, load_group, "--inflight", "saturate: messages on their way per room (default 32)", 1, 1000,
            [&o](std::uint64_t v) { o.inflight = static_cast<std::size_t>(v); });
   add_value(app, "--rate", "MSG/S", "rate: messages per second, all rooms (deliveries = x room size)",
             [&o](const std::string& v) {
