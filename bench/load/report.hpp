@@ -175,7 +175,7 @@ inline std::string to_json(const run_report& r) {
   field("server_rss_setup_kib", number(r.rss_setup_kib, 0));
   field("server_rss_end_kib", number(r.rss_end_kib, 0));
   field("kib_per_connection", number(r.kib_per_connection(), 2));
-  field("window_seconds", number(opt(r.messaging(), r.window_seconds), 4));
+  field("window_seconds", number(opt(r.messaging() && r.window_seconds > 0, r.window_seconds), 4));
   field("messages_sent", r.messaging() ? integer(r.messages_sent) : "null");
   field("deliveries", r.messaging() ? integer(r.deliveries) : "null");
   field("deliveries_per_second", number(r.messaging() ? r.deliveries_per_second() : std::nullopt, 1));
