@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#
+# livechat-server against the raw websocketpp broadcast baseline, in one
+# invocation: the same scenarios through livechat-load against both, then
+# the ratio table (CPU per delivery in 1 room and in many small rooms, the
+# same with the SQLite store, RSS per idle authenticated connection,
+# connects per second, latency at a fixed rate).
+#
+#   bench/load/compare.sh [BUILD_DIR]          (default: build)
+#
+# Environment (default):
+#   CONNECTIONS (1000)   connections in every scenario
+#   ROOMS (50)           rooms of the small-room scenarios
+#   TEXT_BYTES (100)     bytes of each message text
+#   INFLIGHT (32)        saturate: messages on their way per room
+#   WARMUP_MS (1000), DURATION_MS (5000)
+#   LATENCY_RATE (5000)  deliveries per second of the latency scenario (1 room)
+#   SQLITE (1)           0 skips the SQLite scenario
+#   JSON_OUT             also keep the JSON lines in this file
+#   LIVECHAT_SERVER, LIVECHAT_LOAD, LIVECHAT_RAW   the binaries (default: in BUILD_DIR)
+#
+# Each server is started by livechat-load itself (port 0, 127.0.0.1), which
+# reads its CPU time and RSS in /proc and stops it by pid at the end of its
+# scenario; this script starts no other process. With taskset and at least
+# two cores the server runs on core 0 and the generator on core 1.
+set -euo pipefail
+
+build="${1:-build}"
+server="${LIVECHAT_SERVER:-$build/examples/livechat-server}"
+load="${LIVECHAT_LOAD:-$build/bench/load/livechat-load}"
+raw="${LIVECHAT_RAW:-$build/bench/load/livechat-raw-broadcast}"
+for bin in "$server" "$load" "$raw"; do
+  if [ ! -x "$bin" ]; then
+    echo "compare.sh: $bin not found; build the targets livechat-server livechat-load" \
+      "livechat-raw-broadcast (LIVECHAT_BUILD_BENCHMARKS=ON) or set LIVECHAT_SERVER/LOAD/RAW" >&2
+    exit 2
+  fi
+done
+
+n="${CONNECTIONS:-1000}"
+rooms="${ROOMS:-50}"
+text="${TEXT_BYTES:-100}"
+inflight="${INFLIGHT:-32}"
+warmup="${WARMUP_MS:-1000}"
+duration="${DURATION_MS:-5000}"
+latency_rate="${LATENCY_RATE:-5000}"
+with_sqlite="${SQLITE:-1}"
+
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/livechat-compare.XXXXXX")"
+trap 'rm -rf "$tmp"' EXIT
+json="$tmp/runs.jsonl"
+: >"$json"
+
+gen_pin=()
+srv_pin=()
+if command -v taskset >/dev/null 2>&1 && [ "$(nproc 2>/dev/null || echo 1)" -ge 2 ]; then
+  gen_pin=(taskset -c 1)
+  srv_pin=(taskset -c 0)
+fi
+
+# The rate limits would refuse a closed loop's pace (the point is the cost
+# per message, not the limit); everything else stays at its default, the
+# log included (to a file, as a deployment would).
+livechat_cmd=("${srv_pin[@]}" "$server" --host 127.0.0.1 --port 0 --max-connections-per-ip 0
+  --rate-burst 1000000 --rate-per-second 1000000)
+raw_cmd=("${srv_pin[@]}" "$raw" --host 127.0.0.1 --port 0)
+common=(--connections "$n" --text-bytes "$text" --warmup-ms "$warmup" --duration-ms "$duration")
+
+# run LABEL [livechat-load flags...] -- SERVER COMMAND...
+run() {
+  local label="$1"
+  shift
+  echo "== $label" >&2
+  if ! "${gen_pin[@]}" "$load" --label "$label" "${common[@]}" --server-log "$tmp/$label.log" "$@" >>"$json"; then
+    echo "compare.sh: $label failed (see the table above); its figures are left out" >&2
+  fi
+}
+
+run lc_1room --rooms 1 --mode saturate --inflight "$inflight" -- "${livechat_cmd[@]}" --store memory
+run raw_1room --rooms 1 --mode saturate --inflight "$inflight" -- "${raw_cmd[@]}"
+run lc_rooms --rooms "$rooms" --mode saturate --inflight "$inflight" -- "${livechat_cmd[@]}" --store memory
+run raw_rooms --rooms "$rooms" --mode saturate --inflight "$inflight" -- "${raw_cmd[@]}"
+if [ "$with_sqlite" != 0 ]; then
+  run lc_rooms_sqlite --rooms "$rooms" --mode saturate --inflight "$inflight" \
+    -- "${livechat_cmd[@]}" --store "sqlite:$tmp/load.db"
+fi
+msg_rate="$(awk -v d="$latency_rate" -v n="$n" 'BEGIN { printf "%.6g", d / n }')"
+run lc_latency --rooms 1 --mode rate --rate "$msg_rate" -- "${livechat_cmd[@]}" --store memory
+run raw_latency --rooms 1 --mode rate --rate "$msg_rate" -- "${raw_cmd[@]}"
+
+if [ -n "${JSON_OUT:-}" ]; then cp "$json" "$JSON_OUT"; fi
+
+# field LABEL NAME: the value in the last ok JSON line of LABEL ("" if none).
+field() {
+  { grep -F "\"label\":\"$1\"" "$json" | grep -F '"ok":true' | tail -n 1 |
+      sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p" | sed 's/^null$//'; } || true
+}
+
+# The table. awk does the arithmetic; "-" where a run failed or a figure
+# could not be measured.
+awk -v n="$n" -v rooms="$rooms" -v lr="$latency_rate" \
+  -v lc1="$(field lc_1room cpu_us_per_delivery)" -v raw1="$(field raw_1room cpu_us_per_delivery)" \
+  -v lcr="$(field lc_rooms cpu_us_per_delivery)" -v rawr="$(field raw_rooms cpu_us_per_delivery)" \
+  -v lcs="$(field lc_rooms_sqlite cpu_us_per_delivery)" \
+  -v lckib="$(field lc_rooms kib_per_connection)" -v rawkib="$(field raw_rooms kib_per_connection)" \
+  -v lccps="$(field lc_rooms connects_per_second)" -v rawcps="$(field raw_rooms connects_per_second)" \
+  -v lc50="$(field lc_latency latency_p50_ms)" -v lc99="$(field lc_latency latency_p99_ms)" \
+  -v raw50="$(field raw_latency latency_p50_ms)" -v raw99="$(field raw_latency latency_p99_ms)" '
+function has(x) { return x != "" }
+function fmt(x, f, unit) { return has(x) ? sprintf(f, x) unit : "-" }
+function ratio(a, b) { return has(a) && has(b) && b > 0 ? sprintf("%.2fx", a / b) : "-" }
+function met(ok) { return ok ? "met" : "NOT met" }
+function row(what, a, b, r, target, verdict) {
+  printf "| %-44s | %16s | %16s | %6s | %-16s | %-7s |\n", what, a, b, r, target, verdict
+}
+BEGIN {
+  small = int(n / rooms)
+  printf "\n| %-44s | %16s | %16s | %6s | %-16s | %-7s |\n", "", "livechat-server", "raw websocketpp", "ratio", "target", ""
+  printf "|%s|%s|%s|%s|%s|%s|\n", "----------------------------------------------", "-----------------:", "-----------------:", "-------:", "------------------", "---------"
+  row(sprintf("server CPU per delivery, 1 room of %d", n), fmt(lc1, "%.3f", " us"), fmt(raw1, "%.3f", " us"),
+      ratio(lc1, raw1), "<= 1.1x", has(lc1) && has(raw1) ? met(lc1 / raw1 <= 1.1) : "-")
+  row(sprintf("server CPU per delivery, %d rooms of %d", rooms, small), fmt(lcr, "%.3f", " us"), fmt(rawr, "%.3f", " us"),
+      ratio(lcr, rawr), "<= 1.3x", has(lcr) && has(rawr) ? met(lcr / rawr <= 1.3) : "-")
+  row(sprintf("same, SQLite store, %d rooms", rooms), fmt(lcs, "%.3f", " us"), fmt(rawr, "%.3f", " us"),
+      ratio(lcs, rawr), "<= 1.4x", has(lcs) && has(rawr) ? met(lcs / rawr <= 1.4) : "-")
+  row("RSS per idle authenticated connection", fmt(lckib, "%.1f", " KiB"), fmt(rawkib, "%.1f", " KiB"),
+      ratio(lckib, rawkib), "<= 9 KiB", has(lckib) ? met(lckib <= 9) : "-")
+  row("connect + auth + join per second", fmt(lccps, "%.0f", ""), fmt(rawcps, "%.0f", ""),
+      ratio(lccps, rawcps), ">= 0.5x", has(lccps) && has(rawcps) ? met(lccps / rawcps >= 0.5) : "-")
+  row(sprintf("latency p50/p99 at %d deliveries/s, 1 room", lr),
+      has(lc50) ? sprintf("%.2f / %.2f ms", lc50, lc99) : "-", has(raw50) ? sprintf("%.2f / %.2f ms", raw50, raw99) : "-",
+      "", "p99 <= raw + 1 ms", has(lc99) && has(raw99) ? met(lc99 <= raw99 + 1) : "-")
+}'
+
+echo
+echo "Per run (server CPU % of one core in the window; generator near 100 % means it set the pace):"
+printf '  %-16s %6s %12s %10s %10s\n' run ok deliveries/s server% generator%
+for label in lc_1room raw_1room lc_rooms raw_rooms lc_rooms_sqlite lc_latency raw_latency; do
+  line="$(grep -F "\"label\":\"$label\"" "$json" | tail -n 1 || true)"
+  [ -n "$line" ] || continue
+  get() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" <<<"$line"; }
+  printf '  %-16s %6s %12s %10s %10s\n' "$label" "$(get ok)" "$(get deliveries_per_second)" \
+    "$(get server_cpu_percent)" "$(get generator_cpu_percent)"
+done
