@@ -83,6 +83,8 @@ TEST_CASE("PostgreSQL store: two servers share seqs, dedupe, claims and history"
     REQUIRE(bob.send("claim_session", "{\"room\":\"" + kSharedRoom + "\"}"));
     Event refused = bob.wait_for("error");
     CHECK(refused.str("/payload/code") == "session_already_claimed");
+    CHECK(a.stop() == 0);  // a clean exit (and, in the sanitizer tree, no report)
+    CHECK(b.stop() == 0);
   }
   // Both servers stopped; a new one finds everything.
   ServerProcess c(args);
@@ -94,6 +96,7 @@ TEST_CASE("PostgreSQL store: two servers share seqs, dedupe, claims and history"
   CHECK(resumed.json("/payload/recovered") == "true");
   CHECK(resumed.json("/payload/messages/0/seq") == "3");
   CHECK(resumed.str("/payload/session/claimed_by/user_id") == "alice");
+  CHECK(c.stop() == 0);
 }
 
 #endif
