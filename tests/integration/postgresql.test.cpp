@@ -2,7 +2,8 @@
 //
 // Integration: two livechat-server processes on one PostgreSQL store
 // (`--store postgresql://...`): one epoch, one seq per room, dedupe and
-// claims across servers, a restart that keeps everything. Without a broker
+// claims across servers, a restart that keeps everything, a database
+// outage (writes refused, then written again by itself). Without a broker
 // the servers don't forward live events to each other; what is checked
 // here is what lives in the store. Built where libpq is (the throwaway
 // server of tests/postgres_fixture.hpp).
@@ -14,7 +15,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace livechat_itest;
@@ -26,6 +30,13 @@ const std::string kSharedRoom = "conversation:Ushared";
 Event join(WsClient& c, const std::string& extra = "") {
   REQUIRE(c.send("join_room", "{\"room\":\"" + kSharedRoom + "\"" + extra + "}"));
   return c.wait_for("conversation_update");
+}
+
+Event say_expecting(WsClient& c, const std::string& text, const std::string& id,
+                    const std::string& type) {
+  REQUIRE(c.send("send_message", "{\"room\":\"" + kSharedRoom + "\",\"text\":\"" + text +
+                                     "\",\"client_msg_id\":\"" + id + "\"}"));
+  return c.wait_for(type);
 }
 
 Event say(WsClient& c, const std::string& text, const std::string& id) {
@@ -96,6 +107,41 @@ TEST_CASE("PostgreSQL store: two servers share seqs, dedupe, claims and history"
   CHECK(resumed.json("/payload/recovered") == "true");
   CHECK(resumed.json("/payload/messages/0/seq") == "3");
   CHECK(resumed.str("/payload/session/claimed_by/user_id") == "alice");
+
+  // The database goes away: a write is answered `internal`, nothing is
+  // acknowledged; when it is back the server writes again by itself.
+  struct restart {
+    livechat_test::postgres_server& s;
+    ~restart() {
+      if (!s.running()) s.start();
+    }
+  } guard{*pg};
+  REQUIRE(pg->stop_immediate());
+  Event refused = say_expecting(dave, "during the outage", "d1", "error");
+  CHECK(refused.str("/payload/code") == "internal");
+  REQUIRE(pg->start());
+  // The store retries at most once a second: a few attempts, bounded.
+  bool stored = false;
+  for (int attempt = 0; attempt < 10 && !stored; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    REQUIRE(dave.send("send_message", "{\"room\":\"" + kSharedRoom +
+                                          "\",\"text\":\"after the outage\",\"client_msg_id\":\"d2\"}"));
+    std::optional<Event> e = dave.next();
+    REQUIRE(e.has_value());
+    if (e->type() == "message_sent") {
+      stored = true;
+      CHECK(e->json("/payload/message/seq") == "4");  // the refused write took no seq
+    } else {
+      CHECK(e->type() == "error");
+    }
+  }
+  CHECK(stored);
+  WsClient erin("erin");
+  erin.login(c.port(), "erin");
+  Event after = join(erin, ",\"since_seq\":3,\"epoch\":" + json_quote(epoch));
+  INFO(after);
+  CHECK(after.json("/payload/last_seq") == "4");
+  CHECK(after.str("/payload/messages/0/text") == "after the outage");
   CHECK(c.stop() == 0);
 }
 
