@@ -8,6 +8,8 @@
 # It also means clang-14 comes without its sanitizer and libFuzzer runtimes
 # (libclang_rt.*, only recommended), so scripts/fuzz.sh needs
 # libclang-rt-14-dev named here.
+# postgresql is only for the tests (tests/postgres_fixture.hpp starts a
+# throwaway server with its initdb and pg_ctl); the library needs libpq-dev.
 # ccache is not listed: scripts/test.sh uses it when it is installed, but on
 # a fresh machine its cache is empty and it only adds its hashing; install it
 # where the cache is kept between runs.
@@ -17,6 +19,7 @@ packages=(
   g++ make cmake pkg-config ca-certificates
   libasio-dev libwebsocketpp-dev rapidjson-dev catch2
   libsqlite3-dev libssl-dev libbenchmark-dev libcli11-dev libcurl4-openssl-dev
+  libpq-dev postgresql
   clang-14 libclang-rt-14-dev
 )
 

@@ -1,6 +1,7 @@
 // livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
 #include <catch2/catch.hpp>
 
+#include <functional>
 #include <set>
 
 #include "hub_harness.hpp"
@@ -707,6 +708,137 @@ TEST_CASE("claim, release and close sessions", "[hub][sessions]") {
 }
 
 // ---------------------------------------------------------------- read receipts
+
+namespace {
+
+/// One store shared by two hubs (two servers on one PostgreSQL): delegates
+/// every hook to `shared`, and runs `before_save` once, right before its
+/// first compare-and-set, so another server's change lands between this
+/// server's load and its save.
+class shared_store_view final : public livechat::message_store {
+ public:
+  explicit shared_store_view(livechat::message_store& shared) : shared_(shared) {}
+  std::function<void()> before_save;
+
+ protected:
+  livechat::result<livechat::append_result> do_append(const livechat::append_request& r) override {
+    return shared_.append(r);
+  }
+  livechat::result<std::uint64_t> do_last_seq(std::string_view room) override {
+    return shared_.last_seq(room);
+  }
+  livechat::result<void> do_read_messages(std::string_view room, const livechat::seq_range& r,
+                                          livechat::history_sink& out) override {
+    livechat::history_query q;
+    q.since_seq = r.after;
+    q.limit = static_cast<std::size_t>(r.through - r.after);
+    auto page = shared_.history(room, q);
+    if (!page) return page.error();
+    if (r.newest_first) {
+      for (auto it = page->messages.rbegin(); it != page->messages.rend(); ++it)
+        if (!out.add(*it)) break;
+    } else {
+      for (const auto& m : page->messages)
+        if (!out.add(m)) break;
+    }
+    return {};
+  }
+  livechat::result<std::string> do_epoch(std::string_view room) override {
+    return shared_.epoch(room);
+  }
+  livechat::result<livechat::session_state> do_load_session(std::string_view room) override {
+    return shared_.load_session(room);
+  }
+  livechat::result<void> do_save_session(std::string_view room,
+                                         const livechat::session_state& s) override {
+    return shared_.save_session(room, s);
+  }
+  livechat::result<bool> do_save_session_if(std::string_view room, std::uint64_t expected,
+                                            const livechat::session_state& s) override {
+    if (before_save) {
+      auto meanwhile = std::move(before_save);
+      before_save = nullptr;
+      meanwhile();
+    }
+    return shared_.save_session_if(room, expected, s);
+  }
+  livechat::result<std::uint64_t> do_mark_read(std::string_view room, std::string_view user,
+                                               std::uint64_t seq) override {
+    return shared_.mark_read(room, user, seq);
+  }
+  livechat::result<std::uint64_t> do_read_position(std::string_view room,
+                                                   std::string_view user) override {
+    return shared_.read_position(room, user);
+  }
+  livechat::result<void> do_list_conversations(const livechat::conversation_query& q,
+                                               const std::optional<livechat::conversation_position>&,
+                                               livechat::conversation_sink& out) override {
+    auto page = shared_.list_conversations(q);
+    if (!page) return page.error();
+    for (std::size_t i = 0; i < page->conversations.size(); ++i) {
+      const auto& c = page->conversations[i];
+      if (!out.add(*c.last_message, c.session, *livechat::parse_cursor(page->cursors[i]))) break;
+    }
+    return {};
+  }
+  livechat::result<void> do_flush() override { return shared_.flush(); }
+
+ private:
+  livechat::message_store& shared_;
+};
+
+}  // namespace
+
+TEST_CASE("two servers on one store: the claim that loses the race is refused",
+          "[hub][sessions]") {
+  harness b;  // server B, on the store both servers share
+  shared_store_view view(b.store);
+  recording_transport ta;  // server A
+  livechat::manual_clock ca;
+  test_authenticator auth;
+  livechat::server::hub<recording_transport, livechat::manual_clock> a(ta, ca, view, auth, {});
+  a.on_open(1);
+  a.on_message(1, R"({"type":"auth","payload":{"token":"alice"}})");
+  a.on_message(1, R"({"type":"join_room","payload":{"room":")" + room_a + R"("}})");
+  b.login(2, "bob");
+  b.join(2, room_a);
+  b.clear_all();
+  ta.inbox[1].clear();
+
+  SECTION("bob's claim on B lands between alice's load and save on A") {
+    view.before_save = [&] { b.room_event(2, "claim_session", room_a); };
+    a.on_message(1, R"({"type":"claim_session","payload":{"room":")" + room_a + R"("}})");
+    REQUIRE(ta.inbox[1].size() == 1);
+    rapidjson::Document d;
+    d.Parse(ta.inbox[1].front().c_str());
+    CHECK(std::string(d["type"].GetString()) == "error");
+    CHECK(std::string(d["payload"]["code"].GetString()) == "session_already_claimed");
+    CHECK(b.next(2).type() == "session_claimed");  // bob's, once
+    CHECK(b.pending(2) == 0);
+    auto s = b.store.load_session(room_a);
+    REQUIRE(s.ok());
+    CHECK(s->claimed_by->user_id == "bob");
+    CHECK(s->version == 1);
+  }
+
+  SECTION("a claim and a release on B in between: alice's claim runs again and wins") {
+    view.before_save = [&] {
+      b.room_event(2, "claim_session", room_a);
+      b.room_event(2, "release_session", room_a);
+    };
+    a.on_message(1, R"({"type":"claim_session","payload":{"room":")" + room_a + R"("}})");
+    REQUIRE(ta.inbox[1].size() == 1);
+    rapidjson::Document d;
+    d.Parse(ta.inbox[1].front().c_str());
+    CHECK(std::string(d["type"].GetString()) == "session_claimed");
+    CHECK(std::string(d["payload"]["session"]["claimed_by"]["user_id"].GetString()) == "alice");
+    CHECK(d["payload"]["session"]["version"].GetInt() == 3);
+    auto s = b.store.load_session(room_a);
+    REQUIRE(s.ok());
+    CHECK(s->claimed_by->user_id == "alice");
+    CHECK(s->version == 3);
+  }
+}
 
 TEST_CASE("mark_read records and tells the room", "[hub][read]") {
   harness h;

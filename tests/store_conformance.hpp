@@ -556,6 +556,64 @@ TEMPLATE_TEST_CASE("store conformance: sessions round-trip", LIVECHAT_STORE_CONF
   }
 }
 
+TEMPLATE_TEST_CASE("store conformance: save_session_if saves only over the expected version",
+                   LIVECHAT_STORE_CONFORMANCE_TAGS, LIVECHAT_STORE_CONFORMANCE_TYPES) {
+  harness<TestType> h;
+  auto& store = h.store();
+  livechat::session_state s;
+  s.status = livechat::session_status::claimed;
+  s.claimed_by = livechat::user_ref{"alice", "Alice"};
+  s.updated_at = at(10);
+  s.version = 1;
+
+  SECTION("a room never saved is at version 0") {
+    auto wrong = store.save_session_if(room_a, 1, s);
+    REQUIRE(wrong.ok());
+    CHECK_FALSE(*wrong);
+    CHECK(store.load_session(room_a)->version == 0);
+    CHECK_FALSE(store.load_session(room_a)->claimed_by.has_value());
+    auto right = store.save_session_if(room_a, 0, s);
+    REQUIRE(right.ok());
+    CHECK(*right);
+    CHECK(store.load_session(room_a)->claimed_by->user_id == "alice");
+    CHECK(store.load_session(room_a)->version == 1);
+  }
+
+  SECTION("so is a room with messages and no saved session") {
+    fill(store, room_a, 2);
+    auto r = store.save_session_if(room_a, 0, s);
+    REQUIRE(r.ok());
+    CHECK(*r);
+    CHECK(store.load_session(room_a)->version == 1);
+    CHECK(*store.last_seq(room_a) == 2);
+  }
+
+  SECTION("of two writers that read the same version, the second loses") {
+    REQUIRE(store.save_session(room_a, s).ok());
+    auto bob = s;
+    bob.claimed_by = livechat::user_ref{"bob", "Bob"};
+    bob.version = 2;
+    auto carol = bob;
+    carol.claimed_by = livechat::user_ref{"carol", "Carol"};
+    auto first = store.save_session_if(room_a, 1, bob);
+    REQUIRE(first.ok());
+    CHECK(*first);
+    auto second = store.save_session_if(room_a, 1, carol);
+    REQUIRE(second.ok());
+    CHECK_FALSE(*second);
+    REQUIRE(store.flush().ok());
+    CHECK(store.load_session(room_a)->claimed_by->user_id == "bob");
+    CHECK(store.load_session(room_a)->version == 2);
+    CHECK(store.load_session(room_b)->version == 0);
+  }
+
+  SECTION("a bad room is refused, a failing store fails") {
+    CHECK(store.save_session_if("x", 0, s).error() == errc::validation_error);
+    store.fail_after(0);
+    CHECK(store.save_session_if(room_a, 0, s).error() == errc::store_failure);
+  }
+}
+
 TEMPLATE_TEST_CASE("store conformance: read positions only move forward",
                    LIVECHAT_STORE_CONFORMANCE_TAGS, LIVECHAT_STORE_CONFORMANCE_TYPES) {
   harness<TestType> h;

@@ -36,6 +36,9 @@
 #include <livechat/server/hub.hpp>
 #include <livechat/store/memory_store.hpp>
 #include <livechat/store/sqlite_store.hpp>
+#ifdef LIVECHAT_SERVER_WITH_POSTGRESQL
+#include <livechat/store/postgresql_store.hpp>
+#endif
 
 #include "accept_loop.hpp"
 #include "http/api_routes.hpp"
@@ -174,6 +177,22 @@ int main(int argc, char** argv) {
       return 1;
     }
     owned_store = std::move(opened.value());
+  } else if (opts.store == livechat_server::store_kind::postgresql) {
+#ifdef LIVECHAT_SERVER_WITH_POSTGRESQL
+    livechat::postgresql_options po;
+    po.conninfo = opts.postgresql_uri;
+    std::string why;  // names the database and host, never the password
+    auto opened = livechat::postgresql_store::open(po, why);
+    if (!opened) {
+      log.error("startup_failed", {{"msg", "cannot open the PostgreSQL store"}, {"reason", why}});
+      return 1;
+    }
+    owned_store = std::move(opened.value());
+#else
+    log.error("startup_failed",
+              {{"msg", "this build has no PostgreSQL support (libpq was not found)"}});
+    return 2;
+#endif
   } else {
     owned_store = std::make_unique<livechat::memory_store>();
   }

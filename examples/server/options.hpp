@@ -31,7 +31,7 @@
 namespace livechat_server {
 
 enum class auth_mode { dev, jwt };
-enum class store_kind { memory, sqlite };
+enum class store_kind { memory, sqlite, postgresql };
 
 struct options {
   std::string host = "127.0.0.1";
@@ -39,6 +39,8 @@ struct options {
   store_kind store = store_kind::sqlite;
   std::string sqlite_path = "livechat.db";  ///< with store_kind::sqlite
   bool sqlite_full_sync = false;            ///< --sqlite-sync full
+  /// With store_kind::postgresql: the libpq URI, as given.
+  std::string postgresql_uri;
   auth_mode auth = auth_mode::dev;
   std::string jwt_secret;
   std::optional<std::string> jwt_issuer;
@@ -135,15 +137,22 @@ inline void add_flags(CLI::App& app, options& o, bool& jwt_flag_seen) {
       ->group(general);
   add_value(app, "--store", "SPEC",
             "message store: sqlite:PATH (default sqlite:livechat.db,\n"
-            "survives restarts) or memory (lost on exit)",
+            "survives restarts), memory (lost on exit), or\n"
+            "postgresql://USER@HOST:PORT/DB (a libpq URI: one\n"
+            "database shared by several servers)",
             [&o](const std::string& v) {
               if (v == "memory") {
                 o.store = store_kind::memory;
               } else if (v.rfind("sqlite:", 0) == 0 && v.size() > 7) {
                 o.store = store_kind::sqlite;
                 o.sqlite_path = v.substr(7);
+              } else if ((v.rfind("postgresql://", 0) == 0 && v.size() > 13) ||
+                         (v.rfind("postgres://", 0) == 0 && v.size() > 11)) {
+                o.store = store_kind::postgresql;
+                o.postgresql_uri = v;
               } else {
-                bad_value("--store must be 'memory' or 'sqlite:PATH', got '" + v + "'");
+                bad_value("--store must be 'memory', 'sqlite:PATH' or 'postgresql://...', got '" +
+                          v + "'");
               }
             })
       ->group(general);

@@ -8,12 +8,13 @@
 # fixture livechat.consume.install (tests/cmake/install.cmake):
 #   <build>/tests/consume/prefix       this build tree, installed
 #   <build>/tests/consume/prefix-core  livechat configured with SQLite3,
-#                                      OpenSSL and websocketpp hidden,
+#                                      OpenSSL, libpq and websocketpp hidden,
 #                                      installed (a machine without them;
 #                                      header-only, nothing to build)
 #
 #   livechat.consume.find_package              the core, the optional libraries hidden: build, run
 #   livechat.consume.find_package_components   COMPONENTS sqlite jwt: build, run
+#   livechat.consume.find_package_components.postgresql  COMPONENTS postgresql: build, run
 #   livechat.consume.find_package_errors.*     what a consumer sees when a component
 #                                              cannot be had (configure only)
 #   livechat.consume.fetch_content             FetchContent(livechat) from the source tree, C++20
@@ -61,10 +62,10 @@ if(CMAKE_CXX_COMPILER_LAUNCHER)
   list(APPEND _consume_options "-DCMAKE_CXX_COMPILER_LAUNCHER=${CMAKE_CXX_COMPILER_LAUNCHER}")
 endif()
 # The options that hide the optional libraries from find_package, as on a
-# machine without libsqlite3-dev, libssl-dev and libwebsocketpp-dev.
+# machine without libsqlite3-dev, libssl-dev, libpq-dev and libwebsocketpp-dev.
 set(_consume_hide_optional
   -DCMAKE_DISABLE_FIND_PACKAGE_SQLite3=ON -DCMAKE_DISABLE_FIND_PACKAGE_OpenSSL=ON
-  -DCMAKE_DISABLE_FIND_PACKAGE_websocketpp=ON)
+  -DCMAKE_DISABLE_FIND_PACKAGE_websocketpp=ON -DCMAKE_DISABLE_FIND_PACKAGE_PostgreSQL=ON)
 
 function(livechat_add_consumer name)
   cmake_parse_arguments(PARSE_ARGV 1 arg "RUN" "SOURCE;PREFIX;FAILS" "ARGS;OPTIONS")
@@ -140,11 +141,22 @@ if(LIVECHAT_INSTALL AND PROJECT_IS_TOP_LEVEL)
     livechat_add_consumer(find_package_errors.unknown SOURCE find_package
       PREFIX "${_consume_prefix}"
       OPTIONS -DCONSUMER_COMPONENTS=sqlite,redis -DCONSUMER_CONFIGURE_ONLY=ON
-      FAILS "unknown component redis \\(known: sqlite, jwt, websocketpp\\)")
+      FAILS "unknown component redis \\(known: sqlite, postgresql, jwt, websocketpp\\)")
     livechat_add_consumer(find_package_errors.optional_hidden SOURCE find_package
       PREFIX "${_consume_prefix}"
       OPTIONS -DCONSUMER_OPTIONAL_COMPONENTS=sqlite,jwt -DCONSUMER_CONFIGURE_ONLY=ON
         ${_consume_hide_optional})
+
+    if(TARGET livechat::postgresql)
+      # Links libpq and runs: open fails with libpq's reason (no server here).
+      livechat_add_consumer(find_package_components.postgresql SOURCE find_package
+        PREFIX "${_consume_prefix}" OPTIONS -DCONSUMER_COMPONENTS=postgresql RUN)
+      livechat_add_consumer(find_package_errors.postgresql_hidden SOURCE find_package
+        PREFIX "${_consume_prefix}"
+        OPTIONS -DCONSUMER_COMPONENTS=postgresql -DCONSUMER_CONFIGURE_ONLY=ON
+          -DCMAKE_DISABLE_FIND_PACKAGE_PostgreSQL=ON
+        FAILS "component postgresql needs libpq, which was not found")
+    endif()
 
     # The install of a livechat configured without the optional libraries.
     livechat_add_consumer(find_package_errors.core_only SOURCE find_package

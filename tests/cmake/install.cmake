@@ -36,11 +36,11 @@ step("install ${LIVECHAT_BINARY_DIR} to ${CONSUMER_PREFIX}"
   "${CMAKE_COMMAND}" --install "${LIVECHAT_BINARY_DIR}" --prefix "${CONSUMER_PREFIX}" ${config_args})
 
 set(core_build "${CONSUMER_WORK_DIR}/livechat-core")
-step("configure livechat with SQLite3, OpenSSL and websocketpp hidden"
+step("configure livechat with SQLite3, OpenSSL, libpq and websocketpp hidden"
   "${CMAKE_COMMAND}" -S "${LIVECHAT_SOURCE_DIR}" -B "${core_build}" ${generator_args}
     -DLIVECHAT_BUILD_TESTS=OFF -DLIVECHAT_BUILD_EXAMPLES=OFF -DLIVECHAT_INSTALL=ON
     -DCMAKE_DISABLE_FIND_PACKAGE_SQLite3=ON -DCMAKE_DISABLE_FIND_PACKAGE_OpenSSL=ON
-    -DCMAKE_DISABLE_FIND_PACKAGE_websocketpp=ON)
+    -DCMAKE_DISABLE_FIND_PACKAGE_websocketpp=ON -DCMAKE_DISABLE_FIND_PACKAGE_PostgreSQL=ON)
 step("install it to ${CONSUMER_PREFIX_CORE}"
   "${CMAKE_COMMAND}" --install "${core_build}" --prefix "${CONSUMER_PREFIX_CORE}" ${config_args})
 file(GLOB_RECURSE component_files "${CONSUMER_PREFIX_CORE}/livechat_*Targets*.cmake")

@@ -334,6 +334,19 @@ class message_store {
     return counted(do_save_session(room, s));
   }
 
+  /// Saves `s` only if the room's stored session still has version
+  /// `expected_version` (compare-and-set): the value is true when `s` was
+  /// saved, false when another writer changed the session first (nothing
+  /// saved; load it again). Of two writers that loaded the same version and
+  /// both call this, exactly one gets true, across processes too with a
+  /// store they share (PostgreSQL): that is how a claim has one winner.
+  /// Note `ok()` (and `operator bool`) say the call worked; `*r` is the verdict.
+  result<bool> save_session_if(std::string_view room, std::uint64_t expected_version,
+                               const session_state& s) {
+    if (!is_valid_room(room)) return count(errc::validation_error);
+    return counted(do_save_session_if(room, expected_version, s));
+  }
+
   /// Moves the user's read position forward to `seq` (never back) and
   /// returns the position now stored.
   result<std::uint64_t> mark_read(std::string_view room, std::string_view user_id,
@@ -392,6 +405,17 @@ class message_store {
   virtual result<std::string> do_epoch(std::string_view room) = 0;
   virtual result<session_state> do_load_session(std::string_view room) = 0;
   virtual result<void> do_save_session(std::string_view room, const session_state& s) = 0;
+  /// The default loads, compares and saves: atomic for a store that one
+  /// thread owns alone (memory, a SQLite file with one writer). A store
+  /// that several processes write overrides it with one conditional update.
+  virtual result<bool> do_save_session_if(std::string_view room, std::uint64_t expected_version,
+                                          const session_state& s) {
+    auto current = do_load_session(room);
+    if (!current) return current.error();
+    if (current->version != expected_version) return false;
+    if (auto saved = do_save_session(room, s); !saved) return saved.error();
+    return true;
+  }
   virtual result<std::uint64_t> do_mark_read(std::string_view room, std::string_view user_id,
                                              std::uint64_t seq) = 0;
   virtual result<std::uint64_t> do_read_position(std::string_view room,

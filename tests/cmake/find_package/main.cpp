@@ -7,6 +7,9 @@
 #ifdef CONSUMER_USES_SQLITE
 #include <livechat/store/sqlite_store.hpp>
 #endif
+#ifdef CONSUMER_USES_POSTGRESQL
+#include <livechat/store/postgresql_store.hpp>
+#endif
 #ifdef CONSUMER_USES_JWT
 #include <livechat/auth/jwt_authenticator.hpp>
 #include <livechat/detail/hmac_sha256.hpp>
@@ -59,6 +62,21 @@ int main(int argc, char** argv) {
 #else
   (void)argc;
   (void)argv;
+#endif
+#ifdef CONSUMER_USES_POSTGRESQL
+  {
+    // No server here: libpq is linked and answers with its reason.
+    livechat::postgresql_options options;
+    options.conninfo = "host=127.0.0.1 port=1 connect_timeout=2 sslmode=disable";
+    std::string why;
+    auto store = livechat::postgresql_store::open(options, why);
+    if (store || why.find("connecting") == std::string::npos) {
+      std::fprintf(stderr, "postgresql_store::open: expected a connection failure, got '%s'\n",
+                   why.c_str());
+      return 1;
+    }
+    std::printf("postgresql: ok\n");
+  }
 #endif
 #ifdef CONSUMER_USES_JWT
   {

@@ -306,12 +306,15 @@ inline result<append_result> hub<Transport, Clock>::ingest_user_message(const in
     // The message is stored whatever happens to the session: a failure
     // there is reported and the message still goes out.
     auto session = store_.load_session(req.room);
+    const std::uint64_t seen = session ? session->version : 0;
     if (session &&
         reopen_on_user_message(session.value(), clock_.system_now()).effect == session_effect::changed) {
-      auto saved = store_.save_session(req.room, session.value());
-      if (saved)  // back to open with nobody holding it: what a release looks like
+      // Compare-and-set: when another server changed the session since
+      // the load, its change stands.
+      auto saved = store_.save_session_if(req.room, seen, session.value());
+      if (saved && *saved)  // back to open with nobody holding it: what a release looks like
         to_room_and_watchers(req.room, make(server_events::session_released{req.room, session.value()}));
-      else
+      else if (!saved)
         report("message store: " + saved.error().message());
     } else if (!session) {
       report("message store: " + session.error().message());
@@ -392,24 +395,41 @@ template <class Broadcast, class Event, class Rule>
 inline void hub<Transport, Clock>::change_session(connection& c, const Event& ev,
                                                   const ref_type& ref, Rule&& rule) {
   if (!require_member(c, ev, ref)) return;
-  auto s = store_.load_session(ev.room);
-  if (store_failed(c, s, ev, ref)) return;
-  const session_outcome out = rule(s.value());
-  if (out.error) {
-    std::string text = "another operator holds this session";
-    if (*out.error != errc::session_already_claimed)
-      text = std::is_same_v<Event, client_events::close_session>
-                 ? "only the holder or an admin can close a claimed session"
-                 : "only the holder or an admin can release a claimed session";
-    reply_error(c, *out.error, std::move(text), std::string(Event::type_name), std::nullopt, ref);
+  // The save is a compare-and-set on the version the rule saw: with a
+  // store several servers share, another one may change the session
+  // between the load and the save. The loser loads what won and applies
+  // the rule again (a claim then meets a claimed session). Bounded: each
+  // lost round means another writer got through.
+  constexpr int max_rounds = 4;
+  for (int round = 1;; ++round) {
+    auto s = store_.load_session(ev.room);
+    if (store_failed(c, s, ev, ref)) return;
+    const std::uint64_t seen = s->version;
+    const session_outcome out = rule(s.value());
+    if (out.error) {
+      std::string text = "another operator holds this session";
+      if (*out.error != errc::session_already_claimed)
+        text = std::is_same_v<Event, client_events::close_session>
+                   ? "only the holder or an admin can close a claimed session"
+                   : "only the holder or an admin can release a claimed session";
+      reply_error(c, *out.error, std::move(text), std::string(Event::type_name), std::nullopt,
+                  ref);
+      return;
+    }
+    if (out.effect == session_effect::reply_only) reply(c, Broadcast{ev.room, s.value()});
+    if (out.effect != session_effect::changed) return;
+    auto saved = store_.save_session_if(ev.room, seen, s.value());
+    if (store_failed(c, saved, ev, ref)) return;
+    if (!*saved) {
+      if (round < max_rounds) continue;
+      reply_error(c, errc::internal, "the session keeps changing; try again",
+                  std::string(Event::type_name), std::nullopt, ref);
+      return;
+    }
+    note_write(&c, ref, Event::type_name);
+    to_room_and_watchers(ev.room, make(Broadcast{ev.room, s.value()}));
     return;
   }
-  if (out.effect == session_effect::reply_only) reply(c, Broadcast{ev.room, s.value()});
-  if (out.effect != session_effect::changed) return;
-  auto saved = store_.save_session(ev.room, s.value());
-  if (store_failed(c, saved, ev, ref)) return;
-  note_write(&c, ref, Event::type_name);
-  to_room_and_watchers(ev.room, make(Broadcast{ev.room, s.value()}));
 }
 
 template <class Transport, class Clock>

@@ -1,0 +1,271 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#ifndef LIVECHAT_STORE_DETAIL_POSTGRESQL_CONNECTION_HPP
+#define LIVECHAT_STORE_DETAIL_POSTGRESQL_CONNECTION_HPP
+
+// postgresql_store's connection and transaction state. With group commit,
+// writes join one open transaction that flush() commits; without it, every
+// write is a transaction of its own. PostgreSQL aborts a transaction at its
+// first error, so a failure inside a batch rolls back every write of it:
+// the batch is then "lost", writes are refused until flush() reports the
+// loss, and nothing of it can be acknowledged. A dead connection is
+// replaced (PQreset, statements prepared again), at most once per interval.
+
+#include <libpq-fe.h>
+
+#include <algorithm>  // std::max
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>  // std::strcmp
+#include <string>
+#include <system_error>
+#include <utility>  // std::move
+
+#include <livechat/error.hpp>
+#include <livechat/store/detail/postgresql_statement.hpp>
+
+namespace livechat::detail {
+
+class pg_connection {
+ public:
+  pg_connection(bool group_commit, std::chrono::milliseconds reconnect_interval) noexcept
+      : group_commit_(group_commit), reconnect_interval_(reconnect_interval) {}
+  pg_connection(const pg_connection&) = delete;
+  pg_connection& operator=(const pg_connection&) = delete;
+  ~pg_connection() { close(); }
+
+  /// The first connection; false with `error()` set. `timeout` is libpq's
+  /// connect_timeout unless `conninfo` sets its own.
+  bool connect(const std::string& conninfo, std::chrono::seconds timeout) {
+    // Keywords before `dbname` are defaults: the expanded conninfo
+    // overrides them.
+    const std::string secs = std::to_string(std::max<std::int64_t>(2, timeout.count()));
+    const char* const keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
+    const char* const values[] = {secs.c_str(), "livechat", conninfo.c_str(), nullptr};
+    conn_ = PQconnectdbParams(keys, values, 1);
+    if (conn_ == nullptr) {
+      error_ = "connecting: out of memory";
+      return false;
+    }
+    // The server's notices (CREATE ... IF NOT EXISTS "skipping") would go
+    // to stderr.
+    PQsetNoticeProcessor(conn_, &pg_connection::ignore_notice, nullptr);
+    if (PQstatus(conn_) != CONNECTION_OK) {
+      error_ = "connecting: " + libpq_message();
+      return false;
+    }
+    return true;
+  }
+
+  /// Prepares the statements after the first connection (and the schema).
+  bool prepare() {
+    const pg_result r = pg_prepare_all(conn_);
+    if (!r.ok()) return pg_failed(conn_, r, "preparing the statements", error_);
+    ready_ = true;
+    return true;
+  }
+
+  PGconn* native() const noexcept { return conn_; }
+  bool closed() const noexcept { return conn_ == nullptr; }
+  bool connected() const noexcept {
+    return conn_ != nullptr && ready_ && PQstatus(conn_) == CONNECTION_OK;
+  }
+  std::size_t reconnects() const noexcept { return reconnects_; }
+  std::size_t pending() const noexcept { return pending_; }
+
+  const std::string& error() const noexcept { return error_; }
+  std::string& error() noexcept { return error_; }
+  std::error_code set_error(std::string what) {
+    error_ = std::move(what);
+    return errc::store_failure;
+  }
+
+  /// "db@host:port", for messages (never the password).
+  std::string where() const {
+    if (conn_ == nullptr) return "(not connected)";
+    const char* db = PQdb(conn_);
+    const char* host = PQhost(conn_);
+    const char* port = PQport(conn_);
+    return std::string(db != nullptr ? db : "") + '@' + (host != nullptr ? host : "") + ':' +
+           (port != nullptr ? port : "");
+  }
+
+  /// Before every call: the connection is up, or is replaced now (when the
+  /// interval allows); otherwise the call fails.
+  std::error_code check() {
+    if (conn_ == nullptr) return set_error("the store is closed");
+    if (ready_ && PQstatus(conn_) == CONNECTION_OK) return {};
+    note_connection();
+    if (reconnect()) return {};
+    return set_error("not connected to PostgreSQL: " + connect_error_);
+  }
+
+  /// A prepared statement, retried once on a new connection when the
+  /// connection turned out dead outside a transaction: then nothing of it
+  /// ran, and nothing pending was lost.
+  pg_result run(pg_sid id, const pg_params& p) {
+    pg_result r = pg_exec(conn_, id, p);
+    if (r.ok() || open_ || PQstatus(conn_) == CONNECTION_OK) return r;
+    ready_ = false;
+    if (!reconnect()) return pg_result();
+    return pg_exec(conn_, id, p);
+  }
+
+  /// Opens the write's transaction if none is open; refuses writes while a
+  /// lost batch waits for `flush()` to report it.
+  std::error_code begin_write(const char* what) {
+    if (lost_)
+      return set_error(std::string(what) + ": an earlier write of this batch failed (" +
+                       lost_reason_ + "); flush() reports it before new writes");
+    if (open_) return {};
+    pg_result r = pg_exec(conn_, "BEGIN");
+    if (!r.ok() && PQstatus(conn_) != CONNECTION_OK) {
+      ready_ = false;
+      if (reconnect()) r = pg_exec(conn_, "BEGIN");
+    }
+    if (!r.ok()) return fail(r, what);
+    open_ = true;
+    return {};
+  }
+
+  /// Ends a write: counts it in the batch (group commit) or commits it.
+  /// `wrote`: the write changed something (a duplicate did not).
+  std::error_code finish_write(bool wrote, const char* what) {
+    if (group_commit_) {
+      if (wrote) ++pending_;
+      return {};
+    }
+    return commit(what);
+  }
+
+  /// Commits the open transaction, if any. Fails when the commit fails or
+  /// when the batch was already lost: either way none of it is stored.
+  std::error_code flush() {
+    if (lost_) {
+      lost_ = false;
+      return set_error("flush: the batch was rolled back after an earlier error (" +
+                       lost_reason_ + "); none of its writes is stored");
+    }
+    if (conn_ == nullptr) return set_error("the store is closed");
+    if (!open_) return {};
+    return commit("flush: commit");
+  }
+
+  /// After a failed statement: PostgreSQL has aborted the open
+  /// transaction, so it is rolled back and, if it held earlier writes, the
+  /// batch is marked lost.
+  std::error_code fail(const pg_result& r, const char* what) {
+    pg_failed(conn_, r, what, error_);
+    note_connection();
+    abort_batch();
+    return errc::store_failure;
+  }
+
+  /// A failure that is not the server's (a bug, a value out of range):
+  /// rolled back like any other, so the write leaves no trace.
+  std::error_code fail_logic(const char* what) {
+    error_ = what;
+    abort_batch();
+    return errc::store_failure;
+  }
+
+  /// Closes the connection; the server rolls back an open transaction.
+  void close() noexcept {
+    PQfinish(conn_);  // a no-op on nullptr
+    conn_ = nullptr;
+    ready_ = false;
+    open_ = false;
+    pending_ = 0;
+  }
+
+  /// Commits what is open (best effort), then closes.
+  void commit_and_close() noexcept {
+    if (conn_ != nullptr && open_ && PQstatus(conn_) == CONNECTION_OK) pg_exec(conn_, "COMMIT");
+    close();
+  }
+
+ private:
+  using steady = std::chrono::steady_clock;
+
+  static void ignore_notice(void*, const char*) noexcept {}
+
+  std::error_code commit(const char* what) {
+    const pg_result r = pg_exec(conn_, "COMMIT");
+    open_ = false;
+    pending_ = 0;
+    if (!r.ok()) {
+      note_connection();
+      pg_failed(conn_, r, what, error_);
+      return errc::store_failure;
+    }
+    // COMMIT of a transaction the server had aborted answers ROLLBACK.
+    if (std::strcmp(PQcmdStatus(r.get()), "COMMIT") != 0)
+      return set_error(std::string(what) + ": the server rolled the transaction back");
+    return {};
+  }
+
+  void abort_batch() {
+    if (!open_) return;
+    if (conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK) pg_exec(conn_, "ROLLBACK");
+    if (pending_ > 0) {
+      lost_ = true;
+      lost_reason_ = error_;
+    }
+    open_ = false;
+    pending_ = 0;
+  }
+
+  /// Notices a dead connection: the open batch is gone with it.
+  void note_connection() {
+    if (conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK) return;
+    ready_ = false;
+    abort_batch();
+  }
+
+  /// One reconnection attempt, unless one was made less than
+  /// `reconnect_interval` ago: reset the connection, prepare again.
+  bool reconnect() {
+    const steady::time_point now = steady::now();
+    if (attempted_ && now - last_attempt_ < reconnect_interval_) return false;
+    attempted_ = true;
+    last_attempt_ = now;
+    ready_ = false;
+    PQreset(conn_);
+    if (PQstatus(conn_) != CONNECTION_OK) {
+      connect_error_ = libpq_message();
+      return false;
+    }
+    const pg_result prepared = pg_prepare_all(conn_);
+    if (!prepared.ok()) {
+      connect_error_ = "preparing the statements: " + prepared.error_message();
+      return false;
+    }
+    ready_ = true;
+    ++reconnects_;
+    return true;
+  }
+
+  std::string libpq_message() const {
+    std::string m = conn_ != nullptr ? PQerrorMessage(conn_) : "out of memory";
+    while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+    return m;
+  }
+
+  bool group_commit_;
+  std::chrono::milliseconds reconnect_interval_;
+  PGconn* conn_ = nullptr;
+  bool ready_ = false;       ///< connected, statements prepared
+  bool open_ = false;        ///< a transaction is open (a batch, or one write)
+  bool lost_ = false;        ///< a batch was rolled back: the next flush fails
+  std::size_t pending_ = 0;  ///< writes in the open batch
+  std::string lost_reason_;
+  std::string error_;
+  std::string connect_error_;
+  bool attempted_ = false;
+  steady::time_point last_attempt_{};
+  std::size_t reconnects_ = 0;
+};
+
+}  // namespace livechat::detail
+
+#endif

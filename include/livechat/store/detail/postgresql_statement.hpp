@@ -1,0 +1,355 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#ifndef LIVECHAT_STORE_DETAIL_POSTGRESQL_STATEMENT_HPP
+#define LIVECHAT_STORE_DETAIL_POSTGRESQL_STATEMENT_HPP
+
+// postgresql_store's statements: every query it runs, prepared once per
+// connection (again after a reconnect), the parameters of one execution,
+// the result that owns a PGresult, and the readers of the rows.
+//
+// Every parameter and every result column travels in binary format: the
+// strings a user chose (ids, names, text, dedupe keys) are `bytea`
+// columns, stored and returned byte for byte (NUL bytes included, which a
+// `text` column refuses), and integers are 8-byte `bigint`s, so nothing is
+// parsed or escaped on either side. Each parameter is cast in the SQL, so
+// the server never has to guess a type.
+
+#include <libpq-fe.h>
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <livechat/protocol/model.hpp>
+
+namespace livechat::detail {
+
+/// Owns a PGresult (PQclear on destruction).
+class pg_result {
+ public:
+  pg_result() = default;
+  explicit pg_result(PGresult* r) noexcept : r_(r) {}
+
+  PGresult* get() const noexcept { return r_.get(); }
+  /// The server answered the statement (a command or rows), no error.
+  bool ok() const noexcept {
+    const ExecStatusType s = PQresultStatus(r_.get());  // PGRES_FATAL_ERROR for nullptr
+    return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
+  }
+  int rows() const noexcept { return r_ ? PQntuples(r_.get()) : 0; }
+  bool is_null(int row, int col) const noexcept { return PQgetisnull(r_.get(), row, col) == 1; }
+
+  /// A `bigint` (or smaller integer) column; 0 for NULL.
+  std::int64_t integer_at(int row, int col) const noexcept {
+    const int n = PQgetlength(r_.get(), row, col);
+    if (n != 8 && n != 4 && n != 2) return 0;
+    const auto* p = reinterpret_cast<const unsigned char*>(PQgetvalue(r_.get(), row, col));
+    std::uint64_t v = (p[0] & 0x80u) != 0 ? ~std::uint64_t{0} : 0;  // sign-extend
+    for (int i = 0; i < n; ++i) v = (v << 8) | static_cast<std::uint64_t>(p[i]);
+    return static_cast<std::int64_t>(v);
+  }
+  std::uint64_t unsigned_at(int row, int col) const noexcept {
+    const std::int64_t v = integer_at(row, col);
+    return v < 0 ? 0 : static_cast<std::uint64_t>(v);
+  }
+  /// A `text` or `bytea` column, byte for byte; empty for NULL.
+  std::string text_at(int row, int col) const {
+    const int n = PQgetlength(r_.get(), row, col);
+    if (n <= 0) return {};
+    return std::string(PQgetvalue(r_.get(), row, col), static_cast<std::size_t>(n));
+  }
+
+  /// The server's message (one line, no trailing newline) and SQLSTATE.
+  std::string error_message() const {
+    std::string m = r_ ? PQresultErrorMessage(r_.get()) : "";
+    while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+    return m;
+  }
+  std::string_view sqlstate() const noexcept {
+    const char* s = r_ ? PQresultErrorField(r_.get(), PG_DIAG_SQLSTATE) : nullptr;
+    return s != nullptr ? std::string_view(s) : std::string_view();
+  }
+
+ private:
+  struct clear {
+    void operator()(PGresult* r) const noexcept { PQclear(r); }
+  };
+  std::unique_ptr<PGresult, clear> r_;
+};
+
+/// The parameters of one execution, left to right, in binary format.
+/// Strings are sent without a copy: they must outlive the execution.
+class pg_params {
+ public:
+  static constexpr int capacity = 10;
+
+  pg_params() = default;
+  pg_params(const pg_params&) = delete;
+  pg_params& operator=(const pg_params&) = delete;
+
+  /// For `text` and `bytea` parameters alike (binary `text` is its bytes;
+  /// the server checks their encoding).
+  pg_params& text(std::string_view v) noexcept {
+    // A non-null pointer even for "", which would otherwise read as NULL.
+    return add(v.data() != nullptr ? v.data() : "", v.size());
+  }
+  /// NULL for an empty string.
+  pg_params& text_or_null(std::string_view v) noexcept { return v.empty() ? null() : text(v); }
+  pg_params& integer(std::int64_t v) noexcept {
+    if (n_ == capacity) return add(nullptr, 0);  // records the overflow
+    auto u = static_cast<std::uint64_t>(v);
+    char* out = numbers_[static_cast<std::size_t>(n_)].data();
+    for (int i = 7; i >= 0; --i) {
+      out[i] = static_cast<char>(u & 0xffu);
+      u >>= 8;
+    }
+    return add(out, 8);
+  }
+  pg_params& null() noexcept { return add(nullptr, 0); }
+
+  int count() const noexcept { return n_; }
+  const char* const* values() const noexcept { return values_.data(); }
+  const int* lengths() const noexcept { return lengths_.data(); }
+  const int* formats() const noexcept { return formats_.data(); }
+  /// A string longer than libpq can send (2 GiB): the execution must not run.
+  bool overflow() const noexcept { return overflow_; }
+
+ private:
+  pg_params& add(const char* p, std::size_t size) noexcept {
+    if (n_ == capacity || size > 0x7fffffffu) {
+      overflow_ = true;
+      return *this;
+    }
+    const auto i = static_cast<std::size_t>(n_++);
+    values_[i] = p;
+    lengths_[i] = static_cast<int>(size);
+    formats_[i] = 1;
+    return *this;
+  }
+
+  int n_ = 0;
+  bool overflow_ = false;
+  std::array<const char*, capacity> values_{};
+  std::array<int, capacity> lengths_{};
+  std::array<int, capacity> formats_{};
+  std::array<std::array<char, 8>, capacity> numbers_{};
+};
+
+// Prepared once per connection as "livechat_<index>".
+enum class pg_sid : std::size_t {
+  claim_webhook,
+  claim_client_msg,
+  unclaim_webhook,
+  find_webhook,
+  find_client_msg,
+  append,
+  room_last_seq,
+  select_messages,
+  select_messages_desc,
+  load_session,
+  save_session,
+  replace_session,
+  create_session,
+  mark_read,
+  read_position,
+  list_all,
+  list_status,
+  list_claimer,
+  list_claimer_status,
+  count_
+};
+
+inline constexpr std::size_t pg_stmt_count = static_cast<std::size_t>(pg_sid::count_);
+
+// The columns of a message, in pg_read_message's order.
+#define LIVECHAT_PG_MESSAGE_COLUMNS_                                                      \
+  "m.room, m.seq, m.id, m.sender_type, m.sender_id, m.sender_name, m.text, m.created_at, " \
+  "m.client_msg_id"
+
+// The conversation list after a cursor ($1, $2), with a filter: `where`
+// adds its terms (parameters from $3), `limit` is the LIMIT's parameter.
+// The partial indexes' WHERE terms are spelled out so the planner uses them.
+#define LIVECHAT_PG_LIST_(where, limit)                                                       \
+  "SELECT " LIVECHAT_PG_MESSAGE_COLUMNS_                                                      \
+  ", r.session_status, r.claimed_by_id, r.claimed_by_name, r.session_updated_at, "            \
+  "r.session_version, r.last_at, r.last_order FROM livechat_rooms r "                         \
+  "JOIN livechat_messages m ON m.room = r.room AND m.seq = r.last_seq "                       \
+  "WHERE r.last_order IS NOT NULL AND (r.last_at, r.last_order) < ($1::bigint, $2::bigint)" \
+  where " ORDER BY r.last_at DESC, r.last_order DESC LIMIT $" limit "::bigint"
+
+// In `pg_sid` order. Tables are unqualified: they live in the first schema
+// of the connection's search_path.
+inline constexpr std::array<const char*, pg_stmt_count> pg_sql = {{
+    // claim_webhook: the dedupe key first, with seq 0 until the message is
+    // in; a concurrent writer of the same key waits here for the other
+    // transaction, then sees its row (no row returned: a duplicate).
+    "INSERT INTO livechat_webhook_events(event_id, room, seq) VALUES($1::bytea, $2::text, 0) "
+    "ON CONFLICT DO NOTHING RETURNING seq",
+    // claim_client_msg
+    "INSERT INTO livechat_client_msg_ids(room, sender_id, client_msg_id, seq) "
+    "VALUES($1::text, $2::bytea, $3::bytea, 0) ON CONFLICT DO NOTHING RETURNING seq",
+    // unclaim_webhook: a webhook key claimed by a write that turned out to
+    // be a client_msg_id duplicate.
+    "DELETE FROM livechat_webhook_events WHERE event_id = $1::bytea AND seq = 0",
+    // find_webhook
+    "SELECT " LIVECHAT_PG_MESSAGE_COLUMNS_
+    " FROM livechat_webhook_events w JOIN livechat_messages m "
+    "ON m.room = w.room AND m.seq = w.seq WHERE w.event_id = $1::bytea",
+    // find_client_msg
+    "SELECT " LIVECHAT_PG_MESSAGE_COLUMNS_
+    " FROM livechat_client_msg_ids d JOIN livechat_messages m "
+    "ON m.room = d.room AND m.seq = d.seq "
+    "WHERE d.room = $1::text AND d.sender_id = $2::bytea AND d.client_msg_id = $3::bytea",
+    // append: the room's counter row is bumped (or created) and locked
+    // until the transaction ends, so concurrent writers to one room,
+    // whatever their process, take seqs one after the other; the message
+    // and the claimed dedupe keys get that seq in the same statement.
+    // $1 room, $2 created_at, $3 epoch, $4 sender_type, $5 sender_id,
+    // $6 sender_name, $7 text, $8 client_msg_id, $9 webhook_event_id.
+    "WITH bumped AS ("
+    "INSERT INTO livechat_rooms AS r (room, last_seq, last_order, last_at) "
+    "VALUES($1::text, 1, nextval('livechat_order'), $2::bigint) "
+    "ON CONFLICT (room) DO UPDATE SET last_seq = r.last_seq + 1, "
+    "last_order = excluded.last_order, last_at = excluded.last_at "
+    "RETURNING r.last_seq, r.last_order), "
+    "stored AS ("
+    "INSERT INTO livechat_messages(room, seq, id, sender_type, sender_id, sender_name, text, "
+    "created_at, client_msg_id) "
+    "SELECT $1::text, b.last_seq, $3::text || '-' || b.last_order::text, $4::text, $5::bytea, "
+    "$6::bytea, $7::bytea, $2::bigint, $8::bytea FROM bumped b RETURNING seq, id), "
+    "client_key AS (UPDATE livechat_client_msg_ids d SET seq = s.seq FROM stored s "
+    "WHERE $8::bytea IS NOT NULL AND d.room = $1::text AND d.sender_id = $5::bytea "
+    "AND d.client_msg_id = $8::bytea RETURNING d.seq), "
+    "webhook_key AS (UPDATE livechat_webhook_events w SET seq = s.seq FROM stored s "
+    "WHERE $9::bytea IS NOT NULL AND w.event_id = $9::bytea RETURNING w.seq) "
+    "SELECT s.seq, s.id FROM stored s",
+    // room_last_seq
+    "SELECT last_seq FROM livechat_rooms WHERE room = $1::text",
+    // select_messages
+    "SELECT " LIVECHAT_PG_MESSAGE_COLUMNS_
+    " FROM livechat_messages m WHERE m.room = $1::text AND m.seq > $2::bigint "
+    "AND m.seq <= $3::bigint ORDER BY m.seq",
+    // select_messages_desc
+    "SELECT " LIVECHAT_PG_MESSAGE_COLUMNS_
+    " FROM livechat_messages m WHERE m.room = $1::text AND m.seq > $2::bigint "
+    "AND m.seq <= $3::bigint ORDER BY m.seq DESC",
+    // load_session
+    "SELECT session_status, claimed_by_id, claimed_by_name, session_updated_at, "
+    "session_version FROM livechat_rooms WHERE room = $1::text",
+    // save_session: $1 room, $2 status, $3 claimed_by id, $4 name, $5 updated_at, $6 version
+    "INSERT INTO livechat_rooms(room, last_seq, session_status, claimed_by_id, claimed_by_name, "
+    "session_updated_at, session_version) "
+    "VALUES($1::text, 0, $2::text, $3::bytea, $4::bytea, $5::bigint, $6::bigint) "
+    "ON CONFLICT (room) DO UPDATE SET session_status = excluded.session_status, "
+    "claimed_by_id = excluded.claimed_by_id, claimed_by_name = excluded.claimed_by_name, "
+    "session_updated_at = excluded.session_updated_at, "
+    "session_version = excluded.session_version",
+    // replace_session: the conditional update of a claim. Under READ
+    // COMMITTED a concurrent update of the row makes this one wait, then
+    // re-check the version against the committed row: of two writers that
+    // read the same version, exactly one matches. $7 the expected version.
+    "UPDATE livechat_rooms SET session_status = $2::text, claimed_by_id = $3::bytea, "
+    "claimed_by_name = $4::bytea, session_updated_at = $5::bigint, session_version = $6::bigint "
+    "WHERE room = $1::text AND coalesce(session_version, 0) = $7::bigint RETURNING session_version",
+    // create_session: replace_session for a room without a row (expected
+    // version 0); a row created meanwhile by anyone makes it lose.
+    "INSERT INTO livechat_rooms(room, last_seq, session_status, claimed_by_id, claimed_by_name, "
+    "session_updated_at, session_version) "
+    "VALUES($1::text, 0, $2::text, $3::bytea, $4::bytea, $5::bigint, $6::bigint) "
+    "ON CONFLICT (room) DO NOTHING RETURNING session_version",
+    // mark_read: forward only, and the position now stored in one trip.
+    "INSERT INTO livechat_read_positions AS p (room, user_id, seq) "
+    "VALUES($1::text, $2::bytea, $3::bigint) "
+    "ON CONFLICT (room, user_id) DO UPDATE SET seq = greatest(p.seq, excluded.seq) "
+    "RETURNING p.seq",
+    // read_position
+    "SELECT seq FROM livechat_read_positions WHERE room = $1::text AND user_id = $2::bytea",
+    LIVECHAT_PG_LIST_("", "3"),
+    LIVECHAT_PG_LIST_(" AND coalesce(r.session_status, 'open') = $3::text", "4"),
+    LIVECHAT_PG_LIST_(" AND r.claimed_by_id IS NOT NULL AND r.claimed_by_id = $3::bytea", "4"),
+    LIVECHAT_PG_LIST_(
+        " AND r.claimed_by_id IS NOT NULL AND r.claimed_by_id = $3::bytea"
+        " AND coalesce(r.session_status, 'open') = $4::text",
+        "5"),
+}};
+#undef LIVECHAT_PG_LIST_
+#undef LIVECHAT_PG_MESSAGE_COLUMNS_
+
+/// "livechat_<index>": the server-side name of a prepared statement.
+inline std::string pg_statement_name(pg_sid id) {
+  return "livechat_" + std::to_string(static_cast<std::size_t>(id));
+}
+
+/// Runs a prepared statement; binary results.
+inline pg_result pg_exec(PGconn* conn, pg_sid id, const pg_params& p) {
+  const std::string name = pg_statement_name(id);
+  return pg_result(PQexecPrepared(conn, name.c_str(), p.count(), p.values(), p.lengths(),
+                                  p.formats(), 1));
+}
+
+/// Runs one statement without parameters (BEGIN, COMMIT, DDL; several
+/// statements separated by ';' in one string are allowed).
+inline pg_result pg_exec(PGconn* conn, const char* sql) { return pg_result(PQexec(conn, sql)); }
+
+/// Runs `sql` with parameters, unprepared; binary results.
+inline pg_result pg_exec(PGconn* conn, const char* sql, const pg_params& p) {
+  return pg_result(PQexecParams(conn, sql, p.count(), nullptr, p.values(), p.lengths(),
+                                p.formats(), 1));
+}
+
+/// Prepares every statement on `conn`; the failed result, or an ok one.
+inline pg_result pg_prepare_all(PGconn* conn) {
+  for (std::size_t i = 0; i < pg_stmt_count; ++i) {
+    const std::string name = pg_statement_name(static_cast<pg_sid>(i));
+    pg_result r(PQprepare(conn, name.c_str(), pg_sql[i], 0, nullptr));
+    if (!r.ok() || i + 1 == pg_stmt_count) return r;
+  }
+  return pg_result();
+}
+
+/// "<what>: <the server's or libpq's message>"; returns false.
+inline bool pg_failed(PGconn* conn, const pg_result& r, const char* what, std::string& error) {
+  std::string m = r.get() != nullptr ? r.error_message() : std::string();
+  if (m.empty() && conn != nullptr) {
+    m = PQerrorMessage(conn);
+    while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+  }
+  error.assign(what).append(": ").append(m.empty() ? "unknown error" : m);
+  return false;
+}
+
+// Row readers, for the column orders of `pg_sql`.
+
+inline message pg_read_message(const pg_result& r, int row, int col) {
+  message m;
+  m.room = r.text_at(row, col);
+  m.seq = r.unsigned_at(row, col + 1);
+  m.id = r.text_at(row, col + 2);
+  // The schema's CHECK keeps anything else out.
+  m.sender.type = parse_sender_type(r.text_at(row, col + 3)).value_or(sender_type::system);
+  m.sender.id = r.text_at(row, col + 4);
+  m.sender.name = r.text_at(row, col + 5);
+  m.text = r.text_at(row, col + 6);
+  m.created_at = system_time(std::chrono::milliseconds(r.integer_at(row, col + 7)));
+  m.client_msg_id = r.text_at(row, col + 8);
+  return m;
+}
+
+inline session_state pg_read_session(const pg_result& r, int row, int col) {
+  session_state s;
+  if (r.is_null(row, col)) return s;  // never saved: the default session
+  s.status = parse_session_status(r.text_at(row, col)).value_or(session_status::open);
+  if (!r.is_null(row, col + 1))
+    s.claimed_by = user_ref{r.text_at(row, col + 1), r.text_at(row, col + 2)};
+  s.updated_at = system_time(std::chrono::milliseconds(r.integer_at(row, col + 3)));
+  s.version = r.unsigned_at(row, col + 4);
+  return s;
+}
+
+}  // namespace livechat::detail
+
+#endif

@@ -1,0 +1,461 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#ifndef LIVECHAT_STORE_POSTGRESQL_STORE_HPP
+#define LIVECHAT_STORE_POSTGRESQL_STORE_HPP
+
+// The MessageStore that several servers share (PROTOCOL.md "Cluster"): one
+// PostgreSQL database holds the messages, the epoch, sessions, read
+// positions and both dedupe records, and every server that opens it sees
+// the same rooms. Target livechat::postgresql (links PostgreSQL::PostgreSQL,
+// libpq). Tested with PostgreSQL 15 (Debian 12); needs 9.5 or newer
+// (ON CONFLICT).
+
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include <livechat/error.hpp>
+#include <livechat/protocol/model.hpp>
+#include <livechat/store/detail/postgresql_connection.hpp>
+#include <livechat/store/detail/postgresql_schema.hpp>
+#include <livechat/store/detail/postgresql_statement.hpp>
+#include <livechat/store/message_store.hpp>
+
+namespace livechat {
+
+/// How `postgresql_store::open` connects.
+struct postgresql_options {
+  /// A libpq connection string: a URI (`postgresql://user@host:port/db`)
+  /// or `key=value` pairs. The tables go into the first schema of the
+  /// connection's search_path (`?options=-csearch_path%3Dchat` picks one).
+  /// Must not be empty.
+  std::string conninfo;
+  /// true: writes go into one open transaction that `flush()` commits, so
+  /// the writes of one event-loop turn cost one commit. false: every write
+  /// commits on its own and `flush()` does nothing.
+  bool group_commit = true;
+  /// libpq's `connect_timeout` (whole seconds, at least 2), for the first
+  /// connection and every reconnection, unless `conninfo` sets its own.
+  /// The owner's thread blocks meanwhile.
+  std::chrono::seconds connect_timeout{2};
+  /// While the server is unreachable, at most one reconnection attempt
+  /// per interval; the calls in between fail at once.
+  std::chrono::milliseconds reconnect_interval{1000};
+};
+
+/// MessageStore on a PostgreSQL database, with the same semantics as
+/// `memory_store` and `sqlite_store` (the conformance tests run all three),
+/// shared by any number of processes.
+///
+/// **Across processes.** A room's `seq` is assigned by bumping the room's
+/// counter row in the transaction that inserts the message: the row stays
+/// locked until commit, so writers to one room, in any process, take seqs
+/// one after the other, and a rolled-back write gives its seq back (seqs
+/// stay gapless). The dedupe records are primary keys, claimed before the
+/// message is written: a writer racing another with the same key waits for
+/// it, then returns its message as the duplicate. `save_session_if` is one
+/// conditional UPDATE: of two claims racing from two servers, one wins.
+///
+/// **Group commit.** As `sqlite_store`: the first write after a flush
+/// opens a transaction, later writes join it, `flush()` commits it. Reads
+/// on this store see the pending writes; other connections don't. The
+/// batch holds the row lock of every room it wrote to until the flush, so
+/// another server's write to such a room waits for it (one event-loop turn
+/// of this server). PostgreSQL aborts a transaction at its first error, so
+/// a failed write loses its whole batch: the store then refuses every
+/// write until `flush()`, which reports the loss (`errc::store_failure`),
+/// and no write of that batch can be acknowledged. Two servers whose
+/// batches lock two rooms in opposite orders deadlock; PostgreSQL breaks it
+/// after `deadlock_timeout` (1 s by default) by aborting one batch, whose
+/// writes then fail like any other.
+///
+/// **Outages.** A call that finds the connection dead fails with
+/// `errc::store_failure` (a read or a write that had not started yet first
+/// reconnects once and retries), and so does the batch it belonged to.
+/// Every later call tries to reconnect, at most once per
+/// `reconnect_interval`, re-preparing the statements; in between, calls
+/// fail at once. So nothing is acknowledged that is not committed, and the
+/// store recovers by itself when the server is back (`reconnects()`).
+///
+/// **Errors.** Every failure is `errc::store_failure`; `last_error()` says
+/// what failed and why (the server's message). Nothing is cached from the
+/// database besides the epoch.
+///
+/// **Schema.** Versioned (`schema_version`, the `schema_version` row of
+/// `livechat_meta`); open runs the missing `detail::pg_migrations` in one
+/// transaction, under a lock that makes servers starting together migrate
+/// one after the other, and refuses a schema from a newer livechat.
+///
+/// Costs: one round trip per read; an append is one statement (two or
+/// three with dedupe keys); a write in a batch adds nothing else, and the
+/// flush one round trip. The owner's thread waits for each round trip.
+///
+/// Tests can make it fail on purpose like the other stores: after
+/// `fail_after(n)` the next `n` `do_*` calls run and every later one returns
+/// `errc::store_failure` without touching the database.
+///
+/// @par Thread Safety
+/// None: one connection, used by the owner's thread (the hub's). Other
+/// processes and other stores (connections) on the same database may read
+/// and write meanwhile.
+///
+/// @par Exception Safety
+/// Only `std::bad_alloc` can escape; the transaction it interrupts is
+/// rolled back by the next error or left for `flush()`.
+///
+/// @code
+/// livechat::postgresql_options opts;
+/// opts.conninfo = "postgresql://livechat@db.internal:5432/livechat";
+/// std::string why;
+/// auto opened = livechat::postgresql_store::open(opts, why);
+/// if (!opened) { std::cerr << why << '\n'; return 1; }
+/// livechat::postgresql_store& store = **opened;
+/// auto r = store.append(req);   // seq assigned in the open transaction
+/// if (r && store.flush()) { /* committed: acknowledge */ }
+/// @endcode
+class postgresql_store final : public message_store {
+ public:
+  /// The schema version this code writes.
+  static constexpr int schema_version = detail::pg_schema_version;
+
+  /// Connects, migrates and prepares. On failure the error is
+  /// `errc::store_failure` and `error_message` says why (the database and
+  /// host, then libpq's or the server's message; never the password).
+  static result<std::unique_ptr<postgresql_store>> open(const postgresql_options& options,
+                                                        std::string& error_message) {
+    error_message.clear();
+    std::unique_ptr<postgresql_store> store(new postgresql_store(options));
+    if (!store->init()) {
+      error_message = "postgresql_store " + store->conn_.where() + ": " + store->conn_.error();
+      return errc::store_failure;
+    }
+    return store;
+  }
+
+  static result<std::unique_ptr<postgresql_store>> open(const postgresql_options& options) {
+    std::string ignored;
+    return open(options, ignored);
+  }
+
+  /// Commits an open transaction (best effort: nothing was acknowledged
+  /// from it yet), then closes the connection.
+  ~postgresql_store() override { conn_.commit_and_close(); }
+
+  /// The epoch of every room in this database: created with the schema,
+  /// never changed afterwards.
+  const std::string& epoch() const noexcept { return epoch_; }
+  using message_store::epoch;
+
+  /// What the last failure was, for logs.
+  const std::string& last_error() const noexcept { return conn_.error(); }
+
+  /// Writes in the open transaction, waiting for `flush()`.
+  std::size_t pending_writes() const noexcept { return conn_.pending(); }
+
+  /// The connection is up (as of the last call; a dead one is noticed by
+  /// the next call).
+  bool connected() const noexcept { return conn_.connected(); }
+
+  /// Successful reconnections since open.
+  std::size_t reconnects() const noexcept { return conn_.reconnects(); }
+
+  const postgresql_options& options() const noexcept { return options_; }
+
+  /// The connection, for tools. Don't leave a transaction open on it, and
+  /// don't use it from another thread.
+  PGconn* native_handle() const noexcept { return conn_.native(); }
+
+  /// Test hook: simulates a crash. Closes the connection without
+  /// committing (the server rolls the open transaction back); every later
+  /// call fails with `errc::store_failure`.
+  void abandon() noexcept { conn_.close(); }
+
+  /// After `calls` more `do_*` calls, every `do_*` call fails with
+  /// `errc::store_failure` until `fail_after` or `clear_failure` is called.
+  void fail_after(std::size_t calls) noexcept { fail_at_ = calls_ + calls; }
+  void clear_failure() noexcept { fail_at_.reset(); }
+
+  /// How many `do_*` calls were made, failed ones included.
+  std::size_t calls() const noexcept { return calls_; }
+
+ protected:
+  result<append_result> do_append(const append_request& req) override {
+    if (auto ec = precheck()) return ec;
+    if (auto ec = conn_.begin_write("append: begin")) return ec;
+
+    // The dedupe keys are claimed first: a key that is already stored (or
+    // being stored by a transaction that then commits) is a duplicate, and
+    // nothing else is written.
+    std::optional<message> original;
+    bool claimed_webhook = false;
+    if (!req.webhook_event_id.empty()) {
+      detail::pg_params p;
+      p.text(req.webhook_event_id).text(req.room);
+      auto r = run(sid::claim_webhook, p);
+      if (!r.ok()) return fail(r, "append: webhook dedupe claim");
+      claimed_webhook = r.rows() > 0;
+      if (!claimed_webhook) {
+        detail::pg_params f;
+        f.text(req.webhook_event_id);
+        auto found = run(sid::find_webhook, f);
+        if (!found.ok()) return fail(found, "append: webhook dedupe lookup");
+        if (found.rows() == 0) return fail_logic("append: a webhook dedupe record without message");
+        original = detail::pg_read_message(found, 0, 0);
+      }
+    }
+    if (!original && !req.client_msg_id.empty()) {
+      detail::pg_params p;
+      p.text(req.room).text(req.sender.id).text(req.client_msg_id);
+      auto r = run(sid::claim_client_msg, p);
+      if (!r.ok()) return fail(r, "append: client_msg_id dedupe claim");
+      if (r.rows() == 0) {
+        auto found = run(sid::find_client_msg, p);
+        if (!found.ok()) return fail(found, "append: client_msg_id dedupe lookup");
+        if (found.rows() == 0)
+          return fail_logic("append: a client_msg_id dedupe record without message");
+        original = detail::pg_read_message(found, 0, 0);
+        if (claimed_webhook) {
+          detail::pg_params u;
+          u.text(req.webhook_event_id);
+          auto undone = run(sid::unclaim_webhook, u);
+          if (!undone.ok()) return fail(undone, "append: webhook dedupe release");
+        }
+      }
+    }
+    if (original) {
+      if (auto ec = conn_.finish_write(false, "append: commit")) return ec;
+      return append_result{std::move(*original), true};
+    }
+
+    const std::int64_t created_ms = req.now.time_since_epoch().count();
+    detail::pg_params p;
+    p.text(req.room)
+        .integer(created_ms)
+        .text(epoch_)
+        .text(to_string(req.sender.type))
+        .text(req.sender.id)
+        .text(req.sender.name)
+        .text(req.text)
+        .text_or_null(req.client_msg_id)
+        .text_or_null(req.webhook_event_id);
+    if (p.overflow()) return fail_logic("append: a field is too long for PostgreSQL");
+    auto r = run(sid::append, p);
+    if (!r.ok()) return fail(r, "append: insert");
+    if (r.rows() != 1) return fail_logic("append: the insert returned no row");
+    message m;
+    m.seq = r.unsigned_at(0, 0);
+    m.id = r.text_at(0, 1);
+    if (auto ec = conn_.finish_write(true, "append: commit")) return ec;
+
+    m.room = req.room;
+    m.sender = req.sender;
+    m.text = req.text;
+    m.created_at = req.now;
+    m.client_msg_id = req.client_msg_id;
+    return append_result{std::move(m), false};
+  }
+
+  result<std::uint64_t> do_last_seq(std::string_view room) override {
+    if (auto ec = precheck()) return ec;
+    detail::pg_params p;
+    p.text(room);
+    auto r = run(sid::room_last_seq, p);
+    if (!r.ok()) return fail(r, "last_seq");
+    return r.rows() == 0 ? std::uint64_t{0} : r.unsigned_at(0, 0);
+  }
+
+  result<void> do_read_messages(std::string_view room, const seq_range& range,
+                                history_sink& out) override {
+    if (auto ec = precheck()) return ec;
+    detail::pg_params p;
+    p.text(room).integer(as_int(range.after)).integer(as_int(range.through));
+    auto r = run(range.newest_first ? sid::select_messages_desc : sid::select_messages, p);
+    if (!r.ok()) return fail(r, "history");
+    for (int row = 0; row < r.rows(); ++row)
+      if (!out.add(detail::pg_read_message(r, row, 0))) break;
+    return {};
+  }
+
+  result<std::string> do_epoch(std::string_view) override {
+    if (auto ec = precheck()) return ec;
+    return epoch_;
+  }
+
+  result<session_state> do_load_session(std::string_view room) override {
+    if (auto ec = precheck()) return ec;
+    detail::pg_params p;
+    p.text(room);
+    auto r = run(sid::load_session, p);
+    if (!r.ok()) return fail(r, "load_session");
+    if (r.rows() == 0) return session_state{};
+    return detail::pg_read_session(r, 0, 0);
+  }
+
+  result<void> do_save_session(std::string_view room, const session_state& s) override {
+    if (auto ec = precheck()) return ec;
+    if (auto ec = conn_.begin_write("save_session: begin")) return ec;
+    detail::pg_params p;
+    session_params(p, room, s);
+    auto r = run(sid::save_session, p);
+    if (!r.ok()) return fail(r, "save_session");
+    if (auto ec = conn_.finish_write(true, "save_session: commit")) return ec;
+    return {};
+  }
+
+  result<bool> do_save_session_if(std::string_view room, std::uint64_t expected_version,
+                                  const session_state& s) override {
+    if (auto ec = precheck()) return ec;
+    if (auto ec = conn_.begin_write("save_session_if: begin")) return ec;
+    detail::pg_params p;
+    session_params(p, room, s);
+    p.integer(as_int(expected_version));
+    auto r = run(sid::replace_session, p);
+    if (!r.ok()) return fail(r, "save_session_if");
+    bool saved = r.rows() > 0;
+    if (!saved && expected_version == 0) {
+      // No row matched: either the room has no row yet (version 0, create
+      // it) or its version moved on (the insert then finds the row).
+      detail::pg_params c;
+      session_params(c, room, s);
+      auto created = run(sid::create_session, c);
+      if (!created.ok()) return fail(created, "save_session_if: create");
+      saved = created.rows() > 0;
+    }
+    if (auto ec = conn_.finish_write(saved, "save_session_if: commit")) return ec;
+    return saved;
+  }
+
+  result<std::uint64_t> do_mark_read(std::string_view room, std::string_view user_id,
+                                     std::uint64_t seq) override {
+    if (auto ec = precheck()) return ec;
+    // bigint is signed; no room gets near 2^63 messages.
+    if (seq > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+      conn_.set_error("mark_read: seq out of range");
+      return errc::validation_error;
+    }
+    if (auto ec = conn_.begin_write("mark_read: begin")) return ec;
+    detail::pg_params p;
+    p.text(room).text(user_id).integer(static_cast<std::int64_t>(seq));
+    auto r = run(sid::mark_read, p);
+    if (!r.ok()) return fail(r, "mark_read");
+    if (r.rows() != 1) return fail_logic("mark_read: no position returned");
+    const std::uint64_t stored = r.unsigned_at(0, 0);
+    if (auto ec = conn_.finish_write(true, "mark_read: commit")) return ec;
+    return stored;
+  }
+
+  result<std::uint64_t> do_read_position(std::string_view room,
+                                         std::string_view user_id) override {
+    if (auto ec = precheck()) return ec;
+    detail::pg_params p;
+    p.text(room).text(user_id);
+    auto r = run(sid::read_position, p);
+    if (!r.ok()) return fail(r, "read_position");
+    return r.rows() == 0 ? std::uint64_t{0} : r.unsigned_at(0, 0);
+  }
+
+  result<void> do_list_conversations(const conversation_query& cq,
+                                     const std::optional<conversation_position>& after,
+                                     conversation_sink& out) override {
+    if (auto ec = precheck()) return ec;
+    const bool by_status = cq.status.has_value();
+    const bool by_claimer = !cq.claimed_by.empty();
+    const sid which = by_status && by_claimer ? sid::list_claimer_status
+                      : by_claimer            ? sid::list_claimer
+                      : by_status             ? sid::list_status
+                                              : sid::list_all;
+    constexpr std::int64_t top = std::numeric_limits<std::int64_t>::max();
+    detail::pg_params p;
+    p.integer(after ? after->last_at : top).integer(after ? after->order : top);
+    if (by_claimer) p.text(cq.claimed_by);
+    if (by_status) p.text(to_string(*cq.status));
+    // One row more than the page tells whether a next page exists.
+    constexpr auto max_limit = static_cast<std::uint64_t>(top - 1);
+    const auto lim = static_cast<std::uint64_t>(cq.limit);
+    p.integer(static_cast<std::int64_t>(lim < max_limit ? lim : max_limit) + 1);
+    auto r = run(which, p);
+    if (!r.ok()) return fail(r, "list_conversations");
+    for (int row = 0; row < r.rows(); ++row) {
+      const conversation_position at{r.integer_at(row, 14), r.integer_at(row, 15)};
+      if (!out.add(detail::pg_read_message(r, row, 0), detail::pg_read_session(r, row, 9), at))
+        break;
+    }
+    return {};
+  }
+
+  /// Commits the open transaction. Fails (`errc::store_failure`) when the
+  /// commit fails or when the batch was already lost to an earlier error:
+  /// either way none of its writes is stored.
+  result<void> do_flush() override {
+    if (auto ec = injected()) return ec;
+    if (auto ec = conn_.flush()) return ec;
+    return {};
+  }
+
+ private:
+  using sid = detail::pg_sid;
+
+  explicit postgresql_store(const postgresql_options& options)
+      : options_(options), conn_(options.group_commit, options.reconnect_interval) {}
+
+  static std::int64_t as_int(std::uint64_t v) noexcept {
+    constexpr auto top = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+    return static_cast<std::int64_t>(v < top ? v : top);
+  }
+
+  static void session_params(detail::pg_params& p, std::string_view room, const session_state& s) {
+    p.text(room).text(to_string(s.status));
+    if (s.claimed_by)
+      p.text(s.claimed_by->user_id).text(s.claimed_by->name);
+    else
+      p.null().null();
+    p.integer(s.updated_at.time_since_epoch().count()).integer(as_int(s.version));
+  }
+
+  /// Injected failures (they touch nothing), counted as calls.
+  std::error_code injected() {
+    const bool fail = fail_at_ && calls_ >= *fail_at_;
+    ++calls_;
+    if (!fail) return {};
+    return conn_.set_error("injected failure (fail_after)");
+  }
+
+  /// Injected failures first, then the connection: replaced when it is
+  /// down and the interval allows.
+  std::error_code precheck() {
+    if (auto ec = injected()) return ec;
+    return conn_.check();
+  }
+
+  detail::pg_result run(sid id, const detail::pg_params& p) { return conn_.run(id, p); }
+  std::error_code fail(const detail::pg_result& r, const char* what) { return conn_.fail(r, what); }
+  std::error_code fail_logic(const char* what) { return conn_.fail_logic(what); }
+
+  /// False with the reason in `conn_.error()`; the destructor cleans up.
+  bool init() {
+    if (options_.conninfo.empty()) {
+      conn_.set_error("postgresql_options::conninfo is empty");
+      return false;
+    }
+    return conn_.connect(options_.conninfo, options_.connect_timeout) &&
+           detail::pg_migrate(conn_.native(), epoch_, conn_.error()) && conn_.prepare();
+  }
+
+  postgresql_options options_;
+  detail::pg_connection conn_;
+  std::string epoch_;
+  std::size_t calls_ = 0;
+  std::optional<std::size_t> fail_at_;
+};
+
+}  // namespace livechat
+
+#endif

@@ -1,0 +1,148 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+//
+// Integration: two livechat-server processes on one PostgreSQL store
+// (`--store postgresql://...`): one epoch, one seq per room, dedupe and
+// claims across servers, a restart that keeps everything, a database
+// outage (writes refused, then written again by itself). Without a broker
+// the servers don't forward live events to each other; what is checked
+// here is what lives in the store. Built where libpq is (the throwaway
+// server of tests/postgres_fixture.hpp).
+#if defined(LIVECHAT_TEST_POSTGRESQL)
+
+#include "postgres_fixture.hpp"
+#include "server_process.hpp"
+#include "ws_client.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace livechat_itest;
+
+namespace {
+
+const std::string kSharedRoom = "conversation:Ushared";
+
+Event join(WsClient& c, const std::string& extra = "") {
+  REQUIRE(c.send("join_room", "{\"room\":\"" + kSharedRoom + "\"" + extra + "}"));
+  return c.wait_for("conversation_update");
+}
+
+Event say_expecting(WsClient& c, const std::string& text, const std::string& id,
+                    const std::string& type) {
+  REQUIRE(c.send("send_message", "{\"room\":\"" + kSharedRoom + "\",\"text\":\"" + text +
+                                     "\",\"client_msg_id\":\"" + id + "\"}"));
+  return c.wait_for(type);
+}
+
+Event say(WsClient& c, const std::string& text, const std::string& id) {
+  REQUIRE(c.send("send_message", "{\"room\":\"" + kSharedRoom + "\",\"text\":\"" + text +
+                                     "\",\"client_msg_id\":\"" + id + "\"}"));
+  return c.wait_for("message_sent");
+}
+
+}  // namespace
+
+TEST_CASE("PostgreSQL store: two servers share seqs, dedupe, claims and history",
+          "[integration][postgresql]") {
+  livechat_test::postgres_server* pg = livechat_test::postgres_server::shared();
+  INFO("no PostgreSQL for the tests: " << livechat_test::postgres_server::start_error());
+  REQUIRE(pg != nullptr);
+  const std::string schema = pg->create_schema();
+  INFO(pg->last_error());
+  REQUIRE_FALSE(schema.empty());
+  const std::vector<std::string> args = {"--store", pg->uri(schema)};
+
+  std::string epoch;
+  {
+    ServerProcess a(args);
+    ServerProcess b(args);
+    WsClient alice("alice");
+    WsClient bob("bob");
+    alice.login(a.port(), "alice");
+    bob.login(b.port(), "bob");
+    Event ja = join(alice);
+    Event jb = join(bob);
+    epoch = ja.str("/payload/epoch");
+    CHECK(jb.str("/payload/epoch") == epoch);
+
+    CHECK(say(alice, "from A", "a1").json("/payload/message/seq") == "1");
+    CHECK(say(bob, "from B", "b1").json("/payload/message/seq") == "2");
+    CHECK(say(alice, "from A again", "a2").json("/payload/message/seq") == "3");
+    Event dup = say(alice, "from A", "a1");  // a resend: the store knows it
+    CHECK(dup.json("/payload/duplicate") == "true");
+    CHECK(dup.json("/payload/message/seq") == "1");
+
+    // A newcomer on B reads what was written on A.
+    WsClient carol("carol");
+    carol.login(b.port(), "carol");
+    Event all = join(carol, ",\"since_seq\":0,\"epoch\":" + json_quote(epoch));
+    INFO(all);
+    CHECK(all.json("/payload/last_seq") == "3");
+    CHECK(all.str("/payload/messages/0/text") == "from A");
+    CHECK(all.str("/payload/messages/1/text") == "from B");
+    CHECK(all.str("/payload/messages/2/text") == "from A again");
+
+    // A claim on A, then one on B: the second finds the session claimed.
+    REQUIRE(alice.send("claim_session", "{\"room\":\"" + kSharedRoom + "\"}"));
+    Event claimed = alice.wait_for("session_claimed");
+    CHECK(claimed.str("/payload/session/claimed_by/user_id") == "alice");
+    REQUIRE(bob.send("claim_session", "{\"room\":\"" + kSharedRoom + "\"}"));
+    Event refused = bob.wait_for("error");
+    CHECK(refused.str("/payload/code") == "session_already_claimed");
+    CHECK(a.stop() == 0);  // a clean exit (and, in the sanitizer tree, no report)
+    CHECK(b.stop() == 0);
+  }
+  // Both servers stopped; a new one finds everything.
+  ServerProcess c(args);
+  WsClient dave("dave");
+  dave.login(c.port(), "dave");
+  Event resumed = join(dave, ",\"since_seq\":2,\"epoch\":" + json_quote(epoch));
+  INFO(resumed);
+  CHECK(resumed.str("/payload/epoch") == epoch);
+  CHECK(resumed.json("/payload/recovered") == "true");
+  CHECK(resumed.json("/payload/messages/0/seq") == "3");
+  CHECK(resumed.str("/payload/session/claimed_by/user_id") == "alice");
+
+  // The database goes away: a write is answered `internal`, nothing is
+  // acknowledged; when it is back the server writes again by itself.
+  struct restart {
+    livechat_test::postgres_server& s;
+    ~restart() {
+      if (!s.running()) s.start();
+    }
+  } guard{*pg};
+  REQUIRE(pg->stop_immediate());
+  Event refused = say_expecting(dave, "during the outage", "d1", "error");
+  CHECK(refused.str("/payload/code") == "internal");
+  REQUIRE(pg->start());
+  // The store retries at most once a second: a few attempts, bounded.
+  bool stored = false;
+  for (int attempt = 0; attempt < 10 && !stored; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    REQUIRE(dave.send("send_message", "{\"room\":\"" + kSharedRoom +
+                                          "\",\"text\":\"after the outage\",\"client_msg_id\":\"d2\"}"));
+    std::optional<Event> e = dave.next();
+    REQUIRE(e.has_value());
+    if (e->type() == "message_sent") {
+      stored = true;
+      CHECK(e->json("/payload/message/seq") == "4");  // the refused write took no seq
+    } else {
+      CHECK(e->type() == "error");
+    }
+  }
+  CHECK(stored);
+  WsClient erin("erin");
+  erin.login(c.port(), "erin");
+  Event after = join(erin, ",\"since_seq\":3,\"epoch\":" + json_quote(epoch));
+  INFO(after);
+  CHECK(after.json("/payload/last_seq") == "4");
+  CHECK(after.str("/payload/messages/0/text") == "after the outage");
+  CHECK(c.stop() == 0);
+}
+
+#endif

@@ -1,0 +1,388 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+//
+// postgresql_store: first the MessageStore contract (store_conformance.hpp)
+// with group commit and committing each write; then what only a store
+// shared by several processes has: seqs from concurrent writer processes,
+// racing claims, migrations, a server that dies and comes back.
+// Runs against one throwaway server per run of this binary
+// (postgres_fixture.hpp), a schema per test; built only with
+// livechat::postgresql, and run by ctest as one case (one server start).
+
+#include <livechat/store/postgresql_store.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "postgres_fixture.hpp"
+
+namespace {
+
+using livechat::append_request;
+using livechat::errc;
+using livechat::postgresql_options;
+using livechat::postgresql_store;
+using livechat_test::postgres_server;
+
+postgres_server& server() {
+  postgres_server* s = postgres_server::shared();
+  INFO("no PostgreSQL for the tests: " << postgres_server::start_error());
+  REQUIRE(s != nullptr);
+  return *s;
+}
+
+postgresql_options options_for(const std::string& conninfo, bool group_commit = true) {
+  postgresql_options o;
+  o.conninfo = conninfo;
+  o.group_commit = group_commit;
+  o.reconnect_interval = std::chrono::milliseconds(50);
+  return o;
+}
+
+std::unique_ptr<postgresql_store> open_store(const std::string& conninfo,
+                                             bool group_commit = true) {
+  INFO("conninfo: " << conninfo);
+  REQUIRE_FALSE(conninfo.empty());
+  std::string why;
+  auto opened = postgresql_store::open(options_for(conninfo, group_commit), why);
+  INFO(why);
+  REQUIRE(opened.ok());
+  return std::move(*opened);
+}
+
+std::string fresh_schema() {
+  std::string c = server().fresh_schema();
+  INFO(server().last_error());
+  REQUIRE_FALSE(c.empty());
+  return c;
+}
+
+/// Tag: postgresql_store with group_commit = false.
+struct postgresql_autocommit {};
+
+template <class T>
+struct harness;
+
+template <>
+struct harness<postgresql_store> {
+  static constexpr const char* name = "postgresql_store";
+  std::unique_ptr<postgresql_store> s = open_store(fresh_schema(), true);
+  postgresql_store& store() { return *s; }
+};
+
+template <>
+struct harness<postgresql_autocommit> {
+  static constexpr const char* name = "postgresql_autocommit";
+  std::unique_ptr<postgresql_store> s = open_store(fresh_schema(), false);
+  postgresql_store& store() { return *s; }
+};
+
+}  // namespace
+
+#define LIVECHAT_STORE_CONFORMANCE_TYPES postgresql_store, postgresql_autocommit
+#define LIVECHAT_STORE_CONFORMANCE_BULK_TYPES postgresql_store
+#define LIVECHAT_STORE_CONFORMANCE_TAGS "[postgresql][store]"
+#include "store_conformance.hpp"
+
+// === What only a shared store has ============================================
+
+namespace {
+
+constexpr int writers = 4;
+constexpr int per_writer = 1000;
+
+/// A forked writer: its own connection, `per_writer` messages into room_a
+/// with a flush every `w + 1` appends (batches of 1 to 4 holding the room's
+/// row lock), and first one webhook event that every writer sends. Exit
+/// code 0 when everything was stored; no Catch2 in here.
+int write_messages(const std::string& conninfo, int w) {
+  auto opened = postgresql_store::open(options_for(conninfo));
+  if (!opened) return 2;
+  std::unique_ptr<postgresql_store> store = std::move(*opened);
+  const std::string user = "writer" + std::to_string(w);
+  append_request evt = request(room_a, "evt-" + std::to_string(w), user);
+  evt.webhook_event_id = "the-same-event";
+  if (!store->append(evt) || !store->flush()) return 3;
+  for (int k = 0; k < per_writer; ++k) {
+    auto r = store->append(
+        request(room_a, user + "-" + std::to_string(k), user, "c" + std::to_string(k)));
+    if (!r || r->duplicate) return 4;
+    if ((k + 1) % (w + 1) == 0 && !store->flush()) return 5;
+  }
+  if (!store->flush()) return 6;
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("postgresql_store: 4 processes x 1,000 messages into one room get seq 1..4001",
+          "[postgresql]") {
+  const std::string conninfo = fresh_schema();
+  open_store(conninfo);  // migrated once; the writers find the schema ready
+
+  std::vector<pid_t> children;
+  for (int w = 0; w < writers; ++w) {
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) _exit(write_messages(conninfo, w));  // no destructors, no Catch2 in the child
+    children.push_back(pid);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  std::vector<int> codes;
+  for (pid_t pid : children) {
+    int status = 0;
+    pid_t done = 0;
+    while ((done = waitpid(pid, &status, WNOHANG)) == 0 &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (done != pid) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      codes.push_back(-1);
+    } else {
+      codes.push_back(WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status));
+    }
+  }
+  CHECK(codes == std::vector<int>(writers, 0));
+
+  auto store = open_store(conninfo);
+  auto page = store->history(room_a, std::uint64_t{0}, 10000);
+  REQUIRE(page.ok());
+  const std::size_t total = writers * per_writer + 1;  // + the one webhook event
+  CHECK(page->last_seq == total);
+  REQUIRE(page->messages.size() == total);
+  std::set<std::string> ids;
+  std::map<std::string, int> next;  // per writer: the k its next message must have
+  int events = 0;
+  for (std::size_t i = 0; i < page->messages.size(); ++i) {
+    const auto& m = page->messages[i];
+    REQUIRE(m.seq == i + 1);  // no gap, no duplicate
+    ids.insert(m.id);
+    if (m.text.rfind("evt-", 0) == 0) {
+      ++events;
+      continue;
+    }
+    // Each writer's messages in the order it sent them.
+    const std::string expected = m.sender.id + "-" + std::to_string(next[m.sender.id]++);
+    CHECK(m.text == expected);
+  }
+  CHECK(ids.size() == total);
+  CHECK(events == 1);  // the shared webhook event stored once, the others duplicates
+  for (int w = 0; w < writers; ++w) CHECK(next["writer" + std::to_string(w)] == per_writer);
+}
+
+TEST_CASE("postgresql_store: two servers claiming at once, one wins", "[postgresql]") {
+  const std::string conninfo = fresh_schema();
+  std::unique_ptr<postgresql_store> stores[2] = {open_store(conninfo), open_store(conninfo)};
+  REQUIRE(stores[0]->append(request(room_a, "hello")).ok());
+  REQUIRE(stores[0]->flush().ok());
+
+  for (int round = 0; round < 20; ++round) {
+    auto loaded = stores[1]->load_session(room_a);
+    REQUIRE(loaded.ok());
+    const std::uint64_t version = loaded->version;
+    CHECK(version == static_cast<std::uint64_t>(round));
+    std::atomic<int> ready{0};
+    bool won[2] = {false, false};
+    bool ok[2] = {false, false};
+    auto claim = [&](int who) {
+      livechat::session_state s = *loaded;
+      s.status = livechat::session_status::claimed;
+      s.claimed_by = livechat::user_ref{"op" + std::to_string(who), "Operator"};
+      s.version = version + 1;
+      ++ready;
+      // Start together (bounded: a stuck peer fails the round, not the run).
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (ready.load() < 2 && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+      auto r = stores[who]->save_session_if(room_a, version, s);
+      ok[who] = r.ok() && stores[who]->flush().ok();
+      won[who] = r.ok() && *r;
+    };
+    std::thread a(claim, 0);
+    std::thread b(claim, 1);
+    a.join();
+    b.join();
+    CHECK(ok[0]);
+    CHECK(ok[1]);
+    REQUIRE(won[0] != won[1]);  // exactly one
+    auto after = stores[0]->load_session(room_a);
+    REQUIRE(after.ok());
+    CHECK(after->version == version + 1);
+    REQUIRE(after->claimed_by.has_value());
+    CHECK(after->claimed_by->user_id == (won[0] ? "op0" : "op1"));
+  }
+}
+
+TEST_CASE("postgresql_store: migrations", "[postgresql]") {
+  const std::string conninfo = fresh_schema();
+  std::string epoch;
+  {
+    auto store = open_store(conninfo);
+    epoch = store->epoch();
+    REQUIRE(store->append(request(room_a, "kept")).ok());
+    REQUIRE(store->flush().ok());
+  }
+  const std::string schema = conninfo.substr(conninfo.find("search_path=") + 12,
+                                             conninfo.size() - conninfo.find("search_path=") - 13);
+
+  SECTION("a reopened schema keeps its epoch and its messages") {
+    auto store = open_store(conninfo);
+    CHECK(store->epoch() == epoch);
+    CHECK(*store->last_seq(room_a) == 1);
+    CHECK(server().query_value("SELECT value FROM " + schema +
+                               ".livechat_meta WHERE key = 'schema_version'") ==
+          std::to_string(postgresql_store::schema_version));
+  }
+
+  SECTION("a schema from a newer livechat is refused and left alone") {
+    const std::string newer = std::to_string(postgresql_store::schema_version + 1);
+    REQUIRE(server().exec("UPDATE " + schema + ".livechat_meta SET value = '" + newer +
+                          "' WHERE key = 'schema_version'") == "");
+    std::string why;
+    auto refused = postgresql_store::open(options_for(conninfo), why);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error() == errc::store_failure);
+    INFO(why);
+    CHECK(why.find("schema version " + newer + " is newer") != std::string::npos);
+    CHECK(server().query_value("SELECT value FROM " + schema +
+                               ".livechat_meta WHERE key = 'schema_version'") == newer);
+  }
+
+  SECTION("servers opening a new schema together migrate it once") {
+    const std::string other = fresh_schema();
+    std::string epochs[3];
+    bool opened[3] = {false, false, false};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 3; ++i)
+      threads.emplace_back([&, i] {
+        auto s = postgresql_store::open(options_for(other));
+        opened[i] = s.ok();
+        if (s.ok()) epochs[i] = (*s)->epoch();
+      });
+    for (auto& t : threads) t.join();
+    CHECK(opened[0]);
+    CHECK(opened[1]);
+    CHECK(opened[2]);
+    CHECK(epochs[0] == epochs[1]);
+    CHECK(epochs[1] == epochs[2]);
+  }
+
+  SECTION("a bad conninfo fails with libpq's reason") {
+    std::string why;
+    auto r = postgresql_store::open(
+        options_for("host=127.0.0.1 port=1 user=postgres connect_timeout=2"), why);
+    REQUIRE_FALSE(r.ok());
+    INFO(why);
+    CHECK(why.find("connecting") != std::string::npos);
+    CHECK_FALSE(postgresql_store::open(options_for("")).ok());
+  }
+}
+
+TEST_CASE("postgresql_store: a connection killed mid-batch loses the batch, then recovers",
+          "[postgresql]") {
+  const std::string conninfo = fresh_schema();
+  auto store = open_store(conninfo);
+  REQUIRE(store->append(request(room_a, "a1")).ok());
+  REQUIRE(store->flush().ok());
+  REQUIRE(store->append(request(room_a, "a2")).ok());  // pending, never acknowledged
+  const int backend = PQbackendPID(store->native_handle());
+  REQUIRE(server().exec("SELECT pg_terminate_backend(" + std::to_string(backend) + ")") == "");
+
+  auto a3 = store->append(request(room_a, "a3"));
+  REQUIRE_FALSE(a3.ok());
+  CHECK(a3.error() == errc::store_failure);
+  // Reconnected, but the batch is gone: no write until flush reports it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  CHECK_FALSE(store->append(request(room_a, "a4")).ok());
+  auto flushed = store->flush();
+  REQUIRE_FALSE(flushed.ok());
+  INFO(store->last_error());
+  CHECK(store->last_error().find("none of its writes is stored") != std::string::npos);
+
+  auto a5 = store->append(request(room_a, "a5"));
+  REQUIRE(a5.ok());
+  CHECK(a5->message.seq == 2);  // a2's seq, given back with its rollback
+  REQUIRE(store->flush().ok());
+  CHECK(store->reconnects() == 1);
+  auto page = store->history(room_a, std::nullopt, 50);
+  REQUIRE(page.ok());
+  REQUIRE(page->messages.size() == 2);
+  CHECK(page->messages[0].text == "a1");
+  CHECK(page->messages[1].text == "a5");
+}
+
+TEST_CASE("postgresql_store: the server stops and restarts", "[postgresql]") {
+  postgres_server& srv = server();
+  const std::string conninfo = fresh_schema();
+  auto store = open_store(conninfo);
+  REQUIRE(store->append(request(room_a, "before")).ok());
+  REQUIRE(store->flush().ok());
+  REQUIRE(store->append(request(room_a, "unflushed")).ok());
+
+  // Whatever fails below, the other tests get their server back.
+  struct restart {
+    postgres_server& s;
+    ~restart() {
+      if (!s.running()) s.start();
+    }
+  } guard{srv};
+  REQUIRE(srv.stop_immediate());
+
+  CHECK_FALSE(store->flush().ok());  // the pending write is not acknowledged
+  auto during = store->append(request(room_a, "during"));
+  REQUIRE_FALSE(during.ok());
+  CHECK(during.error() == errc::store_failure);
+  CHECK_FALSE(store->last_seq(room_a).ok());
+  CHECK_FALSE(store->connected());
+
+  REQUIRE(srv.start());
+  // The store reconnects by itself: the first call after the interval.
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  auto after = store->append(request(room_a, "after"));
+  INFO(store->last_error());
+  REQUIRE(after.ok());
+  CHECK(after->message.seq == 2);
+  REQUIRE(store->flush().ok());
+  CHECK(store->connected());
+
+  SECTION("an idle connection that died is replaced by the next call") {
+    REQUIRE(srv.stop_immediate());
+    REQUIRE(srv.start());
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+    auto seq = store->last_seq(room_a);  // the dead connection is noticed and replaced here
+    INFO(store->last_error());
+    REQUIRE(seq.ok());
+    CHECK(*seq == 2);
+    REQUIRE(srv.stop_immediate());
+    REQUIRE(srv.start());
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+    auto write = store->append(request(room_a, "write first"));
+    INFO(store->last_error());
+    REQUIRE(write.ok());
+    REQUIRE(store->flush().ok());
+  }
+
+  auto page = store->history(room_a, std::nullopt, 50);
+  REQUIRE(page.ok());
+  REQUIRE(page->messages.size() >= 2);
+  CHECK(page->messages[0].text == "before");
+  CHECK(page->messages[1].text == "after");
+  for (const auto& m : page->messages) {
+    CHECK(m.text != "unflushed");
+    CHECK(m.text != "during");
+  }
+}
