@@ -15,6 +15,9 @@
 #include <string>
 #include <vector>
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include "options.hpp"
 
 namespace livechat_load {
@@ -108,22 +111,13 @@ struct run_report {
 
 namespace detail {
 
-inline std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", u);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out;
+/// `s` as a JSON string literal, escaped by RapidJSON as the server's codec
+/// escapes (the label and error text may hold any bytes).
+inline std::string json_string(const std::string& s) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+  return std::string(buf.GetString(), buf.GetSize());
 }
 
 inline std::string number(std::optional<double> v, int decimals) {
@@ -154,7 +148,7 @@ inline std::string to_json(const run_report& r) {
     j += "\":";
     j += raw;
   };
-  auto str = [](const std::string& s) { return "\"" + detail::json_escape(s) + "\""; };
+  auto str = [](const std::string& s) { return detail::json_string(s); };
   auto integer = [](std::uint64_t v) { return std::to_string(v); };
   field("label", str(r.label));
   field("mode", str(mode_name(r.mode)));
