@@ -22,6 +22,7 @@
 #include <livechat/error.hpp>
 #include <livechat/protocol/model.hpp>
 #include <livechat/protocol/room_name.hpp>
+#include <livechat/store/detail/fault_injection.hpp>
 #include <livechat/store/detail/random_epoch.hpp>
 #include <livechat/store/message_store.hpp>
 
@@ -84,7 +85,7 @@ auto find_in(Map& map, std::string_view key) -> decltype(map.begin()) {
 /// auto r = store.append(req);         // r->message.seq == 1
 /// auto page = store.history(req.room, std::nullopt, 50);
 /// @endcode
-class memory_store final : public message_store {
+class memory_store final : public message_store, public detail::fault_injection {
  public:
   /// A fresh random epoch: this store's history is new.
   memory_store() : memory_store(detail::random_epoch()) {}
@@ -98,18 +99,9 @@ class memory_store final : public message_store {
   const std::string& epoch() const noexcept { return epoch_; }
   using message_store::epoch;
 
-  /// After `calls` more `do_*` calls, every `do_*` call fails with
-  /// `errc::store_failure` until `fail_after` or `clear_failure` is called.
-  void fail_after(std::size_t calls) noexcept { fail_at_ = calls_ + calls; }
-  void clear_failure() noexcept { fail_at_.reset(); }
-
-  /// How many `do_*` calls were made, failed ones included. Calls rejected
-  /// by the base class's validation never reach the store and don't count.
-  std::size_t calls() const noexcept { return calls_; }
-
  protected:
   result<append_result> do_append(const append_request& req) override {
-    if (should_fail()) return errc::store_failure;
+    if (injected_failure()) return errc::store_failure;
 
     if (!req.webhook_event_id.empty()) {
       auto it = webhook_events_.find(req.webhook_event_id);
@@ -129,16 +121,10 @@ class memory_store final : public message_store {
       if (it != room.dedupe.end()) return append_result{room.messages[it->second - 1], true};
     }
 
-    message m;
-    m.seq = room.messages.size() + 1;
-    m.id.reserve(epoch_.size() + 21);
-    m.id.append(epoch_).append(1, '-').append(std::to_string(++next_id_));
-    m.room = req.room;
-    m.sender = req.sender;
-    m.text = req.text;
-    m.created_at = req.now;
-    m.client_msg_id = req.client_msg_id;
-    room.messages.push_back(std::move(m));
+    std::string id;
+    id.reserve(epoch_.size() + 21);
+    id.append(epoch_).append(1, '-').append(std::to_string(++next_id_));
+    room.messages.push_back(req.stored_as(room.messages.size() + 1, std::move(id)));
     const message& stored = room.messages.back();
 
     if (!dedupe_key.empty()) room.dedupe.emplace(std::move(dedupe_key), stored.seq);
@@ -149,14 +135,14 @@ class memory_store final : public message_store {
   }
 
   result<std::uint64_t> do_last_seq(std::string_view room_name) override {
-    if (should_fail()) return errc::store_failure;
+    if (injected_failure()) return errc::store_failure;
     const room_data* room = find_room(room_name);
     return room ? static_cast<std::uint64_t>(room->messages.size()) : std::uint64_t{0};
   }
 
   result<void> do_read_messages(std::string_view room_name, const seq_range& r,
                                 history_sink& out) override {
-    if (should_fail()) return errc::store_failure;
+    if (injected_failure()) return errc::store_failure;
     const room_data* room = find_room(room_name);
     if (!room) return {};
     // seq s is messages[s - 1]; the base keeps `r` within the room.
@@ -175,18 +161,18 @@ class memory_store final : public message_store {
   }
 
   result<std::string> do_epoch(std::string_view) override {
-    if (should_fail()) return errc::store_failure;
+    if (injected_failure()) return errc::store_failure;
     return epoch_;
   }
 
   result<session_state> do_load_session(std::string_view room_name) override {
-    if (should_fail()) return errc::store_failure;
+    if (injected_failure()) return errc::store_failure;
     const room_data* room = find_room(room_name);
     return room ? room->session : session_state{};
   }
 
   result<void> do_save_session(std::string_view room_name, const session_state& s) override {
-    if (should_fail()) return errc::store_failure;
+    if (injected_failure()) return errc::store_failure;
     room_data& room = room_for(room_name);
     if (room.order) unindex_filters(room, *room.order);
     room.session = s;
@@ -196,7 +182,7 @@ class memory_store final : public message_store {
 
   result<std::uint64_t> do_mark_read(std::string_view room_name, std::string_view user_id,
                                      std::uint64_t seq) override {
-    if (should_fail()) return errc::store_failure;
+    if (injected_failure()) return errc::store_failure;
     room_data& room = room_for(room_name);
     auto it = detail::find_in(room.read_positions, user_id);
     if (it == room.read_positions.end())
@@ -208,7 +194,7 @@ class memory_store final : public message_store {
 
   result<std::uint64_t> do_read_position(std::string_view room_name,
                                          std::string_view user_id) override {
-    if (should_fail()) return errc::store_failure;
+    if (injected_failure()) return errc::store_failure;
     const room_data* room = find_room(room_name);
     if (!room) return std::uint64_t{0};
     auto it = detail::find_in(room->read_positions, user_id);
@@ -218,7 +204,7 @@ class memory_store final : public message_store {
   result<void> do_list_conversations(const conversation_query& q,
                                      const std::optional<conversation_position>& after,
                                      conversation_sink& out) override {
-    if (should_fail()) return errc::store_failure;
+    if (injected_failure()) return errc::store_failure;
     const order_index* idx = &index_;
     if (!q.claimed_by.empty() && q.status) {
       idx = find_index(by_claimer_status_, claimer_status_key(q.claimed_by, *q.status));
@@ -241,7 +227,7 @@ class memory_store final : public message_store {
   }
 
   result<void> do_flush() override {
-    if (should_fail()) return errc::store_failure;
+    if (injected_failure()) return errc::store_failure;
     return {};
   }
 
@@ -268,12 +254,6 @@ class memory_store final : public message_store {
 
   using room_map =
       std::unordered_map<std::string, room_data, detail::string_hash, std::equal_to<>>;
-
-  bool should_fail() noexcept {
-    const bool fail = fail_at_ && calls_ >= *fail_at_;
-    ++calls_;
-    return fail;
-  }
 
   const room_data* find_room(std::string_view name) const {
     auto it = detail::find_in(rooms_, name);
@@ -352,8 +332,6 @@ class memory_store final : public message_store {
   std::unordered_map<std::string, std::pair<std::string, std::uint64_t>> webhook_events_;
   std::uint64_t next_id_ = 0;
   std::uint64_t next_order_ = 0;
-  std::size_t calls_ = 0;
-  std::optional<std::size_t> fail_at_;
 };
 
 }  // namespace livechat

@@ -34,6 +34,20 @@ struct append_request {
   /// Dedupe key across the whole store (LINE `webhookEventId`); empty = none.
   std::string webhook_event_id;
   system_time now{};
+
+  /// The message this request becomes once stored as `seq` with `id`: one
+  /// place that says which request fields a message keeps, for every store.
+  livechat::message stored_as(std::uint64_t seq, std::string id) const {
+    livechat::message m;
+    m.seq = seq;
+    m.id = std::move(id);
+    m.room = room;
+    m.sender = sender;
+    m.text = text;
+    m.created_at = now;
+    m.client_msg_id = client_msg_id;
+    return m;
+  }
 };
 
 struct append_result {

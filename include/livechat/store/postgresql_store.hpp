@@ -24,6 +24,7 @@
 
 #include <livechat/error.hpp>
 #include <livechat/protocol/model.hpp>
+#include <livechat/store/detail/fault_injection.hpp>
 #include <livechat/store/detail/postgresql_connection.hpp>
 #include <livechat/store/detail/postgresql_schema.hpp>
 #include <livechat/store/detail/postgresql_statement.hpp>
@@ -121,7 +122,7 @@ struct postgresql_options {
 /// auto r = store.append(req);   // seq assigned in the open transaction
 /// if (r && store.flush()) { /* committed: acknowledge */ }
 /// @endcode
-class postgresql_store final : public message_store {
+class postgresql_store final : public message_store, public detail::fault_injection {
  public:
   /// The schema version this code writes.
   static constexpr int schema_version = detail::pg_schema_version;
@@ -177,14 +178,6 @@ class postgresql_store final : public message_store {
   /// committing (the server rolls the open transaction back); every later
   /// call fails with `errc::store_failure`.
   void abandon() noexcept { conn_.close(); }
-
-  /// After `calls` more `do_*` calls, every `do_*` call fails with
-  /// `errc::store_failure` until `fail_after` or `clear_failure` is called.
-  void fail_after(std::size_t calls) noexcept { fail_at_ = calls_ + calls; }
-  void clear_failure() noexcept { fail_at_.reset(); }
-
-  /// How many `do_*` calls were made, failed ones included.
-  std::size_t calls() const noexcept { return calls_; }
 
  protected:
   result<append_result> do_append(const append_request& req) override {
@@ -250,17 +243,11 @@ class postgresql_store final : public message_store {
     auto r = run(sid::append, p);
     if (!r.ok()) return fail(r, "append: insert");
     if (r.rows() != 1) return fail_logic("append: the insert returned no row");
-    message m;
-    m.seq = r.unsigned_at(0, 0);
-    m.id = r.text_at(0, 1);
+    const std::uint64_t seq = r.unsigned_at(0, 0);
+    std::string id = r.text_at(0, 1);
     if (auto ec = conn_.finish_write(true, "append: commit")) return ec;
 
-    m.room = req.room;
-    m.sender = req.sender;
-    m.text = req.text;
-    m.created_at = req.now;
-    m.client_msg_id = req.client_msg_id;
-    return append_result{std::move(m), false};
+    return append_result{req.stored_as(seq, std::move(id)), false};
   }
 
   result<std::uint64_t> do_last_seq(std::string_view room) override {
@@ -422,9 +409,7 @@ class postgresql_store final : public message_store {
 
   /// Injected failures (they touch nothing), counted as calls.
   std::error_code injected() {
-    const bool fail = fail_at_ && calls_ >= *fail_at_;
-    ++calls_;
-    if (!fail) return {};
+    if (!injected_failure()) return {};
     return conn_.set_error("injected failure (fail_after)");
   }
 
@@ -452,8 +437,6 @@ class postgresql_store final : public message_store {
   postgresql_options options_;
   detail::pg_connection conn_;
   std::string epoch_;
-  std::size_t calls_ = 0;
-  std::optional<std::size_t> fail_at_;
 };
 
 }  // namespace livechat

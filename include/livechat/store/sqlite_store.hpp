@@ -23,6 +23,7 @@
 
 #include <livechat/error.hpp>
 #include <livechat/protocol/model.hpp>
+#include <livechat/store/detail/fault_injection.hpp>
 #include <livechat/store/detail/random_epoch.hpp>
 #include <livechat/store/detail/sqlite_schema.hpp>
 #include <livechat/store/detail/sqlite_statement.hpp>
@@ -128,7 +129,7 @@ struct sqlite_options {
 /// auto r = store.append(req);   // seq assigned in the open transaction
 /// if (r && store.flush()) { /* durable: acknowledge */ }
 /// @endcode
-class sqlite_store final : public message_store {
+class sqlite_store final : public message_store, public detail::fault_injection {
  public:
   /// The schema version this code writes; `PRAGMA user_version` of a
   /// database it has opened.
@@ -189,14 +190,6 @@ class sqlite_store final : public message_store {
     close();
   }
 
-  /// After `calls` more `do_*` calls, every `do_*` call fails with
-  /// `errc::store_failure` until `fail_after` or `clear_failure` is called.
-  void fail_after(std::size_t calls) noexcept { fail_at_ = calls_ + calls; }
-  void clear_failure() noexcept { fail_at_.reset(); }
-
-  /// How many `do_*` calls were made, failed ones included.
-  std::size_t calls() const noexcept { return calls_; }
-
  protected:
   result<append_result> do_append(const append_request& req) override {
     if (auto ec = precheck()) return ec;
@@ -229,7 +222,8 @@ class sqlite_store final : public message_store {
     // Counters are read inside the write transaction, never cached, so a
     // rolled-back batch leaves nothing stale behind. (Plain SELECT + write
     // rather than RETURNING, which would need SQLite 3.35.)
-    message m;
+    std::uint64_t seq = 0;
+    std::string id;
     std::int64_t order = 0;
     {
       detail::sqlite_query q(stmt(sid::read_order));
@@ -245,21 +239,21 @@ class sqlite_store final : public message_store {
     }
     auto last = last_seq_of(req.room, "append: read the room's seq");
     if (!last) return last.error();
-    m.seq = *last + 1;
+    seq = *last + 1;
     const std::int64_t created_ms = req.now.time_since_epoch().count();
     {
       detail::sqlite_query q(stmt(sid::bump_room));
-      q.text(req.room).integer(static_cast<std::int64_t>(m.seq)).integer(order).integer(created_ms);
+      q.text(req.room).integer(static_cast<std::int64_t>(seq)).integer(order).integer(created_ms);
       const int rc = q.step();
       if (rc != SQLITE_DONE) return fail(rc, "append: bump the room's seq");
     }
-    m.id.reserve(epoch_.size() + 21);
-    m.id.append(epoch_).append(1, '-').append(std::to_string(order));
+    id.reserve(epoch_.size() + 21);
+    id.append(epoch_).append(1, '-').append(std::to_string(order));
     {
       detail::sqlite_query q(stmt(sid::insert_message));
       q.text(req.room)
-          .integer(static_cast<std::int64_t>(m.seq))
-          .text(m.id)
+          .integer(static_cast<std::int64_t>(seq))
+          .text(id)
           .text(to_string(req.sender.type))
           .text(req.sender.id)
           .text(req.sender.name)
@@ -272,24 +266,19 @@ class sqlite_store final : public message_store {
     if (!req.client_msg_id.empty()) {
       detail::sqlite_query q(stmt(sid::insert_client_msg));
       q.text(req.room).text(req.sender.id).text(req.client_msg_id).integer(
-          static_cast<std::int64_t>(m.seq));
+          static_cast<std::int64_t>(seq));
       const int rc = q.step();
       if (rc != SQLITE_DONE) return fail(rc, "append: insert client_msg_id record");
     }
     if (!req.webhook_event_id.empty()) {
       detail::sqlite_query q(stmt(sid::insert_webhook));
-      q.text(req.webhook_event_id).text(req.room).integer(static_cast<std::int64_t>(m.seq));
+      q.text(req.webhook_event_id).text(req.room).integer(static_cast<std::int64_t>(seq));
       const int rc = q.step();
       if (rc != SQLITE_DONE) return fail(rc, "append: insert webhook event record");
     }
     if (int rc = w.finish(true); rc != SQLITE_OK) return fail(rc, "append: commit");
 
-    m.room = req.room;
-    m.sender = req.sender;
-    m.text = req.text;
-    m.created_at = req.now;
-    m.client_msg_id = req.client_msg_id;
-    return append_result{std::move(m), false};
+    return append_result{req.stored_as(seq, std::move(id)), false};
   }
 
   result<std::uint64_t> do_last_seq(std::string_view room) override {
@@ -444,9 +433,7 @@ class sqlite_store final : public message_store {
 
   /// Injected failures first (they don't touch anything), then a closed store.
   std::error_code precheck() {
-    const bool injected = fail_at_ && calls_ >= *fail_at_;
-    ++calls_;
-    if (injected) {
+    if (injected_failure()) {
       last_error_ = "injected failure (fail_after)";
       return errc::store_failure;
     }
@@ -572,8 +559,6 @@ class sqlite_store final : public message_store {
   std::string epoch_;
   std::string last_error_;
   std::string journal_mode_;
-  std::size_t calls_ = 0;
-  std::optional<std::size_t> fail_at_;
 };
 
 }  // namespace livechat
