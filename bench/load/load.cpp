@@ -42,6 +42,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "child_process.hpp"
@@ -83,6 +84,7 @@ struct connection {
   conn_state state = conn_state::idle;
   bool polling_out = false;  ///< EPOLLOUT is in the registration
   std::uint32_t room = 0;
+  std::uint32_t node = 0;  ///< index into the --port list
   std::string in;         ///< received bytes not yet a whole frame
   std::string out;        ///< bytes the socket did not take yet
   std::string fragments;  ///< a fragmented text message being put together
@@ -101,6 +103,7 @@ struct message_record {
   std::int64_t sent_real_ns = 0;
   std::int64_t sent_mono_ns = 0;
   std::uint32_t room = 0;
+  std::uint32_t node = 0;      ///< the sender's
   std::int32_t remaining = 0;  ///< deliveries still expected
   bool measured = false;       ///< sent inside the window: its latencies count
 };
@@ -113,10 +116,10 @@ constexpr std::size_t cmsg_align(std::size_t n) noexcept {
 
 class load_run {
  public:
-  load_run(const options& o, pid_t server_pid, std::uint16_t port)
+  load_run(const options& o, std::vector<pid_t> server_pids, std::vector<std::uint16_t> ports)
       : o_(o),
-        pid_(server_pid),
-        port_(port),
+        pids_(std::move(server_pids)),
+        ports_(std::move(ports)),
         conns_(o.connections),
         rooms_(o.rooms),
         ring_(ring_size),
@@ -125,10 +128,13 @@ class load_run {
       rooms_[r].name = "conversation:" + o_.room_prefix + std::to_string(r);
     for (std::size_t i = 0; i < o_.connections; ++i) {
       conns_[i].room = static_cast<std::uint32_t>(i % o_.rooms);
+      // Member k of a room is connection room + k * rooms: alternate the
+      // nodes along k, so every room has members on every node.
+      conns_[i].node = static_cast<std::uint32_t>((i / o_.rooms) % ports_.size());
       rooms_[i % o_.rooms].members.push_back(static_cast<std::uint32_t>(i));
     }
     use_kernel_ts_ = o_.kernel_timestamps && o_.mode == run_mode::rate;
-    upgrade_ = upgrade_request(o_.host, port_, o_.path);
+    for (const auto port : ports_) upgrades_.push_back(upgrade_request(o_.host, port, o_.path));
     epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
   }
 
@@ -153,6 +159,7 @@ class load_run {
     rep.inflight = o_.inflight;
     rep.rate = o_.rate;
     rep.kernel_timestamps = use_kernel_ts_;
+    rep.nodes = ports_.size();
     rep.room_size_min = o_.connections / o_.rooms;
     rep.room_size_max = (o_.connections + o_.rooms - 1) / o_.rooms;
 
@@ -161,11 +168,15 @@ class load_run {
     // its way in a closed loop.
     if (o_.mode == run_mode::saturate && o_.rooms * o_.inflight > ring_size / 2)
       abort_run("--rooms x --inflight must stay below " + std::to_string(ring_size / 2));
-    if (::inet_pton(AF_INET, o_.host.c_str(), &addr_.sin_addr) != 1)
-      abort_run("--host must be an IPv4 address, got '" + o_.host + "'");
-    addr_.sin_family = AF_INET;
-    addr_.sin_port = htons(port_);
-    if (pid_ > 0) rep.rss_start_kib = rss();
+    for (const auto port : ports_) {
+      sockaddr_in a{};
+      if (::inet_pton(AF_INET, o_.host.c_str(), &a.sin_addr) != 1)
+        abort_run("--host must be an IPv4 address, got '" + o_.host + "'");
+      a.sin_family = AF_INET;
+      a.sin_port = htons(port);
+      addrs_.push_back(a);
+    }
+    rep.rss_start_kib = rss();
 
     if (!failed_) setup();
     rep.ready = ready_;
@@ -173,10 +184,10 @@ class load_run {
         static_cast<double>((ready_ == o_.connections ? setup_end_ : mono_ns()) - setup_start_) / 1e9;
     if (!failed_) {
       run_for(static_cast<std::int64_t>(o_.settle_ms) * ms_ns);
-      if (pid_ > 0) rep.rss_setup_kib = rss();
+      rep.rss_setup_kib = rss();
     }
     if (!failed_ && o_.mode != run_mode::connect) messages(rep);
-    if (pid_ > 0) rep.rss_end_kib = rss();
+    rep.rss_end_kib = rss();
 
     // Whatever never arrived (a message short of deliveries) is lost.
     for (const auto& r : ring_)
@@ -185,6 +196,8 @@ class load_run {
     rep.deliveries = window_deliveries_;
     rep.messages_sent = window_messages_;
     rep.latency = summarize(latencies_);
+    rep.latency_same_node = summarize(latencies_same_node_);
+    rep.latency_cross_node = summarize(latencies_cross_node_);
     rep.user_timestamps = use_kernel_ts_ ? user_timestamps_ : 0;
     rep.error_frames = error_frames_;
     rep.first_error_code = first_error_code_;
@@ -332,7 +345,8 @@ class load_run {
     c.polling_out = true;
     if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, c.fd, &ev) != 0)
       return fail(i, std::string("epoll_ctl: ") + std::strerror(errno));
-    if (::connect(c.fd, reinterpret_cast<const sockaddr*>(&addr_), sizeof addr_) != 0 && errno != EINPROGRESS)
+    const sockaddr_in& addr = addrs_[c.node];
+    if (::connect(c.fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 && errno != EINPROGRESS)
       return fail(i, std::string("connect: ") + std::strerror(errno));
   }
 
@@ -343,7 +357,7 @@ class load_run {
     if (::getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
     if (err != 0) return fail(i, std::string("connect: ") + std::strerror(err));
     c.state = conn_state::upgrading;
-    c.out += upgrade_;
+    c.out += upgrades_[c.node];
     flush(i);
   }
 
@@ -535,7 +549,7 @@ class load_run {
     const std::string_view rest = p.substr(head.size());
     const std::string_view type = rest.substr(0, rest.find('"'));
     connection& c = conns_[i];
-    if (type == "new_message" || type == "message_sent" || type == "send_message") return on_delivery(p, ts);
+    if (type == "new_message" || type == "message_sent" || type == "send_message") return on_delivery(i, p, ts);
     if (type == "auth_success") {
       if (c.state != conn_state::authenticating) return;
       c.state = conn_state::joining;
@@ -564,7 +578,7 @@ class load_run {
     // the server does per connection; the generator only receives it.
   }
 
-  void on_delivery(std::string_view p, std::int64_t ts) {
+  void on_delivery(std::uint32_t receiver, std::string_view p, std::int64_t ts) {
     constexpr std::string_view marker = "\"text\":\"#";
     const auto at = p.find(marker);
     if (at == std::string_view::npos) {
@@ -590,8 +604,12 @@ class load_run {
     }
     --r.remaining;
     if (phase_ == phase::measure) ++window_deliveries_;
-    if (r.measured && latencies_.size() < max_latency_samples)
-      latencies_.push_back(std::max<std::int64_t>(0, ts - r.sent_real_ns));
+    if (r.measured && latencies_.size() < max_latency_samples) {
+      const std::int64_t ns = std::max<std::int64_t>(0, ts - r.sent_real_ns);
+      latencies_.push_back(ns);
+      if (ports_.size() > 1)
+        (conns_[receiver].node == r.node ? latencies_same_node_ : latencies_cross_node_).push_back(ns);
+    }
     if (r.remaining == 0) complete(r);
   }
 
@@ -638,6 +656,7 @@ class load_run {
     payload_ += "}}";
     r.id = id;
     r.room = room_index;
+    r.node = conns_[sender].node;
     r.remaining = static_cast<std::int32_t>(room.members.size());
     r.measured = phase_ == phase::measure;
     r.sent_mono_ns = mono_ns();
@@ -721,27 +740,39 @@ class load_run {
 
   // --- the server process --------------------------------------------------
 
+  // Summed over every measured process; unknown if one cannot be read.
   std::optional<double> rss() const {
-    const auto v = process_rss_kib(pid_);
-    if (!v) return std::nullopt;
-    return static_cast<double>(*v);
+    if (pids_.empty()) return std::nullopt;
+    double sum = 0;
+    for (const pid_t pid : pids_) {
+      const auto v = process_rss_kib(pid);
+      if (!v) return std::nullopt;
+      sum += static_cast<double>(*v);
+    }
+    return sum;
   }
   std::optional<double> server_cpu() const {
-    if (pid_ <= 0) return std::nullopt;
-    return process_cpu_seconds(pid_);
+    if (pids_.empty()) return std::nullopt;
+    double sum = 0;
+    for (const pid_t pid : pids_) {
+      const auto v = process_cpu_seconds(pid);
+      if (!v) return std::nullopt;
+      sum += *v;
+    }
+    return sum;
   }
 
   const options& o_;
-  pid_t pid_;
-  std::uint16_t port_;
+  std::vector<pid_t> pids_;
+  std::vector<std::uint16_t> ports_;
   std::vector<connection> conns_;
   std::vector<room_state> rooms_;
   std::vector<message_record> ring_;
   std::vector<char> rx_;
-  std::vector<std::int64_t> latencies_;
-  std::string upgrade_;
+  std::vector<std::int64_t> latencies_, latencies_same_node_, latencies_cross_node_;
+  std::vector<std::string> upgrades_;  ///< per node: the Host header names its port
   std::string payload_;
-  sockaddr_in addr_{};
+  std::vector<sockaddr_in> addrs_;  ///< per node
   int epoll_ = -1;
   int timer_ = -1;
   bool use_kernel_ts_ = false;
@@ -800,21 +831,21 @@ int main(int argc, char** argv) {
   // SIGPIPE cannot happen: every send() says MSG_NOSIGNAL.
 
   child_process server;
-  pid_t pid = o.server_pid;
-  std::uint16_t port = o.port;
+  std::vector<pid_t> pids = o.server_pids;
+  std::vector<std::uint16_t> ports = o.ports;
   if (!o.server_command.empty()) {
     const auto started = server.start(o.server_command, o.server_log, std::chrono::seconds(15), error);
     if (!started) {
       std::cerr << "livechat-load: " << error << '\n';
       return 1;
     }
-    port = *started;
-    pid = server.pid();
+    ports = {*started};
+    pids.push_back(server.pid());
   }
 
   run_report rep;
   {
-    load_run run(o, pid, port);
+    load_run run(o, std::move(pids), std::move(ports));
     rep = run.run();
   }  // every socket closed here, before the server is asked to stop
   server.stop();

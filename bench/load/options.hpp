@@ -38,9 +38,13 @@ inline const char* mode_name(run_mode m) noexcept {
 struct options {
   // --- target ---------------------------------------------------------------
   std::string host = "127.0.0.1";  ///< an IPv4 literal
-  std::uint16_t port = 0;          ///< required unless a server command is given
+  /// Required unless a server command is given. Several: the nodes of a
+  /// cluster; a room's members are spread over them in turn.
+  std::vector<std::uint16_t> ports;
   std::string path = "/api/v1/ws/live-chat";
-  pid_t server_pid = 0;                     ///< for CPU and RSS; set by spawning too
+  /// For CPU and RSS, summed over all of them (a cluster's nodes, and its
+  /// broker); a spawned server is added.
+  std::vector<pid_t> server_pids;
   std::vector<std::string> server_command;  ///< after `--`: started, measured, stopped
   std::string server_log = "/dev/null";     ///< the spawned server's stderr
   std::string label;                        ///< names the run in the output
@@ -103,16 +107,21 @@ inline void add_flags(CLI::App& app, options& o) {
   add_value(app, "--host", "IPV4", "server address (default 127.0.0.1)", [&o](const std::string& v) {
     o.host = v;
   })->group(target_group);
-  add_uint(app, target_group, "--port", "server port (required without a server command)", 1, 65535,
-           [&o](std::uint64_t v) { o.port = static_cast<std::uint16_t>(v); });
+  add_uint(app, target_group, "--port",
+           "server port (required without a server command); repeat\n"
+           "for the nodes of a cluster: each room's members are\n"
+           "spread over them in turn; latency split same/cross node",
+           1, 65535, [&o](std::uint64_t v) { o.ports.push_back(static_cast<std::uint16_t>(v)); });
   add_value(app, "--path", "PATH", "WebSocket path (default /api/v1/ws/live-chat)",
             [&o](const std::string& v) {
               if (v[0] != '/') bad_value("--path must start with '/', got '" + v + "'");
               o.path = v;
             })
       ->group(target_group);
-  add_uint(app, target_group, "--server-pid", "read CPU time and RSS of this process", 1, 4'194'304,
-           [&o](std::uint64_t v) { o.server_pid = static_cast<pid_t>(v); });
+  add_uint(app, target_group, "--server-pid",
+           "read CPU time and RSS of this process; repeat for a\n"
+           "cluster's nodes and its broker (figures are summed)", 1, 4'194'304,
+           [&o](std::uint64_t v) { o.server_pids.push_back(static_cast<pid_t>(v)); });
   add_value(app, "--server-log", "FILE", "the started server's stderr (default /dev/null)",
             [&o](const std::string& v) { o.server_log = v; })
       ->group(target_group);
@@ -215,8 +224,10 @@ inline parse_result parse_options(int argc, const char* const* argv) {
   const auto usage_error = [](const std::string& what) {
     return livechat_examples::usage_error<options>(detail::program, what);
   };
-  if (o.server_command.empty() && o.port == 0)
+  if (o.server_command.empty() && o.ports.empty())
     return usage_error("give --port, or the server command to start after --");
+  if (!o.server_command.empty() && !o.ports.empty())
+    return usage_error("--port and a server command to start exclude each other");
   if (o.rooms > o.connections)
     return usage_error("--rooms (" + std::to_string(o.rooms) + ") must not exceed --connections (" +
                        std::to_string(o.connections) + ")");

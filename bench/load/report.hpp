@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <rapidjson/stringbuffer.h>
@@ -66,6 +67,9 @@ struct run_report {
   std::optional<double> server_cpu_seconds;
   double generator_cpu_seconds = 0;
   latency_summary latency;
+  /// With several nodes: receivers on the sender's node, and on another one.
+  std::size_t nodes = 1;
+  latency_summary latency_same_node, latency_cross_node;
   bool kernel_timestamps = false;
   std::uint64_t user_timestamps = 0;  ///< receives without a kernel timestamp
 
@@ -184,6 +188,13 @@ inline std::string to_json(const run_report& r) {
   field("latency_p99_ms", number(opt(lat, r.latency.p99_ms), 3));
   field("latency_p999_ms", number(opt(lat, r.latency.p999_ms), 3));
   field("latency_max_ms", number(opt(lat, r.latency.max_ms), 3));
+  field("nodes", integer(r.nodes));
+  const bool same = lat && r.nodes > 1 && r.latency_same_node.samples > 0;
+  const bool cross = lat && r.nodes > 1 && r.latency_cross_node.samples > 0;
+  field("latency_same_node_p50_ms", number(opt(same, r.latency_same_node.p50_ms), 3));
+  field("latency_same_node_p99_ms", number(opt(same, r.latency_same_node.p99_ms), 3));
+  field("latency_cross_node_p50_ms", number(opt(cross, r.latency_cross_node.p50_ms), 3));
+  field("latency_cross_node_p99_ms", number(opt(cross, r.latency_cross_node.p99_ms), 3));
   field("timestamps", str(r.kernel_timestamps ? "kernel" : "user"));
   field("user_timestamps", integer(r.user_timestamps));
   field("error_frames", integer(r.error_frames));
@@ -201,9 +212,11 @@ inline std::string to_table(const run_report& r) {
   using detail::cell;
   std::string t;
   char line[512];
-  std::snprintf(line, sizeof line, "%s: %zu connections, %zu rooms (%zu-%zu each), %zu users, %s%s\n",
+  std::snprintf(line, sizeof line, "%s: %zu connections, %zu rooms (%zu-%zu each), %zu users, %s%s%s\n",
                 r.label.empty() ? "livechat-load" : r.label.c_str(), r.connections, r.rooms, r.room_size_min,
-                r.room_size_max, r.users, mode_name(r.mode), r.ok ? "" : "  ** FAILED **");
+                r.room_size_max, r.users, mode_name(r.mode),
+                r.nodes > 1 ? (", " + std::to_string(r.nodes) + " nodes").c_str() : "",
+                r.ok ? "" : "  ** FAILED **");
   t += line;
   std::snprintf(line, sizeof line, "  %-16s %zu ready in %.3f s: %s connect+auth+join/s\n", "setup", r.ready,
                 r.setup_seconds, cell(r.connects_per_second(), 0).c_str());
@@ -234,6 +247,14 @@ inline std::string to_table(const run_report& r) {
                     "latency", r.latency.p50_ms, r.latency.p90_ms, r.latency.p99_ms, r.latency.p999_ms,
                     r.latency.max_ms, r.latency.samples, r.kernel_timestamps ? "kernel" : "user");
       t += line;
+      const std::pair<const char*, const latency_summary*> split[] = {
+          {"  same node", &r.latency_same_node}, {"  cross node", &r.latency_cross_node}};
+      for (const auto& [name, l] : split) {
+        if (r.nodes < 2 || l->samples == 0) continue;
+        std::snprintf(line, sizeof line, "  %-16s p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f ms (%zu)\n",
+                      name, l->p50_ms, l->p90_ms, l->p99_ms, l->p999_ms, l->max_ms, l->samples);
+        t += line;
+      }
     }
   }
   std::snprintf(
