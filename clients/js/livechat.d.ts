@@ -201,6 +201,13 @@ export interface ClientOptions {
   random?: () => number;
   /** Default: 32 random hex digits. Must give 1–64 characters. */
   makeClientMsgId?: () => string;
+  /**
+   * A RestClient turns on the REST fallback: after `fallback.afterFailures` WebSocket attempts in a row
+   * that never authenticated, and once REST answers, the client polls the inbox and its rooms
+   * (since_seq) and posts its queued messages with their client_msg_id, until the WebSocket is back.
+   */
+  rest?: RestClient;
+  fallback?: { afterFailures?: number; pollMs?: number };
 }
 
 export interface ClientEvents {
@@ -231,6 +238,8 @@ export interface ClientEvents {
   /** One conversation of the inbox changed (activity, session, read position). */
   summary: (c: ConversationSummary) => void;
   error: (e: ClientError) => void;
+  /** The REST fallback started ('rest') or the WebSocket took over again ('websocket'). */
+  transport: (mode: 'rest' | 'websocket') => void;
 }
 
 export declare const CLIENT_DEFAULTS: Readonly<Required<Omit<ClientOptions, 'url' | 'token' | 'WebSocket' | 'backoff' | 'queue' | 'now' | 'random' | 'makeClientMsgId'>>>;
@@ -252,6 +261,8 @@ export declare class LiveChatClient {
   tick(): void;
 
   readonly state: StateName;
+  /** 'rest' while the REST fallback carries on, else 'websocket'. */
+  readonly transport: 'websocket' | 'rest';
   readonly ready: boolean;
   readonly me: AuthSuccess | null;
   /** Milliseconds until the next reconnect attempt, or null when none is scheduled. */

@@ -223,6 +223,40 @@ test('the console in Chromium', { skip: why || false, timeout: 120000 }, async (
       await page.close();
     });
 
+    await t.test('WebSocket blocked in the browser: inbox, history and sending over REST, nothing doubled after', async () => {
+      await server.webhook('Ublocked', 'before');
+      const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      let blocked = true;
+      // As a proxy that refuses upgrades: every WebSocket is cut before it reaches the server.
+      await ctx.routeWebSocket(/\/api\/v1\/ws\/live-chat/, (ws) => {
+        if (blocked) ws.close({ code: 1011, reason: 'blocked' });
+        else ws.connectToServer();
+      });
+      const page = await openConsole(null, { context: ctx });
+      await page.fill('#token', 'alice');
+      await page.click('#connect');
+      await page.waitForFunction(() => /working over REST/.test(document.querySelector('#status-text').textContent),
+        null, { timeout: 20000 });
+      await rowOf(page, 'Ublocked').click();
+      await page.waitForSelector('#messages li[data-seq="1"]');
+      await page.fill('#text', 'sent over REST');
+      await page.press('#text', 'Enter');
+      await page.waitForSelector('#messages li.mine[data-seq="2"]');
+      await server.webhook('Ublocked', 'polled');
+      await page.waitForSelector('#messages li[data-seq="3"]', { timeout: 10000 });
+      blocked = false;
+      await page.click('#retry-now');
+      await page.waitForFunction(() => document.querySelector('#status-text').textContent.startsWith('connected'),
+        null, { timeout: 10000 });
+      await page.fill('#text', 'sent over the WebSocket');
+      await page.press('#text', 'Enter');
+      await page.waitForSelector('#messages li.mine[data-seq="4"]');
+      const stored = await server.history('Ublocked');
+      assert.deepEqual(stored.map((m) => m.text), ['before', 'sent over REST', 'polled', 'sent over the WebSocket']);
+      assert.deepEqual(await page.$$eval('#messages li[data-seq]', (l) => l.map((x) => x.dataset.seq)), ['1', '2', '3', '4']);
+      await ctx.close();
+    });
+
     await t.test('an error notice clears itself', async () => {
       await errorPage.waitForFunction(() => document.querySelector('#notice').textContent === '', null,
         { timeout: Math.max(1000, 12000 - (Date.now() - errorShownAt)) });

@@ -3,7 +3,7 @@
 // The console (examples/server/web) serves its own copy of this module,
 // because the server serves one directory and follows no link out of it.
 // The copy must be this module, byte for byte:
-//   cp clients/js/{livechat,backoff,offline_queue,room_history,pacer,rest}.js examples/server/web/livechat/
+//   cp clients/js/*.js examples/server/web/livechat/
 
 import test from 'node:test';
 import assert from 'node:assert/strict';

@@ -77,7 +77,8 @@ function formatTime(iso) {
 }
 
 function conversationId(room) { return room.slice('conversation:'.length); }
-function me() { return client ? client.me : null; }
+let sentAs = null; // who our confirmed messages say we are: over REST no auth_success tells it
+function me() { return client ? client.me || sentAs : null; }
 function connected() { return !!client && client.state === State.connected; }
 
 function notice(text) {
@@ -106,6 +107,10 @@ function renderStatus() {
     const ms = client.reconnectInMs;
     text = 'offline, reconnecting in ' + Math.ceil((ms || 0) / 1000) + ' s';
     kind = 'error';
+  }
+  if (client && client.transport === 'rest') {
+    text = 'WebSocket blocked: working over REST (retrying the WebSocket in ' + Math.ceil((client.reconnectInMs || 0) / 1000) + ' s)';
+    kind = 'wait';
   }
   const queued = client ? client.queue.length : 0;
   if (queued > 0 && s !== State.connected) text += ' · ' + queued + ' waiting to send';
@@ -436,7 +441,8 @@ function signIn(token) {
   if (client) return;
   try { STORE.setItem('livechat.token', token); } catch (_) { /* disabled */ }
   rest = new RestClient({ token });
-  client = new LiveChatClient({ token });
+  // With a RestClient the module falls back to REST where a proxy refuses the WebSocket.
+  client = new LiveChatClient({ token, rest });
   client.on('state', ({ to }) => {
     if (to !== State.connected) {
       for (const t of typists.values()) clearTimeout(t.timer);
@@ -448,6 +454,7 @@ function signIn(token) {
     renderOnline();
   });
   client.on('auth', () => { renderStatus(); renderControls(); });
+  client.on('transport', () => { renderStatus(); renderControls(); });
   client.on('inbox', () => renderInbox());
   client.on('summary', () => renderInbox());
   client.on('presence', () => renderOnline());
@@ -479,6 +486,9 @@ function signIn(token) {
     maybeMarkRead();
   });
   client.on('message_state', (s) => {
+    if (s.state === 'sent' && s.message && s.message.sender && !sentAs) {
+      sentAs = { user_id: s.message.sender.id, name: s.message.sender.name, role: 'operator' };
+    }
     if (s.state === 'failed' && s.reason !== 'cancelled') {
       if (!failed.has(s.room)) failed.set(s.room, []);
       failed.get(s.room).push({ clientMsgId: s.clientMsgId, text: s.text,
@@ -541,6 +551,7 @@ function signOut(forget = true) {
   saveDraft();
   const c = client;
   client = null;
+  sentAs = null;
   c.stop();
   current = null;
   if (forget) {

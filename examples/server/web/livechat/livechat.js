@@ -18,22 +18,19 @@ import { Backoff } from './backoff.js';
 import { MessageQueue, DropReason } from './offline_queue.js';
 import { RoomHistory } from './room_history.js';
 import { SendPacer } from './pacer.js';
+import { State } from './state.js';
+import { sendMethods } from './client_send.js';
+import { historyMethods, HANDLERS } from './client_events.js';
+import { fallbackMethods, FALLBACK_DEFAULTS } from './rest_fallback.js';
 
 export { Backoff, BACKOFF_DEFAULTS } from './backoff.js';
 export { MessageQueue, DropReason, QUEUE_DEFAULTS, utf8Bytes } from './offline_queue.js';
 export { RoomHistory } from './room_history.js';
 export { RestClient, RestError } from './rest.js';
+export { State } from './state.js';
 
 export const WS_PATH = '/api/v1/ws/live-chat';
 
-/** The connection states. */
-export const State = Object.freeze({
-  disconnected: 'disconnected',     // not started, stopped, token refused, or gave up
-  connecting: 'connecting',         // WebSocket opening
-  authenticating: 'authenticating', // open, `auth` sent
-  connected: 'connected',           // authenticated: rooms rejoined, sends flow
-  reconnecting: 'reconnecting',     // lost; waiting for the backoff delay
-});
 
 const ROOM_RE = /^conversation:[A-Za-z0-9_.@:-]{1,128}$/;
 const MAX_TEXT = 5000;
@@ -78,13 +75,6 @@ function defaultUrl() {
   const loc = globalThis.location;
   if (!loc || !loc.host) return null;
   return (loc.protocol === 'https:' ? 'wss://' : 'ws://') + loc.host + WS_PATH;
-}
-
-/** The highest session version wins, whichever path it came by. */
-function newerSession(a, b) {
-  if (!a) return b || null;
-  if (!b) return a;
-  return b.version >= a.version ? b : a;
 }
 
 export const CLIENT_DEFAULTS = Object.freeze({
@@ -156,6 +146,15 @@ export class LiveChatClient {
     this._scheduled = new Set();
     this._inFlight = new Set();
     this._pumping = false;
+
+    // The REST fallback (rest_fallback.js), with a RestClient in options.rest.
+    this._fallback = o.rest ? { ...FALLBACK_DEFAULTS, ...(o.fallback || {}), rest: o.rest } : null;
+    this._restMode = false;
+    this._restProbing = false;
+    this._restPolling = false;
+    this._restTimer = null;
+    this._restPosted = new Set(); // ids whose POST is on its way
+    this._neverOpened = 0;        // WebSocket attempts in a row that never authenticated
   }
 
   // ------------------------------------------------------------ events
@@ -238,6 +237,7 @@ export class LiveChatClient {
       this._reconnectAt = null;
       this._teardown();
       this._dropLink(1000, 'client stop');
+      this._leaveRest();
       this._setState(State.disconnected);
       this._stopTimer();
     });
@@ -259,6 +259,8 @@ export class LiveChatClient {
   }
 
   get state() { return this._state; }
+  /** 'websocket', or 'rest' while the WebSocket cannot connect and the REST fallback carries on. */
+  get transport() { return this._restMode ? 'rest' : 'websocket'; }
   /** True when connected, every room's rejoin answered, and queued messages flowing. */
   get ready() { return this._state === State.connected && this._ready; }
   /** auth_success's payload ({user_id, name, role, ...}) of the last connect, or null. */
@@ -567,6 +569,7 @@ export class LiveChatClient {
   }
 
   _lost(code, reason) {
+    const opened = this._state === State.connected;
     this._teardown();
     if (this._state === State.disconnected) return;
     if (code === 4003) {
@@ -577,13 +580,16 @@ export class LiveChatClient {
       return;
     }
     this._scheduleReconnect();
+    if (!opened) this._noteAttempt(false);
   }
 
   /** We give up on the current connection (timeout, dead link). */
   _failConnection(reason) {
+    const opened = this._state === State.connected;
     this._teardown();
     this._dropLink(4000, reason);
     this._scheduleReconnect();
+    if (!opened) this._noteAttempt(false);
   }
 
   _scheduleReconnect() {
@@ -683,432 +689,6 @@ export class LiveChatClient {
     this._nextPingAt = n + this._heartbeatMs;
     this._sendNow(this._frame('ping'));
   }
-
-  // ------------------------------------------------------------ sending
-
-  _sendNow(frame) {
-    this._pacer.consume(this._now());
-    try {
-      this._ws.send(frame);
-    } catch (e) {
-      this._report({ kind: 'transport', message: 'send failed: ' + String(e && e.message ? e.message : e) });
-      if (this._ws) this._failConnection('send failed');
-    }
-  }
-
-  _enqueueFrame(type, payload, req) {
-    this._outbox.push({ type, payload, req });
-  }
-
-  _schedule(id) {
-    if (this._scheduled.has(id) || this._inFlight.has(id)) return;
-    this._scheduled.add(id);
-    this._outbox.push({ clientMsgId: id });
-  }
-
-  /** Sends what the token bucket allows, in order; nothing while paused after a rate_limited. */
-  _pump() {
-    if (this._pumping || !this._ws || this._state === State.connecting) return;
-    const n = this._now();
-    if (this._pacer.paused(n)) return;
-    this._pumping = true;
-    try {
-      this._pacer.refill(n);
-      while (this._outbox.length > 0 && this._ws && this._pacer.ready()) {
-        const o = this._outbox.shift();
-        let frame;
-        if (o.clientMsgId) {
-          this._scheduled.delete(o.clientMsgId);
-          const m = this._queue.find(o.clientMsgId);
-          if (!m) continue; // acknowledged, expired or dropped meanwhile
-          this._inFlight.add(m.clientMsgId);
-          frame = this._frame('send_message', { room: m.room, text: m.text, client_msg_id: m.clientMsgId },
-            { kind: 'send', room: m.room, clientMsgId: m.clientMsgId });
-          this._setPendingState(m.clientMsgId, 'sending');
-        } else {
-          // Encoded now, so a ref names a request of this connection.
-          frame = this._frame(o.type, o.payload, o.req);
-        }
-        this._sendNow(frame);
-      }
-    } finally {
-      this._pumping = false;
-    }
-  }
-
-  _setPendingState(id, state) {
-    const m = this._queue.find(id);
-    if (!m) return;
-    const r = this._rooms.get(m.room);
-    const p = r ? r.history.view.pending.find((x) => x.clientMsgId === id) : null;
-    if (p) {
-      if (p.state === state) return;
-      p.state = state;
-    }
-    this._emit('message_state', { clientMsgId: id, room: m.room, text: m.text, state, retries: m.retries });
-  }
-
-  /** Sends again, after the pause, what a `rate_limited` named by its ref. */
-  _resendRefused(req) {
-    switch (req.kind) {
-      case 'send':
-        this._inFlight.delete(req.clientMsgId);
-        if (this._queue.retry(req.clientMsgId)) {
-          this._setPendingState(req.clientMsgId, 'queued');
-          this._rescheduleMessages();
-        }
-        break;
-      case 'auth':
-        if (this._state === State.authenticating) this._enqueueFrame('auth', { token: this._token }, req);
-        break;
-      case 'join': {
-        const r = this._rooms.get(req.room);
-        if (r && r.history.joinOutstanding) this._enqueueFrame('join_room', r.history.joinPayload(), req);
-        break;
-      }
-      case 'leave':
-        this._enqueueFrame('leave_room', { room: req.room }, req);
-        break;
-      case 'watch':
-      case 'unwatch':
-        if ((req.kind === 'watch') !== this._watchInbox) break; // changed mind since
-        this._enqueueFrame(this._watchInbox ? 'watch_inbox' : 'unwatch_inbox', undefined, req);
-        break;
-      default:
-        break;
-    }
-  }
-
-  /** Every queued message not on the wire goes back in the outbox, in queue order, behind the frames. */
-  _rescheduleMessages() {
-    if (!this._ready) return; // becoming ready schedules them all
-    this._outbox = this._outbox.filter((o) => !o.clientMsgId);
-    this._scheduled.clear();
-    for (const m of this._queue.items) this._schedule(m.clientMsgId);
-  }
-
-  _sendJoin(r, initial, fill = false) {
-    const payload = r.history.joinPayload();
-    r.history.joinSent(fill);
-    r.initialJoin = initial;
-    if (initial) this._awaitingJoins += 1;
-    this._enqueueFrame('join_room', payload, { kind: 'join', room: r.history.view.name, initial });
-  }
-
-  _requestFill(r) {
-    if (this._state !== State.connected || r.history.joinOutstanding) return;
-    this._sendJoin(r, false, true);
-  }
-
-  _forgetRoom(room, why) {
-    const r = this._rooms.get(room);
-    if (!r) return false;
-    if (r.history.joinOutstanding && r.initialJoin) this._joinAnswered();
-    this._rooms.delete(room);
-    const ids = this._queue.items.filter((m) => m.room === room).map((m) => m.clientMsgId);
-    for (const id of ids) this._queue.drop(id, why);
-    return true;
-  }
-
-  _finishJoin(r, req) {
-    if (!r || !req || req.kind !== 'join' || !r.history.joinAnswered()) return;
-    if (r.unsentRead !== null && this._state === State.connected) {
-      this._enqueueFrame('mark_read', { room: r.history.view.name, seq: r.unsentRead });
-      r.unsentRead = null;
-    }
-    if (req.initial && r.initialJoin) {
-      r.initialJoin = false;
-      this._joinAnswered();
-    }
-  }
-
-  _joinAnswered() {
-    if (this._awaitingJoins > 0) {
-      this._awaitingJoins -= 1;
-      if (this._awaitingJoins === 0 && this._state === State.connected) this._becomeReady();
-    }
-  }
-
-  _becomeReady() {
-    this._ready = true;
-    for (const m of this._queue.items) this._schedule(m.clientMsgId);
-    this._emit('ready');
-  }
-
-  // ------------------------------------------------------------ queue
-
-  _onQueueDrop(m, why, detail) {
-    this._inFlight.delete(m.clientMsgId);
-    this._scheduled.delete(m.clientMsgId);
-    this._removePending(m.room, m.clientMsgId);
-    this._emit('message_state', { clientMsgId: m.clientMsgId, room: m.room, text: m.text, state: 'failed',
-      reason: why, error: detail || null, retries: m.retries });
-  }
-
-  _removePending(room, id) {
-    const r = this._rooms.get(room);
-    if (!r) return false;
-    const p = r.history.view.pending;
-    const i = p.findIndex((x) => x.clientMsgId === id);
-    if (i < 0) return false;
-    p.splice(i, 1);
-    return true;
-  }
-
-  /** The message is stored: out of the queue and the optimistic list. True when it was still ours. */
-  _confirm(id, room) {
-    this._inFlight.delete(id);
-    this._scheduled.delete(id);
-    const queued = this._queue.remove(id);
-    const shown = this._removePending(room, id);
-    return queued || shown;
-  }
-
-  // ------------------------------------------------------------ history
-
-  _applied(r, m) {
-    // Our own message seen in history before its acknowledgement (which a
-    // disconnect may have swallowed): it is stored, so no resend is needed.
-    const me = this._me;
-    if (m.client_msg_id && me && m.sender && m.sender.type === 'operator' && m.sender.id === me.user_id &&
-        this._confirm(m.client_msg_id, r.history.view.name)) {
-      this._emit('message_state', { clientMsgId: m.client_msg_id, room: m.room, text: m.text, state: 'sent',
-        message: m, duplicate: true });
-    }
-    this._emit('message', m);
-  }
-
-  _deliverLive(r, m) {
-    if (!m || !Number.isInteger(m.seq)) return;
-    const what = r.history.onLive(m, (x) => this._applied(r, x));
-    // The fill's conversation_update will contain m.
-    if (what === 'gap' && !r.history.filling) this._requestFill(r);
-  }
-
-  _updateSession(room, s) {
-    if (!s || typeof s !== 'object' || !Number.isInteger(s.version)) return;
-    const r = this._rooms.get(room);
-    const c = this._inbox.get(room);
-    const known = newerSession(r ? r.history.view.session : null, c ? c.session : null);
-    if (r) r.history.view.session = newerSession(r.history.view.session, s);
-    if (c) c.session = newerSession(c.session, s);
-    if (!known || s.version > known.version) this._emit('session', room, s);
-  }
-
-  _summary(room) {
-    const c = this._inbox.get(room);
-    if (c) this._emit('summary', { ...c, unread: this.unread(room) });
-  }
 }
 
-// ------------------------------------------------------------ server events
-
-const HANDLERS = {
-  auth_success(p, ref) {
-    this._takeRequest(ref);
-    if (this._state !== State.authenticating) return;
-    const n = this._now();
-    this._me = p;
-    this._heartbeatMs = this._o.heartbeatMs ||
-      (Number.isInteger(p.heartbeat_interval_ms) && p.heartbeat_interval_ms > 0 ? p.heartbeat_interval_ms : this._o.defaultHeartbeatMs);
-    this._connectedSince = n;
-    this._nextPingAt = n + this._heartbeatMs;
-    this._pongDeadline = null;
-    this._missedPongs = 0;
-    this._setState(State.connected);
-    this._emit('auth', p);
-    if (this._watchInbox) this._enqueueFrame('watch_inbox', undefined, { kind: 'watch' });
-    for (const r of this._rooms.values()) this._sendJoin(r, true);
-    if (this._awaitingJoins === 0) this._becomeReady();
-  },
-
-  conversation_update(p, ref) {
-    const req = this._takeRequest(ref);
-    const r = this._rooms.get(p.room);
-    const wasFill = !!(r && r.history.filling && req && req.kind === 'join');
-    if (r) {
-      const v = r.history.view;
-      if (Array.isArray(p.members)) v.members = p.members.slice();
-      if (Number.isInteger(p.read_seq)) v.readSeq = Math.max(v.readSeq, p.read_seq);
-      this._updateSession(p.room, p.session);
-      this._finishJoin(r, req);
-      const fill = r.history.onUpdate(p, wasFill, () => this._emit('history_reset', p.room),
-        (m) => this._applied(r, m));
-      if (fill) this._requestFill(r);
-    }
-    const c = this._inbox.get(p.room);
-    if (c) {
-      if (Number.isInteger(p.last_seq)) c.last_seq = Math.max(c.last_seq || 0, p.last_seq);
-      if (Number.isInteger(p.read_seq)) c.read_seq = Math.max(c.read_seq || 0, p.read_seq);
-      this._summary(p.room);
-    }
-    this._emit('conversation', p);
-  },
-
-  new_message(p) {
-    const m = p.message;
-    if (!m || typeof m.room !== 'string') return;
-    const r = this._rooms.get(m.room);
-    if (r) this._deliverLive(r, m);
-  },
-
-  message_sent(p, ref) {
-    const req = this._takeRequest(ref);
-    const m = p.message;
-    if (!m || typeof m.room !== 'string') return;
-    const id = typeof p.client_msg_id === 'string' ? p.client_msg_id : req ? req.clientMsgId : null;
-    const ours = !!id && this._confirm(id, m.room);
-    const r = this._rooms.get(m.room);
-    if (r) this._deliverLive(r, m);
-    if (ours) {
-      this._emit('message_state', { clientMsgId: id, room: m.room, text: m.text, state: 'sent', message: m,
-        duplicate: p.duplicate === true });
-    }
-  },
-
-  error(p, ref) {
-    const req = this._takeRequest(ref);
-    const code = typeof p.code === 'string' ? p.code : 'internal';
-    this._report({ kind: 'server', code, message: String(p.message || code),
-      request_type: p.request_type || null, field: p.field || null, room: req ? req.room || null : null });
-    if (code === 'rate_limited') {
-      // Not processed. A frame with a ref (send, join, leave, inbox, auth) is
-      // sent again after the pause; typing, mark_read and the session actions
-      // carry none: a late typing is wrong, the next mark_read supersedes this
-      // one, and a claim is the operator's decision to repeat.
-      this._pacer.slowDown(this._now());
-      if (req) this._resendRefused(req);
-      return;
-    }
-    if (!req) return;
-    switch (req.kind) {
-      case 'auth':
-        if (this._state === State.authenticating) {
-          this._teardown();
-          this._dropLink(1000, 'auth refused');
-          this._reconnectAt = null;
-          this._setState(State.disconnected);
-          this._stopTimer();
-          this._report({ kind: 'auth_failed', code: 'auth_failed', message: 'the server refused the token; not reconnecting' });
-        }
-        break;
-      case 'join': {
-        const r = this._rooms.get(req.room);
-        this._finishJoin(r, req);
-        // internal: a store hiccup, worth another try on the next connect;
-        // anything else will not change, so forget the room.
-        if (r && code !== 'internal') this._forgetRoom(req.room, DropReason.rejected);
-        break;
-      }
-      case 'send':
-        this._inFlight.delete(req.clientMsgId);
-        if (code === 'internal') {
-          if (this._queue.retry(req.clientMsgId)) {
-            this._setPendingState(req.clientMsgId, 'queued');
-            this._schedule(req.clientMsgId);
-          }
-        } else {
-          this._queue.drop(req.clientMsgId, DropReason.rejected, { code, message: String(p.message || code) });
-        }
-        break;
-      default:
-        break;
-    }
-  },
-
-  presence_update(p) {
-    this._online.clear();
-    for (const u of Array.isArray(p.online) ? p.online : []) this._online.set(u.user_id, u);
-    this._emit('presence', this.online);
-  },
-
-  presence_diff(p) {
-    for (const id of Array.isArray(p.offline) ? p.offline : []) this._online.delete(id);
-    for (const u of Array.isArray(p.online) ? p.online : []) this._online.set(u.user_id, u);
-    this._emit('presence', this.online);
-  },
-
-  inbox_update(p, ref) {
-    this._takeRequest(ref);
-    this._online.clear();
-    for (const u of Array.isArray(p.online) ? p.online : []) this._online.set(u.user_id, u);
-    this._inbox.clear();
-    for (const c of Array.isArray(p.conversations) ? p.conversations : []) {
-      if (!c || typeof c.room !== 'string') continue;
-      this._inbox.set(c.room, { ...c, read_seq: c.read_seq || 0, last_seq: c.last_seq || 0 });
-      const r = this._rooms.get(c.room);
-      if (r) {
-        r.history.view.readSeq = Math.max(r.history.view.readSeq, c.read_seq || 0);
-        this._updateSession(c.room, c.session);
-      }
-    }
-    this._emit('inbox', this.conversations());
-    this._emit('presence', this.online);
-  },
-
-  inbox_unwatched(p, ref) { this._takeRequest(ref); },
-  room_left(p, ref) { this._takeRequest(ref); },
-  pong(p, ref) { this._takeRequest(ref); },
-
-  conversation_activity(p) {
-    if (typeof p.room !== 'string') return;
-    let c = this._inbox.get(p.room);
-    if (!c) {
-      c = { room: p.room, conversation_id: p.conversation_id, last_message: null, last_seq: 0, session: null, read_seq: 0 };
-      const r = this._rooms.get(p.room);
-      if (r) c.read_seq = r.history.view.readSeq;
-      this._inbox.set(p.room, c);
-    }
-    if (p.last_message) {
-      const seq = p.last_message.seq || 0;
-      if (seq >= (c.last_seq || 0)) {
-        c.last_message = p.last_message;
-        c.last_seq = seq;
-      }
-    }
-    if (p.customer) c.customer = p.customer;
-    this._updateSession(p.room, p.session);
-    this._emit('conversation_activity', p);
-    this._summary(p.room);
-  },
-
-  typing(p) { this._emit('typing', p); },
-
-  operator_joined(p) {
-    const r = this._rooms.get(p.room);
-    if (r && !r.history.view.members.some((u) => u.user_id === p.user_id)) {
-      r.history.view.members.push({ user_id: p.user_id, name: p.name });
-      r.history.view.members.sort((a, b) => (a.user_id < b.user_id ? -1 : 1));
-    }
-    this._emit('operator_joined', p);
-  },
-
-  operator_left(p) {
-    const r = this._rooms.get(p.room);
-    if (r) r.history.view.members = r.history.view.members.filter((u) => u.user_id !== p.user_id);
-    this._emit('operator_left', p);
-  },
-
-  session_claimed(p) { this._sessionEvent('claimed', p); },
-  session_released(p) { this._sessionEvent('released', p); },
-  session_closed(p) { this._sessionEvent('closed', p); },
-
-  read_receipt(p) {
-    // The same user's other tabs move this one's read position too.
-    if (this._me && p.user_id === this._me.user_id && Number.isInteger(p.seq)) {
-      const r = this._rooms.get(p.room);
-      if (r) r.history.view.readSeq = Math.max(r.history.view.readSeq, p.seq);
-      const c = this._inbox.get(p.room);
-      if (c && p.seq > (c.read_seq || 0)) c.read_seq = p.seq;
-      this._summary(p.room);
-    }
-    this._emit('read_receipt', p);
-  },
-};
-
-LiveChatClient.prototype._sessionEvent = function sessionEvent(what, p) {
-  if (typeof p.room !== 'string') return;
-  this._updateSession(p.room, p.session);
-  this._emit('session_event', { type: what, room: p.room, session: p.session });
-  this._summary(p.room);
-};
+Object.assign(LiveChatClient.prototype, sendMethods, historyMethods, fallbackMethods);

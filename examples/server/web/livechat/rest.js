@@ -30,7 +30,12 @@ export class RestClient {
   constructor(options = {}) {
     this._base = httpBase(options.baseUrl);
     this._token = options.token || '';
-    this._fetch = options.fetch || globalThis.fetch;
+    if (options.fetch) {
+      this._fetch = options.fetch;
+    } else if (typeof globalThis.fetch === 'function') {
+      // Called as a plain function: a browser's fetch called as a method of another object throws.
+      this._fetch = (url, init) => globalThis.fetch(url, init);
+    }
     if (typeof this._fetch !== 'function') throw new TypeError('livechat: no fetch available');
     this._timeoutMs = options.timeoutMs || 10000;
   }
