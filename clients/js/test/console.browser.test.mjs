@@ -167,11 +167,13 @@ test('the console in Chromium', { skip: why || false, timeout: 120000 }, async (
       assert.deepEqual(await Promise.all(['#claim', '#release', '#close-session'].map((b) => alice.isDisabled(b))), [true, true, true],
         "an operator cannot take or close another's claim");
       await alice.waitForSelector('#messages li.system:has-text("bob claimed the conversation")');
+      await bob.waitForSelector('#messages li.system:has-text("you claimed the conversation")');
       await bob.click('#close-session');
       await alice.waitForFunction(() => document.querySelector('#session-status').textContent === 'closed');
       assert.equal(await alice.textContent('#session-holder'), 'handled by bob');
-      await alice.waitForSelector('#messages li.system:has-text("closed (handled by bob)")');
+      await alice.waitForSelector('#messages li.system:has-text("the conversation was closed (handled by bob)")');
       assert.equal(await bob.isDisabled('#close-session'), true);
+      await bob.waitForSelector('#messages li.system:has-text("you closed the conversation")');
       await alice.close();
       await bob.close();
     });
@@ -215,7 +217,8 @@ test('the console in Chromium', { skip: why || false, timeout: 120000 }, async (
       assert.equal(await page.inputValue('#text'), '');
       assert.ok(await page.isVisible('#retry-now'));
       await server.start();
-      await page.click('#retry-now');
+      // Now rather than after the backoff, unless the client was quicker than this click.
+      await page.locator('#retry-now').click({ timeout: 1000 }).catch(() => {});
       await page.waitForSelector('#messages li.mine[data-seq="2"]:has-text("written offline")', { timeout: 15000 });
       assert.equal(await page.locator('#messages li.pending').count(), 0);
       const stored = await server.history('Uoffline');
@@ -245,7 +248,7 @@ test('the console in Chromium', { skip: why || false, timeout: 120000 }, async (
       await server.webhook('Ublocked', 'polled');
       await page.waitForSelector('#messages li[data-seq="3"]', { timeout: 10000 });
       blocked = false;
-      await page.click('#retry-now');
+      await page.locator('#retry-now').click({ timeout: 1000 }).catch(() => {});
       await page.waitForFunction(() => document.querySelector('#status-text').textContent.startsWith('connected'),
         null, { timeout: 10000 });
       await page.fill('#text', 'sent over the WebSocket');

@@ -93,7 +93,7 @@ test('backoff against a closed port: attempts spaced by the bounds, then reconne
   const gaps = attempts.slice(1).map((a, i) => a - attempts[i]);
   t.diagnostic('gaps between attempts: ' + gaps.join(', ') + ' ms');
   [100, 200, 400, 400, 400].forEach((bound, i) => {
-    assert.ok(gaps[i] >= bound - 5 && gaps[i] <= bound + 120, 'gap ' + i + ' = ' + gaps[i] + ', bound ' + bound);
+    assert.ok(gaps[i] >= bound - 5 && gaps[i] <= bound + 250, 'gap ' + i + ' = ' + gaps[i] + ', bound ' + bound);
   });
   assert.ok(errors.includes('reconnect_exhausted'));
 });

@@ -43,6 +43,8 @@ const timeline = new Map();         // room -> [{afterSeq, text}] claims, releas
 const typists = new Map();          // user_id -> {name, timer} (open room)
 const joinedOrder = [];             // rooms joined, most recent last
 const loadingOlder = new Set();
+const myActions = new Map();        // room -> 'claimed' | 'released' | 'closed' asked by this tab
+const holders = new Map();          // room -> the name of who held the claim, for release lines
 let firstUnreadSeq = 0;             // the "new messages" line of the open room
 let typingSent = 0;
 let typingIdleTimer = null;
@@ -498,7 +500,8 @@ function signIn(token) {
     if (s.room === current) renderMessages();
     renderStatus();
   });
-  client.on('session', (room) => {
+  client.on('session', (room, s) => {
+    if (s && s.status === 'claimed' && s.claimed_by && !holders.has(room)) holders.set(room, s.claimed_by.name);
     if (room === current) renderSession();
     renderInbox();
   });
@@ -506,10 +509,15 @@ function signIn(token) {
     const s = e.session || {};
     const by = s.claimed_by ? s.claimed_by.name : 'someone';
     const at = formatTime(s.updated_at);
+    // The events say what the session became, not who did it: our own recent action we know.
+    const mine = myActions.get(e.room) === e.type;
+    if (mine) myActions.delete(e.room);
+    const previous = holders.get(e.room);
+    holders.set(e.room, s.status === 'closed' ? null : s.claimed_by ? s.claimed_by.name : null);
     let text;
-    if (e.type === 'claimed') text = by + ' claimed the conversation';
-    else if (e.type === 'released') text = 'released';
-    else text = 'closed' + (s.claimed_by ? ' (handled by ' + by + ')' : '');
+    if (e.type === 'claimed') text = (mine ? 'you' : by) + ' claimed the conversation';
+    else if (e.type === 'released') text = (mine ? 'you released' : 'released') + (previous ? " the claim of " + previous : ' the claim');
+    else text = (mine ? 'you closed the conversation' : 'the conversation was closed') + (s.claimed_by ? ' (handled by ' + by + ')' : '');
     addTimeline(e.room, text + (at ? ' · ' + at : ''));
     if (e.room === current) renderMessages();
   });
@@ -597,9 +605,13 @@ el.joinForm.addEventListener('submit', (ev) => {
 });
 el.back.addEventListener('click', () => closeRoom());
 
-el.claim.addEventListener('click', () => current && client.claim(current));
-el.release.addEventListener('click', () => current && client.release(current));
-el.closeSession.addEventListener('click', () => current && client.closeSession(current));
+function sessionAction(kind, method) {
+  if (!current || !client) return;
+  if (client[method](current)) myActions.set(current, kind);
+}
+el.claim.addEventListener('click', () => sessionAction('claimed', 'claim'));
+el.release.addEventListener('click', () => sessionAction('released', 'release'));
+el.closeSession.addEventListener('click', () => sessionAction('closed', 'closeSession'));
 
 el.filters.addEventListener('click', (ev) => {
   const b = ev.target.closest('button[data-filter]');
