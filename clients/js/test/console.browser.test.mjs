@@ -168,6 +168,11 @@ test('the console in Chromium', { skip: why || false, timeout: 120000 }, async (
         "an operator cannot take or close another's claim");
       await alice.waitForSelector('#messages li.system:has-text("bob claimed the conversation")');
       await bob.waitForSelector('#messages li.system:has-text("you claimed the conversation")');
+      await bob.click('#filters button[data-filter="mine"]');
+      assert.deepEqual(await bob.$$eval('#inbox li', (l) => l.map((x) => x.dataset.room)), ['conversation:Usession']);
+      await bob.click('#filters button[data-filter="unassigned"]');
+      assert.equal(await rowOf(bob, 'Usession').count(), 0);
+      await bob.click('#filters button[data-filter="all"]');
       await bob.click('#close-session');
       await alice.waitForFunction(() => document.querySelector('#session-status').textContent === 'closed');
       assert.equal(await alice.textContent('#session-holder'), 'handled by bob');
@@ -223,6 +228,27 @@ test('the console in Chromium', { skip: why || false, timeout: 120000 }, async (
       assert.equal(await page.locator('#messages li.pending').count(), 0);
       const stored = await server.history('Uoffline');
       assert.deepEqual(stored.map((m) => m.text), ['are you there?', 'written offline']);
+      await page.close();
+    });
+
+    await t.test('a filter also finds conversations beyond the 100 newest (REST list)', async () => {
+      await server.webhook('Uold', 'an old conversation');
+      const events = Array.from({ length: 101 }, (_, i) => ({ type: 'message', message: { type: 'text', id: 'n' + i, text: 'newer' },
+        source: { type: 'user', userId: 'Unewer' + i }, timestamp: Date.now(), webhookEventId: 'newer-' + i,
+        deliveryContext: { isRedelivery: false } }));
+      const res = await fetch(server.httpUrl + '/api/v1/webhook', { method: 'POST', body: JSON.stringify({ destination: 't', events }) });
+      assert.equal(res.status, 200);
+      const page = await openConsole('alice');
+      await page.fill('#room', 'Uold');
+      await page.click('#join');
+      await page.waitForSelector('#messages li[data-seq="1"]');
+      await page.click('#close-session');
+      await page.waitForFunction(() => document.querySelector('#session-status').textContent === 'closed');
+      await page.reload(); // a fresh inbox: the 100 newest, Uold not among them
+      await page.waitForSelector('#inbox li');
+      assert.equal(await rowOf(page, 'Uold').count(), 0, 'not in the live inbox');
+      await page.click('#filters button[data-filter="closed"]');
+      await rowOf(page, 'Uold').waitFor({ timeout: 5000 });
       await page.close();
     });
 

@@ -155,9 +155,35 @@ function renderOnline() {
   el.onlineCount.textContent = String(users.length);
 }
 
+// The live inbox holds the 100 newest conversations; a filter also shows the
+// REST list's matches beyond them (status / claimed_by), fetched when chosen.
+let filterExtra = [];
+let filterFetch = 0;
+
+async function fetchFilterExtra() {
+  const u = me();
+  const query = filter === 'mine' && u ? { status: 'claimed', claimed_by: u.user_id }
+    : filter === 'unassigned' ? { status: 'open' } : filter === 'closed' ? { status: 'closed' } : null;
+  const ticket = ++filterFetch;
+  filterExtra = [];
+  if (!query || !rest) return;
+  try {
+    const page = await rest.listConversations({ ...query, limit: 100 });
+    if (ticket !== filterFetch) return;
+    filterExtra = (page.conversations || []).map((c) => ({ ...c,
+      unread: Math.max(0, (c.last_seq || 0) - (c.read_seq || 0)) }));
+    renderInbox();
+  } catch (_) {
+    // The live inbox still shows what it has.
+  }
+}
+
 function visibleConversations() {
   const u = me();
-  return (client ? client.conversations() : []).filter((c) => {
+  const live = client ? client.conversations() : [];
+  const known = new Set(live.map((c) => c.room));
+  const all = live.concat(filterExtra.filter((c) => !known.has(c.room)));
+  return all.filter((c) => {
     const s = c.session || { status: 'open' };
     switch (filter) {
       case 'mine': return s.status === 'claimed' && !!u && !!s.claimed_by && s.claimed_by.user_id === u.user_id;
@@ -623,6 +649,7 @@ el.filters.addEventListener('click', (ev) => {
   }
   selected = -1;
   renderInbox();
+  fetchFilterExtra();
 });
 
 el.inbox.addEventListener('keydown', (ev) => {
