@@ -231,6 +231,28 @@ test('the console in Chromium', { skip: why || false, timeout: 120000 }, async (
       await page.close();
     });
 
+    await t.test('older messages: the note at the top, Load older pages back; a pill when scrolled up', async () => {
+      await server.webhook('Upaging', Array.from({ length: 70 }, (_, i) => 'line ' + (i + 1)));
+      const page = await openConsole('alice', { width: 1280 });
+      await rowOf(page, 'Upaging').click();
+      await page.waitForSelector('#messages li[data-seq="70"]');
+      const first = await page.$$eval('#messages li', (l) => [l[0].className, l[1].dataset.seq]);
+      assert.deepEqual(first, ['older', '21'], 'the note first, then the latest 50');
+      await page.click('#load-older');
+      await page.waitForSelector('#messages li[data-seq="1"]');
+      assert.equal(await page.locator('#messages li.older').count(), 0, 'no note once everything is shown');
+      assert.deepEqual(await page.$$eval('#messages li[data-seq]', (l) => l.map((x) => Number(x.dataset.seq))),
+        Array.from({ length: 70 }, (_, i) => i + 1));
+      await page.$eval('#messages', (m) => { m.scrollTop = 0; });
+      await server.webhook('Upaging', 'while scrolled up');
+      await page.waitForSelector('#messages li[data-seq="71"]', { state: 'attached' });
+      await page.waitForSelector('#new-messages', { state: 'visible' });
+      await page.click('#new-messages');
+      assert.equal(await page.isVisible('#new-messages'), false);
+      assert.ok(await page.$eval('#messages', (m) => m.scrollHeight - m.scrollTop - m.clientHeight < 40), 'at the end');
+      await page.close();
+    });
+
     await t.test('a filter also finds conversations beyond the 100 newest (REST list)', async () => {
       await server.webhook('Uold', 'an old conversation');
       const events = Array.from({ length: 101 }, (_, i) => ({ type: 'message', message: { type: 'text', id: 'n' + i, text: 'newer' },
