@@ -208,9 +208,15 @@ test('the console in Chromium', { skip: why || false, timeout: 120000 }, async (
       await ctx.close();
     });
 
-    await t.test('sent while the server is down: shown as waiting, stored once after a SIGKILL and restart', async () => {
+    await t.test('sent while the server is down: shown as waiting, kept across a reload, stored once after a restart', async () => {
       await server.webhook('Uoffline', 'are you there?');
-      const page = await openConsole('alice');
+      const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      let blocked = false;
+      await ctx.routeWebSocket(/\/api\/v1\/ws\/live-chat/, (ws) => {
+        if (blocked) ws.close({ code: 1011, reason: 'blocked' });
+        else ws.connectToServer();
+      });
+      const page = await openConsole('alice', { context: ctx });
       await rowOf(page, 'Uoffline').click();
       await page.waitForSelector('#messages li[data-seq="1"]');
       await server.kill('SIGKILL');
@@ -221,14 +227,20 @@ test('the console in Chromium', { skip: why || false, timeout: 120000 }, async (
       await page.waitForSelector('#messages li.pending:has-text("written offline")');
       assert.equal(await page.inputValue('#text'), '');
       assert.ok(await page.isVisible('#retry-now'));
+      // The page is reloaded before the WebSocket is back: the message is still waiting.
+      blocked = true;
       await server.start();
+      await page.reload();
+      await page.waitForSelector('#messages li.pending:has-text("written offline")');
+      blocked = false;
       // Now rather than after the backoff, unless the client was quicker than this click.
       await page.locator('#retry-now').click({ timeout: 1000 }).catch(() => {});
       await page.waitForSelector('#messages li.mine[data-seq="2"]:has-text("written offline")', { timeout: 15000 });
       assert.equal(await page.locator('#messages li.pending').count(), 0);
+      assert.equal(await page.locator('#messages li:has-text("written offline")').count(), 1);
       const stored = await server.history('Uoffline');
       assert.deepEqual(stored.map((m) => m.text), ['are you there?', 'written offline']);
-      await page.close();
+      await ctx.close();
     });
 
     await t.test('older messages: the note at the top, Load older pages back; a pill when scrolled up', async () => {

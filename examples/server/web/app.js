@@ -25,7 +25,7 @@ const el = {
   joinForm: $('join-form'), back: $('back'), room: $('room'), join: $('join'),
   title: $('title'), sessionStatus: $('session-status'), sessionHolder: $('session-holder'),
   claim: $('claim'), release: $('release'), closeSession: $('close-session'), members: $('members'),
-  messages: $('messages'), newMessages: $('new-messages'), typing: $('typing'),
+  messages: $('messages'), newMessages: $('new-messages'), typing: $('typing'), announce: $('announce'),
   sendForm: $('send-form'), text: $('text'), send: $('send'), notice: $('notice'),
 };
 
@@ -55,6 +55,25 @@ function loadJson(key, fallback) {
     return v && typeof v === 'object' ? v : fallback;
   } catch (_) {
     return fallback;
+  }
+}
+
+/** The unsent messages survive a reload of the tab: sent again under their ids, stored once. */
+function saveQueue() {
+  if (!client) return;
+  try {
+    STORE.setItem('livechat.queue', JSON.stringify(client.queue.map((m) => ({ room: m.room, text: m.text, id: m.clientMsgId }))));
+  } catch (_) { /* full or disabled */ }
+}
+
+function restoreQueue() {
+  const saved = loadJson('livechat.queue', []);
+  if (!Array.isArray(saved)) return;
+  for (const m of saved) {
+    if (!m || !isValidRoom(m.room) || typeof m.text !== 'string' || typeof m.id !== 'string') continue;
+    client.join(m.room);
+    if (!joinedOrder.includes(m.room)) joinedOrder.push(m.room);
+    client.send(m.room, m.text, { clientMsgId: m.id });
   }
 }
 
@@ -507,6 +526,8 @@ function signIn(token) {
       renderTitle();
     }
     if (m.room !== current) return;
+    // The thread is redrawn as a whole; the live region says only what is new.
+    if (!me() || !m.sender || m.sender.id !== me().user_id) el.announce.textContent = (m.sender ? m.sender.name : '') + ': ' + m.text;
     const stick = atBottom();
     renderMessages({ stick });
     if (!stick) el.newMessages.hidden = false;
@@ -525,6 +546,7 @@ function signIn(token) {
     }
     if (s.room === current) renderMessages();
     renderStatus();
+    saveQueue();
   });
   client.on('session', (room, s) => {
     if (s && s.status === 'claimed' && s.claimed_by && !holders.has(room)) holders.set(room, s.claimed_by.name);
@@ -573,6 +595,7 @@ function signIn(token) {
     }
   });
   client.watchInbox(true);
+  restoreQueue();
   client.start();
   const room = STORE.getItem('livechat.room');
   if (room && isValidRoom(room)) openRoom(room);
@@ -589,7 +612,11 @@ function signOut(forget = true) {
   c.stop();
   current = null;
   if (forget) {
-    try { STORE.removeItem('livechat.token'); STORE.removeItem('livechat.room'); } catch (_) { /* disabled */ }
+    try {
+      STORE.removeItem('livechat.token');
+      STORE.removeItem('livechat.room');
+      STORE.removeItem('livechat.queue');
+    } catch (_) { /* disabled */ }
   } else {
     try { STORE.removeItem('livechat.token'); } catch (_) { /* disabled */ }
   }
