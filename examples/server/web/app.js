@@ -519,12 +519,16 @@ function signIn(token) {
       renderMessages({ stick: true });
     }
   });
-  client.on('message', (m) => {
-    if (m.sender && m.sender.type === 'user' && document.visibilityState !== 'visible') {
+  // Every conversation's news comes as conversation_activity (the inbox), joined or not.
+  client.on('conversation_activity', (a) => {
+    const m = a.last_message;
+    if (m && m.sender && m.sender.type === 'user' && document.visibilityState !== 'visible') {
       unseenWhileHidden += 1;
       desktopNotification(m);
       renderTitle();
     }
+  });
+  client.on('message', (m) => {
     if (m.room !== current) return;
     // The thread is redrawn as a whole; the live region says only what is new.
     if (!me() || !m.sender || m.sender.id !== me().user_id) el.announce.textContent = (m.sender ? m.sender.name : '') + ': ' + m.text;
