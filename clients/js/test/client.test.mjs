@@ -311,3 +311,66 @@ test('session versions: the highest wins whatever the path', () => {
   assert.equal(c.room(ROOM).session.claimed_by.user_id, 'bob');
   assert.deepEqual(sessions, [2]);
 });
+
+test('connect timeout, stop, start again: the history is kept and resumed', () => {
+  const { c, clock, seen } = setup({ connectTimeoutMs: 5000 });
+  c.join(ROOM);
+  c.start();
+  clock.advance(5000);
+  c.tick(); // never opened
+  assert.equal(c.state, State.reconnecting);
+  assert.ok(seen.errors.some((e) => e.kind === 'connect_timeout'));
+  assert.ok(FakeSocket.instances[0].closed, 'the attempt was let go');
+  clock.advance(60000);
+  c.tick();
+  let ws = FakeSocket.last;
+  ws.open();
+  ws.serverSend('auth_success', { user_id: 'alice', name: 'alice', role: 'operator' }, ws.lastFrame('auth').ref);
+  answerJoin(ws, { messages: [message(ROOM, 1), message(ROOM, 2)] });
+  c.stop();
+  assert.equal(c.state, State.disconnected);
+  assert.deepEqual(ws.closed, { code: 1000, reason: 'client stop' });
+  const attempts = FakeSocket.instances.length;
+  clock.advance(60000);
+  c.tick();
+  assert.equal(FakeSocket.instances.length, attempts, 'no reconnect after stop');
+  c.start();
+  ws = FakeSocket.last;
+  ws.open();
+  ws.serverSend('auth_success', { user_id: 'alice', name: 'alice', role: 'operator' }, ws.lastFrame('auth').ref);
+  assert.equal(ws.lastFrame('join_room').payload.since_seq, 2);
+});
+
+test('leave cancels the room\'s unsent messages; typing and claims are not queued offline', () => {
+  const { c, seen } = setup();
+  c.join(ROOM);
+  c.join('conversation:U2');
+  c.send(ROOM, 'a');
+  c.send('conversation:U2', 'b');
+  c.leave(ROOM);
+  assert.deepEqual(seen.msgStates.filter((s) => s.state === 'failed').map((s) => [s.text, s.reason]), [['a', 'cancelled']]);
+  assert.deepEqual(c.queue.map((m) => m.text), ['b']);
+  assert.equal(c.room(ROOM), null);
+  c.typing('conversation:U2', true);
+  assert.equal(c.claim('conversation:U2'), false);
+  assert.ok(seen.errors.some((e) => e.kind === 'not_connected' && e.request_type === 'claim_session'));
+  const ws = connect(c);
+  answerJoin(ws, {});
+  assert.equal(ws.frames('typing_start').length, 0);
+  assert.equal(ws.frames('claim_session').length, 0);
+  assert.deepEqual(ws.frames('send_message').map((f) => f.payload.text), ['b']);
+});
+
+test('pacing: a flush of many queued messages stays within the burst, the rest follows the rate', () => {
+  const { c, clock } = setup({ sendBurst: 10, sendPerSecond: 5 });
+  c.join(ROOM);
+  for (let i = 0; i < 30; i += 1) c.send(ROOM, 'm' + i);
+  const ws = connect(c);
+  answerJoin(ws, {});
+  const first = ws.frames('send_message').length;
+  assert.ok(first <= 10 && first >= 7, first + ' sent at once (auth and join took tokens too)');
+  clock.advance(1000);
+  c.tick();
+  assert.equal(ws.frames('send_message').length, first + 5);
+  assert.deepEqual(ws.frames('send_message').map((f) => f.payload.text), Array.from({ length: first + 5 }, (_, i) => 'm' + i));
+});
