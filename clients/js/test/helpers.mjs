@@ -51,6 +51,23 @@ export async function waitFor(pred, ms, what) {
   }
 }
 
+// Servers still running when this process ends (a failed assertion, a
+// timeout's SIGTERM) are killed by pid rather than left behind.
+const running = new Set();
+function killRunning() {
+  for (const p of running) {
+    try { process.kill(p.pid, 'SIGCONT'); process.kill(p.pid, 'SIGKILL'); } catch (_) { /* gone */ }
+  }
+  running.clear();
+}
+process.on('exit', killRunning);
+for (const sig of ['SIGTERM', 'SIGINT']) {
+  process.on(sig, () => {
+    killRunning();
+    process.exit(1);
+  });
+}
+
 /**
  * One livechat-server process with a SQLite store in a fresh directory.
  * restart() starts it again on the same port and store (after a kill).
@@ -68,9 +85,13 @@ export class Server {
       '--auth', 'dev', '--log-level', 'error', ...this.extraArgs];
     const proc = spawn(serverBinary, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     this.proc = proc;
+    running.add(proc);
     const port = await new Promise((resolve, reject) => {
       let out = '';
-      const timer = setTimeout(() => reject(new Error('livechat-server did not print its port within 10 s')), 10000);
+      const timer = setTimeout(() => {
+        proc.kill('SIGKILL');
+        reject(new Error('livechat-server did not print its port within 10 s'));
+      }, 10000);
       proc.stdout.on('data', (d) => {
         out += d.toString();
         const m = /livechat-server listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
@@ -80,11 +101,14 @@ export class Server {
         }
       });
       proc.on('exit', (code) => {
+        running.delete(proc);
         clearTimeout(timer);
         reject(new Error('livechat-server exited with ' + code + ' before listening'));
       });
     });
     proc.removeAllListeners('exit');
+    if (proc.exitCode !== null || proc.signalCode !== null) running.delete(proc);
+    else proc.once('exit', () => running.delete(proc));
     this.port = port;
     return this;
   }
