@@ -148,6 +148,15 @@ test('the console in Chromium', { skip: why || false, timeout: 120000 }, async (
       assert.equal(await page.inputValue('#text'), 'reply meant for Udraft1');
       assert.equal((await server.history('Udraft2')).length, 1, 'nothing sent to Udraft2');
       assert.equal((await server.history('Udraft1')).length, 1, 'nor to Udraft1 yet');
+      // The keyboard: Esc leaves the conversation for the inbox, arrows and Enter open one.
+      await page.press('#text', 'Escape');
+      assert.equal(await page.textContent('#title'), '');
+      await page.focus('#inbox');
+      await page.keyboard.press('ArrowDown');
+      await page.keyboard.press('ArrowDown');
+      const second = await page.$eval('#inbox li:nth-child(2)', (li) => li.dataset.room);
+      await page.keyboard.press('Enter');
+      assert.equal('conversation:' + (await page.textContent('#title')), second);
       await page.close();
     });
 
