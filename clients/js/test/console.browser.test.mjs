@@ -329,6 +329,22 @@ test('the console in Chromium', { skip: why || false, timeout: 120000 }, async (
       await ctx.close();
     });
 
+    // ~50 s (two of the server's 25 s heartbeats): run with LIVECHAT_SLOW_TESTS=1.
+    await t.test('a frozen server (SIGSTOP) is shown as disconnected within 60 s',
+      { skip: process.env.LIVECHAT_SLOW_TESTS === '1' ? false : 'slow: set LIVECHAT_SLOW_TESTS=1' }, async (tt) => {
+        const page = await openConsole('alice');
+        const frozenAt = Date.now();
+        await server.kill('SIGSTOP');
+        try {
+          await page.waitForFunction(() => !document.querySelector('#status-text').textContent.startsWith('connected'),
+            null, { timeout: 60000, polling: 250 });
+          tt.diagnostic('shown as disconnected after ' + (Date.now() - frozenAt) + ' ms');
+        } finally {
+          await server.kill('SIGCONT');
+        }
+        await page.close();
+      });
+
     await t.test('an error notice clears itself', async () => {
       await errorPage.waitForFunction(() => document.querySelector('#notice').textContent === '', null,
         { timeout: Math.max(1000, 12000 - (Date.now() - errorShownAt)) });
