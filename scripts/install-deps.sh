@@ -8,6 +8,9 @@
 # It also means clang-14 comes without its sanitizer and libFuzzer runtimes
 # (libclang_rt.*, only recommended), so scripts/fuzz.sh needs
 # libclang-rt-14-dev named here.
+# nodejs and node-ws are only for the tests of the JavaScript client
+# (clients/js: Node's test runner, and a WebSocket for Node; the module
+# itself needs neither). A newer Node from elsewhere counts as installed.
 # postgresql is only for the tests (tests/postgres_fixture.hpp starts a
 # throwaway server with its initdb and pg_ctl); the library needs libpq-dev.
 # ccache is not listed: scripts/test.sh uses it when it is installed, but on
@@ -21,6 +24,7 @@ packages=(
   libsqlite3-dev libssl-dev libbenchmark-dev libcli11-dev libcurl4-openssl-dev
   libpq-dev postgresql
   clang-14 libclang-rt-14-dev
+  nodejs node-ws
 )
 
 missing=()

@@ -1,480 +1,766 @@
 // livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
 //
-// The demo operator console: plain JS, no build step, no external resources.
-// It speaks the wire protocol of PROTOCOL.md directly. Everything received is
-// shown with textContent, never innerHTML: message texts come from strangers.
-'use strict';
+// The operator console: plain JS, no build step, no external resources, on
+// the livechat JavaScript client (livechat/, a copy of clients/js), which
+// gives it the reconnects, the heartbeat, the offline queue and the ordered,
+// exactly-once history. This file is only the page: what is shown and when.
+// Everything received is shown with textContent, never innerHTML: message
+// texts come from strangers.
 
-(function () {
-  const WS_PATH = '/api/v1/ws/live-chat';
-  const ROOM_PREFIX = 'conversation:';
-  const TYPING_RESEND_MS = 2000;  // the server drops `typing` 3 s after the last typing_start
-  const TYPING_IDLE_MS = 2500;    // no keystroke for this long: typing_stop
-  const TYPIST_FALLBACK_MS = 6000; // forget a typist whose `is_typing: false` never came
+import { LiveChatClient, RestClient, State, roomOf, isValidRoom } from './livechat/livechat.js';
 
-  const $ = (id) => document.getElementById(id);
-  const el = {
-    connectForm: $('connect-form'), token: $('token'), connect: $('connect'),
-    disconnect: $('disconnect'), status: $('status'),
-    online: $('online'), onlineCount: $('online-count'),
-    inbox: $('inbox'), inboxEmpty: $('inbox-empty'),
-    joinForm: $('join-form'), room: $('room'), join: $('join'), leave: $('leave'),
-    sessionStatus: $('session-status'), sessionHolder: $('session-holder'),
-    claim: $('claim'), release: $('release'), closeSession: $('close-session'),
-    members: $('members'), messages: $('messages'), typing: $('typing'),
-    sendForm: $('send-form'), text: $('text'), send: $('send'), notice: $('notice'),
-  };
+const TYPING_RESEND_MS = 2000;   // the server drops `typing` 3 s after the last typing_start
+const TYPING_IDLE_MS = 2500;     // no keystroke for this long: typing_stop
+const TYPIST_FALLBACK_MS = 6000; // forget a typist whose `is_typing: false` never came
+const NOTICE_MS = 8000;          // an error stays this long
+const MAX_JOINED = 10;           // rooms kept joined (the open one, and recent ones with unsent messages)
+const STORE = window.sessionStorage; // the login and the open conversation, for this tab only
 
-  // ---------------------------------------------------------------- state
-  let ws = null;
-  let me = null;               // auth_success payload
-  let wantConnected = false;   // false after Disconnect or a rejected token
-  let reconnectDelay = 1000;
-  let reconnectTimer = null;
-  let heartbeatTimer = null;
+const $ = (id) => document.getElementById(id);
+const el = {
+  connectForm: $('connect-form'), token: $('token'), connect: $('connect'), disconnect: $('disconnect'),
+  status: $('status'), statusText: $('status-text'), retryNow: $('retry-now'), notify: $('notify'),
+  online: $('online'), onlineCount: $('online-count'), unreadTotal: $('unread-total'),
+  filters: $('filters'), inbox: $('inbox'), inboxEmpty: $('inbox-empty'),
+  joinForm: $('join-form'), back: $('back'), room: $('room'), join: $('join'),
+  title: $('title'), sessionStatus: $('session-status'), sessionHolder: $('session-holder'),
+  claim: $('claim'), release: $('release'), closeSession: $('close-session'), members: $('members'),
+  messages: $('messages'), newMessages: $('new-messages'), typing: $('typing'), announce: $('announce'),
+  sendForm: $('send-form'), text: $('text'), send: $('send'), notice: $('notice'),
+};
 
-  const online = new Map();    // user_id -> {user_id, name, connections}
-  const inbox = new Map();     // room -> {room, conversation_id, last_message, last_seq, session}
+// ---------------------------------------------------------------- state
+let client = null;
+let rest = null;
+let current = null;                 // the open room
+let filter = 'all';
+let selected = -1;                  // keyboard selection in the inbox
+let noticeTimer = null;
+let unseenWhileHidden = 0;          // customer messages that arrived while the tab was hidden
+const drafts = loadJson('livechat.drafts', {}); // room -> text not sent yet
+const failed = new Map();           // room -> [{clientMsgId, text, reason}]
+const timeline = new Map();         // room -> [{afterSeq, text}] claims, releases, closes
+const typists = new Map();          // user_id -> {name, timer} (open room)
+const joinedOrder = [];             // rooms joined, most recent last
+const loadingOlder = new Set();
+const myActions = new Map();        // room -> 'claimed' | 'released' | 'closed' asked by this tab
+const holders = new Map();          // room -> the name of who held the claim, for release lines
+let firstUnreadSeq = 0;             // the "new messages" line of the open room
+let typingSent = 0;
+let typingIdleTimer = null;
 
-  // The joined (or joining) room. `epoch` and `lastSeq` survive a reconnect
-  // so the rejoin asks only for what was missed (since_seq).
-  const current = {
-    room: null, joined: false, epoch: null, lastSeq: 0,
-    messages: new Map(),       // seq -> message
-    session: null, members: [],
-    typists: new Map(),        // user_id -> {name, timer}
-  };
-  const pendingSends = new Map(); // client_msg_id -> text, to restore the text on an error
-
-  let typingSent = 0;          // time of the last typing_start we sent, 0 = not typing
-  let typingIdleTimer = null;
-
-  // ------------------------------------------------------------- helpers
-  function randomId() {
-    const bytes = new Uint8Array(16);
-    crypto.getRandomValues(bytes);
-    return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+function loadJson(key, fallback) {
+  try {
+    const v = JSON.parse(STORE.getItem(key));
+    return v && typeof v === 'object' ? v : fallback;
+  } catch (_) {
+    return fallback;
   }
+}
 
-  function normalizeRoom(s) {
-    s = s.trim();
-    return s.startsWith(ROOM_PREFIX) ? s : ROOM_PREFIX + s;
+/** The unsent messages survive a reload of the tab: sent again under their ids, stored once. */
+function saveQueue() {
+  if (!client) return;
+  try {
+    STORE.setItem('livechat.queue', JSON.stringify(client.queue.map((m) => ({ room: m.room, text: m.text, id: m.clientMsgId }))));
+  } catch (_) { /* full or disabled */ }
+}
+
+function restoreQueue() {
+  const saved = loadJson('livechat.queue', []);
+  if (!Array.isArray(saved)) return;
+  for (const m of saved) {
+    if (!m || !isValidRoom(m.room) || typeof m.text !== 'string' || typeof m.id !== 'string') continue;
+    client.join(m.room);
+    if (!joinedOrder.includes(m.room)) joinedOrder.push(m.room);
+    client.send(m.room, m.text, { clientMsgId: m.id });
   }
+}
 
-  function send(type, payload, ref) {
-    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
-    const frame = { type };
-    if (payload) frame.payload = payload;
-    if (ref) frame.ref = ref;
-    ws.send(JSON.stringify(frame));
-    return true;
+function saveDrafts() {
+  try { STORE.setItem('livechat.drafts', JSON.stringify(drafts)); } catch (_) { /* full or disabled */ }
+}
+
+// ------------------------------------------------------------- helpers
+function node(tag, className, text) {
+  const n = document.createElement(tag);
+  if (className) n.className = className;
+  if (text !== undefined) n.textContent = text;
+  return n;
+}
+
+function formatTime(iso) {
+  const d = new Date(iso);
+  if (isNaN(d)) return '';
+  const today = new Date().toDateString() === d.toDateString();
+  return today ? d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
+    : d.toLocaleDateString([], { month: 'short', day: 'numeric' }) + ' ' + d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+function conversationId(room) { return room.slice('conversation:'.length); }
+let sentAs = null; // who our confirmed messages say we are: over REST no auth_success tells it
+function me() { return client ? client.me || sentAs : null; }
+function connected() { return !!client && client.state === State.connected; }
+
+function notice(text) {
+  clearTimeout(noticeTimer);
+  el.notice.textContent = text || '';
+  if (text) noticeTimer = setTimeout(() => { el.notice.textContent = ''; }, NOTICE_MS);
+}
+
+function atBottom() {
+  const m = el.messages;
+  return m.scrollHeight - m.scrollTop - m.clientHeight < 40;
+}
+
+// ----------------------------------------------------------- rendering
+function renderStatus() {
+  const s = client ? client.state : State.disconnected;
+  let text = s;
+  let kind = 'off';
+  if (s === State.connected) {
+    text = 'connected as ' + (me() ? me().name + ' (' + me().role + ')' : '…');
+    kind = 'on';
+  } else if (s === State.connecting || s === State.authenticating) {
+    text = s + '…';
+    kind = 'wait';
+  } else if (s === State.reconnecting) {
+    const ms = client.reconnectInMs;
+    text = 'offline, reconnecting in ' + Math.ceil((ms || 0) / 1000) + ' s';
+    kind = 'error';
   }
-
-  function setStatus(text, kind) {
-    el.status.textContent = text;
-    el.status.className = 'status status-' + kind;
+  if (client && client.transport === 'rest') {
+    text = 'WebSocket blocked: working over REST (retrying the WebSocket in ' + Math.ceil((client.reconnectInMs || 0) / 1000) + ' s)';
+    kind = 'wait';
   }
+  const queued = client ? client.queue.length : 0;
+  if (queued > 0 && s !== State.connected) text += ' · ' + queued + ' waiting to send';
+  el.statusText.textContent = text;
+  el.status.className = 'status status-' + kind;
+  el.retryNow.hidden = s !== State.reconnecting;
+}
 
-  function notice(text) {
-    el.notice.textContent = text || '';
+function renderControls() {
+  const signedIn = !!client;
+  el.connect.disabled = signedIn;
+  el.token.disabled = signedIn;
+  el.disconnect.disabled = !signedIn;
+  el.connectForm.classList.toggle('signed-in', signedIn);
+  el.join.disabled = !connected();
+  const view = current && client ? client.room(current) : null;
+  const s = view ? view.session : null;
+  const u = me();
+  const admin = !!u && u.role === 'admin';
+  const mineClaim = !!s && s.status === 'claimed' && !!s.claimed_by && !!u && s.claimed_by.user_id === u.user_id;
+  const othersClaim = !!s && s.status === 'claimed' && !mineClaim;
+  const ok = connected() && !!view && view.loaded;
+  el.claim.disabled = !ok || mineClaim || (othersClaim && !admin);
+  el.release.disabled = !ok || !s || s.status !== 'claimed' || (!mineClaim && !admin);
+  el.closeSession.disabled = !ok || !s || s.status === 'closed' || (othersClaim && !admin);
+  el.text.disabled = !current || !signedIn;
+  el.send.disabled = el.text.disabled;
+  document.body.classList.toggle('in-conversation', !!current);
+}
+
+function renderOnline() {
+  el.online.replaceChildren();
+  const users = client ? client.online : [];
+  for (const u of users) {
+    const li = node('li', null, u.name);
+    if (u.connections > 1) li.append(node('span', 'badge', u.connections + ' tabs'));
+    if (me() && u.user_id === me().user_id) li.append(node('span', 'badge', 'you'));
+    el.online.append(li);
   }
+  el.onlineCount.textContent = String(users.length);
+}
 
-  function formatTime(iso) {
-    const d = new Date(iso);
-    return isNaN(d) ? '' : d.toLocaleTimeString();
-  }
+// The live inbox holds the 100 newest conversations; a filter also shows the
+// REST list's matches beyond them (status / claimed_by), fetched when chosen.
+let filterExtra = [];
+let filterFetch = 0;
 
-  function node(tag, className, text) {
-    const n = document.createElement(tag);
-    if (className) n.className = className;
-    if (text !== undefined) n.textContent = text;
-    return n;
-  }
-
-  // A session state can arrive by several paths (room, inbox, reply); the
-  // highest `version` is the newest.
-  function newerSession(a, b) {
-    if (!a) return b;
-    if (!b) return a;
-    return b.version >= a.version ? b : a;
-  }
-
-  // ----------------------------------------------------------- rendering
-  function renderControls() {
-    const authed = !!me && ws && ws.readyState === WebSocket.OPEN;
-    el.connect.disabled = wantConnected;
-    el.token.disabled = wantConnected;
-    el.disconnect.disabled = !wantConnected;
-    el.join.disabled = !authed;
-    el.leave.disabled = !authed || !current.joined;
-    for (const b of [el.claim, el.release, el.closeSession]) b.disabled = !authed || !current.joined;
-    el.text.disabled = !authed || !current.joined;
-    el.send.disabled = el.text.disabled;
-  }
-
-  function renderOnline() {
-    el.online.replaceChildren();
-    const users = Array.from(online.values()).sort((a, b) => (a.user_id < b.user_id ? -1 : 1));
-    for (const u of users) {
-      const li = node('li', null, u.name);
-      if (u.connections > 1) li.append(node('span', 'badge', u.connections + ' tabs'));
-      if (me && u.user_id === me.user_id) li.append(node('span', 'badge', 'you'));
-      el.online.append(li);
-    }
-    el.onlineCount.textContent = String(users.length);
-  }
-
-  function renderInbox() {
-    el.inbox.replaceChildren();
-    const rows = Array.from(inbox.values()).sort((a, b) => {
-      const ta = a.last_message ? a.last_message.created_at : '';
-      const tb = b.last_message ? b.last_message.created_at : '';
-      return ta < tb ? 1 : ta > tb ? -1 : 0;
-    });
-    for (const c of rows) {
-      const li = node('li', c.room === current.room ? 'active' : null);
-      const title = node('div', null, c.conversation_id);
-      if (c.session) title.append(node('span', 'badge ' + c.session.status, c.session.status));
-      li.append(title);
-      if (c.last_message) {
-        const who = c.last_message.sender ? c.last_message.sender.name + ': ' : '';
-        li.append(node('div', 'preview', who + c.last_message.text));
-      }
-      li.addEventListener('click', () => {
-        el.room.value = c.room;
-        joinRoom(c.room);
-      });
-      el.inbox.append(li);
-    }
-    el.inboxEmpty.hidden = rows.length > 0;
-  }
-
-  function renderSession() {
-    const s = current.session;
-    el.sessionStatus.textContent = s ? s.status : '–';
-    el.sessionHolder.textContent = s && s.claimed_by ? 'by ' + s.claimed_by.name : '';
-    el.members.textContent = current.members.length
-      ? 'In room: ' + current.members.map((m) => m.name).join(', ') : '';
-  }
-
-  function messageNode(m) {
-    const mine = me && m.sender && m.sender.type === 'operator' && m.sender.id === me.user_id;
-    const kind = mine ? 'mine' : (m.sender ? m.sender.type : '');
-    const li = node('li', kind);
-    li.dataset.seq = String(m.seq);
-    li.append(node('div', 'meta', (m.sender ? m.sender.name : '?') + ' · ' + formatTime(m.created_at)));
-    li.append(node('div', 'text', m.text));
-    return li;
-  }
-
-  function renderMessages() {
-    el.messages.replaceChildren();
-    const seqs = Array.from(current.messages.keys()).sort((a, b) => a - b);
-    for (const s of seqs) el.messages.append(messageNode(current.messages.get(s)));
-    el.messages.scrollTop = el.messages.scrollHeight;
-  }
-
-  function addMessage(m) {
-    if (!m || m.room !== current.room || current.messages.has(m.seq)) return;
-    const last = current.lastSeq;
-    current.messages.set(m.seq, m);
-    current.lastSeq = Math.max(current.lastSeq, m.seq);
-    const stick = el.messages.scrollHeight - el.messages.scrollTop - el.messages.clientHeight < 40;
-    if (m.seq > last) {
-      el.messages.append(messageNode(m));
-      if (stick) el.messages.scrollTop = el.messages.scrollHeight;
-    } else {
-      renderMessages(); // an older message arrived late: keep seq order
-    }
-  }
-
-  function systemLine(text) {
-    const li = node('li', 'system');
-    li.append(node('span', 'text', text));
-    el.messages.append(li);
-    el.messages.scrollTop = el.messages.scrollHeight;
-  }
-
-  function renderTyping() {
-    const names = Array.from(current.typists.values(), (t) => t.name);
-    el.typing.textContent = names.length === 0 ? ''
-      : names.join(', ') + (names.length === 1 ? ' is typing…' : ' are typing…');
-  }
-
-  function setTypist(userId, name, isTyping) {
-    const prev = current.typists.get(userId);
-    if (prev) clearTimeout(prev.timer);
-    if (isTyping) {
-      const timer = setTimeout(() => { current.typists.delete(userId); renderTyping(); }, TYPIST_FALLBACK_MS);
-      current.typists.set(userId, { name, timer });
-    } else {
-      current.typists.delete(userId);
-    }
-    renderTyping();
-  }
-
-  function clearRoom() {
-    for (const t of current.typists.values()) clearTimeout(t.timer);
-    current.typists.clear();
-    current.messages.clear();
-    current.room = null;
-    current.joined = false;
-    current.epoch = null;
-    current.lastSeq = 0;
-    current.session = null;
-    current.members = [];
-    el.messages.replaceChildren();
-    renderTyping();
-    renderSession();
-  }
-
-  // --------------------------------------------------------- connection
-  function connect() {
-    clearTimeout(reconnectTimer);
-    const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
-    setStatus('connecting…', 'wait');
-    ws = new WebSocket(scheme + location.host + WS_PATH);
-    const socket = ws;
-    socket.onopen = () => {
-      setStatus('authenticating…', 'wait');
-      send('auth', { token: el.token.value });
-    };
-    socket.onmessage = (ev) => {
-      let frame;
-      try { frame = JSON.parse(ev.data); } catch (e) { return; }
-      if (frame && typeof frame.type === 'string') handle(frame.type, frame.payload || {}, frame.ref);
-    };
-    socket.onclose = (ev) => {
-      if (socket !== ws) return; // an older socket we already replaced
-      ws = null;
-      me = null;
-      clearInterval(heartbeatTimer);
-      stopTyping(false);
-      current.joined = false;
-      pendingSends.clear();
-      online.clear();
-      renderOnline();
-      const why = 'closed' + (ev.code ? ' (' + ev.code + (ev.reason ? ': ' + ev.reason : '') + ')' : '');
-      // 4003: the token was refused; retrying with it cannot help.
-      if (ev.code === 4003) wantConnected = false;
-      if (wantConnected) {
-        const delay = reconnectDelay * (0.5 + Math.random()); // jitter: tabs don't reconnect in step
-        reconnectDelay = Math.min(reconnectDelay * 2, 30000);
-        setStatus(why + ', retrying in ' + Math.round(delay / 1000) + ' s', 'error');
-        reconnectTimer = setTimeout(connect, delay);
-      } else {
-        setStatus(why, ev.code === 4003 ? 'error' : 'off');
-      }
-      renderControls();
-    };
-    renderControls();
-  }
-
-  function disconnect() {
-    wantConnected = false;
-    clearTimeout(reconnectTimer);
-    if (ws) ws.close(1000, 'bye');
-    else setStatus('disconnected', 'off');
-    renderControls();
-  }
-
-  function joinRoom(room) {
-    if (!me) return;
-    if (current.room && current.room !== room && current.joined) send('leave_room', { room: current.room });
-    if (current.room !== room) {
-      clearRoom();
-      current.room = room;
-    }
-    const payload = { room };
-    // Resume: only what was missed, provided the history is the same lineage.
-    if (current.epoch) {
-      payload.since_seq = current.lastSeq;
-      payload.epoch = current.epoch;
-    }
-    send('join_room', payload);
+async function fetchFilterExtra() {
+  const u = me();
+  const query = filter === 'mine' && u ? { status: 'claimed', claimed_by: u.user_id }
+    : filter === 'unassigned' ? { status: 'open' } : filter === 'closed' ? { status: 'closed' } : null;
+  const ticket = ++filterFetch;
+  filterExtra = [];
+  if (!query || !rest) return;
+  try {
+    const page = await rest.listConversations({ ...query, limit: 100 });
+    if (ticket !== filterFetch) return;
+    filterExtra = (page.conversations || []).map((c) => ({ ...c,
+      unread: Math.max(0, (c.last_seq || 0) - (c.read_seq || 0)) }));
     renderInbox();
+  } catch (_) {
+    // The live inbox still shows what it has.
   }
+}
 
-  // -------------------------------------------------------------- typing
-  function onTextInput() {
-    if (!current.joined) return;
-    clearTimeout(typingIdleTimer);
-    if (el.text.value.trim() === '') { stopTyping(true); return; }
-    const now = Date.now();
-    if (now - typingSent >= TYPING_RESEND_MS) {
-      send('typing_start', { room: current.room });
-      typingSent = now;
-    }
-    typingIdleTimer = setTimeout(() => stopTyping(true), TYPING_IDLE_MS);
-  }
-
-  function stopTyping(tell) {
-    clearTimeout(typingIdleTimer);
-    if (typingSent && tell && current.joined) send('typing_stop', { room: current.room });
-    typingSent = 0;
-  }
-
-  // ------------------------------------------------------ server events
-  function handle(type, p, ref) {
-    switch (type) {
-      case 'auth_success':
-        me = p;
-        reconnectDelay = 1000;
-        setStatus('connected as ' + p.name + ' (' + p.role + ')', 'on');
-        clearInterval(heartbeatTimer);
-        heartbeatTimer = setInterval(() => send('ping'), p.heartbeat_interval_ms || 25000);
-        send('watch_inbox');
-        if (current.room) joinRoom(current.room); // after a reconnect
-        notice('');
-        break;
-      case 'presence_update':
-        online.clear();
-        for (const u of p.online || []) online.set(u.user_id, u);
-        renderOnline();
-        break;
-      case 'presence_diff':
-        for (const u of p.online || []) online.set(u.user_id, u);
-        for (const id of p.offline || []) online.delete(id);
-        renderOnline();
-        break;
-      case 'inbox_update':
-        inbox.clear();
-        for (const c of p.conversations || []) inbox.set(c.room, c);
-        online.clear();
-        for (const u of p.online || []) online.set(u.user_id, u);
-        renderInbox();
-        renderOnline();
-        break;
-      case 'conversation_activity': {
-        const prev = inbox.get(p.room) || { room: p.room, conversation_id: p.conversation_id };
-        prev.last_message = p.last_message;
-        prev.last_seq = p.last_message ? p.last_message.seq : prev.last_seq;
-        prev.session = newerSession(prev.session, p.session);
-        inbox.set(p.room, prev);
-        renderInbox();
-        break;
-      }
-      case 'conversation_update':
-        if (p.room !== current.room) break;
-        // Not recovered: our copy may have gaps or come from another
-        // history (epoch changed), so drop it and take what came.
-        if (!p.recovered) {
-          current.messages.clear();
-          current.lastSeq = 0;
-        }
-        current.joined = true;
-        current.epoch = p.epoch;
-        current.session = p.session;
-        current.members = p.members || [];
-        for (const m of p.messages || []) current.messages.set(m.seq, m);
-        current.lastSeq = Math.max(current.lastSeq, p.last_seq || 0);
-        renderMessages();
-        if (p.has_more && !p.recovered) systemLine('older messages are not shown');
-        renderSession();
-        renderControls();
-        break;
-      case 'new_message':
-        addMessage(p.message);
-        break;
-      case 'message_sent':
-        if (p.client_msg_id) pendingSends.delete(p.client_msg_id);
-        addMessage(p.message);
-        break;
-      case 'typing':
-        if (p.room === current.room && (!me || p.user_id !== me.user_id)) setTypist(p.user_id, p.name, p.is_typing);
-        break;
-      case 'operator_joined':
-      case 'operator_left':
-        if (p.room !== current.room) break;
-        if (type === 'operator_joined') {
-          if (!current.members.some((m) => m.user_id === p.user_id)) current.members.push({ user_id: p.user_id, name: p.name });
-        } else {
-          current.members = current.members.filter((m) => m.user_id !== p.user_id);
-          setTypist(p.user_id, p.name, false);
-        }
-        systemLine(p.name + (type === 'operator_joined' ? ' joined' : ' left'));
-        renderSession();
-        break;
-      case 'room_left':
-        if (p.room === current.room) clearRoom();
-        renderControls();
-        renderInbox();
-        break;
-      case 'session_claimed':
-      case 'session_released':
-      case 'session_closed': {
-        if (p.room === current.room) {
-          current.session = newerSession(current.session, p.session);
-          renderSession();
-        }
-        const c = inbox.get(p.room);
-        if (c) { c.session = newerSession(c.session, p.session); renderInbox(); }
-        break;
-      }
-      case 'error': {
-        let text = p.code + ': ' + p.message + (p.field ? ' (' + p.field + ')' : '');
-        if (ref && pendingSends.has(ref)) {
-          // The message was not stored: give the text back to retry.
-          if (el.text.value === '') el.text.value = pendingSends.get(ref);
-          pendingSends.delete(ref);
-          text = 'not sent: ' + text;
-        }
-        notice(text);
-        break;
-      }
-      default:
-        break; // pong, inbox_unwatched, read_receipt, future events
-    }
-  }
-
-  // ---------------------------------------------------------- UI events
-  el.connectForm.addEventListener('submit', (ev) => {
-    ev.preventDefault();
-    if (!el.token.value) return;
-    wantConnected = true;
-    reconnectDelay = 1000;
-    connect();
-  });
-  el.disconnect.addEventListener('click', disconnect);
-
-  el.joinForm.addEventListener('submit', (ev) => {
-    ev.preventDefault();
-    const room = normalizeRoom(el.room.value);
-    el.room.value = room;
-    joinRoom(room);
-  });
-  el.leave.addEventListener('click', () => {
-    if (current.room) send('leave_room', { room: current.room });
-  });
-
-  el.claim.addEventListener('click', () => send('claim_session', { room: current.room }));
-  el.release.addEventListener('click', () => send('release_session', { room: current.room }));
-  el.closeSession.addEventListener('click', () => send('close_session', { room: current.room }));
-
-  el.text.addEventListener('input', onTextInput);
-  el.text.addEventListener('blur', () => stopTyping(true));
-  el.text.addEventListener('keydown', (ev) => {
-    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
-      ev.preventDefault();
-      el.sendForm.requestSubmit();
+function visibleConversations() {
+  const u = me();
+  const live = client ? client.conversations() : [];
+  const known = new Set(live.map((c) => c.room));
+  const all = live.concat(filterExtra.filter((c) => !known.has(c.room)));
+  return all.filter((c) => {
+    const s = c.session || { status: 'open' };
+    switch (filter) {
+      case 'mine': return s.status === 'claimed' && !!u && !!s.claimed_by && s.claimed_by.user_id === u.user_id;
+      case 'unassigned': return s.status === 'open';
+      case 'closed': return s.status === 'closed';
+      default: return true;
     }
   });
-  el.sendForm.addEventListener('submit', (ev) => {
-    ev.preventDefault();
-    const text = el.text.value.trim();
-    if (!text || !current.joined) return;
-    const id = randomId();
-    // The client_msg_id doubles as the ref, so an error reply names the message.
-    if (send('send_message', { room: current.room, text, client_msg_id: id }, id)) {
-      pendingSends.set(id, el.text.value);
-      el.text.value = '';
-      stopTyping(true);
-      notice('');
-    }
-  });
+}
 
+function renderInbox() {
+  el.inbox.replaceChildren();
+  const rows = visibleConversations();
+  if (selected >= rows.length) selected = rows.length - 1;
+  rows.forEach((c, i) => {
+    const li = node('li');
+    li.setAttribute('role', 'option');
+    li.dataset.room = c.room;
+    li.classList.toggle('active', c.room === current);
+    li.classList.toggle('unread', c.unread > 0);
+    li.classList.toggle('selected', i === selected);
+    li.setAttribute('aria-selected', String(c.room === current));
+    const row = node('div', 'row');
+    row.append(node('span', 'cid', (c.customer && c.customer.name) || c.conversation_id));
+    if (c.unread > 0) row.append(node('span', 'unread-count', String(c.unread)));
+    if (c.session) row.append(node('span', 'badge ' + c.session.status, c.session.status));
+    if (c.last_message) row.append(node('span', 'time', formatTime(c.last_message.created_at)));
+    li.append(row);
+    if (c.last_message) {
+      const who = c.last_message.sender ? c.last_message.sender.name + ': ' : '';
+      li.append(node('div', 'preview', who + c.last_message.text));
+    }
+    li.addEventListener('click', () => openRoom(c.room));
+    el.inbox.append(li);
+  });
+  el.inboxEmpty.hidden = rows.length > 0;
+  renderTitle();
+}
+
+function renderTitle() {
+  const total = client ? client.conversations().reduce((n, c) => n + c.unread, 0) : 0;
+  el.unreadTotal.textContent = total > 0 ? total + ' unread' : '';
+  const count = Math.max(total, unseenWhileHidden);
+  document.title = (count > 0 ? '(' + count + ') ' : '') + 'livechat operator console';
+}
+
+function renderSession() {
+  const view = current && client ? client.room(current) : null;
+  const s = view ? view.session : null;
+  el.title.textContent = current ? conversationId(current) : '';
+  el.sessionStatus.textContent = s ? s.status : '–';
+  let holder = '';
+  if (s && s.claimed_by) holder = (s.status === 'closed' ? 'handled by ' : 'by ') + s.claimed_by.name;
+  el.sessionHolder.textContent = holder;
+  const members = view ? view.members : [];
+  el.members.textContent = members.length ? 'In room: ' + members.map((m) => m.name).join(', ') : '';
   renderControls();
+}
+
+function messageNode(m) {
+  const u = me();
+  const mine = !!u && m.sender && m.sender.type === 'operator' && m.sender.id === u.user_id;
+  const li = node('li', mine ? 'mine' : (m.sender ? m.sender.type : ''));
+  li.dataset.seq = String(m.seq);
+  li.append(node('div', 'meta', (m.sender ? m.sender.name : '?') + ' · ' + formatTime(m.created_at)));
+  li.append(node('div', 'text', m.text));
+  return li;
+}
+
+function pendingNode(p) {
+  const li = node('li', 'mine pending');
+  li.dataset.pending = p.clientMsgId;
+  li.append(node('div', 'meta', p.state === 'sending' ? 'sending…' : 'waiting for the connection…'));
+  li.append(node('div', 'text', p.text));
+  return li;
+}
+
+function failedNode(room, f) {
+  const li = node('li', 'mine failed');
+  li.dataset.failed = f.clientMsgId;
+  const meta = node('div', 'meta', 'not sent (' + f.reason + ') ');
+  const retry = node('button', 'link', 'retry');
+  retry.type = 'button';
+  retry.addEventListener('click', () => {
+    removeFailed(room, f.clientMsgId);
+    // The same client_msg_id: if the first try was stored after all, the server keeps one.
+    client.send(room, f.text, { clientMsgId: f.clientMsgId });
+    renderMessages();
+  });
+  meta.append(retry);
+  li.append(meta);
+  li.append(node('div', 'text', f.text));
+  return li;
+}
+
+/** The whole thread of the open room: older-note, messages with timeline lines, pending, failed. */
+function renderMessages(opts = {}) {
+  const list = el.messages;
+  const view = current && client ? client.room(current) : null;
+  const stick = opts.stick !== undefined ? opts.stick : atBottom();
+  const anchor = opts.keepAnchor ? list.scrollHeight - list.scrollTop : null;
+  list.replaceChildren();
+  if (!view) return;
+  if (view.hasOlder) {
+    const li = node('li', 'older');
+    li.append(node('span', 'hint', 'Older messages are not shown. '));
+    const b = node('button', 'link', loadingOlder.has(current) ? 'loading…' : 'Load older');
+    b.type = 'button';
+    b.id = 'load-older';
+    b.addEventListener('click', () => loadOlder());
+    li.append(b);
+    list.append(li);
+  }
+  const lines = timeline.get(current) || [];
+  let li = 0;
+  const firstSeq = view.messages.length ? view.messages[0].seq : view.lastSeq + 1;
+  for (; li < lines.length && lines[li].afterSeq < firstSeq; li += 1) {
+    if (lines[li].afterSeq >= firstSeq - 1) list.append(systemNode(lines[li].text));
+  }
+  for (const m of view.messages) {
+    if (firstUnreadSeq && m.seq === firstUnreadSeq) list.append(node('li', 'unread-marker', 'new messages'));
+    list.append(messageNode(m));
+    for (; li < lines.length && lines[li].afterSeq <= m.seq; li += 1) list.append(systemNode(lines[li].text));
+  }
+  for (; li < lines.length; li += 1) list.append(systemNode(lines[li].text));
+  for (const p of view.pending) list.append(pendingNode(p));
+  for (const f of failed.get(current) || []) list.append(failedNode(current, f));
+  if (anchor !== null) list.scrollTop = list.scrollHeight - anchor;
+  else if (stick) list.scrollTop = list.scrollHeight;
+  el.newMessages.hidden = atBottom() || el.newMessages.hidden;
+}
+
+function systemNode(text) {
+  const li = node('li', 'system');
+  li.append(node('span', 'text', text));
+  return li;
+}
+
+function renderTyping() {
+  const names = Array.from(typists.values(), (t) => t.name);
+  el.typing.textContent = names.length === 0 ? ''
+    : names.join(', ') + (names.length === 1 ? ' is typing…' : ' are typing…');
+}
+
+function setTypist(userId, name, isTyping) {
+  const prev = typists.get(userId);
+  if (prev) clearTimeout(prev.timer);
+  if (isTyping) {
+    const timer = setTimeout(() => { typists.delete(userId); renderTyping(); }, TYPIST_FALLBACK_MS);
+    typists.set(userId, { name, timer });
+  } else {
+    typists.delete(userId);
+  }
+  renderTyping();
+}
+
+// ----------------------------------------------------------- reading
+/** The open conversation is read when it is visible and scrolled to its end. */
+function maybeMarkRead() {
+  if (!client || !current || document.visibilityState !== 'visible' || !atBottom()) return;
+  const view = client.room(current);
+  if (!view || !view.loaded || view.lastSeq <= view.readSeq) return;
+  client.markRead(current, view.lastSeq);
+  el.newMessages.hidden = true;
+  renderInbox();
+}
+
+async function loadOlder() {
+  const room = current;
+  const view = room && client ? client.room(room) : null;
+  if (!view || !view.hasOlder || loadingOlder.has(room) || view.messages.length === 0) return;
+  loadingOlder.add(room);
+  renderMessages({ keepAnchor: true });
+  try {
+    const page = await rest.history(conversationId(room), { before_seq: view.messages[0].seq, limit: 50 });
+    client.prependHistory(room, page.messages, page.has_more);
+  } catch (e) {
+    notice('could not load older messages: ' + (e.message || e));
+  } finally {
+    loadingOlder.delete(room);
+    if (room === current) renderMessages({ keepAnchor: true });
+  }
+}
+
+// -------------------------------------------------------- conversations
+function openRoom(room) {
+  if (!client || !isValidRoom(room)) return;
+  if (current === room) return;
+  saveDraft();
+  stopTyping(true);
+  for (const t of typists.values()) clearTimeout(t.timer);
+  typists.clear();
+  renderTyping();
+  current = room;
+  el.room.value = room;
+  try { STORE.setItem('livechat.room', room); } catch (_) { /* disabled */ }
+  client.join(room);
+  const i = joinedOrder.indexOf(room);
+  if (i >= 0) joinedOrder.splice(i, 1);
+  joinedOrder.push(room);
+  trimJoined();
+  const view = client.room(room);
+  const summary = client.conversations().find((c) => c.room === room);
+  if (view && view.loaded) firstUnreadSeq = view.readSeq < view.lastSeq ? view.readSeq + 1 : 0;
+  else firstUnreadSeq = summary && summary.unread > 0 ? summary.read_seq + 1 : 0;
+  el.text.value = drafts[room] || '';
+  el.newMessages.hidden = true;
+  renderMessages({ stick: true });
+  renderSession();
+  renderInbox();
+  maybeMarkRead();
+}
+
+function closeRoom() {
+  saveDraft();
+  stopTyping(true);
+  current = null;
+  try { STORE.removeItem('livechat.room'); } catch (_) { /* disabled */ }
+  el.text.value = '';
+  el.messages.replaceChildren();
+  renderSession();
+  renderInbox();
+}
+
+/** Rooms beyond MAX_JOINED are left, oldest first, except the open one and those with unsent messages. */
+function trimJoined() {
+  while (joinedOrder.length > MAX_JOINED) {
+    const victim = joinedOrder.find((r) => r !== current && !client.queue.some((m) => m.room === r));
+    if (!victim) return;
+    joinedOrder.splice(joinedOrder.indexOf(victim), 1);
+    client.leave(victim);
+  }
+}
+
+function saveDraft() {
+  if (!current) return;
+  const text = el.text.value;
+  if (text.trim()) drafts[current] = text;
+  else delete drafts[current];
+  saveDrafts();
+}
+
+function removeFailed(room, id) {
+  const list = failed.get(room);
+  if (!list) return;
+  const i = list.findIndex((f) => f.clientMsgId === id);
+  if (i >= 0) list.splice(i, 1);
+}
+
+function addTimeline(room, text) {
+  const view = client.room(room);
+  if (!timeline.has(room)) timeline.set(room, []);
+  const lines = timeline.get(room);
+  lines.push({ afterSeq: view ? view.lastSeq : 0, text });
+  if (lines.length > 200) lines.shift();
+}
+
+// -------------------------------------------------------------- typing
+function onTextInput() {
+  if (current) {
+    drafts[current] = el.text.value;
+    saveDrafts();
+  }
+  if (!current || !connected()) return;
+  clearTimeout(typingIdleTimer);
+  if (el.text.value.trim() === '') { stopTyping(true); return; }
+  const now = Date.now();
+  if (now - typingSent >= TYPING_RESEND_MS) {
+    client.typing(current, true);
+    typingSent = now;
+  }
+  typingIdleTimer = setTimeout(() => stopTyping(true), TYPING_IDLE_MS);
+}
+
+function stopTyping(tell) {
+  clearTimeout(typingIdleTimer);
+  if (typingSent && tell && current && connected()) client.typing(current, false);
+  typingSent = 0;
+}
+
+// ---------------------------------------------------------- the client
+function signIn(token) {
+  if (client) return;
+  try { STORE.setItem('livechat.token', token); } catch (_) { /* disabled */ }
+  rest = new RestClient({ token });
+  // With a RestClient the module falls back to REST where a proxy refuses the WebSocket.
+  client = new LiveChatClient({ token, rest });
+  client.on('state', ({ to }) => {
+    if (to !== State.connected) {
+      for (const t of typists.values()) clearTimeout(t.timer);
+      typists.clear();
+      renderTyping();
+    }
+    renderStatus();
+    renderControls();
+    renderOnline();
+  });
+  client.on('auth', () => { renderStatus(); renderControls(); });
+  client.on('transport', () => { renderStatus(); renderControls(); });
+  client.on('inbox', () => renderInbox());
+  client.on('summary', () => renderInbox());
+  client.on('presence', () => renderOnline());
+  client.on('conversation', (c) => {
+    if (c.room !== current) return;
+    const view = client.room(current);
+    if (!firstUnreadSeq && view && view.readSeq < view.lastSeq) firstUnreadSeq = view.readSeq + 1;
+    renderMessages();
+    renderSession();
+    maybeMarkRead();
+  });
+  client.on('history_reset', (room) => {
+    if (room === current) {
+      timeline.delete(room);
+      renderMessages({ stick: true });
+    }
+  });
+  // Every conversation's news comes as conversation_activity (the inbox), joined or not.
+  client.on('conversation_activity', (a) => {
+    const m = a.last_message;
+    if (m && m.sender && m.sender.type === 'user' && document.visibilityState !== 'visible') {
+      unseenWhileHidden += 1;
+      desktopNotification(m);
+      renderTitle();
+    }
+  });
+  client.on('message', (m) => {
+    if (m.room !== current) return;
+    // The thread is redrawn as a whole; the live region says only what is new.
+    if (!me() || !m.sender || m.sender.id !== me().user_id) el.announce.textContent = (m.sender ? m.sender.name : '') + ': ' + m.text;
+    const stick = atBottom();
+    renderMessages({ stick });
+    if (!stick) el.newMessages.hidden = false;
+    if (m.sender && me() && m.sender.id !== me().user_id) setTypist(m.sender.id, m.sender.name, false);
+    maybeMarkRead();
+  });
+  client.on('message_state', (s) => {
+    if (s.state === 'sent' && s.message && s.message.sender && !sentAs) {
+      sentAs = { user_id: s.message.sender.id, name: s.message.sender.name, role: 'operator' };
+    }
+    if (s.state === 'failed' && s.reason !== 'cancelled') {
+      if (!failed.has(s.room)) failed.set(s.room, []);
+      failed.get(s.room).push({ clientMsgId: s.clientMsgId, text: s.text,
+        reason: s.error ? s.error.code : s.reason.replace(/_/g, ' ') });
+      notice('not sent: ' + (s.error ? s.error.message : s.reason.replace(/_/g, ' ')));
+    }
+    if (s.room === current) renderMessages();
+    renderStatus();
+    saveQueue();
+  });
+  client.on('session', (room, s) => {
+    if (s && s.status === 'claimed' && s.claimed_by && !holders.has(room)) holders.set(room, s.claimed_by.name);
+    if (room === current) renderSession();
+    renderInbox();
+  });
+  client.on('session_event', (e) => {
+    const s = e.session || {};
+    const by = s.claimed_by ? s.claimed_by.name : 'someone';
+    const at = formatTime(s.updated_at);
+    // The events say what the session became, not who did it: our own recent action we know.
+    const mine = myActions.get(e.room) === e.type;
+    if (mine) myActions.delete(e.room);
+    const previous = holders.get(e.room);
+    holders.set(e.room, s.status === 'closed' ? null : s.claimed_by ? s.claimed_by.name : null);
+    let text;
+    if (e.type === 'claimed') text = (mine ? 'you' : by) + ' claimed the conversation';
+    else if (e.type === 'released') text = (mine ? 'you released' : 'released') + (previous ? " the claim of " + previous : ' the claim');
+    else text = (mine ? 'you closed the conversation' : 'the conversation was closed') + (s.claimed_by ? ' (handled by ' + by + ')' : '');
+    addTimeline(e.room, text + (at ? ' · ' + at : ''));
+    if (e.room === current) renderMessages();
+  });
+  client.on('typing', (t) => {
+    if (t.room === current && (!me() || t.user_id !== me().user_id)) setTypist(t.user_id, t.name, t.is_typing);
+  });
+  client.on('operator_joined', (e) => {
+    if (e.room === current) { addTimeline(e.room, e.name + ' joined'); renderMessages(); renderSession(); }
+  });
+  client.on('operator_left', (e) => {
+    if (e.room === current) {
+      setTypist(e.user_id, e.name, false);
+      addTimeline(e.room, e.name + ' left');
+      renderMessages();
+      renderSession();
+    }
+  });
+  client.on('read_receipt', () => renderInbox());
+  client.on('error', (e) => {
+    if (e.kind === 'auth_failed') {
+      notice('the server refused the token');
+      signOut(false);
+      return;
+    }
+    if (e.kind === 'server' || e.kind === 'not_connected' || e.kind === 'invalid_argument') {
+      notice((e.code || e.kind) + ': ' + e.message);
+    }
+  });
+  client.watchInbox(true);
+  restoreQueue();
+  client.start();
+  const room = STORE.getItem('livechat.room');
+  if (room && isValidRoom(room)) openRoom(room);
+  renderStatus();
+  renderControls();
+}
+
+function signOut(forget = true) {
+  if (!client) return;
+  saveDraft();
+  const c = client;
+  client = null;
+  sentAs = null;
+  c.stop();
+  current = null;
+  if (forget) {
+    try {
+      STORE.removeItem('livechat.token');
+      STORE.removeItem('livechat.room');
+      STORE.removeItem('livechat.queue');
+    } catch (_) { /* disabled */ }
+  } else {
+    try { STORE.removeItem('livechat.token'); } catch (_) { /* disabled */ }
+  }
+  el.messages.replaceChildren();
+  el.text.value = '';
+  renderStatus();
   renderOnline();
   renderInbox();
   renderSession();
-})();
+}
+
+function desktopNotification(m) {
+  if (!('Notification' in window) || Notification.permission !== 'granted') return;
+  try {
+    const n = new Notification(m.sender.name || 'customer', { body: m.text.slice(0, 140), tag: m.room });
+    n.onclick = () => { window.focus(); openRoom(m.room); n.close(); };
+  } catch (_) {
+    // Some browsers allow notifications only from a service worker.
+  }
+}
+
+// ---------------------------------------------------------- UI events
+el.connectForm.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const token = el.token.value.trim();
+  if (token) signIn(token);
+});
+el.disconnect.addEventListener('click', () => signOut(true));
+el.retryNow.addEventListener('click', () => client && client.retryNow());
+
+el.joinForm.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const room = roomOf(el.room.value);
+  if (!isValidRoom(room)) {
+    notice('a room is conversation:ID, ID made of letters, digits and _ . @ : -');
+    return;
+  }
+  openRoom(room);
+});
+el.back.addEventListener('click', () => closeRoom());
+
+function sessionAction(kind, method) {
+  if (!current || !client) return;
+  if (client[method](current)) myActions.set(current, kind);
+}
+el.claim.addEventListener('click', () => sessionAction('claimed', 'claim'));
+el.release.addEventListener('click', () => sessionAction('released', 'release'));
+el.closeSession.addEventListener('click', () => sessionAction('closed', 'closeSession'));
+
+el.filters.addEventListener('click', (ev) => {
+  const b = ev.target.closest('button[data-filter]');
+  if (!b) return;
+  filter = b.dataset.filter;
+  for (const x of el.filters.querySelectorAll('button')) {
+    x.classList.toggle('active', x === b);
+    x.setAttribute('aria-pressed', String(x === b));
+  }
+  selected = -1;
+  renderInbox();
+  fetchFilterExtra();
+});
+
+el.inbox.addEventListener('keydown', (ev) => {
+  const rows = visibleConversations();
+  if (rows.length === 0) return;
+  if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
+    ev.preventDefault();
+    selected = Math.max(0, Math.min(rows.length - 1, selected + (ev.key === 'ArrowDown' ? 1 : -1)));
+    renderInbox();
+  } else if (ev.key === 'Enter' && selected >= 0) {
+    ev.preventDefault();
+    openRoom(rows[selected].room);
+    el.text.focus();
+  }
+});
+
+el.messages.addEventListener('scroll', () => {
+  if (atBottom()) {
+    el.newMessages.hidden = true;
+    maybeMarkRead();
+  }
+  if (el.messages.scrollTop < 20) loadOlder();
+});
+el.newMessages.addEventListener('click', () => {
+  el.messages.scrollTop = el.messages.scrollHeight;
+  el.newMessages.hidden = true;
+  maybeMarkRead();
+});
+
+el.text.addEventListener('input', onTextInput);
+el.text.addEventListener('blur', () => stopTyping(true));
+el.text.addEventListener('keydown', (ev) => {
+  if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+    ev.preventDefault();
+    el.sendForm.requestSubmit();
+  } else if (ev.key === 'Escape') {
+    ev.preventDefault();
+    closeRoom();
+    el.inbox.focus();
+  }
+});
+el.sendForm.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const room = current;
+  if (!client || !room || !el.text.value.trim()) return;
+  // Queued whatever the connection: the client sends it when it can, once.
+  const id = client.send(room, el.text.value);
+  if (!id) return; // refused (too long …): the error says why, the text stays
+  el.text.value = '';
+  delete drafts[room];
+  saveDrafts();
+  stopTyping(true);
+  renderMessages({ stick: true });
+});
+
+el.notify.addEventListener('click', async () => {
+  try { await Notification.requestPermission(); } catch (_) { /* old API or refused */ }
+  el.notify.hidden = Notification.permission !== 'default';
+});
+el.notify.hidden = !('Notification' in window) || Notification.permission !== 'default';
+
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible') {
+    unseenWhileHidden = 0;
+    renderTitle();
+    maybeMarkRead();
+  }
+});
+
+// The status pill's countdown.
+setInterval(() => { if (client && client.state === State.reconnecting) renderStatus(); }, 250);
+
+// ------------------------------------------------------------- start
+const savedToken = STORE.getItem('livechat.token');
+if (savedToken) {
+  el.token.value = savedToken;
+  signIn(savedToken);
+}
+renderStatus();
+renderControls();
+renderOnline();
+renderInbox();
+renderSession();

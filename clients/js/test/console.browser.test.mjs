@@ -1,0 +1,360 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+//
+// The operator console (examples/server/web) in a real browser: Debian's
+// Chromium driven by playwright-core, against the built server. Each case
+// is a bug the console had: a message sent while the link died was lost,
+// a draft followed you to the next conversation, Join stayed disabled,
+// nothing was unread, buttons ignored the session, the page was 496 px
+// wide on a 390 px phone, /favicon.ico was 404, a reload forgot everything.
+//
+// playwright-core is not a dependency of the project (npm, not Debian): the
+// cases run where it can be imported, as `playwright-core` or from the
+// directory LIVECHAT_PLAYWRIGHT_CORE names, with Chromium at /usr/bin/chromium
+// (or LIVECHAT_CHROMIUM); elsewhere they are skipped and say why.
+
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Server, skipReason, waitFor } from './helpers.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const webRoot = join(here, '..', '..', '..', 'examples', 'server', 'web');
+const chromiumPath = process.env.LIVECHAT_CHROMIUM || '/usr/bin/chromium';
+
+async function loadChromium() {
+  const candidates = [];
+  if (process.env.LIVECHAT_PLAYWRIGHT_CORE) {
+    candidates.push(pathToFileURL(join(process.env.LIVECHAT_PLAYWRIGHT_CORE, 'index.mjs')).href);
+  }
+  candidates.push('playwright-core');
+  for (const c of candidates) {
+    try {
+      const m = await import(c);
+      const chromium = m.chromium || (m.default && m.default.chromium);
+      if (chromium) return chromium;
+    } catch (_) {
+      // next candidate
+    }
+  }
+  return null;
+}
+
+const chromium = await loadChromium();
+const why = (await skipReason()) ||
+  (!chromium ? 'playwright-core not found (npm install playwright-core, or set LIVECHAT_PLAYWRIGHT_CORE)' : null) ||
+  (!existsSync(chromiumPath) ? 'no Chromium at ' + chromiumPath + ' (apt-get install chromium)' : null);
+
+let server = null;
+let browser = null;
+const jsErrors = [];
+
+async function launch() {
+  server = await new Server(['--web-root', webRoot]).start();
+  browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox', '--disable-gpu',
+    '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+}
+
+async function openConsole(token, { width = 1280, context = null } = {}) {
+  const ctx = context || await browser.newContext({ viewport: { width, height: 800 } });
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => jsErrors.push(e.message));
+  page.on('console', (m) => {
+    // Network failures while the server is down are the browser's lines, not the page's errors.
+    if (m.type() === 'error' && !/WebSocket connection to|Failed to load resource/.test(m.text())) jsErrors.push(m.text());
+  });
+  await page.goto(server.httpUrl + '/');
+  if (token) {
+    await page.fill('#token', token);
+    await page.click('#connect');
+    await page.waitForFunction(() => document.querySelector('#status-text').textContent.startsWith('connected'));
+  }
+  return page;
+}
+
+const rowOf = (page, id) => page.locator('#inbox li[data-room="conversation:' + id + '"]');
+
+test('the console in Chromium', { skip: why || false, timeout: 120000 }, async (t) => {
+  await launch();
+  try {
+    // An error notice must clear by itself: raised first, checked last (after its 8 s).
+    const errorPage = await openConsole('alice');
+    await errorPage.fill('#room', 'bad room name!');
+    await errorPage.click('#join');
+    assert.notEqual(await errorPage.textContent('#notice'), '');
+    const errorShownAt = Date.now();
+
+    await t.test('/favicon.ico is served', async () => {
+      const res = await fetch(server.httpUrl + '/favicon.ico');
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('content-type'), 'image/x-icon');
+    });
+
+    await t.test('390 px: no horizontal overflow, the conversation takes the width; 1280 px: two columns', async () => {
+      await server.webhook('Ulayout', 'a long line without spaces ' + 'x'.repeat(300));
+      const page = await openConsole('alice', { width: 390 });
+      await rowOf(page, 'Ulayout').click();
+      await page.waitForSelector('#messages li[data-seq="1"]');
+      const phone = await page.evaluate(() => ({
+        scroll: document.documentElement.scrollWidth,
+        conversation: document.querySelector('#conversation').getBoundingClientRect().width,
+        inboxShown: getComputedStyle(document.querySelector('#sidebar')).display !== 'none',
+      }));
+      assert.ok(phone.scroll <= 390, 'page width ' + phone.scroll);
+      assert.ok(phone.conversation >= 0.9 * 390, 'conversation ' + phone.conversation + ' px');
+      assert.equal(phone.inboxShown, false);
+      await page.click('#back');
+      assert.ok(await page.isVisible('#inbox'));
+      await page.setViewportSize({ width: 1280, height: 800 });
+      await rowOf(page, 'Ulayout').click();
+      const wide = await page.evaluate(() => ({
+        scroll: document.documentElement.scrollWidth,
+        sidebar: document.querySelector('#sidebar').getBoundingClientRect().width,
+        conversation: document.querySelector('#conversation').getBoundingClientRect().width,
+      }));
+      assert.ok(wide.scroll <= 1280 && wide.sidebar > 200 && wide.conversation > 800, JSON.stringify(wide));
+      await page.close();
+    });
+
+    await t.test('Open is enabled once connected; a reload keeps the login and the open conversation', async () => {
+      await server.webhook('Ureload', 'hello');
+      const page = await openConsole(null);
+      assert.equal(await page.isDisabled('#join'), true);
+      await page.fill('#token', 'alice');
+      await page.click('#connect');
+      await page.waitForFunction(() => !document.querySelector('#join').disabled);
+      await page.fill('#room', 'Ureload');
+      await page.click('#join');
+      await page.waitForSelector('#messages li[data-seq="1"]');
+      await page.reload();
+      await page.waitForSelector('#messages li[data-seq="1"]');
+      assert.match(await page.textContent('#status-text'), /connected as alice/);
+      assert.equal(await page.inputValue('#room'), 'conversation:Ureload');
+      await page.close();
+    });
+
+    await t.test('a draft stays with its conversation; Enter in another one sends nothing', async () => {
+      await server.webhook('Udraft1', 'one');
+      await server.webhook('Udraft2', 'two');
+      const page = await openConsole('alice');
+      await rowOf(page, 'Udraft1').click();
+      await page.fill('#text', 'reply meant for Udraft1');
+      await rowOf(page, 'Udraft2').click();
+      await page.waitForSelector('#messages li[data-seq="1"]');
+      assert.equal(await page.inputValue('#text'), '');
+      await page.press('#text', 'Enter');
+      await rowOf(page, 'Udraft1').click();
+      assert.equal(await page.inputValue('#text'), 'reply meant for Udraft1');
+      assert.equal((await server.history('Udraft2')).length, 1, 'nothing sent to Udraft2');
+      assert.equal((await server.history('Udraft1')).length, 1, 'nor to Udraft1 yet');
+      // The keyboard: Esc leaves the conversation for the inbox, arrows and Enter open one.
+      await page.press('#text', 'Escape');
+      assert.equal(await page.textContent('#title'), '');
+      await page.focus('#inbox');
+      await page.keyboard.press('ArrowDown');
+      await page.keyboard.press('ArrowDown');
+      const second = await page.$eval('#inbox li:nth-child(2)', (li) => li.dataset.room);
+      await page.keyboard.press('Enter');
+      assert.equal('conversation:' + (await page.textContent('#title')), second);
+      await page.close();
+    });
+
+    await t.test('claim, release and close follow the session; the timeline says who', async () => {
+      await server.webhook('Usession', 'help');
+      const alice = await openConsole('alice');
+      const bob = await openConsole('bob');
+      for (const p of [alice, bob]) {
+        await rowOf(p, 'Usession').click();
+        await p.waitForSelector('#messages li[data-seq="1"]');
+      }
+      assert.deepEqual(await Promise.all(['#claim', '#release', '#close-session'].map((b) => bob.isDisabled(b))), [false, true, false]);
+      await bob.click('#claim');
+      await bob.waitForFunction(() => document.querySelector('#session-status').textContent === 'claimed');
+      assert.deepEqual(await Promise.all(['#claim', '#release', '#close-session'].map((b) => bob.isDisabled(b))), [true, false, false]);
+      await alice.waitForFunction(() => document.querySelector('#session-holder').textContent === 'by bob');
+      assert.deepEqual(await Promise.all(['#claim', '#release', '#close-session'].map((b) => alice.isDisabled(b))), [true, true, true],
+        "an operator cannot take or close another's claim");
+      await alice.waitForSelector('#messages li.system:has-text("bob claimed the conversation")');
+      await bob.waitForSelector('#messages li.system:has-text("you claimed the conversation")');
+      await bob.click('#filters button[data-filter="mine"]');
+      assert.deepEqual(await bob.$$eval('#inbox li', (l) => l.map((x) => x.dataset.room)), ['conversation:Usession']);
+      await bob.click('#filters button[data-filter="unassigned"]');
+      assert.equal(await rowOf(bob, 'Usession').count(), 0);
+      await bob.click('#filters button[data-filter="all"]');
+      await bob.click('#close-session');
+      await alice.waitForFunction(() => document.querySelector('#session-status').textContent === 'closed');
+      assert.equal(await alice.textContent('#session-holder'), 'handled by bob');
+      await alice.waitForSelector('#messages li.system:has-text("the conversation was closed (handled by bob)")');
+      assert.equal(await bob.isDisabled('#close-session'), true);
+      await bob.waitForSelector('#messages li.system:has-text("you closed the conversation")');
+      await alice.close();
+      await bob.close();
+    });
+
+    await t.test('unread counts, mark_read when read, and the other tab follows', async () => {
+      const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      const tab1 = await openConsole('carol', { context: ctx });
+      const tab2 = await openConsole('carol', { context: ctx });
+      await server.webhook('Uunread', 'first');
+      await rowOf(tab2, 'Uunread').waitFor();
+      await rowOf(tab2, 'Uunread').click(); // tab 2 reads it, then looks elsewhere
+      await server.webhook('Uother', 'elsewhere');
+      await rowOf(tab2, 'Uother').click();
+      await server.webhook('Uunread', ['second', 'third']);
+      await tab2.waitForFunction(() => {
+        const li = document.querySelector('#inbox li[data-room="conversation:Uunread"]');
+        return li && li.classList.contains('unread') && li.querySelector('.unread-count').textContent === '2';
+      });
+      assert.match(await tab2.title(), /^\(\d+\) /, 'the total in the tab title');
+      await rowOf(tab1, 'Uunread').click();
+      await tab1.waitForSelector('#messages li[data-seq="3"]');
+      await tab1.waitForSelector('#messages li.unread-marker');
+      await tab2.waitForFunction(() => {
+        const li = document.querySelector('#inbox li[data-room="conversation:Uunread"]');
+        return li && !li.classList.contains('unread');
+      }, null, { timeout: 5000 });
+      await ctx.close();
+    });
+
+    await t.test('sent while the server is down: shown as waiting, kept across a reload, stored once after a restart', async () => {
+      await server.webhook('Uoffline', 'are you there?');
+      const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      let blocked = false;
+      await ctx.routeWebSocket(/\/api\/v1\/ws\/live-chat/, (ws) => {
+        if (blocked) ws.close({ code: 1011, reason: 'blocked' });
+        else ws.connectToServer();
+      });
+      const page = await openConsole('alice', { context: ctx });
+      await rowOf(page, 'Uoffline').click();
+      await page.waitForSelector('#messages li[data-seq="1"]');
+      await server.kill('SIGKILL');
+      await page.waitForFunction(() => !document.querySelector('#status-text').textContent.startsWith('connected'));
+      assert.equal(await page.isDisabled('#text'), false, 'the composer stays usable offline');
+      await page.fill('#text', 'written offline');
+      await page.press('#text', 'Enter');
+      await page.waitForSelector('#messages li.pending:has-text("written offline")');
+      assert.equal(await page.inputValue('#text'), '');
+      assert.ok(await page.isVisible('#retry-now'));
+      // The page is reloaded before the WebSocket is back: the message is still waiting.
+      blocked = true;
+      await server.start();
+      await page.reload();
+      // Restored: still waiting, or already posted by the REST fallback (the WebSocket is blocked).
+      await page.waitForSelector('#messages li:has-text("written offline")');
+      blocked = false;
+      // Now rather than after the backoff, unless the client was quicker than this click.
+      await page.locator('#retry-now').click({ timeout: 1000 }).catch(() => {});
+      await page.waitForSelector('#messages li.mine[data-seq="2"]:has-text("written offline")', { timeout: 15000 });
+      assert.equal(await page.locator('#messages li.pending').count(), 0);
+      assert.equal(await page.locator('#messages li:has-text("written offline")').count(), 1);
+      const stored = await server.history('Uoffline');
+      assert.deepEqual(stored.map((m) => m.text), ['are you there?', 'written offline']);
+      await ctx.close();
+    });
+
+    await t.test('older messages: the note at the top, Load older pages back; a pill when scrolled up', async () => {
+      await server.webhook('Upaging', Array.from({ length: 70 }, (_, i) => 'line ' + (i + 1)));
+      const page = await openConsole('alice', { width: 1280 });
+      await rowOf(page, 'Upaging').click();
+      await page.waitForSelector('#messages li[data-seq="70"]');
+      const first = await page.$$eval('#messages li', (l) => [l[0].className, l[1].dataset.seq]);
+      assert.deepEqual(first, ['older', '21'], 'the note first, then the latest 50');
+      await page.click('#load-older');
+      await page.waitForSelector('#messages li[data-seq="1"]');
+      assert.equal(await page.locator('#messages li.older').count(), 0, 'no note once everything is shown');
+      assert.deepEqual(await page.$$eval('#messages li[data-seq]', (l) => l.map((x) => Number(x.dataset.seq))),
+        Array.from({ length: 70 }, (_, i) => i + 1));
+      await page.$eval('#messages', (m) => { m.scrollTop = 0; });
+      await server.webhook('Upaging', 'while scrolled up');
+      await page.waitForSelector('#messages li[data-seq="71"]', { state: 'attached' });
+      await page.waitForSelector('#new-messages', { state: 'visible' });
+      await page.click('#new-messages');
+      assert.equal(await page.isVisible('#new-messages'), false);
+      assert.ok(await page.$eval('#messages', (m) => m.scrollHeight - m.scrollTop - m.clientHeight < 40), 'at the end');
+      await page.close();
+    });
+
+    await t.test('a filter also finds conversations beyond the 100 newest (REST list)', async () => {
+      await server.webhook('Uold', 'an old conversation');
+      const events = Array.from({ length: 101 }, (_, i) => ({ type: 'message', message: { type: 'text', id: 'n' + i, text: 'newer' },
+        source: { type: 'user', userId: 'Unewer' + i }, timestamp: Date.now(), webhookEventId: 'newer-' + i,
+        deliveryContext: { isRedelivery: false } }));
+      const res = await fetch(server.httpUrl + '/api/v1/webhook', { method: 'POST', body: JSON.stringify({ destination: 't', events }) });
+      assert.equal(res.status, 200);
+      const page = await openConsole('alice');
+      await page.fill('#room', 'Uold');
+      await page.click('#join');
+      await page.waitForSelector('#messages li[data-seq="1"]');
+      await page.click('#close-session');
+      await page.waitForFunction(() => document.querySelector('#session-status').textContent === 'closed');
+      await page.reload(); // a fresh inbox: the 100 newest, Uold not among them
+      await page.waitForSelector('#inbox li');
+      assert.equal(await rowOf(page, 'Uold').count(), 0, 'not in the live inbox');
+      await page.click('#filters button[data-filter="closed"]');
+      await rowOf(page, 'Uold').waitFor({ timeout: 5000 });
+      await page.close();
+    });
+
+    await t.test('WebSocket blocked in the browser: inbox, history and sending over REST, nothing doubled after', async () => {
+      await server.webhook('Ublocked', 'before');
+      const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      let blocked = true;
+      // As a proxy that refuses upgrades: every WebSocket is cut before it reaches the server.
+      await ctx.routeWebSocket(/\/api\/v1\/ws\/live-chat/, (ws) => {
+        if (blocked) ws.close({ code: 1011, reason: 'blocked' });
+        else ws.connectToServer();
+      });
+      const page = await openConsole(null, { context: ctx });
+      await page.fill('#token', 'alice');
+      await page.click('#connect');
+      await page.waitForFunction(() => /working over REST/.test(document.querySelector('#status-text').textContent),
+        null, { timeout: 20000 });
+      await rowOf(page, 'Ublocked').click();
+      await page.waitForSelector('#messages li[data-seq="1"]');
+      await page.fill('#text', 'sent over REST');
+      await page.press('#text', 'Enter');
+      await page.waitForSelector('#messages li.mine[data-seq="2"]');
+      await server.webhook('Ublocked', 'polled');
+      await page.waitForSelector('#messages li[data-seq="3"]', { timeout: 10000 });
+      blocked = false;
+      await page.locator('#retry-now').click({ timeout: 1000 }).catch(() => {});
+      await page.waitForFunction(() => document.querySelector('#status-text').textContent.startsWith('connected'),
+        null, { timeout: 10000 });
+      await page.fill('#text', 'sent over the WebSocket');
+      await page.press('#text', 'Enter');
+      await page.waitForSelector('#messages li.mine[data-seq="4"]');
+      const stored = await server.history('Ublocked');
+      assert.deepEqual(stored.map((m) => m.text), ['before', 'sent over REST', 'polled', 'sent over the WebSocket']);
+      assert.deepEqual(await page.$$eval('#messages li[data-seq]', (l) => l.map((x) => x.dataset.seq)), ['1', '2', '3', '4']);
+      await ctx.close();
+    });
+
+    // ~50 s (two of the server's 25 s heartbeats): run with LIVECHAT_SLOW_TESTS=1.
+    await t.test('a frozen server (SIGSTOP) is shown as disconnected within 60 s',
+      { skip: process.env.LIVECHAT_SLOW_TESTS === '1' ? false : 'slow: set LIVECHAT_SLOW_TESTS=1' }, async (tt) => {
+        const page = await openConsole('alice');
+        const frozenAt = Date.now();
+        await server.kill('SIGSTOP');
+        try {
+          await page.waitForFunction(() => !document.querySelector('#status-text').textContent.startsWith('connected'),
+            null, { timeout: 60000, polling: 250 });
+          tt.diagnostic('shown as disconnected after ' + (Date.now() - frozenAt) + ' ms');
+        } finally {
+          await server.kill('SIGCONT');
+        }
+        await page.close();
+      });
+
+    await t.test('an error notice clears itself', async () => {
+      await errorPage.waitForFunction(() => document.querySelector('#notice').textContent === '', null,
+        { timeout: Math.max(1000, 12000 - (Date.now() - errorShownAt)) });
+      await errorPage.close();
+    });
+
+    assert.deepEqual(jsErrors, [], 'no JavaScript error on any page');
+  } finally {
+    if (browser) await browser.close();
+    await server.stop();
+  }
+});
