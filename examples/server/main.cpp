@@ -283,8 +283,22 @@ int main(int argc, char** argv) {
     auto http_budget =
         std::make_shared<livechat_server::http_response_budget>(opts.max_http_response_bytes);
     livechat_server::accept_loop<livechat_server::ws_server> acceptor(
-        io, endpoint, addresses, closer,
+        io, endpoint, addresses, closer, opts.proxies,
         [&log](const std::string& line) { log.warn("accept", {{"msg", line}}); });
+    // A connection from a trusted proxy counts against the client it names
+    // once its request is read. A header we cannot read means the proxy is
+    // misconfigured (or something else stands in front of it): the proxy's
+    // own address is used, and the operator hears of it (rate-limited, as
+    // every kind; never the header itself).
+    auto settle_client = [&](const livechat_server::ws_server::connection_ptr& con) {
+      auto client = livechat_server::settle_client_address(con, addresses, opts.proxies);
+      if (!client.malformed.empty())
+        log.warn("forwarded_for_ignored", {{"peer", con->peer_address()},
+                                           {"reason", client.malformed},
+                                           {"msg", "X-Forwarded-For from a trusted proxy could not "
+                                                   "be read; counting the proxy's address"}});
+      return client;
+    };
 
     // The handshake policy, checked before the upgrade so a refused client
     // costs no WebSocket state: only the one path exists (404), nothing new
@@ -299,13 +313,21 @@ int main(int argc, char** argv) {
       bool accept = false;
       guarded("validate", [&] {
         auto con = endpoint.get_con_from_hdl(hdl);
+        const auto client = settle_client(con);
         // One line per refusal (rate-limited): the address and why, never
-        // the request URI or headers, which may carry tokens.
+        // the request URI or headers, which may carry tokens. Behind a
+        // trusted proxy, the client it named and the proxy.
         auto log_refusal = [&](status::value code, std::string_view reason) {
           if (!log.enabled(logging::level::warn)) return;
-          log.warn("handshake_refused", {{"remote", con->get_remote_endpoint()},
-                                         {"status", static_cast<int>(code)},
-                                         {"reason", reason}});
+          if (client.from_header)
+            log.warn("handshake_refused", {{"remote", client.address},
+                                           {"via", con->peer_address()},
+                                           {"status", static_cast<int>(code)},
+                                           {"reason", reason}});
+          else
+            log.warn("handshake_refused", {{"remote", con->get_remote_endpoint()},
+                                           {"status", static_cast<int>(code)},
+                                           {"reason", reason}});
         };
         auto refuse = [&](refusal why, status::value code, std::string_view error_code,
                           const std::string& message) {
@@ -448,6 +470,7 @@ int main(int argc, char** argv) {
     endpoint.set_http_handler([&](websocketpp::connection_hdl hdl) {
       guarded("http", [&] {
         auto con = endpoint.get_con_from_hdl(hdl);
+        settle_client(con);
         if (con->over_address_cap()) {
           auto r = livechat_server::json_error(
               429, "limit_exceeded",
