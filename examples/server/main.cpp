@@ -165,6 +165,10 @@ int main(int argc, char** argv) {
              {{"msg", "no --line-channel-secret; POST /api/v1/webhook accepts unsigned requests"}});
 
   std::unique_ptr<livechat::message_store> owned_store;
+  // The store's own account of its last failure (which statement, the
+  // database's message): the hub and the routes only see
+  // errc::store_failure, which tells an operator nothing.
+  std::function<std::string()> store_last_error = [] { return std::string(); };
   if (opts.store == livechat_server::store_kind::sqlite) {
     livechat::sqlite_options so;
     so.path = opts.sqlite_path;
@@ -177,6 +181,9 @@ int main(int argc, char** argv) {
       return 1;
     }
     owned_store = std::move(opened.value());
+    store_last_error = [s = static_cast<livechat::sqlite_store*>(owned_store.get())] {
+      return s->last_error();
+    };
   } else if (opts.store == livechat_server::store_kind::postgresql) {
 #ifdef LIVECHAT_SERVER_WITH_POSTGRESQL
     livechat::postgresql_options po;
@@ -188,6 +195,9 @@ int main(int argc, char** argv) {
       return 1;
     }
     owned_store = std::move(opened.value());
+    store_last_error = [s = static_cast<livechat::postgresql_store*>(owned_store.get())] {
+      return s->last_error();
+    };
 #else
     log.error("startup_failed",
               {{"msg", "this build has no PostgreSQL support (libpq was not found)"}});
@@ -214,7 +224,20 @@ int main(int argc, char** argv) {
     hub.set_commit_request([&] {
       asio::post(io, [&] { guarded("commit", [&] { livechat_server::timed_commit(hub, metrics); }); });
     });
-    hub.set_error_handler([&log](std::string_view what) { log.error("hub_error", {{"msg", what}}); });
+    // A store failure is its own kind of line, with the store's reason, so
+    // an outage (every write failing) is rate-limited apart from other
+    // errors and says what the database answered.
+    const std::string store_failure_text = livechat::make_error_code(livechat::errc::store_failure).message();
+    auto is_store_failure = [&store_failure_text](std::string_view what) {
+      return what.find(store_failure_text) != std::string_view::npos ||
+             what.rfind("message store", 0) == 0;
+    };
+    hub.set_error_handler([&](std::string_view what) {
+      if (is_store_failure(what))
+        log.error("store_error", {{"msg", what}, {"reason", store_last_error()}});
+      else
+        log.error("hub_error", {{"msg", what}});
+    });
 
     // --- outbound: operators' replies back to the end user ----------------
     // Declared after io, so it is destroyed first (its handlers hold only
@@ -459,7 +482,12 @@ int main(int argc, char** argv) {
 #endif
     livechat_server::api_routes<decltype(hub)> api(
         hub, store, *auth, clock, metrics, std::move(api_opts),
-        [&log](std::string_view line) { log.warn("api", {{"msg", line}}); });
+        [&](std::string_view line) {
+          if (is_store_failure(line))
+            log.error("store_error", {{"msg", line}, {"reason", store_last_error()}});
+          else
+            log.warn("api", {{"msg", line}});
+        });
     api.install(router);
     livechat_server::static_files files(opts.web_root);
     if (!files.available())
