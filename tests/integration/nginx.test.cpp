@@ -198,6 +198,13 @@ TEST_CASE("Behind nginx: upgrade, REST, a client moving between nodes, the cap p
     CHECK(upgrades(port, ws0, {"10.0.0.1", "10.0.0.1", "10.0.0.1"}, held) == std::vector<int>{101, 101, 101});
     CHECK(upgrades(port, ws0, {"10.0.0.1"}, held) == std::vector<int>{429});
     CHECK(upgrades(port, ws0, {"10.0.0.2", "10.0.0.2"}, held) == std::vector<int>{101, 101});
+    // Plain HTTP counts the same way (REST, the webhook, /healthz).
+    HttpResponse full = http_get(port, "/node-0/healthz", "X-Forwarded-For: 10.0.0.1\r\n");
+    INFO(full);
+    CHECK(full.status == 429);
+    HttpResponse other = http_get(port, "/node-0/healthz", "X-Forwarded-For: 10.0.0.9\r\n");
+    INFO(other);
+    CHECK(other.status == 200);
     // A header that cannot be read counts as the proxy, and is logged.
     CHECK(upgrades(port, ws0, {"bogus"}, held) == std::vector<int>{101});
     // Not trusted: every client is nginx's 127.0.0.1.

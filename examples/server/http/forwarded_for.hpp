@@ -148,6 +148,7 @@ class trusted_proxies {
   /// `address` as the accept loop writes it (text); false when it is not
   /// an address at all.
   bool trusts(std::string_view address) const {
+    if (ranges_.empty()) return false;  // the usual case: no parse per accept
     const auto a = ip_address::parse(address);
     return a && trusts(*a);
   }
