@@ -18,6 +18,8 @@
 # Environment:
 #   LIVECHAT_SERVER_BINARY=PATH   run this livechat-server; nothing is
 #                                 installed or built
+#   LIVECHAT_BUILD_DIR=DIR        build there (default build/, as
+#                                 scripts/run-server.sh)
 #   LIVECHAT_CLUSTER_NO_BROKER=1  start the nodes without --broker (a build
 #                                 without the Redis broker: the nodes then
 #                                 share the store only, no live events
@@ -66,10 +68,12 @@ if [ -n "${LIVECHAT_SERVER_BINARY:-}" ]; then
 else
   "$root/scripts/install-deps.sh"
   jobs="${LIVECHAT_JOBS:-$(nproc 2>/dev/null || echo 2)}"
-  (cd "$root" && cmake -S . -B build -DCMAKE_BUILD_TYPE=Release \
+  build_dir="${LIVECHAT_BUILD_DIR:-build}"
+  (cd "$root" && cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release \
     -DLIVECHAT_BUILD_TESTS=OFF -DLIVECHAT_BUILD_EXAMPLES=ON -DLIVECHAT_BUILD_BENCHMARKS=OFF >&2 &&
-    cmake --build build --target livechat-server -j "$jobs" >&2)
-  server="$(cat "$root/build/livechat-server-path.txt")"
+    cmake --build "$build_dir" --target livechat-server -j "$jobs" >&2)
+  # Written at configure time: wherever examples/ puts the binary.
+  server="$(cd "$root" && cat "$build_dir/livechat-server-path.txt")"
 fi
 [ -x "$server" ] || { log "no livechat-server at '$server'"; exit 1; }
 
