@@ -13,6 +13,11 @@
 # itself needs neither). A newer Node from elsewhere counts as installed.
 # postgresql is only for the tests (tests/postgres_fixture.hpp starts a
 # throwaway server with its initdb and pg_ctl); the library needs libpq-dev.
+# nginx is only for the tests too (tests/integration/nginx.test.cpp starts
+# its own on a free loopback port with a generated config), and
+# redis-server for scripts/run-cluster.sh, which starts its own. Their
+# packages would start (and enable) a system-wide service on install: see
+# `services` below.
 # ccache is not listed: scripts/test.sh uses it when it is installed, but on
 # a fresh machine its cache is empty and it only adds its hashing; install it
 # where the cache is kept between runs.
@@ -22,7 +27,7 @@ packages=(
   g++ make cmake pkg-config ca-certificates
   libasio-dev libwebsocketpp-dev rapidjson-dev catch2
   libsqlite3-dev libssl-dev libbenchmark-dev libcli11-dev libcurl4-openssl-dev
-  libpq-dev postgresql
+  libpq-dev postgresql nginx redis-server
   clang-14 libclang-rt-14-dev
   nodejs node-ws
 )
@@ -47,7 +52,36 @@ else
   exit 1
 fi
 
+# Packages whose install starts a system service nothing here uses (the
+# tests and scripts start their own instances on free ports): a
+# policy-rc.d that denies starting services is put in place for the
+# install (unless the machine has one, as containers do), and the services
+# installed now are disabled afterwards where systemd runs. A service that
+# was installed before is left as it was.
+services=()
+for p in "${missing[@]}"; do
+  case "$p" in
+    nginx) services+=(nginx) ;;
+    redis-server) services+=(redis-server) ;;
+  esac
+done
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [ "${#services[@]}" -gt 0 ] && [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\n# installed by livechat install-deps.sh for one apt-get run\nexit 101\n' |
+    "${sudo[@]}" tee "$policy" >/dev/null
+  "${sudo[@]}" chmod 755 "$policy"
+  own_policy=1
+fi
+cleanup() {
+  if [ "$own_policy" -eq 1 ]; then "${sudo[@]}" rm -f "$policy"; fi
+}
+trap cleanup EXIT
+
 echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update
 "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+if [ "${#services[@]}" -gt 0 ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+  "${sudo[@]}" systemctl disable --now "${services[@]}" >/dev/null 2>&1 || true
+fi

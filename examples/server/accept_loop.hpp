@@ -27,6 +27,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 
+#include "http/forwarded_for.hpp"
 #include "lingering_socket.hpp"
 
 namespace livechat_server {
@@ -60,13 +61,17 @@ class accept_loop {
   static constexpr std::chrono::milliseconds first_backoff{50};
   static constexpr std::chrono::milliseconds max_backoff{1000};
 
+  /// `proxies`: peers whose connections are counted against the client
+  /// they forward (see settle_client_address), not at accept; it must
+  /// outlive the loop.
   accept_loop(asio::io_context& io, Endpoint& endpoint, std::shared_ptr<address_counter> addresses,
-              std::shared_ptr<lingering_closer> closer, log_fn log)
+              std::shared_ptr<lingering_closer> closer, const trusted_proxies& proxies, log_fn log)
       : acceptor_(io),
         timer_(io),
         endpoint_(endpoint),
         addresses_(std::move(addresses)),
         closer_(std::move(closer)),
+        proxies_(proxies),
         log_(std::move(log)) {}
 
   /// Opens, binds and listens; false with `ec` set on failure.
@@ -151,14 +156,24 @@ class accept_loop {
     // (websocketpp's socket-init handler runs before accept, too early.)
     socket.set_option(asio::ip::tcp::no_delay(true), ec);
     std::string address = address_text(socket);
+    if (proxies_.trusts(address)) {
+      // A trusted proxy holds the connections of many clients: this one
+      // counts against the client its request names, once read. The
+      // proxy itself is not capped (it is ours, and its own limits apply).
+      con->set_lingering(closer_, address_slot(), false);
+      con->set_peer_address(std::move(address), true);
+      con->start();
+      return;
+    }
     const auto verdict = addresses_->try_acquire(address);
     if (verdict == address_counter::verdict::refused) {
       // Far past the cap: not one more byte read, the descriptor back now.
       socket.close(ec);
       return;
     }
-    con->set_lingering(closer_, address_slot(addresses_, std::move(address)),
+    con->set_lingering(closer_, address_slot(addresses_, address),
                        verdict == address_counter::verdict::over_cap);
+    con->set_peer_address(std::move(address), false);
     con->start();
   }
 
@@ -167,6 +182,7 @@ class accept_loop {
   Endpoint& endpoint_;
   std::shared_ptr<address_counter> addresses_;
   std::shared_ptr<lingering_closer> closer_;
+  const trusted_proxies& proxies_;
   log_fn log_;
   connection_ptr next_;
   std::chrono::milliseconds backoff_ = first_backoff;
@@ -174,6 +190,27 @@ class accept_loop {
   bool stopped_ = false;
   std::size_t pauses_ = 0;
 };
+
+/// For a connection accepted from a trusted proxy, once its request has
+/// been read (the validate or HTTP handler): finds the client in
+/// X-Forwarded-For and counts the connection against it, so the cap is
+/// per client behind the proxy. Past the cap it is marked over_address_cap
+/// (answered 429), like a direct one; its request is already read, so
+/// there is nothing to gain by closing it unanswered. Other connections
+/// were counted at accept: their peer is returned as it is.
+template <class ConnectionPtr>
+forwarded_client settle_client_address(const ConnectionPtr& con,
+                                       const std::shared_ptr<address_counter>& addresses,
+                                       const trusted_proxies& proxies) {
+  if (!con->awaiting_client_address()) return forwarded_client{con->client_address(), false, {}};
+  forwarded_client client =
+      client_address(con->peer_address(), con->get_request_header("X-Forwarded-For"), proxies);
+  const auto verdict = addresses->try_acquire(client.address);
+  address_slot slot;
+  if (verdict != address_counter::verdict::refused) slot = address_slot(addresses, client.address);
+  con->count_client_address(std::move(slot), client.address, verdict != address_counter::verdict::accepted);
+  return client;
+}
 
 }  // namespace livechat_server
 

@@ -231,6 +231,29 @@ class lingering_socket_connection : public websocketpp::transport::asio::basic_s
   /// Accepted beyond --max-connections-per-ip: its request gets 429.
   bool over_address_cap() const noexcept { return over_address_cap_; }
 
+  /// The TCP peer's address (accept_loop's address_text).
+  const std::string& peer_address() const noexcept { return peer_address_; }
+  /// The address this connection counts against and is logged as: the
+  /// peer's, or the client a trusted proxy named.
+  const std::string& client_address() const noexcept { return client_address_; }
+  /// Accepted from a trusted proxy and not counted yet: the client is
+  /// known once the request's X-Forwarded-For is read.
+  bool awaiting_client_address() const noexcept { return awaiting_client_address_; }
+
+  void set_peer_address(std::string peer, bool awaiting_client) {
+    peer_address_ = std::move(peer);
+    client_address_ = peer_address_;
+    awaiting_client_address_ = awaiting_client;
+  }
+  /// Counts a connection that was awaiting its client address against
+  /// `client` (`slot` is empty when even the overflow is used up).
+  void count_client_address(address_slot slot, std::string client, bool over_address_cap) {
+    slot_ = std::move(slot);
+    client_address_ = std::move(client);
+    over_address_cap_ = over_address_cap;
+    awaiting_client_address_ = false;
+  }
+
   // The transport calls these through its socket policy type, so they hide
   // the base class's versions.
 
@@ -263,6 +286,9 @@ class lingering_socket_connection : public websocketpp::transport::asio::basic_s
   std::weak_ptr<lingering_closer> closer_;
   address_slot slot_;
   bool over_address_cap_ = false;
+  std::string peer_address_;
+  std::string client_address_;
+  bool awaiting_client_address_ = false;
 };
 
 struct lingering_socket_endpoint : websocketpp::transport::asio::basic_socket::endpoint {

@@ -165,6 +165,10 @@ int main(int argc, char** argv) {
              {{"msg", "no --line-channel-secret; POST /api/v1/webhook accepts unsigned requests"}});
 
   std::unique_ptr<livechat::message_store> owned_store;
+  // The store's own account of its last failure (which statement, the
+  // database's message): the hub and the routes only see
+  // errc::store_failure, which tells an operator nothing.
+  std::function<std::string()> store_last_error = [] { return std::string(); };
   if (opts.store == livechat_server::store_kind::sqlite) {
     livechat::sqlite_options so;
     so.path = opts.sqlite_path;
@@ -177,6 +181,9 @@ int main(int argc, char** argv) {
       return 1;
     }
     owned_store = std::move(opened.value());
+    store_last_error = [s = static_cast<livechat::sqlite_store*>(owned_store.get())] {
+      return s->last_error();
+    };
   } else if (opts.store == livechat_server::store_kind::postgresql) {
 #ifdef LIVECHAT_SERVER_WITH_POSTGRESQL
     livechat::postgresql_options po;
@@ -188,6 +195,9 @@ int main(int argc, char** argv) {
       return 1;
     }
     owned_store = std::move(opened.value());
+    store_last_error = [s = static_cast<livechat::postgresql_store*>(owned_store.get())] {
+      return s->last_error();
+    };
 #else
     log.error("startup_failed",
               {{"msg", "this build has no PostgreSQL support (libpq was not found)"}});
@@ -214,7 +224,20 @@ int main(int argc, char** argv) {
     hub.set_commit_request([&] {
       asio::post(io, [&] { guarded("commit", [&] { livechat_server::timed_commit(hub, metrics); }); });
     });
-    hub.set_error_handler([&log](std::string_view what) { log.error("hub_error", {{"msg", what}}); });
+    // A store failure is its own kind of line, with the store's reason, so
+    // an outage (every write failing) is rate-limited apart from other
+    // errors and says what the database answered.
+    const std::string store_failure_text = livechat::make_error_code(livechat::errc::store_failure).message();
+    auto is_store_failure = [&store_failure_text](std::string_view what) {
+      return what.find(store_failure_text) != std::string_view::npos ||
+             what.rfind("message store", 0) == 0;
+    };
+    hub.set_error_handler([&](std::string_view what) {
+      if (is_store_failure(what))
+        log.error("store_error", {{"msg", what}, {"reason", store_last_error()}});
+      else
+        log.error("hub_error", {{"msg", what}});
+    });
 
     // --- outbound: operators' replies back to the end user ----------------
     // Declared after io, so it is destroyed first (its handlers hold only
@@ -283,8 +306,22 @@ int main(int argc, char** argv) {
     auto http_budget =
         std::make_shared<livechat_server::http_response_budget>(opts.max_http_response_bytes);
     livechat_server::accept_loop<livechat_server::ws_server> acceptor(
-        io, endpoint, addresses, closer,
+        io, endpoint, addresses, closer, opts.proxies,
         [&log](const std::string& line) { log.warn("accept", {{"msg", line}}); });
+    // A connection from a trusted proxy counts against the client it names
+    // once its request is read. A header we cannot read means the proxy is
+    // misconfigured (or something else stands in front of it): the proxy's
+    // own address is used, and the operator hears of it (rate-limited, as
+    // every kind; never the header itself).
+    auto settle_client = [&](const livechat_server::ws_server::connection_ptr& con) {
+      auto client = livechat_server::settle_client_address(con, addresses, opts.proxies);
+      if (!client.malformed.empty())
+        log.warn("forwarded_for_ignored", {{"peer", con->peer_address()},
+                                           {"reason", client.malformed},
+                                           {"msg", "X-Forwarded-For from a trusted proxy could not "
+                                                   "be read; counting the proxy's address"}});
+      return client;
+    };
 
     // The handshake policy, checked before the upgrade so a refused client
     // costs no WebSocket state: only the one path exists (404), nothing new
@@ -299,13 +336,21 @@ int main(int argc, char** argv) {
       bool accept = false;
       guarded("validate", [&] {
         auto con = endpoint.get_con_from_hdl(hdl);
+        const auto client = settle_client(con);
         // One line per refusal (rate-limited): the address and why, never
-        // the request URI or headers, which may carry tokens.
+        // the request URI or headers, which may carry tokens. Behind a
+        // trusted proxy, the client it named and the proxy.
         auto log_refusal = [&](status::value code, std::string_view reason) {
           if (!log.enabled(logging::level::warn)) return;
-          log.warn("handshake_refused", {{"remote", con->get_remote_endpoint()},
-                                         {"status", static_cast<int>(code)},
-                                         {"reason", reason}});
+          if (client.from_header)
+            log.warn("handshake_refused", {{"remote", client.address},
+                                           {"via", con->peer_address()},
+                                           {"status", static_cast<int>(code)},
+                                           {"reason", reason}});
+          else
+            log.warn("handshake_refused", {{"remote", con->get_remote_endpoint()},
+                                           {"status", static_cast<int>(code)},
+                                           {"reason", reason}});
         };
         auto refuse = [&](refusal why, status::value code, std::string_view error_code,
                           const std::string& message) {
@@ -437,7 +482,12 @@ int main(int argc, char** argv) {
 #endif
     livechat_server::api_routes<decltype(hub)> api(
         hub, store, *auth, clock, metrics, std::move(api_opts),
-        [&log](std::string_view line) { log.warn("api", {{"msg", line}}); });
+        [&](std::string_view line) {
+          if (is_store_failure(line))
+            log.error("store_error", {{"msg", line}, {"reason", store_last_error()}});
+          else
+            log.warn("api", {{"msg", line}});
+        });
     api.install(router);
     livechat_server::static_files files(opts.web_root);
     if (!files.available())
@@ -448,6 +498,7 @@ int main(int argc, char** argv) {
     endpoint.set_http_handler([&](websocketpp::connection_hdl hdl) {
       guarded("http", [&] {
         auto con = endpoint.get_con_from_hdl(hdl);
+        settle_client(con);
         if (con->over_address_cap()) {
           auto r = livechat_server::json_error(
               429, "limit_exceeded",

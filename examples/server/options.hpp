@@ -22,6 +22,7 @@
 #include <livechat/version.hpp>
 
 #include "../common/command_line.hpp"
+#include "http/forwarded_for.hpp"
 #include "log/sink.hpp"
 
 #ifndef LIVECHAT_DEFAULT_WEB_ROOT
@@ -67,6 +68,9 @@ struct options {
   /// TCP connections one remote address may hold (WebSocket, plain HTTP
   /// and handshakes still being read); 0: unlimited.
   std::size_t max_connections_per_ip = 200;
+  /// Reverse proxies whose X-Forwarded-For names the client (cap, logs);
+  /// empty: the header is ignored from everyone.
+  trusted_proxies proxies;
   /// HTTP response bytes handed to the socket layer and not yet sent,
   /// server-wide; beyond, a request is answered 503. 0: unlimited.
   std::size_t max_http_response_bytes = 64ULL * 1024 * 1024;
@@ -251,6 +255,20 @@ inline void add_flags(CLI::App& app, options& o, bool& jwt_flag_seen) {
            "TCP connections per remote address (WebSocket and HTTP),\n"
            "0 = unlimited (default 200)",
            0, 1'000'000, [&o](std::uint64_t v) { o.max_connections_per_ip = static_cast<std::size_t>(v); });
+  add_value(app, "--trusted-proxy", "ADDR[/BITS]",
+            "a reverse proxy (one address, or a range such as\n"
+            "10.0.0.0/8 or fd00::/8; repeatable): for connections\n"
+            "from it the client is the rightmost address in\n"
+            "X-Forwarded-For that is not a trusted proxy, for\n"
+            "--max-connections-per-ip and the logs (default: the\n"
+            "header is ignored)",
+            [&o](const std::string& v) {
+              std::string why;
+              const auto r = address_range::parse(v, why);
+              if (!r) bad_value("--trusted-proxy must be ADDR or ADDR/BITS (IPv4 or IPv6): " + why);
+              o.proxies.add(*r);
+            })
+      ->group(handshake);
   add_uint(app, handshake, "--max-connections-per-user",
            "authenticated connections per user, 0 = unlimited\n"
            "(default 20); the next one gets error limit_exceeded\n"

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <csignal>
 #include <string>
+#include <utility>
 
 using namespace livechat_itest;
 using namespace std::chrono_literals;
@@ -79,7 +80,7 @@ TEST_CASE("command-line flags", "[integration][flags]") {
                                  "--reject-missing-origin", "--max-connections-per-user",
                                  "--max-connections-per-ip", "--rate-burst", "--rate-per-second",
                                  "--max-unsent-bytes", "--soft-unsent-bytes", "--auth-timeout-ms",
-                                 "--idle-timeout-ms", "--max-rooms-per-connection"}) {
+                                 "--idle-timeout-ms", "--max-rooms-per-connection", "--trusted-proxy"}) {
             INFO(flag);
             CHECK(r.output.find(flag) != std::string::npos);
         }
@@ -107,5 +108,22 @@ TEST_CASE("command-line flags", "[integration][flags]") {
         INFO(r.output);
         CHECK_FALSE(r.timed_out);
         CHECK(r.exit_code == 2);
+    }
+    SECTION("--trusted-proxy refuses what is not an address or a range, with the reason") {
+        const std::pair<const char*, const char*> cases[] = {
+            {"nginx.internal", "'nginx.internal' is not an IPv4 or IPv6 address"},
+            {"10.0.0.1/8", "the range is 10.0.0.0/8"},
+            {"10.0.0.0/33", "from 0 to 32"},
+            {"fd00::/200", "from 0 to 128"},
+            {"10.0.0.0/", "from 0 to 32, got ''"},
+        };
+        for (const auto& c : cases) {
+            RunResult r = run_server_binary({"--trusted-proxy", "127.0.0.1", "--trusted-proxy", c.first});
+            INFO(c.first << ": " << r.output);
+            CHECK_FALSE(r.timed_out);
+            CHECK(r.exit_code == 2);
+            CHECK(r.output.find("--trusted-proxy") != std::string::npos);
+            CHECK(r.output.find(c.second) != std::string::npos);
+        }
     }
 }

@@ -98,7 +98,7 @@ TEST_CASE("PostgreSQL store: two servers share seqs, dedupe, claims and history"
     CHECK(b.stop() == 0);
   }
   // Both servers stopped; a new one finds everything.
-  ServerProcess c(args);
+  ServerProcess c(args, std::chrono::milliseconds(10000), true);  // its log is checked below
   WsClient dave("dave");
   dave.login(c.port(), "dave");
   Event resumed = join(dave, ",\"since_seq\":2,\"epoch\":" + json_quote(epoch));
@@ -136,6 +136,17 @@ TEST_CASE("PostgreSQL store: two servers share seqs, dedupe, claims and history"
     }
   }
   CHECK(stored);
+  {
+    // The refusal was logged with the store's own reason, not only
+    // "message store failure".
+    const std::string log = c.output();
+    const auto at = log.find("event=store_error");
+    INFO(log);
+    REQUIRE(at != std::string::npos);
+    const auto line = log.substr(at, log.find('\n', at) - at);
+    CHECK(line.find("reason=\"") != std::string::npos);
+    CHECK(line.find("reason=\"\"") == std::string::npos);
+  }
   WsClient erin("erin");
   erin.login(c.port(), "erin");
   Event after = join(erin, ",\"since_seq\":3,\"epoch\":" + json_quote(epoch));

@@ -73,10 +73,11 @@ struct postgresql_options {
 /// of this server). PostgreSQL aborts a transaction at its first error, so
 /// a failed write loses its whole batch: the store then refuses every
 /// write until `flush()`, which reports the loss (`errc::store_failure`),
-/// and no write of that batch can be acknowledged. Two servers whose
-/// batches lock two rooms in opposite orders deadlock; PostgreSQL breaks it
-/// after `deadlock_timeout` (1 s by default) by aborting one batch, whose
-/// writes then fail like any other.
+/// and no write of that batch can be acknowledged. A batch locks its rooms
+/// in ascending order (by their names' bytes), the same order in every
+/// process, so two servers never deadlock on each other's rooms: a write
+/// to a room below one the batch already wrote to commits the batch
+/// first (`ordered_commits()`), and the next batch starts with it.
 ///
 /// **Outages.** A call that finds the connection dead fails with
 /// `errc::store_failure` (a read or a write that had not started yet first
@@ -158,6 +159,10 @@ class postgresql_store final : public message_store, public detail::fault_inject
   /// What the last failure was, for logs.
   const std::string& last_error() const noexcept { return conn_.error(); }
 
+  /// Batches committed before their flush, to keep the lock order (see
+  /// "Group commit" above).
+  std::size_t ordered_commits() const noexcept { return conn_.ordered_commits(); }
+
   /// Writes in the open transaction, waiting for `flush()`.
   std::size_t pending_writes() const noexcept { return conn_.pending(); }
 
@@ -182,7 +187,7 @@ class postgresql_store final : public message_store, public detail::fault_inject
  protected:
   result<append_result> do_append(const append_request& req) override {
     if (auto ec = precheck()) return ec;
-    if (auto ec = conn_.begin_write("append: begin")) return ec;
+    if (auto ec = conn_.begin_write("append: begin", req.room)) return ec;
 
     // The dedupe keys are claimed first: a key that is already stored (or
     // being stored by a transaction that then commits) is a duplicate, and
@@ -288,7 +293,7 @@ class postgresql_store final : public message_store, public detail::fault_inject
 
   result<void> do_save_session(std::string_view room, const session_state& s) override {
     if (auto ec = precheck()) return ec;
-    if (auto ec = conn_.begin_write("save_session: begin")) return ec;
+    if (auto ec = conn_.begin_write("save_session: begin", room)) return ec;
     detail::pg_params p;
     session_params(p, room, s);
     auto r = run(sid::save_session, p);
@@ -300,7 +305,7 @@ class postgresql_store final : public message_store, public detail::fault_inject
   result<bool> do_save_session_if(std::string_view room, std::uint64_t expected_version,
                                   const session_state& s) override {
     if (auto ec = precheck()) return ec;
-    if (auto ec = conn_.begin_write("save_session_if: begin")) return ec;
+    if (auto ec = conn_.begin_write("save_session_if: begin", room)) return ec;
     detail::pg_params p;
     session_params(p, room, s);
     p.integer(as_int(expected_version));
@@ -328,7 +333,7 @@ class postgresql_store final : public message_store, public detail::fault_inject
       conn_.set_error("mark_read: seq out of range");
       return errc::validation_error;
     }
-    if (auto ec = conn_.begin_write("mark_read: begin")) return ec;
+    if (auto ec = conn_.begin_write("mark_read: begin", room)) return ec;
     detail::pg_params p;
     p.text(room).text(user_id).integer(static_cast<std::int64_t>(seq));
     auto r = run(sid::mark_read, p);

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstring>  // std::strcmp
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>  // std::move
 
@@ -112,12 +113,39 @@ class pg_connection {
   }
 
   /// Opens the write's transaction if none is open; refuses writes while a
-  /// lost batch waits for `flush()` to report it.
-  std::error_code begin_write(const char* what) {
+  /// lost batch waits for `flush()` to report it. `room`: the room whose
+  /// rows the write locks.
+  ///
+  /// Every row a write locks belongs to its room (the counter and session
+  /// row, the dedupe keys, the read positions), and a batch holds its locks
+  /// until it commits. Two servers whose batches took two rooms in
+  /// opposite orders would wait for each other until PostgreSQL aborted one
+  /// (after deadlock_timeout, losing that whole batch). So a batch takes
+  /// its rooms in ascending order only: a write to a room below one the
+  /// batch already holds commits the batch first and starts the next.
+  /// Lock order is then the same total order in every process, and no
+  /// cycle can form. The cost is an extra commit when one turn writes to
+  /// rooms out of order; writes already committed that way are stored
+  /// even if a later write of the turn fails (never the other way round).
+  std::error_code begin_write(const char* what, std::string_view room) {
     if (lost_)
       return set_error(std::string(what) + ": an earlier write of this batch failed (" +
                        lost_reason_ + "); flush() reports it before new writes");
-    if (open_) return {};
+    if (open_ && group_commit_ && room < batch_top_room_) {
+      const std::size_t held = pending_;
+      if (auto ec = commit("committing a batch before a write to a lower room")) {
+        if (held > 0) {  // those writes are not stored: flush() must say so
+          lost_ = true;
+          lost_reason_ = error_;
+        }
+        return ec;
+      }
+      ++ordered_commits_;
+    }
+    if (open_) {
+      if (room > batch_top_room_) batch_top_room_.assign(room.data(), room.size());
+      return {};
+    }
     pg_result r = pg_exec(conn_, "BEGIN");
     if (!r.ok() && PQstatus(conn_) != CONNECTION_OK) {
       ready_ = false;
@@ -125,8 +153,12 @@ class pg_connection {
     }
     if (!r.ok()) return fail(r, what);
     open_ = true;
+    batch_top_room_.assign(room.data(), room.size());
     return {};
   }
+
+  /// Batches committed early to keep the room order (see begin_write).
+  std::size_t ordered_commits() const noexcept { return ordered_commits_; }
 
   /// Ends a write: counts it in the batch (group commit) or commits it.
   /// `wrote`: the write changed something (a duplicate did not).
@@ -258,6 +290,8 @@ class pg_connection {
   bool open_ = false;        ///< a transaction is open (a batch, or one write)
   bool lost_ = false;        ///< a batch was rolled back: the next flush fails
   std::size_t pending_ = 0;  ///< writes in the open batch
+  std::string batch_top_room_;  ///< the highest room the open transaction wrote to
+  std::size_t ordered_commits_ = 0;
   std::string lost_reason_;
   std::string error_;
   std::string connect_error_;
