@@ -70,7 +70,9 @@ test('a server that is down is not a blocked WebSocket: no fallback', { timeout:
     c.start();
     await new Promise((r) => setTimeout(r, 1000));
     assert.equal(c.transport, 'websocket');
-    assert.equal(c.state, 'reconnecting');
+    // Between attempts (backoff of 20-50 ms) or in one: never connected,
+    // and still on the WebSocket path.
+    assert.ok(['reconnecting', 'connecting'].includes(c.state), 'state ' + c.state);
   } finally {
     c.stop();
   }
