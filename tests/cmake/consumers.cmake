@@ -65,7 +65,8 @@ endif()
 # machine without libsqlite3-dev, libssl-dev, libpq-dev and libwebsocketpp-dev.
 set(_consume_hide_optional
   -DCMAKE_DISABLE_FIND_PACKAGE_SQLite3=ON -DCMAKE_DISABLE_FIND_PACKAGE_OpenSSL=ON
-  -DCMAKE_DISABLE_FIND_PACKAGE_websocketpp=ON -DCMAKE_DISABLE_FIND_PACKAGE_PostgreSQL=ON)
+  -DCMAKE_DISABLE_FIND_PACKAGE_websocketpp=ON -DCMAKE_DISABLE_FIND_PACKAGE_PostgreSQL=ON
+  -DCMAKE_DISABLE_FIND_PACKAGE_PkgConfig=ON)
 
 function(livechat_add_consumer name)
   cmake_parse_arguments(PARSE_ARGV 1 arg "RUN" "SOURCE;PREFIX;FAILS" "ARGS;OPTIONS")
@@ -140,8 +141,8 @@ if(LIVECHAT_INSTALL AND PROJECT_IS_TOP_LEVEL)
       FAILS "component jwt needs OpenSSL's libcrypto")
     livechat_add_consumer(find_package_errors.unknown SOURCE find_package
       PREFIX "${_consume_prefix}"
-      OPTIONS -DCONSUMER_COMPONENTS=sqlite,redis -DCONSUMER_CONFIGURE_ONLY=ON
-      FAILS "unknown component redis \\(known: sqlite, postgresql, jwt, websocketpp\\)")
+      OPTIONS -DCONSUMER_COMPONENTS=sqlite,kafka -DCONSUMER_CONFIGURE_ONLY=ON
+      FAILS "unknown component kafka \\(known: sqlite, postgresql, jwt, websocketpp, redis\\)")
     livechat_add_consumer(find_package_errors.optional_hidden SOURCE find_package
       PREFIX "${_consume_prefix}"
       OPTIONS -DCONSUMER_OPTIONAL_COMPONENTS=sqlite,jwt -DCONSUMER_CONFIGURE_ONLY=ON
