@@ -126,6 +126,7 @@ inline void hub<Transport, Clock>::on_event(connection& c, const client_events::
   c.authenticated = true;
   c.who = std::move(who.value());
   const presence_entry entry = presence_.connect(c.who.user_id, c.who.name);
+  if (link_ != nullptr) link_->local_presence(c.who.user_id, c.who.name, +1);
   reply(c,
         server_events::auth_success{c.who, c.public_id, protocol_version,
                                     config_.heartbeat_interval_ms, clock_.system_now()},
@@ -176,6 +177,7 @@ inline void hub<Transport, Clock>::on_event(connection& c, const client_events::
 
   typename room_registry<handle>::join_outcome joined;
   if (!already) joined = rooms_.join(ev.room, &c, c.who.user_id, c.who.name);
+  if (link_ != nullptr) link_->joined(ev.room, page->last_seq);
 
   server_events::conversation_update u;
   u.room = ev.room;
@@ -274,7 +276,10 @@ inline void hub<Transport, Clock>::on_event(connection& c, const client_events::
 template <class Transport, class Clock>
 inline void hub<Transport, Clock>::publish(const message& m, const connection* except) {
   ++stats_.messages_stored;
-  to_room(m.room, make(server_events::new_message{m}), except);
+  if (link_ != nullptr)  // the link delivers it here too, in seq order with the other nodes'
+    share(cluster_audience::message, m.room, make(server_events::new_message{m}), m.seq, except);
+  else
+    to_room(m.room, make(server_events::new_message{m}), except);
   if (!watchers_.empty()) {
     auto session = store_.load_session(m.room);
     if (session)
