@@ -102,6 +102,7 @@ class redis_server {
   void kill() { end(SIGKILL); }
 
   bool running() const noexcept { return pid_ > 0; }
+  pid_t pid() const noexcept { return pid_; }
 
   /// True when it answers PING on its port.
   bool ping() const {

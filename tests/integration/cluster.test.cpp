@@ -137,7 +137,7 @@ std::string online_now(WsClient& c) {
 
 }  // namespace
 
-TEST_CASE("Cluster: three nodes, one room: every message once and in seq order; typing, claims, presence",
+TEST_CASE("Cluster: three nodes and one room: every message once and in seq order, with typing, claims and presence",
           "[integration][cluster]") {
   cluster_env env = make_env();
   ServerProcess a(node_args(env, "node-a"));
@@ -247,6 +247,127 @@ TEST_CASE("Cluster: three nodes, one room: every message once and in seq order; 
   CHECK(a.stop() == 0);
   CHECK(b.stop() == 0);
   CHECK(c.stop() == 0);
+}
+
+#endif
+
+#if defined(LIVECHAT_TEST_CLUSTER)
+
+TEST_CASE("Cluster: a SIGKILLed node's users leave within the lease + 1 s and their typing ends",
+          "[integration][cluster]") {
+  cluster_env env = make_env();
+  constexpr int ttl_ms = 1000;
+  ServerProcess a(node_args(env, "node-a", ttl_ms));
+  ServerProcess b(node_args(env, "node-b", ttl_ms));
+
+  WsClient watcher("watcher");
+  watcher.login(a.port(), "watcher");
+  join(watcher);
+  WsClient doomed("doomed");
+  doomed.login(b.port(), "doomed");
+  join(doomed);
+  WsClient survivor("survivor");
+  survivor.login(b.port(), "survivor");
+  {
+    std::string got;
+    INFO("node A shows " << got);
+    REQUIRE(eventually([&] { return (got = online_now(watcher)) == "doomed:1 survivor:1 watcher:1 "; },
+                       Millis(2000)));
+  }
+  REQUIRE(doomed.send("typing_start", "{\"room\":\"" + kRoom + "\"}"));
+  Event t = watcher.wait_for("typing");
+  REQUIRE(t.json("/payload/is_typing") == "true");
+
+  const auto killed_at = Clock::now();
+  REQUIRE(b.signal(SIGKILL));
+  REQUIRE(b.wait_exit(Millis(5000)).has_value());
+
+  // Both users of B leave A's list, in presence_diffs, within the lease + 1 s;
+  // the typist's indicator ends.
+  std::set<std::string> offline;
+  bool typing_ended = false;
+  const auto deadline = killed_at + Millis(ttl_ms + 1000);
+  while ((offline.size() < 2 || !typing_ended) && Clock::now() < deadline) {
+    const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now());
+    std::optional<Event> e = watcher.next(left);
+    if (!e) break;
+    if (e->type() == "presence_diff")
+      for (long i = 0; i < e->size("/payload/offline"); ++i)
+        offline.insert(e->str("/payload/offline/" + std::to_string(i)));
+    if (e->type() == "typing" && e->str("/payload/user_id") == "doomed" &&
+        e->json("/payload/is_typing") == "false")
+      typing_ended = true;
+  }
+  const auto took = std::chrono::duration_cast<Millis>(Clock::now() - killed_at).count();
+  INFO("after " << took << " ms");
+  CHECK(offline == std::set<std::string>{"doomed", "survivor"});
+  CHECK(typing_ended);
+  CHECK(online_now(watcher) == "watcher:1 ");
+  CHECK(a.stop() == 0);
+}
+
+TEST_CASE("Cluster: Redis killed mid-traffic and restarted: nothing acknowledged lost or doubled",
+          "[integration][cluster]") {
+  cluster_env env = make_env();
+  ServerProcess a(node_args(env, "node-a"));
+  ServerProcess b(node_args(env, "node-b"));
+  WsClient sa("sender-a"), ra("reader-a"), sb("sender-b"), rb("reader-b");
+  sa.login(a.port(), "sa");
+  ra.login(a.port(), "ra");
+  sb.login(b.port(), "sb");
+  rb.login(b.port(), "rb");
+  for (WsClient* c : {&sa, &ra, &sb, &rb}) join(*c);
+  // Both nodes subscribed: a message from A reaches B's reader.
+  REQUIRE(eventually([&] { return http_get(a.port(), "/healthz").status == 200; }, Millis(2000)));
+  REQUIRE(sa.send("send_message", "{\"room\":\"" + kRoom + "\",\"text\":\"first\",\"client_msg_id\":\"first\"}"));
+  REQUIRE(sa.wait_for("message_sent").json("/payload/message/seq") == "1");
+  REQUIRE(rb.wait_for("new_message").json("/payload/message/seq") == "1");
+  ra.wait_for("new_message");
+  sb.wait_for("new_message");
+
+  auto send_batch = [&](int from, int to) {
+    for (int i = from; i < to; ++i) {
+      const std::string id = std::to_string(i);
+      REQUIRE(sa.send("send_message", "{\"room\":\"" + kRoom + "\",\"text\":\"a" + id +
+                                          "\",\"client_msg_id\":\"a" + id + "\"}"));
+      REQUIRE(sb.send("send_message", "{\"room\":\"" + kRoom + "\",\"text\":\"b" + id +
+                                          "\",\"client_msg_id\":\"b" + id + "\"}"));
+    }
+  };
+  send_batch(0, 50);
+  env.redis->kill();  // mid-traffic: some of those are still on their way
+  send_batch(50, 100);
+  // Both nodes say the broker is down.
+  for (std::uint16_t port : {a.port(), b.port()}) {
+    HttpResponse h;
+    CHECK(eventually([&] { return (h = http_get(port, "/healthz")).status == 503; }, Millis(3000)));
+    CHECK(h.body.find("broker") != std::string::npos);
+  }
+  send_batch(100, 150);
+  REQUIRE(env.redis->start());
+  for (std::uint16_t port : {a.port(), b.port()})
+    CHECK(eventually([&] { return http_get(port, "/healthz").status == 200; }, Millis(5000)));
+  send_batch(150, 200);
+
+  // Every acknowledged message reached every member once, new_message in order.
+  constexpr std::uint64_t total = 1 + 2 * 200;
+  seen s_sa, s_ra, s_sb, s_rb;
+  s_sa.acked.push_back(1);  // "first", read above
+  s_ra.delivered.push_back(1);
+  s_sb.delivered.push_back(1);
+  s_rb.delivered.push_back(1);
+  collect(sa, s_sa, total);
+  collect(ra, s_ra, total);
+  collect(sb, s_sb, total);
+  collect(rb, s_rb, total);
+  CHECK(s_sa.acked.size() == 201);
+  CHECK(s_sb.acked.size() == 200);
+  check_once_in_order("sender-a", s_sa, total);
+  check_once_in_order("reader-a", s_ra, total);
+  check_once_in_order("sender-b", s_sb, total);
+  check_once_in_order("reader-b", s_rb, total);
+  CHECK(a.stop() == 0);
+  CHECK(b.stop() == 0);
 }
 
 #endif

@@ -8,6 +8,8 @@
 //
 //   lc1\n<origin node>\n<audience>\n<seq>\n<room>\n<frame bytes>
 //
+// (a `message` record without frame bytes is a mark: seq exists, read it
+// from the store).
 // Presence is small JSON on its own channel: {"v":1,"node":N,"op":OP,
 // "users":[[user_id,name,connections],...]}; OP is `hello` (a node that
 // (re)joined asks the others for their shares), `share` (a node's whole
@@ -88,7 +90,9 @@ inline std::optional<event_record> decode_event(std::string_view in) {
     if (c < '0' || c > '9') return std::nullopt;
     r.seq = r.seq * 10 + static_cast<std::uint64_t>(c - '0');
   }
-  if (in.empty()) return std::nullopt;
+  // Only a `message` record may come without a frame: a mark saying the
+  // seq exists (its node could not publish it), for the others to fill.
+  if (in.empty() && r.to != server::cluster_audience::message) return std::nullopt;
   r.origin = std::string(fields[0]);
   r.room = std::string(fields[3]);
   r.frame = std::string(in);
