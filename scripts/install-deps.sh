@@ -8,8 +8,9 @@
 # It also means clang-14 comes without its sanitizer and libFuzzer runtimes
 # (libclang_rt.*, only recommended), so scripts/fuzz.sh needs
 # libclang-rt-14-dev named here.
-# postgresql is only for the tests (tests/postgres_fixture.hpp starts a
-# throwaway server with its initdb and pg_ctl); the library needs libpq-dev.
+# postgresql and redis-server are only for the tests (tests/postgres_fixture.hpp
+# starts a throwaway server with its initdb and pg_ctl, tests/redis_fixture.hpp
+# a redis-server); the library needs libpq-dev and libhiredis-dev.
 # ccache is not listed: scripts/test.sh uses it when it is installed, but on
 # a fresh machine its cache is empty and it only adds its hashing; install it
 # where the cache is kept between runs.
@@ -20,6 +21,7 @@ packages=(
   libasio-dev libwebsocketpp-dev rapidjson-dev catch2
   libsqlite3-dev libssl-dev libbenchmark-dev libcli11-dev libcurl4-openssl-dev
   libpq-dev postgresql
+  libhiredis-dev redis-server
   clang-14 libclang-rt-14-dev
 )
 
