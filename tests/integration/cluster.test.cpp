@@ -204,7 +204,21 @@ TEST_CASE("Cluster: three nodes and one room: every message once and in seq orde
     CHECK(s[2 * n].acked.size() == per_sender);
   }
 
-  // A claim race across nodes: one session_claimed for everyone, and the
+  // A client that moves from node A to node B resumes there with since_seq:
+  // no gap, no duplicate.
+  {
+    WsClient moved("moved");
+    moved.login(b.port(), "reader0");
+    REQUIRE(moved.send("join_room", "{\"room\":\"" + kRoom + "\",\"since_seq\":500}"));
+    Event u = moved.wait_for("conversation_update");
+    CHECK(u.json("/payload/recovered") == "true");
+    CHECK(u.size("/payload/messages") == 100);
+    CHECK(u.json("/payload/messages/0/seq") == "501");
+    CHECK(u.json("/payload/messages/99/seq") == "600");
+  }
+  for (auto& r : readers) r->sync();  // the presence_diffs of that visit
+
+
   // loser also gets session_already_claimed.
   REQUIRE(senders[1]->send("claim_session", "{\"room\":\"" + kRoom + "\"}"));
   REQUIRE(senders[2]->send("claim_session", "{\"room\":\"" + kRoom + "\"}"));
@@ -366,6 +380,24 @@ TEST_CASE("Cluster: Redis killed mid-traffic and restarted: nothing acknowledged
   check_once_in_order("reader-a", s_ra, total);
   check_once_in_order("sender-b", s_sb, total);
   check_once_in_order("reader-b", s_rb, total);
+
+  // The database goes away: /healthz names the store on both nodes, and
+  // comes back by itself.
+  struct restart {
+    livechat_test::postgres_server& s;
+    ~restart() {
+      if (!s.running()) s.start();
+    }
+  } guard{*env.pg};
+  REQUIRE(env.pg->stop_immediate());
+  for (std::uint16_t port : {a.port(), b.port()}) {
+    HttpResponse h;
+    CHECK(eventually([&] { return (h = http_get(port, "/healthz")).status == 503; }, Millis(3000)));
+    CHECK(h.body.find("store") != std::string::npos);
+  }
+  REQUIRE(env.pg->start());
+  for (std::uint16_t port : {a.port(), b.port()})
+    CHECK(eventually([&] { return http_get(port, "/healthz").status == 200; }, Millis(5000)));
   CHECK(a.stop() == 0);
   CHECK(b.stop() == 0);
 }
