@@ -276,3 +276,34 @@ TEST_CASE("cluster node: presence across nodes, and a node that stops renewing l
   CHECK(all.find(R"("is_typing":false)") != std::string::npos);
   CHECK(c.b.node.stats().nodes_expired == 1);
 }
+
+TEST_CASE("cluster node: inbox events reach the watchers of a node whose writer has none, once",
+          "[cluster_node]") {
+  cluster c;
+  c.a.login(1, "alice");  // A: a member, no watcher
+  c.a.join(1);
+  c.b.login(3, "watcher");  // B: a watcher that is also in the room, and one that is not
+  c.b.send(3, R"({"type":"watch_inbox"})");
+  c.b.join(3);
+  c.b.login(4, "outsider");
+  c.b.send(4, R"({"type":"watch_inbox"})");
+  c.pump();
+  c.b.frames(3);
+  c.b.frames(4);
+  c.a.say(1, "hello");
+  c.a.send(1, R"({"type":"claim_session","payload":{"room":")" + room + R"("}})");
+  c.pump();
+  auto count = [](const std::vector<std::string>& frames, const std::string& type) {
+    std::size_t n = 0;
+    for (const auto& f : frames) n += f.find("\"type\":\"" + type + "\"") != std::string::npos ? 1u : 0u;
+    return n;
+  };
+  const auto in_room = c.b.frames(3);
+  const auto outside = c.b.frames(4);
+  CHECK(count(in_room, "conversation_activity") == 1);
+  CHECK(count(outside, "conversation_activity") == 1);
+  CHECK(count(in_room, "session_claimed") == 1);  // member and watcher: once
+  CHECK(count(outside, "session_claimed") == 1);
+  CHECK(count(in_room, "new_message") == 1);
+  CHECK(count(outside, "new_message") == 0);
+}

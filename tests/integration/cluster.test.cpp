@@ -81,6 +81,7 @@ bool eventually(Pred pred, Millis limit) {
 struct seen {
   std::vector<std::uint64_t> delivered;  // new_message seqs, in arrival order
   std::vector<std::uint64_t> acked;      // message_sent seqs (its own)
+  std::size_t activity = 0;              // conversation_activity (inbox watchers)
   std::set<std::uint64_t> all() const {
     std::set<std::uint64_t> s(delivered.begin(), delivered.end());
     s.insert(acked.begin(), acked.end());
@@ -97,6 +98,17 @@ void collect(WsClient& c, seen& s, std::size_t total, Millis quiet = Millis(5000
       s.delivered.push_back(std::stoull(e->json("/payload/message/seq")));
     else if (e->type() == "message_sent" && e->json("/payload/duplicate") == "false")
       s.acked.push_back(std::stoull(e->json("/payload/message/seq")));
+    else if (e->type() == "conversation_activity")
+      ++s.activity;
+  }
+}
+
+/// Reads on until `c` got `n` conversation_activity in all (bounded).
+void collect_activity(WsClient& c, seen& s, std::size_t n) {
+  for (int i = 0; i < 100000 && s.activity < n; ++i) {
+    std::optional<Event> e = c.next(Millis(3000));
+    if (!e) return;
+    if (e->type() == "conversation_activity") ++s.activity;
   }
 }
 
@@ -203,6 +215,13 @@ TEST_CASE("Cluster: three nodes and one room: every message once and in seq orde
     check_once_in_order("reader" + std::to_string(n), s[2 * n + 1], total);
     CHECK(s[2 * n].acked.size() == per_sender);
   }
+  // The readers watch the inbox (online_now): each gets every message's
+  // conversation_activity once, whichever node it was written on.
+  for (std::size_t n = 0; n < 3; ++n) {
+    collect_activity(*readers[n], s[2 * n + 1], total);
+    INFO("reader" << n);
+    CHECK(s[2 * n + 1].activity == total);
+  }
 
   // A client that moves from node A to node B resumes there with since_seq:
   // no gap, no duplicate.
@@ -257,6 +276,29 @@ TEST_CASE("Cluster: three nodes and one room: every message once and in seq orde
   CHECK(holders.size() == 1);
   CHECK((*holders.begin() == "op1" || *holders.begin() == "op2"));
   CHECK(refusals == 1);
+
+  // The holder closes the session: session_closed on every node; a read
+  // position crosses as read_receipt; a REST post on C reaches A.
+  WsClient* holder = *holders.begin() == "op1" ? senders[1].get() : senders[2].get();
+  REQUIRE(holder->send("close_session", "{\"room\":\"" + kRoom + "\"}"));
+  for (WsClient* m : everyone) {
+    INFO(m->name());
+    CHECK(m->wait_for("session_closed").str("/payload/session/status") == "closed");
+  }
+  REQUIRE(senders[0]->send("mark_read", "{\"room\":\"" + kRoom + "\",\"seq\":600}"));
+  for (std::size_t n = 1; n < 3; ++n) {
+    Event r = readers[n]->wait_for("read_receipt");
+    CHECK(r.str("/payload/user_id") == "op0");
+    CHECK(r.json("/payload/seq") == "600");
+  }
+  HttpResponse posted = http_post(c.port(), "/api/v1/conversations/Ucluster/messages",
+                                  R"({"text":"over REST","client_msg_id":"rest-1"})",
+                                  "Authorization: Bearer op2\r\n");
+  INFO(posted.body);
+  CHECK(posted.status == 201);
+  Event rest = readers[0]->wait_for("new_message");
+  CHECK(rest.str("/payload/message/text") == "over REST");
+  CHECK(rest.json("/payload/message/seq") == "601");
 
   CHECK(a.stop() == 0);
   CHECK(b.stop() == 0);

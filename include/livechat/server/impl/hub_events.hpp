@@ -280,7 +280,7 @@ inline void hub<Transport, Clock>::publish(const message& m, const connection* e
     share(cluster_audience::message, m.room, make(server_events::new_message{m}), m.seq, except);
   else
     to_room(m.room, make(server_events::new_message{m}), except);
-  if (!watchers_.empty()) {
+  if (!watchers_.empty() || link_ != nullptr) {  // other nodes' watchers too
     auto session = store_.load_session(m.room);
     if (session)
       to_watchers(make(server_events::conversation_activity{
