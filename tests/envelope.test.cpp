@@ -18,7 +18,8 @@ TEST_CASE("cluster envelope: events round-trip with their frame as bytes", "[env
   CHECK(r->seq == 42);
   CHECK(r->room == "conversation:x");
   CHECK(r->frame == frame);
-  auto w = decode_event(encode_event("n", cluster_audience::watchers, 0, "", "{}"));
+  const std::string watchers = encode_event("n", cluster_audience::watchers, 0, "", "{}");
+  auto w = decode_event(watchers);  // views into `watchers`
   REQUIRE(w);
   CHECK(w->room.empty());
   CHECK(w->to == cluster_audience::watchers);

@@ -42,13 +42,15 @@ inline bool is_valid_node_id(std::string_view id) noexcept {
   return true;
 }
 
-/// A room, inbox or typing event from one node.
+/// A room, inbox or typing event from one node. Views into the record
+/// given to `decode_event`: a node drops its own records (they come back
+/// from the broker) before copying anything.
 struct event_record {
-  std::string origin;
+  std::string_view origin;
   server::cluster_audience to = server::cluster_audience::room;
   std::uint64_t seq = 0;
-  std::string room;
-  std::string frame;
+  std::string_view room;
+  std::string_view frame;
 };
 
 inline std::string encode_event(std::string_view origin, server::cluster_audience to,
@@ -69,7 +71,7 @@ inline std::string encode_event(std::string_view origin, server::cluster_audienc
 }
 
 /// nullopt for anything that is not a record of this version.
-inline std::optional<event_record> decode_event(std::string_view in) {
+inline std::optional<event_record> decode_event(std::string_view in) noexcept {
   constexpr std::string_view magic = "lc1\n";
   if (in.substr(0, magic.size()) != magic) return std::nullopt;
   in.remove_prefix(magic.size());
@@ -93,9 +95,9 @@ inline std::optional<event_record> decode_event(std::string_view in) {
   // Only a `message` record may come without a frame: a mark saying the
   // seq exists (its node could not publish it), for the others to fill.
   if (in.empty() && r.to != server::cluster_audience::message) return std::nullopt;
-  r.origin = std::string(fields[0]);
-  r.room = std::string(fields[3]);
-  r.frame = std::string(in);
+  r.origin = fields[0];
+  r.room = fields[3];
+  r.frame = in;
   return r;
 }
 

@@ -314,31 +314,33 @@ class node final : public server::cluster_link {
     }
     if (r->origin == opt_.node_id) return;  // our own, back from the broker
     using server::cluster_audience;
+    const std::string room(r->room);
+    auto frame = [&] { return std::make_shared<const std::string>(r->frame); };
     if (inbox) {
       if (r->to == cluster_audience::watchers || r->to == cluster_audience::room_and_watchers)
-        deliver(r->to, r->room, std::make_shared<const std::string>(std::move(r->frame)));
+        deliver(r->to, room, frame());
       return;
     }
-    if (!sequencer_.tracked(r->room)) return;  // a room we left a moment ago
+    if (!sequencer_.tracked(room)) return;  // a room we left a moment ago
     switch (r->to) {
       case cluster_audience::message: {
         if (r->frame.empty()) {  // a mark: seq exists; fill up to it if it is new
-          if (r->seq >= sequencer_.next_seq(r->room)) fill(r->room);
+          if (r->seq >= sequencer_.next_seq(room)) fill(room);
           return;
         }
-        const std::uint64_t before = sequencer_.next_seq(r->room);
-        if (r->seq < before) ++stats_.duplicates;
-        sequenced(r->room, sequencer_.offer(r->room, r->seq,
-                                            item{std::make_shared<const std::string>(std::move(r->frame)), {}},
-                                            clock_.now()));
+        if (r->seq < sequencer_.next_seq(room)) {
+          ++stats_.duplicates;
+          return;
+        }
+        sequenced(room, sequencer_.offer(room, r->seq, item{frame(), {}}, clock_.now()));
         return;
       }
       case cluster_audience::typing:
-        note_typist(r->origin, r->frame);
-        deliver(cluster_audience::typing, r->room, std::make_shared<const std::string>(std::move(r->frame)));
+        note_typist(std::string(r->origin), r->frame);
+        deliver(cluster_audience::typing, room, frame());
         return;
       case cluster_audience::room:
-        deliver(cluster_audience::room, r->room, std::make_shared<const std::string>(std::move(r->frame)));
+        deliver(cluster_audience::room, room, frame());
         return;
       case cluster_audience::watchers:
       case cluster_audience::room_and_watchers:
@@ -372,7 +374,7 @@ class node final : public server::cluster_link {
     sequenced(room, std::move(out));
   }
 
-  void note_typist(const std::string& origin, const std::string& frame) {
+  void note_typist(const std::string& origin, std::string_view frame) {
     rapidjson::Document d;
     d.Parse(frame.data(), frame.size());
     if (d.HasParseError() || !d.IsObject()) return;
