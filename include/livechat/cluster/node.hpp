@@ -107,7 +107,7 @@ class node final : public server::cluster_link {
 
   // --- server::cluster_link (inside hub calls: deliveries are posted) ----
 
-  void committed(const server::cluster_event& e) override {
+  bool committed(const server::cluster_event& e) override {
     // Every node listens to the inbox channel, so an event for the room and
     // the watchers goes there alone and each connection gets it once.
     const bool inbox = e.to == server::cluster_audience::watchers ||
@@ -124,9 +124,14 @@ class node final : public server::cluster_link {
         mark = std::max(mark, e.seq);
       }
     }
-    if (e.to == server::cluster_audience::message)
-      sequenced(e.room, sequencer_.offer(e.room, e.seq, item{e.frame, e.except}, clock_.now()));
+    if (e.to != server::cluster_audience::message) return false;
+    auto out = sequencer_.offer(e.room, e.seq, item{e.frame, e.except}, clock_.now());
+    // Next in line with nothing waiting: the hub sends it in this turn (the
+    // common case, one node's own message). Else it joins the queue.
+    if (out.size() == 1 && !out.front().held && pending_.empty()) return true;
+    sequenced(e.room, std::move(out));
     schedule_flush();
+    return false;
   }
 
   void joined(const std::string& room, std::uint64_t last_seq) override {

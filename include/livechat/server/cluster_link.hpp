@@ -42,17 +42,20 @@ struct cluster_event {
 ///
 /// @par Ordering
 /// `committed` is called after the store committed what the event depends
-/// on (never for a rolled-back write). For `message` the hub does not
-/// deliver to the room itself: the link does, in `seq` order, through
-/// `deliver_from_cluster` (local and remote messages of one room share one
-/// order). Every other event the hub has delivered locally already.
+/// on (never for a rolled-back write). Every event but `message` the hub
+/// has delivered locally already. A `message` is delivered in `seq` order
+/// with the other nodes' (local and remote messages of one room share one
+/// order): when it is next in line and nothing waits before it, the link
+/// answers true and the hub delivers it to the room at once, in the same
+/// turn; otherwise the link delivers it later, through
+/// `deliver_from_cluster`.
 class cluster_link {
  public:
   virtual ~cluster_link() = default;
 
-  /// A committed event for the other nodes (and, for `message`, the room's
-  /// local members too).
-  virtual void committed(const cluster_event& e) = 0;
+  /// A committed event for the other nodes. For `message`: true when the
+  /// hub is to deliver it to the room's local members now (see Ordering).
+  virtual bool committed(const cluster_event& e) = 0;
 
   /// A local connection joined `room`, whose history it was shown up to
   /// `last_seq`: subscribe to the room, if not yet.

@@ -240,6 +240,8 @@ class hub {
   void share(cluster_audience to, const std::string& room, const payload_ptr& p,
              std::uint64_t seq = 0, const connection* except = nullptr);
   void share_committed(bool committed);
+  void to_room_except(cluster_audience to, const std::string& room, const payload_ptr& p,
+                      std::string_view except);
   void request_close(connection& c, std::uint16_t code, std::string_view reason);
   void drain_closes();
   template <class It>

@@ -127,18 +127,24 @@ template <class Transport, class Clock>
 inline void hub<Transport, Clock>::deliver_from_cluster(cluster_audience to, const std::string& room,
                                                         const payload_ptr& frame,
                                                         std::string_view except) {
-  guarded(nullptr, [&] {
-    if (to != cluster_audience::watchers)
-      for (handle h : rooms_.members(room)) {
-        if (!except.empty() && h->public_id == except) continue;
-        if (to == cluster_audience::typing && skip_droppable(*h)) continue;
-        deliver(*h, frame);
-      }
-    if (to == cluster_audience::watchers || to == cluster_audience::room_and_watchers)
-      for (handle h : watchers_)
-        if (to == cluster_audience::watchers || !rooms_.is_member(room, h)) deliver(*h, frame);
-  });
+  guarded(nullptr, [&] { to_room_except(to, room, frame, except); });
   finish();
+}
+
+/// `p` to this node's audience `to` of `room`, but the connection whose
+/// public id is `except` (the sender of a message, on its own node).
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::to_room_except(cluster_audience to, const std::string& room,
+                                                  const payload_ptr& p, std::string_view except) {
+  if (to != cluster_audience::watchers)
+    for (handle h : rooms_.members(room)) {
+      if (!except.empty() && h->public_id == except) continue;
+      if (to == cluster_audience::typing && skip_droppable(*h)) continue;
+      deliver(*h, p);
+    }
+  if (to == cluster_audience::watchers || to == cluster_audience::room_and_watchers)
+    for (handle h : watchers_)
+      if (to == cluster_audience::watchers || !rooms_.is_member(room, h)) deliver(*h, p);
 }
 
 template <class Transport, class Clock>
@@ -165,19 +171,25 @@ inline void hub<Transport, Clock>::share(cluster_audience to, const std::string&
   cluster_event e{to, room, seq, p, except != nullptr ? except->public_id : std::string()};
   if (commit_.holding())
     shares_.push_back({commit_.current_write(), std::move(e)});
-  else
-    link_->committed(e);
+  else if (link_->committed(e) && to == cluster_audience::message)
+    to_room_except(to, room, p, e.except);
 }
 
-/// After a commit: the shares that survive it (all, or those that depended
-/// on no write), in order.
+/// After a commit, before its sends go out: the shares that survive it
+/// (all, or those that depended on no write), in order. A message the link
+/// hands back joins this commit's sends, in line behind the acknowledgement.
 template <class Transport, class Clock>
 inline void hub<Transport, Clock>::share_committed(bool committed) {
   if (shares_.empty()) return;
   std::vector<pending_share> due;
   due.swap(shares_);
   for (auto& s : due)
-    if (committed || s.write == 0) guarded(nullptr, [&] { link_->committed(s.event); });
+    if (committed || s.write == 0)
+      guarded(nullptr, [&] {
+        const cluster_event& e = s.event;
+        if (link_->committed(e) && e.to == cluster_audience::message)
+          to_room_except(e.to, e.room, e.frame, e.except);
+      });
 }
 
 template <class Transport, class Clock>
