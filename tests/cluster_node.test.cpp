@@ -240,6 +240,20 @@ TEST_CASE("cluster node: presence across nodes, and a node that stops renewing l
   CHECK(f[0].find(R"("online":[{"user_id":"alice","name":"alice","connections":1}])") != std::string::npos);
   CHECK(f[1].find(R"("connections":2)") != std::string::npos);
   CHECK(c.b.hub.users_online() == 2);
+  // The per-user cap counts this node's connections only.
+  CHECK(c.b.hub.user_connection_count("alice") == 0);
+  c.b.login(5, "alice");
+  c.pump();
+  CHECK(c.b.hub.user_connection_count("alice") == 1);
+  CHECK(c.a.hub.user_connection_count("alice") == 2);
+  f = c.b.frames(3);
+  REQUIRE(f.size() == 1);
+  CHECK(f[0].find(R"("connections":3)") != std::string::npos);
+  c.b.hub.on_close(5);
+  c.pump();
+  f = c.b.frames(3);
+  REQUIRE(f.size() == 1);
+  CHECK(f[0].find(R"("connections":2)") != std::string::npos);
   // A's lease lives in the broker too: a hash per node with an expiry.
   bool hset = false;
   for (const auto& cmd : c.a.bus.commands) hset = hset || (cmd[0] == "HSET" && cmd[1] == "livechat:presence:a");

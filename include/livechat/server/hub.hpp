@@ -182,9 +182,13 @@ class hub {
   std::size_t users_online() const noexcept { return presence_.user_count(); }
   std::size_t room_count() const noexcept { return rooms_.room_count(); }
   std::size_t inbox_watcher_count() const noexcept { return watchers_.size(); }
-  /// Authenticated connections `user_id` holds now.
+  /// Authenticated connections `user_id` holds now on this node (in a
+  /// cluster, presence also counts the other nodes'; the cap does not).
   std::size_t user_connection_count(const std::string& user_id) const {
-    return presence_.connections_of(user_id);
+    const std::size_t all = presence_.connections_of(user_id);
+    auto it = remote_connections_.find(user_id);
+    const std::size_t remote = it == remote_connections_.end() ? 0 : it->second;
+    return all > remote ? all - remote : 0;
   }
   /// True when one more connection of `user_id` would be refused at `auth`
   /// (`hub_config::max_connections_per_user`). An embedder that learns the
@@ -304,6 +308,7 @@ class hub {
     cluster_event event;
   };
   std::vector<pending_share> shares_;  // events for link_ waiting for this turn's commit
+  std::unordered_map<std::string, std::size_t> remote_connections_;  // other nodes' share of presence_
 };
 
 }  // namespace livechat::server

@@ -154,10 +154,12 @@ inline void hub<Transport, Clock>::apply_remote_presence(const std::string& user
   guarded(nullptr, [&] {
     if (delta == 0) return;
     presence_entry last;
-    for (std::int64_t i = 0; i < delta; ++i) last = presence_.connect(user_id, name);
-    for (std::int64_t i = 0; i > delta && presence_.is_online(user_id); --i)
+    std::size_t& remote = remote_connections_[user_id];
+    for (std::int64_t i = 0; i < delta; ++i, ++remote) last = presence_.connect(user_id, name);
+    for (std::int64_t i = 0; i > delta && remote > 0 && presence_.is_online(user_id); --i, --remote)
       last = presence_.disconnect(user_id);
-    if (delta < 0 && last.user_id.empty()) return;  // was not online: nothing changed
+    if (remote == 0) remote_connections_.erase(user_id);
+    if (last.user_id.empty()) return;  // nothing changed
     announce_presence(last);
   });
   finish();
