@@ -426,6 +426,11 @@ inline void hub<Transport, Clock>::change_session(connection& c, const Event& ev
     auto saved = store_.save_session_if(ev.room, seen, s.value());
     if (store_failed(c, saved, ev, ref)) return;
     if (!*saved) {
+      // Lost, but the compare-and-set ran in this turn's batch, and a shared
+      // store keeps the row it re-checked locked until that batch ends: it
+      // must be committed like a write, or every other server's write to
+      // the room waits for this one's next write.
+      note_write(&c, ref, Event::type_name);
       if (round < max_rounds) continue;
       reply_error(c, errc::internal, "the session keeps changing; try again",
                   std::string(Event::type_name), std::nullopt, ref);
