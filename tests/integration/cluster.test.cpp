@@ -281,6 +281,8 @@ TEST_CASE("Cluster: three nodes and one room: every message once and in seq orde
   // position crosses as read_receipt; a REST post on C reaches A.
   WsClient* holder = *holders.begin() == "op1" ? senders[1].get() : senders[2].get();
   REQUIRE(holder->send("close_session", "{\"room\":\"" + kRoom + "\"}"));
+  // (A lost compare-and-set leaves the row locked in its node's open batch
+  // until that batch commits: this close waited forever for it once.)
   for (WsClient* m : everyone) {
     INFO(m->name());
     CHECK(m->wait_for("session_closed").str("/payload/session/status") == "closed");
