@@ -11,12 +11,13 @@
 # nodejs and node-ws are only for the tests of the JavaScript client
 # (clients/js: Node's test runner, and a WebSocket for Node; the module
 # itself needs neither). A newer Node from elsewhere counts as installed.
-# postgresql is only for the tests (tests/postgres_fixture.hpp starts a
-# throwaway server with its initdb and pg_ctl); the library needs libpq-dev.
+# postgresql and redis-server are only for the tests (tests/postgres_fixture.hpp
+# starts a throwaway server with its initdb and pg_ctl, tests/redis_fixture.hpp
+# a redis-server; scripts/run-cluster.sh starts its own of both); the
+# library needs libpq-dev and libhiredis-dev.
 # nginx is only for the tests too (tests/integration/nginx.test.cpp starts
-# its own on a free loopback port with a generated config), and
-# redis-server for scripts/run-cluster.sh, which starts its own. Their
-# packages would start (and enable) a system-wide service on install: see
+# its own on a free loopback port with a generated config). The nginx and
+# redis-server packages would start (and enable) a system-wide service on install: see
 # `services` below.
 # ccache is not listed: scripts/test.sh uses it when it is installed, but on
 # a fresh machine its cache is empty and it only adds its hashing; install it
@@ -27,7 +28,8 @@ packages=(
   g++ make cmake pkg-config ca-certificates
   libasio-dev libwebsocketpp-dev rapidjson-dev catch2
   libsqlite3-dev libssl-dev libbenchmark-dev libcli11-dev libcurl4-openssl-dev
-  libpq-dev postgresql nginx redis-server
+  libpq-dev postgresql nginx
+  libhiredis-dev redis-server
   clang-14 libclang-rt-14-dev
   nodejs node-ws
 )

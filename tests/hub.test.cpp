@@ -789,6 +789,38 @@ class shared_store_view final : public livechat::message_store {
 
 }  // namespace
 
+TEST_CASE("two servers on one store: a lost compare-and-set is committed like a write",
+          "[hub][sessions]") {
+  // A shared store runs the compare-and-set inside the turn's batch and
+  // keeps the row it re-checked locked until the batch ends: with group
+  // commit the loser must still ask for its commit, or the other servers'
+  // writes to the room wait for its next write.
+  harness b;
+  shared_store_view view(b.store);
+  recording_transport ta;
+  livechat::manual_clock ca;
+  test_authenticator auth;
+  livechat::server::hub_config cfg;
+  cfg.group_commit = true;
+  livechat::server::hub<recording_transport, livechat::manual_clock> a(ta, ca, view, auth, cfg);
+  int requests = 0;
+  a.set_commit_request([&] { ++requests; });
+  a.on_open(1);
+  a.on_message(1, R"({"type":"auth","payload":{"token":"alice"}})");
+  a.on_message(1, R"({"type":"join_room","payload":{"room":")" + room_a + R"("}})");
+  b.login(2, "bob");
+  b.join(2, room_a);
+  ta.inbox[1].clear();
+  view.before_save = [&] { b.room_event(2, "claim_session", room_a); };
+  a.on_message(1, R"({"type":"claim_session","payload":{"room":")" + room_a + R"("}})");
+  CHECK(requests == 1);
+  CHECK(a.commit_pending());
+  CHECK(ta.inbox[1].empty());  // the refusal waits for that commit
+  CHECK(a.commit());
+  REQUIRE(ta.inbox[1].size() == 1);
+  CHECK(ta.inbox[1].front().find("session_already_claimed") != std::string::npos);
+}
+
 TEST_CASE("two servers on one store: the claim that loses the race is refused",
           "[hub][sessions]") {
   harness b;  // server B, on the store both servers share

@@ -41,6 +41,9 @@
 #endif
 
 #include "accept_loop.hpp"
+#ifdef LIVECHAT_SERVER_WITH_REDIS
+#include "cluster.hpp"
+#endif
 #include "http/api_routes.hpp"
 #include "http/bearer_token.hpp"
 #include "http/json_errors.hpp"
@@ -238,6 +241,46 @@ int main(int argc, char** argv) {
       else
         log.error("hub_error", {{"msg", what}});
     });
+
+    // --- cluster: the broker, and health of what the nodes share ----------
+    // The store is probed once a second when it is one several servers
+    // share (a database that can be down while this process is up).
+#ifdef LIVECHAT_SERVER_WITH_REDIS
+    livechat_server::store_probe probe;
+    std::unique_ptr<livechat_server::cluster_member<decltype(hub), livechat::default_clock>> cluster;
+    if (!opts.broker_url.empty()) {
+      std::string why;
+      auto redis = livechat::redis::parse_redis_url(opts.broker_url, why);
+      if (!redis) {
+        log.error("startup_failed", {{"msg", "bad --broker"}, {"reason", why}});
+        return 2;
+      }
+      livechat::cluster::node_options no;
+      no.node_id = opts.node_id.empty() ? livechat_server::random_node_id() : opts.node_id;
+      no.presence_ttl = opts.presence_ttl;
+      no.typing_timeout = hub_cfg.typing_timeout;
+      log.info("cluster_node", {{"node", no.node_id}, {"broker", opts.broker_url}});
+      cluster = std::make_unique<livechat_server::cluster_member<decltype(hub), livechat::default_clock>>(
+          io, hub, store, clock, *redis, std::move(no),
+          [&log](std::string_view event, std::string_view detail) {
+            if (event == "broker_up")
+              log.info(event, {});
+            else
+              log.warn(event, {{"msg", detail}});
+          });
+      cluster->start();
+    }
+    const bool probe_store = opts.store == livechat_server::store_kind::postgresql;
+    metrics.set_extra([&](std::string& out) {
+      if (probe_store) probe.render(out);
+      if (cluster) cluster->render(out);
+    });
+#else
+    if (!opts.broker_url.empty()) {
+      log.error("startup_failed", {{"msg", "this build has no Redis support (hiredis was not found)"}});
+      return 2;
+    }
+#endif
 
     // --- outbound: operators' replies back to the end user ----------------
     // Declared after io, so it is destroyed first (its handlers hold only
@@ -464,7 +507,16 @@ int main(int argc, char** argv) {
 
     // --- HTTP ------------------------------------------------------------
     livechat_server::http_router router;
-    router.add("GET", "/healthz", [](const livechat_server::http_request&) {
+    router.add("GET", "/healthz", [&](const livechat_server::http_request&) {
+#ifdef LIVECHAT_SERVER_WITH_REDIS
+      // 503 names each shared part that is down, so a load balancer takes
+      // this node out and an operator sees why.
+      std::string failing;
+      if (probe_store && !probe.ok()) failing += R"("store")";
+      if (cluster && !cluster->broker_up()) failing += std::string(failing.empty() ? "" : ",") + R"("broker")";
+      if (!failing.empty())
+        return livechat_server::json_response(503, R"({"status":"unavailable","failing":[)" + failing + "]}");
+#endif
       return livechat_server::json_response(200, R"({"status":"ok"})");
     });
     router.add("GET", websocket_path, [](const livechat_server::http_request&) {
@@ -537,6 +589,7 @@ int main(int argc, char** argv) {
     // Set up before the "listening" line: a script may send SIGTERM as soon
     // as it reads it, and asio::signal_set holds a signal until run().
     asio::steady_timer tick_timer(io);
+    [[maybe_unused]] unsigned probe_ticks = 0;
     std::function<void()> schedule_tick = [&] {
       // Fixed-rate, but never a burst of catch-up ticks after a stall.
       const auto now = std::chrono::steady_clock::now();
@@ -546,6 +599,12 @@ int main(int argc, char** argv) {
       tick_timer.async_wait([&](const asio::error_code& e) {
         if (e) return;  // cancelled by shutdown
         guarded("tick", [&] { hub.tick(clock.now()); });
+#ifdef LIVECHAT_SERVER_WITH_REDIS
+        guarded("cluster tick", [&] {
+          if (cluster) cluster->tick();
+          if (probe_store && ++probe_ticks % 10 == 0) probe.run(store);
+        });
+#endif
         log.flush_suppressed();  // the summary of a flood that has stopped
         schedule_tick();
       });
@@ -572,6 +631,9 @@ int main(int argc, char** argv) {
         endpoint.clear_error_channels(websocketpp::log::elevel::rerror);
         acceptor.stop();
         tick_timer.cancel();
+#ifdef LIVECHAT_SERVER_WITH_REDIS
+        if (cluster) cluster->leave();  // the other nodes drop our users now, not at the lease's end
+#endif
         hub.shutdown();  // 1001 to every client through transport.close
         if (transport.size() == 0 && closer->size() == 0) io.stop();
       });
@@ -623,6 +685,9 @@ int main(int argc, char** argv) {
     }
 
     if (auto r = store.flush(); !r) log.error("store_flush_failed", {{"reason", r.error().message()}});
+#ifdef LIVECHAT_SERVER_WITH_REDIS
+    if (cluster) cluster->stop();
+#endif
     return exit_code;
   } catch (const std::exception& e) {
     log.error("fatal", {{"what", e.what()}});

@@ -18,6 +18,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <livechat/cluster/envelope.hpp>
 #include <livechat/server/hub_config.hpp>
 #include <livechat/version.hpp>
 
@@ -56,6 +57,13 @@ struct options {
   /// Base URL of the LINE Messaging API (a test double can stand in).
   std::string line_api_base = "https://api.line.me";
   std::string web_root = LIVECHAT_DEFAULT_WEB_ROOT;
+  /// `redis://HOST:PORT`: join a cluster through this broker (needs a
+  /// shared store); empty: one process.
+  std::string broker_url;
+  /// This node's name in the cluster; empty: a random one.
+  std::string node_id;
+  /// How long this node's presence share lives without a renewal.
+  std::chrono::milliseconds presence_ttl{15'000};
   /// Lines below this level are not written (log/sink.hpp).
   logging::level log_level = logging::level::info;
 
@@ -160,6 +168,28 @@ inline void add_flags(CLI::App& app, options& o, bool& jwt_flag_seen) {
               }
             })
       ->group(general);
+  add_value(app, "--broker", "URL",
+            "redis://HOST:PORT: join a cluster of servers on one\n"
+            "shared store (--store postgresql://...) through Redis",
+            [&o](const std::string& v) {
+              if (v.rfind("redis://", 0) != 0 || v.size() == 8)
+                bad_value("--broker must be redis://HOST:PORT, got '" + v + "'");
+              o.broker_url = v;
+            })
+      ->group(general);
+  add_value(app, "--node-id", "ID",
+            "this server's name in the cluster, 1-64 of\n"
+            "[A-Za-z0-9_.-] (default: random)",
+            [&o](const std::string& v) {
+              if (!livechat::cluster::is_valid_node_id(v))
+                bad_value("--node-id must be 1-64 of [A-Za-z0-9_.-], got '" + v + "'");
+              o.node_id = v;
+            })
+      ->group(general);
+  add_uint(app, general, "--presence-ttl-ms",
+           "with --broker: this node's presence lease; a node that\n"
+           "dies loses its users within it plus 1 s (15000)",
+           300, 3'600'000, [&o](std::uint64_t v) { o.presence_ttl = std::chrono::milliseconds(v); });
   add_value(app, "--sqlite-sync", "MODE",
             "normal (default; WAL, safe against a crash of the\n"
             "server) or full (also against power loss, slower)",
@@ -339,6 +369,10 @@ inline parse_result parse_options(int argc, const char* const* argv) {
   // late ping before the idle timeout closes them.
   o.hub.heartbeat_interval_ms = static_cast<std::uint32_t>(
       std::min<std::chrono::milliseconds::rep>(25'000, o.hub.idle_timeout.count() / 2));
+  // Each node assigns seqs from the store: without a shared one, two
+  // nodes would number the same room twice.
+  if (!o.broker_url.empty() && o.store != store_kind::postgresql)
+    return usage_error("--broker needs a store the nodes share: --store postgresql://...");
   if (o.auth == auth_mode::jwt && o.jwt_secret.empty())
     return usage_error("--auth jwt requires --jwt-secret");
   // Refused rather than ignored: someone who passes a secret but forgets

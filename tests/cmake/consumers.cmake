@@ -15,6 +15,7 @@
 #   livechat.consume.find_package              the core, the optional libraries hidden: build, run
 #   livechat.consume.find_package_components   COMPONENTS sqlite jwt: build, run
 #   livechat.consume.find_package_components.postgresql  COMPONENTS postgresql: build, run
+#   livechat.consume.find_package_components.redis       COMPONENTS redis: build, run
 #   livechat.consume.find_package_errors.*     what a consumer sees when a component
 #                                              cannot be had (configure only)
 #   livechat.consume.fetch_content             FetchContent(livechat) from the source tree, C++20
@@ -65,7 +66,8 @@ endif()
 # machine without libsqlite3-dev, libssl-dev, libpq-dev and libwebsocketpp-dev.
 set(_consume_hide_optional
   -DCMAKE_DISABLE_FIND_PACKAGE_SQLite3=ON -DCMAKE_DISABLE_FIND_PACKAGE_OpenSSL=ON
-  -DCMAKE_DISABLE_FIND_PACKAGE_websocketpp=ON -DCMAKE_DISABLE_FIND_PACKAGE_PostgreSQL=ON)
+  -DCMAKE_DISABLE_FIND_PACKAGE_websocketpp=ON -DCMAKE_DISABLE_FIND_PACKAGE_PostgreSQL=ON
+  -DCMAKE_DISABLE_FIND_PACKAGE_PkgConfig=ON)
 
 function(livechat_add_consumer name)
   cmake_parse_arguments(PARSE_ARGV 1 arg "RUN" "SOURCE;PREFIX;FAILS" "ARGS;OPTIONS")
@@ -140,8 +142,8 @@ if(LIVECHAT_INSTALL AND PROJECT_IS_TOP_LEVEL)
       FAILS "component jwt needs OpenSSL's libcrypto")
     livechat_add_consumer(find_package_errors.unknown SOURCE find_package
       PREFIX "${_consume_prefix}"
-      OPTIONS -DCONSUMER_COMPONENTS=sqlite,redis -DCONSUMER_CONFIGURE_ONLY=ON
-      FAILS "unknown component redis \\(known: sqlite, postgresql, jwt, websocketpp\\)")
+      OPTIONS -DCONSUMER_COMPONENTS=sqlite,kafka -DCONSUMER_CONFIGURE_ONLY=ON
+      FAILS "unknown component kafka \\(known: sqlite, postgresql, jwt, websocketpp, redis\\)")
     livechat_add_consumer(find_package_errors.optional_hidden SOURCE find_package
       PREFIX "${_consume_prefix}"
       OPTIONS -DCONSUMER_OPTIONAL_COMPONENTS=sqlite,jwt -DCONSUMER_CONFIGURE_ONLY=ON
@@ -156,6 +158,17 @@ if(LIVECHAT_INSTALL AND PROJECT_IS_TOP_LEVEL)
         OPTIONS -DCONSUMER_COMPONENTS=postgresql -DCONSUMER_CONFIGURE_ONLY=ON
           -DCMAKE_DISABLE_FIND_PACKAGE_PostgreSQL=ON
         FAILS "component postgresql needs libpq, which was not found")
+    endif()
+
+    if(TARGET livechat::redis)
+      # Links hiredis and runs: the broker connects to nothing and stays down.
+      livechat_add_consumer(find_package_components.redis SOURCE find_package
+        PREFIX "${_consume_prefix}" OPTIONS -DCONSUMER_COMPONENTS=redis RUN)
+      livechat_add_consumer(find_package_errors.redis_hidden SOURCE find_package
+        PREFIX "${_consume_prefix}"
+        OPTIONS -DCONSUMER_COMPONENTS=redis -DCONSUMER_CONFIGURE_ONLY=ON
+          -DCMAKE_DISABLE_FIND_PACKAGE_PkgConfig=ON
+        FAILS "component redis needs hiredis >= 0.14")
     endif()
 
     # The install of a livechat configured without the optional libraries.

@@ -40,7 +40,8 @@ step("configure livechat with SQLite3, OpenSSL, libpq and websocketpp hidden"
   "${CMAKE_COMMAND}" -S "${LIVECHAT_SOURCE_DIR}" -B "${core_build}" ${generator_args}
     -DLIVECHAT_BUILD_TESTS=OFF -DLIVECHAT_BUILD_EXAMPLES=OFF -DLIVECHAT_INSTALL=ON
     -DCMAKE_DISABLE_FIND_PACKAGE_SQLite3=ON -DCMAKE_DISABLE_FIND_PACKAGE_OpenSSL=ON
-    -DCMAKE_DISABLE_FIND_PACKAGE_websocketpp=ON -DCMAKE_DISABLE_FIND_PACKAGE_PostgreSQL=ON)
+    -DCMAKE_DISABLE_FIND_PACKAGE_websocketpp=ON -DCMAKE_DISABLE_FIND_PACKAGE_PostgreSQL=ON
+    -DCMAKE_DISABLE_FIND_PACKAGE_PkgConfig=ON)
 step("install it to ${CONSUMER_PREFIX_CORE}"
   "${CMAKE_COMMAND}" --install "${core_build}" --prefix "${CONSUMER_PREFIX_CORE}" ${config_args})
 file(GLOB_RECURSE component_files "${CONSUMER_PREFIX_CORE}/livechat_*Targets*.cmake")

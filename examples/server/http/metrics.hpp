@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <string>
@@ -116,9 +117,13 @@ class server_metrics {
                       "missing; ip_cap, user_cap: connection caps; shutting_down: arrived during "
                       "shutdown).",
                       "reason", reasons, handshakes_refused_);
+    if (extra_) extra_(out);
   }
 
   std::uint64_t commit_count() const noexcept { return commit_count_; }
+
+  /// More families, rendered after these (the cluster's, the store probe's).
+  void set_extra(std::function<void(std::string&)> f) { extra_ = std::move(f); }
 
  private:
   /// A counter family with one sample per value of its one label.
@@ -138,6 +143,7 @@ class server_metrics {
   std::map<std::pair<std::string, int>, std::uint64_t> http_;
   std::array<std::uint64_t, 4> webhook_{};
   std::array<std::uint64_t, 4> handshakes_refused_{};
+  std::function<void(std::string&)> extra_;
 };
 
 /// `hub.commit()` timed into `livechat_store_commit_seconds` when writes

@@ -27,6 +27,7 @@
 #include <livechat/presence/presence_tracker.hpp>
 #include <livechat/presence/typing_tracker.hpp>
 #include <livechat/rooms/room_registry.hpp>
+#include <livechat/server/cluster_link.hpp>
 #include <livechat/server/detail/commit_queue.hpp>
 #include <livechat/server/hub_config.hpp>
 #include <livechat/server/hub_stats.hpp>
@@ -154,13 +155,40 @@ class hub {
   /// hook for the outbound channel (the end user's messenger).
   void set_outbound_handler(outbound_handler h) { on_outbound_ = std::move(h); }
 
+  /// Makes this hub one node of a cluster (server/cluster_link.hpp): its
+  /// committed events go to `link`, and new_message reaches the room's
+  /// connections through it, in `seq` order. nullptr (the default): one
+  /// process, as before. Set it before the first connection opens.
+  void set_cluster_link(cluster_link* link) noexcept { link_ = link; }
+
+  /// An event from the cluster (another node's, or this node's own
+  /// new_message in `seq` order): `frame` as it is to this node's
+  /// connections in `room`, except the one whose public id is `except`,
+  /// and/or to its inbox watchers, as `to` says. `typing` is droppable
+  /// under backpressure, as a local one.
+  void deliver_from_cluster(cluster_audience to, const std::string& room, const payload_ptr& frame,
+                            std::string_view except = {});
+
+  /// Another node's share of presence changed by `delta` connections of
+  /// `user_id`: one `presence_diff` to the watchers when the cluster-wide
+  /// count changes.
+  void apply_remote_presence(const std::string& user_id, const std::string& name,
+                             std::int64_t delta);
+
+  /// True when connections of this node joined `room`.
+  bool has_local_members(const std::string& room) const { return !rooms_.members(room).empty(); }
+
   std::size_t connection_count() const noexcept { return connections_.size(); }
   std::size_t users_online() const noexcept { return presence_.user_count(); }
   std::size_t room_count() const noexcept { return rooms_.room_count(); }
   std::size_t inbox_watcher_count() const noexcept { return watchers_.size(); }
-  /// Authenticated connections `user_id` holds now.
+  /// Authenticated connections `user_id` holds now on this node (in a
+  /// cluster, presence also counts the other nodes'; the cap does not).
   std::size_t user_connection_count(const std::string& user_id) const {
-    return presence_.connections_of(user_id);
+    const std::size_t all = presence_.connections_of(user_id);
+    auto it = remote_connections_.find(user_id);
+    const std::size_t remote = it == remote_connections_.end() ? 0 : it->second;
+    return all > remote ? all - remote : 0;
   }
   /// True when one more connection of `user_id` would be refused at `auth`
   /// (`hub_config::max_connections_per_user`). An embedder that learns the
@@ -213,6 +241,11 @@ class hub {
                droppable drop = droppable::no);
   void to_watchers(const payload_ptr& p);
   void to_room_and_watchers(const std::string& room, const payload_ptr& p);
+  void share(cluster_audience to, const std::string& room, const payload_ptr& p,
+             std::uint64_t seq = 0, const connection* except = nullptr);
+  void share_committed(bool committed);
+  void to_room_except(cluster_audience to, const std::string& room, const payload_ptr& p,
+                      std::string_view except);
   void request_close(connection& c, std::uint16_t code, std::string_view reason);
   void drain_closes();
   template <class It>
@@ -269,6 +302,13 @@ class hub {
   commit_queue commit_;  // writes, what waits for their commit, and the closes behind it
   std::function<void()> request_commit_;
   std::uint64_t next_connection_number_ = 0;
+  cluster_link* link_ = nullptr;
+  struct pending_share {
+    std::uint64_t write;  // the commit_queue write it depends on (0: none)
+    cluster_event event;
+  };
+  std::vector<pending_share> shares_;  // events for link_ waiting for this turn's commit
+  std::unordered_map<std::string, std::size_t> remote_connections_;  // other nodes' share of presence_
 };
 
 }  // namespace livechat::server

@@ -10,6 +10,10 @@
 #ifdef CONSUMER_USES_POSTGRESQL
 #include <livechat/store/postgresql_store.hpp>
 #endif
+#ifdef CONSUMER_USES_REDIS
+#include <asio/io_context.hpp>
+#include <livechat/redis/broker.hpp>
+#endif
 #ifdef CONSUMER_USES_JWT
 #include <livechat/auth/jwt_authenticator.hpp>
 #include <livechat/detail/hmac_sha256.hpp>
@@ -76,6 +80,27 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::printf("postgresql: ok\n");
+  }
+#endif
+#ifdef CONSUMER_USES_REDIS
+  {
+    // No server here: hiredis is linked, the broker connects and stays down.
+    std::string why;
+    auto o = livechat::redis::parse_redis_url("redis://127.0.0.1:1", why);
+    if (!o || o->port != 1) {
+      std::fprintf(stderr, "parse_redis_url: wrong answer (%s)\n", why.c_str());
+      return 1;
+    }
+    asio::io_context io;
+    livechat::redis::broker broker(io, *o);
+    broker.start();
+    io.run_for(std::chrono::milliseconds(100));
+    if (broker.up() || broker.publish("ch", "m")) {
+      std::fprintf(stderr, "redis broker: up without a server\n");
+      return 1;
+    }
+    broker.stop();
+    std::printf("redis: ok\n");
   }
 #endif
 #ifdef CONSUMER_USES_JWT

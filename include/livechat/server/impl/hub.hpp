@@ -124,6 +124,77 @@ inline result<append_result> hub<Transport, Clock>::post_operator_message(
 }
 
 template <class Transport, class Clock>
+inline void hub<Transport, Clock>::deliver_from_cluster(cluster_audience to, const std::string& room,
+                                                        const payload_ptr& frame,
+                                                        std::string_view except) {
+  guarded(nullptr, [&] { to_room_except(to, room, frame, except); });
+  finish();
+}
+
+/// `p` to this node's audience `to` of `room`, but the connection whose
+/// public id is `except` (the sender of a message, on its own node).
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::to_room_except(cluster_audience to, const std::string& room,
+                                                  const payload_ptr& p, std::string_view except) {
+  if (to != cluster_audience::watchers)
+    for (handle h : rooms_.members(room)) {
+      if (!except.empty() && h->public_id == except) continue;
+      if (to == cluster_audience::typing && skip_droppable(*h)) continue;
+      deliver(*h, p);
+    }
+  if (to == cluster_audience::watchers || to == cluster_audience::room_and_watchers)
+    for (handle h : watchers_)
+      if (to == cluster_audience::watchers || !rooms_.is_member(room, h)) deliver(*h, p);
+}
+
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::apply_remote_presence(const std::string& user_id,
+                                                         const std::string& name,
+                                                         std::int64_t delta) {
+  guarded(nullptr, [&] {
+    if (delta == 0) return;
+    presence_entry last;
+    std::size_t& remote = remote_connections_[user_id];
+    for (std::int64_t i = 0; i < delta; ++i, ++remote) last = presence_.connect(user_id, name);
+    for (std::int64_t i = 0; i > delta && remote > 0 && presence_.is_online(user_id); --i, --remote)
+      last = presence_.disconnect(user_id);
+    if (remote == 0) remote_connections_.erase(user_id);
+    if (last.user_id.empty()) return;  // nothing changed
+    announce_presence(last);
+  });
+  finish();
+}
+
+/// Hands `p` to the cluster link once this turn's writes are committed.
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::share(cluster_audience to, const std::string& room,
+                                         const payload_ptr& p, std::uint64_t seq,
+                                         const connection* except) {
+  cluster_event e{to, room, seq, p, except != nullptr ? except->public_id : std::string()};
+  if (commit_.holding())
+    shares_.push_back({commit_.current_write(), std::move(e)});
+  else if (link_->committed(e) && to == cluster_audience::message)
+    to_room_except(to, room, p, e.except);
+}
+
+/// After a commit, before its sends go out: the shares that survive it
+/// (all, or those that depended on no write), in order. A message the link
+/// hands back joins this commit's sends, in line behind the acknowledgement.
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::share_committed(bool committed) {
+  if (shares_.empty()) return;
+  std::vector<pending_share> due;
+  due.swap(shares_);
+  for (auto& s : due)
+    if (committed || s.write == 0)
+      guarded(nullptr, [&] {
+        const cluster_event& e = s.event;
+        if (link_->committed(e) && e.to == cluster_audience::message)
+          to_room_except(e.to, e.room, e.frame, e.except);
+      });
+}
+
+template <class Transport, class Clock>
 inline auto hub<Transport, Clock>::find(const connection_id& id) -> connection* {
   auto it = connections_.find(id);
   return it == connections_.end() ? nullptr : it->second.get();
@@ -244,12 +315,15 @@ inline void hub<Transport, Clock>::reply_error(connection& c, errc code, std::st
 template <class Transport, class Clock>
 inline void hub<Transport, Clock>::to_room(const std::string& room, const payload_ptr& p,
                                            const connection* except, droppable drop) {
+  if (link_ != nullptr)
+    share(drop == droppable::yes ? cluster_audience::typing : cluster_audience::room, room, p);
   for (handle h : rooms_.members(room))
     if (h != except && !(drop == droppable::yes && skip_droppable(*h))) deliver(*h, p);
 }
 
 template <class Transport, class Clock>
 inline void hub<Transport, Clock>::to_watchers(const payload_ptr& p) {
+  if (link_ != nullptr) share(cluster_audience::watchers, std::string(), p);
   for (handle h : watchers_) deliver(*h, p);
 }
 
@@ -257,7 +331,8 @@ inline void hub<Transport, Clock>::to_watchers(const payload_ptr& p) {
 template <class Transport, class Clock>
 inline void hub<Transport, Clock>::to_room_and_watchers(const std::string& room,
                                                         const payload_ptr& p) {
-  to_room(room, p, nullptr);
+  if (link_ != nullptr) share(cluster_audience::room_and_watchers, room, p);
+  for (handle h : rooms_.members(room)) deliver(*h, p);
   for (handle h : watchers_)
     if (!rooms_.is_member(room, h)) deliver(*h, p);
 }
@@ -329,6 +404,7 @@ inline bool hub<Transport, Clock>::commit_outbox() {
   // A send that depended on a write goes out only if the commit kept the
   // write (else it was rolled back). A connection asked to close since
   // still gets what was queued for it before: its close waits for this.
+  if (link_ != nullptr) share_committed(flushed.ok());
   commit_.settle(
       flushed.ok(), [&](connection& to, const payload_ptr& p) { send_now(to, p, true); },
       [&](const message& m) {
@@ -351,6 +427,7 @@ inline void hub<Transport, Clock>::forget(connection& c) {
   if (!c.authenticated) return;
   c.authenticated = false;
   const std::string& user = c.who.user_id;
+  if (link_ != nullptr) link_->local_presence(user, c.who.name, -1);
   for (auto& [room, out] : rooms_.leave_all(&c, user)) {
     if (typing_.stop_if(room, user, &c))
       to_room(room, make(server_events::typing{room, user, c.who.name, false}), nullptr,

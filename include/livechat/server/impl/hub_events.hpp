@@ -126,6 +126,7 @@ inline void hub<Transport, Clock>::on_event(connection& c, const client_events::
   c.authenticated = true;
   c.who = std::move(who.value());
   const presence_entry entry = presence_.connect(c.who.user_id, c.who.name);
+  if (link_ != nullptr) link_->local_presence(c.who.user_id, c.who.name, +1);
   reply(c,
         server_events::auth_success{c.who, c.public_id, protocol_version,
                                     config_.heartbeat_interval_ms, clock_.system_now()},
@@ -176,6 +177,7 @@ inline void hub<Transport, Clock>::on_event(connection& c, const client_events::
 
   typename room_registry<handle>::join_outcome joined;
   if (!already) joined = rooms_.join(ev.room, &c, c.who.user_id, c.who.name);
+  if (link_ != nullptr) link_->joined(ev.room, page->last_seq);
 
   server_events::conversation_update u;
   u.room = ev.room;
@@ -274,8 +276,11 @@ inline void hub<Transport, Clock>::on_event(connection& c, const client_events::
 template <class Transport, class Clock>
 inline void hub<Transport, Clock>::publish(const message& m, const connection* except) {
   ++stats_.messages_stored;
-  to_room(m.room, make(server_events::new_message{m}), except);
-  if (!watchers_.empty()) {
+  if (link_ != nullptr)  // the link delivers it here too, in seq order with the other nodes'
+    share(cluster_audience::message, m.room, make(server_events::new_message{m}), m.seq, except);
+  else
+    to_room(m.room, make(server_events::new_message{m}), except);
+  if (!watchers_.empty() || link_ != nullptr) {  // other nodes' watchers too
     auto session = store_.load_session(m.room);
     if (session)
       to_watchers(make(server_events::conversation_activity{
@@ -421,6 +426,11 @@ inline void hub<Transport, Clock>::change_session(connection& c, const Event& ev
     auto saved = store_.save_session_if(ev.room, seen, s.value());
     if (store_failed(c, saved, ev, ref)) return;
     if (!*saved) {
+      // Lost, but the compare-and-set ran in this turn's batch, and a shared
+      // store keeps the row it re-checked locked until that batch ends: it
+      // must be committed like a write, or every other server's write to
+      // the room waits for this one's next write.
+      note_write(&c, ref, Event::type_name);
       if (round < max_rounds) continue;
       reply_error(c, errc::internal, "the session keeps changing; try again",
                   std::string(Event::type_name), std::nullopt, ref);

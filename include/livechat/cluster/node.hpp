@@ -1,0 +1,491 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#ifndef LIVECHAT_CLUSTER_NODE_HPP
+#define LIVECHAT_CLUSTER_NODE_HPP
+
+// One node of a cluster: the hub's cluster_link over a bus (Redis). It
+//  - publishes each committed event once, the frame as bytes, on the
+//    room's channel (`<prefix>room:<room>`) or the inbox channel;
+//  - subscribes to the rooms this node's connections joined (dropping a
+//    room when its last local member left) and to the inbox and presence
+//    channels;
+//  - delivers new_message, local and remote alike, in `seq` order per room
+//    (room_sequencer.hpp): a message that skips ahead waits; a gap still
+//    open after `gap_wait`, or right after a (re)subscription, is filled
+//    from the store;
+//  - keeps this node's presence share under a lease (a hash per node with
+//    an expiry, renewed every third of the lease, and the whole share
+//    published with each renewal) and applies the other nodes' shares to
+//    the hub; a node not heard from within the lease loses its share and
+//    its typists stop typing.
+// Nothing here waits for the broker: a publish that cannot go out is
+// dropped and counted, and what it carried is recovered from the store.
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+#include <livechat/cluster/bus.hpp>
+#include <livechat/cluster/envelope.hpp>
+#include <livechat/cluster/presence_shares.hpp>
+#include <livechat/cluster/room_sequencer.hpp>
+#include <livechat/protocol/codec.hpp>
+#include <livechat/server/cluster_link.hpp>
+#include <livechat/store/message_store.hpp>
+
+namespace livechat::cluster {
+
+struct node_options {
+  std::string node_id;                       ///< is_valid_node_id
+  std::string prefix = "livechat:";          ///< of every channel and key
+  std::chrono::milliseconds presence_ttl{15'000};
+  std::chrono::milliseconds gap_wait{150};   ///< how long a skipped seq may stay missing
+  std::chrono::milliseconds typing_timeout{3'000};  ///< as the hub's; a remote typist ends 1 s later
+  std::size_t max_held = 1000;               ///< per room, before a fill is forced
+  std::size_t fill_page = 500;               ///< messages per store read
+};
+
+/// Counters for /metrics.
+struct node_stats {
+  static constexpr std::array<double, 9> hold_back_bounds_ms{1, 5, 10, 25, 50, 100, 250, 500, 1000};
+  std::uint64_t published = 0;
+  std::uint64_t publish_dropped = 0;
+  std::uint64_t received = 0;
+  std::uint64_t received_invalid = 0;
+  std::uint64_t duplicates = 0;        ///< a seq delivered already (e.g. filled first)
+  std::uint64_t gap_fills = 0;         ///< store reads that filled a gap
+  std::uint64_t filled_messages = 0;   ///< messages delivered from the store
+  std::uint64_t lease_renewals = 0;
+  std::uint64_t nodes_expired = 0;
+  std::array<std::uint64_t, hold_back_bounds_ms.size() + 1> hold_back{};  ///< held messages, by wait
+  double hold_back_sum_ms = 0;
+  std::uint64_t hold_back_count = 0;
+};
+
+/// @tparam Hub    server::hub<Transport, Clock>
+/// @tparam Clock  the hub's clock
+/// @par Thread Safety
+/// None: the hub's thread drives it (hub callbacks, bus events, `tick`).
+template <class Hub, class Clock>
+class node final : public server::cluster_link {
+ public:
+  using time_point = typename Clock::time_point;
+  /// Runs a function later on the hub's thread, outside any hub call.
+  using post_fn = std::function<void(std::function<void()>)>;
+  using error_handler = std::function<void(std::string_view)>;
+
+  node(Hub& hub, message_store& store, bus& b, Clock& clock, node_options o, post_fn post)
+      : hub_(hub), store_(store), bus_(b), clock_(clock), opt_(std::move(o)), post_(std::move(post)),
+        sequencer_(opt_.max_held) {
+    inbox_channel_ = opt_.prefix + "inbox";
+    presence_channel_ = opt_.prefix + "presence";
+    lease_key_ = opt_.prefix + "presence:" + opt_.node_id;
+    bus_.subscribe(inbox_channel_);
+    bus_.subscribe(presence_channel_);
+  }
+
+  node(const node&) = delete;
+  node& operator=(const node&) = delete;
+
+  void set_error_handler(error_handler h) { on_error_ = std::move(h); }
+  const node_stats& stats() const noexcept { return stats_; }
+  const std::string& id() const noexcept { return opt_.node_id; }
+  std::size_t rooms_subscribed() const noexcept { return sequencer_.room_count(); }
+  std::size_t nodes_known() const noexcept { return shares_.node_count(); }
+
+  // --- server::cluster_link (inside hub calls: deliveries are posted) ----
+
+  bool committed(const server::cluster_event& e) override {
+    // Every node listens to the inbox channel, so an event for the room and
+    // the watchers goes there alone and each connection gets it once.
+    const bool inbox = e.to == server::cluster_audience::watchers ||
+                       e.to == server::cluster_audience::room_and_watchers;
+    const std::string& channel = inbox ? inbox_channel_ : room_channel(e.room);
+    const std::string record = encode_event(opt_.node_id, e.to, e.seq, e.room, *e.frame);
+    if (bus_.publish(channel, record)) {
+      ++stats_.published;
+    } else {
+      ++stats_.publish_dropped;
+      // The others find a lost message at the next one, or at this mark.
+      if (e.to == server::cluster_audience::message) {
+        auto& mark = unannounced_[e.room];
+        mark = std::max(mark, e.seq);
+      }
+    }
+    if (e.to != server::cluster_audience::message) return false;
+    auto out = sequencer_.offer(e.room, e.seq, item{e.frame, e.except}, clock_.now());
+    // Next in line with nothing waiting: the hub sends it in this turn (the
+    // common case, one node's own message). Else it joins the queue.
+    if (out.size() == 1 && !out.front().held && pending_.empty()) return true;
+    sequenced(e.room, std::move(out));
+    schedule_flush();
+    return false;
+  }
+
+  void joined(const std::string& room, std::uint64_t last_seq) override {
+    if (sequencer_.tracked(room)) return;
+    sequencer_.track(room, last_seq);
+    tracked_rooms_.insert(room);
+    bus_.subscribe(room_channel(room));
+  }
+
+  void local_presence(const std::string& user_id, const std::string& name, int delta) override {
+    auto& u = local_[user_id];
+    u.name = name;
+    const std::int64_t n = static_cast<std::int64_t>(u.connections) + delta;
+    u.connections = n < 0 ? 0 : static_cast<std::uint32_t>(n);
+    presence_record r{opt_.node_id, presence_op::set, {{user_id, name, u.connections}}};
+    if (u.connections == 0) {
+      local_.erase(user_id);
+      bus_.command({"HDEL", lease_key_, user_id});
+    } else {
+      bus_.command({"HSET", lease_key_, user_id, std::to_string(u.connections)});
+      bus_.command({"PEXPIRE", lease_key_, std::to_string(opt_.presence_ttl.count())});
+    }
+    publish_presence(r);
+  }
+
+  // --- bus events (outside hub calls) -------------------------------------
+
+  void on_message(std::string_view channel, std::string_view payload) {
+    ++stats_.received;
+    if (channel == presence_channel_)
+      on_presence(payload);
+    else
+      on_event(channel == inbox_channel_, payload);
+    flush();
+  }
+
+  /// A subscription is (again) in place: what was published while it was
+  /// not is read from the store now.
+  void on_subscribed(std::string_view channel) {
+    if (channel == presence_channel_) {
+      // Ask the others for their shares and give ours.
+      publish_presence({opt_.node_id, presence_op::hello, {}});
+      publish_share();
+      return;
+    }
+    const std::string prefix = opt_.prefix + "room:";
+    if (channel.substr(0, prefix.size()) != prefix) return;
+    fill(std::string(channel.substr(prefix.size())));
+    flush();
+  }
+
+  /// The broker is reachable again: the others' leases restart (nobody
+  /// could be heard meanwhile), rooms whose messages could not be
+  /// announced get a mark.
+  void on_up() {
+    shares_.renew_all(clock_.now());
+    for (auto it = unannounced_.begin(); it != unannounced_.end();) {
+      const std::string record =
+          encode_event(opt_.node_id, server::cluster_audience::message, it->second, it->first, "");
+      if (!bus_.publish(room_channel(it->first), record)) break;
+      it = unannounced_.erase(it);
+    }
+    publish_share();
+  }
+
+  /// Every ~100 ms: gap fills, the lease, the others' leases, remote
+  /// typists, rooms no local connection needs any more.
+  void tick() {
+    const time_point now = clock_.now();
+    if (!hub_.commit_pending())  // the store's view must be committed history only
+      for (const auto& room : sequencer_.due(now, opt_.gap_wait)) fill(room);
+    if (now - last_renewal_ >= opt_.presence_ttl / 3) {
+      last_renewal_ = now;
+      publish_share();
+      if (!local_.empty()) bus_.command({"PEXPIRE", lease_key_, std::to_string(opt_.presence_ttl.count())});
+      ++stats_.lease_renewals;
+    }
+    if (bus_.up()) {
+      std::vector<std::string> gone;
+      apply(shares_.expire(now, opt_.presence_ttl, &gone));
+      for (const auto& n : gone) {
+        ++stats_.nodes_expired;
+        end_typists_of(n);
+      }
+    }
+    for (auto it = typists_.begin(); it != typists_.end();) {
+      if (now < it->second.deadline) {
+        ++it;
+        continue;
+      }
+      end_typing(it->second);
+      it = typists_.erase(it);
+    }
+    if (now - last_sweep_ >= std::chrono::seconds(1)) {
+      last_sweep_ = now;
+      std::vector<std::string> idle;
+      for (const auto& room : tracked_rooms_)
+        if (!hub_.has_local_members(room)) idle.push_back(room);
+      for (const auto& room : idle) {
+        sequencer_.untrack(room);
+        tracked_rooms_.erase(room);
+        bus_.unsubscribe(room_channel(room));
+      }
+    }
+    flush();
+  }
+
+  /// Clean shutdown: the others drop this node's share at once.
+  void leave() {
+    publish_presence({opt_.node_id, presence_op::bye, {}});
+    bus_.command({"DEL", lease_key_});
+  }
+
+ private:
+  struct item {
+    server::payload_ptr frame;
+    std::string except;
+  };
+  struct typist {
+    std::string origin;
+    std::string room;
+    std::string user_id;
+    std::string name;
+    time_point deadline;
+  };
+  struct local_user {
+    std::string name;
+    std::uint32_t connections = 0;
+  };
+
+  std::string room_channel(const std::string& room) const { return opt_.prefix + "room:" + room; }
+
+  void report(std::string_view what) {
+    if (on_error_) on_error_(what);
+  }
+
+  void schedule_flush() {
+    if (flush_posted_ || pending_.empty()) return;
+    flush_posted_ = true;
+    post_([this] {
+      flush_posted_ = false;
+      flush();
+    });
+  }
+
+  /// Runs the deliveries in the order they were decided.
+  void flush() {
+    for (int round = 0; round < 16 && !pending_.empty(); ++round) {
+      std::vector<std::function<void()>> due;
+      due.swap(pending_);
+      for (auto& f : due) f();
+    }
+  }
+
+  void deliver(server::cluster_audience to, const std::string& room, server::payload_ptr frame,
+               std::string except = {}) {
+    pending_.push_back([this, to, room, frame = std::move(frame), except = std::move(except)] {
+      hub_.deliver_from_cluster(to, room, frame, except);
+    });
+  }
+
+  void sequenced(const std::string& room,
+                 std::vector<typename room_sequencer<item, time_point>::delivery> out) {
+    if (out.empty()) return;
+    const time_point now = clock_.now();
+    for (auto& d : out) {
+      if (d.held) {
+        const double ms = std::chrono::duration<double, std::milli>(now - d.held_since).count();
+        std::size_t b = 0;
+        while (b < node_stats::hold_back_bounds_ms.size() && ms > node_stats::hold_back_bounds_ms[b]) ++b;
+        ++stats_.hold_back[b];
+        stats_.hold_back_sum_ms += ms;
+        ++stats_.hold_back_count;
+      }
+      deliver(server::cluster_audience::message, room, std::move(d.item.frame),
+              std::move(d.item.except));
+    }
+  }
+
+  void on_event(bool inbox, std::string_view payload) {
+    auto r = decode_event(payload);
+    if (!r) {
+      ++stats_.received_invalid;
+      return;
+    }
+    if (r->origin == opt_.node_id) return;  // our own, back from the broker
+    using server::cluster_audience;
+    const std::string room(r->room);
+    auto frame = [&] { return std::make_shared<const std::string>(r->frame); };
+    if (inbox) {
+      if (r->to == cluster_audience::watchers || r->to == cluster_audience::room_and_watchers)
+        deliver(r->to, room, frame());
+      return;
+    }
+    if (!sequencer_.tracked(room)) return;  // a room we left a moment ago
+    switch (r->to) {
+      case cluster_audience::message: {
+        if (r->frame.empty()) {  // a mark: seq exists; fill up to it if it is new
+          if (r->seq >= sequencer_.next_seq(room)) fill(room);
+          return;
+        }
+        if (r->seq < sequencer_.next_seq(room)) {
+          ++stats_.duplicates;
+          return;
+        }
+        sequenced(room, sequencer_.offer(room, r->seq, item{frame(), {}}, clock_.now()));
+        return;
+      }
+      case cluster_audience::typing:
+        note_typist(std::string(r->origin), r->frame);
+        deliver(cluster_audience::typing, room, frame());
+        return;
+      case cluster_audience::room:
+        deliver(cluster_audience::room, room, frame());
+        return;
+      case cluster_audience::watchers:
+      case cluster_audience::room_and_watchers:
+        return;  // inbox channel only
+    }
+  }
+
+  /// Reads `room`'s messages after the last one delivered from the store
+  /// and delivers what was missing.
+  void fill(const std::string& room) {
+    const std::uint64_t next = sequencer_.next_seq(room);
+    if (next == 0) return;
+    history_query q;
+    q.since_seq = next - 1;
+    q.limit = opt_.fill_page;
+    auto page = store_.history(room, q);
+    if (!page) {
+      report("cluster: cannot read " + room + " to fill a gap: " + page.error().message());
+      return;
+    }
+    ++stats_.gap_fills;
+    std::vector<std::pair<std::uint64_t, item>> from_store;
+    from_store.reserve(page->messages.size());
+    for (const auto& m : page->messages)
+      from_store.emplace_back(
+          m.seq, item{std::make_shared<const std::string>(
+                          encode(server_events::new_message{m}, clock_.system_now())),
+                      {}});
+    auto out = sequencer_.fill(room, std::move(from_store), clock_.now());
+    for (const auto& d : out) stats_.filled_messages += d.held ? 0 : 1;
+    sequenced(room, std::move(out));
+  }
+
+  void note_typist(const std::string& origin, std::string_view frame) {
+    rapidjson::Document d;
+    d.Parse(frame.data(), frame.size());
+    if (d.HasParseError() || !d.IsObject()) return;
+    auto p = d.FindMember("payload");
+    if (p == d.MemberEnd() || !p->value.IsObject()) return;
+    auto room = p->value.FindMember("room");
+    auto user = p->value.FindMember("user_id");
+    auto name = p->value.FindMember("name");
+    auto on = p->value.FindMember("is_typing");
+    if (room == p->value.MemberEnd() || !room->value.IsString() || user == p->value.MemberEnd() ||
+        !user->value.IsString() || name == p->value.MemberEnd() || !name->value.IsString() ||
+        on == p->value.MemberEnd() || !on->value.IsBool())
+      return;
+    typist t{origin, room->value.GetString(), user->value.GetString(), name->value.GetString(),
+             clock_.now() + opt_.typing_timeout + std::chrono::seconds(1)};
+    std::string key = origin + '\n' + t.room + '\n' + t.user_id;
+    if (on->value.GetBool())
+      typists_[std::move(key)] = std::move(t);
+    else
+      typists_.erase(key);
+  }
+
+  void end_typing(const typist& t) {
+    deliver(server::cluster_audience::typing, t.room,
+            std::make_shared<const std::string>(encode(
+                server_events::typing{t.room, t.user_id, t.name, false}, clock_.system_now())));
+  }
+
+  void end_typists_of(const std::string& origin) {
+    for (auto it = typists_.begin(); it != typists_.end();) {
+      if (it->second.origin != origin) {
+        ++it;
+        continue;
+      }
+      end_typing(it->second);
+      it = typists_.erase(it);
+    }
+  }
+
+  void on_presence(std::string_view payload) {
+    auto r = decode_presence(payload);
+    if (!r) {
+      ++stats_.received_invalid;
+      return;
+    }
+    if (r->node == opt_.node_id) return;
+    const time_point now = clock_.now();
+    switch (r->op) {
+      case presence_op::hello:
+        publish_share();  // the newcomer needs ours
+        return;
+      case presence_op::share:
+        apply(shares_.replace(r->node, r->users, now));
+        return;
+      case presence_op::set:
+        for (const auto& u : r->users) apply(shares_.set(r->node, u, now));
+        return;
+      case presence_op::bye:
+        apply(shares_.drop(r->node));
+        end_typists_of(r->node);
+        return;
+    }
+  }
+
+  void apply(const std::vector<presence_delta>& deltas) {
+    for (const auto& d : deltas)
+      pending_.push_back([this, d] { hub_.apply_remote_presence(d.user_id, d.name, d.delta); });
+  }
+
+  void publish_share() {
+    presence_record r{opt_.node_id, presence_op::share, {}};
+    r.users.reserve(local_.size());
+    for (const auto& [id, u] : local_) r.users.push_back({id, u.name, u.connections});
+    publish_presence(r);
+  }
+
+  void publish_presence(const presence_record& r) {
+    if (bus_.publish(presence_channel_, encode_presence(r)))
+      ++stats_.published;
+    else
+      ++stats_.publish_dropped;  // the next renewal carries the whole share again
+  }
+
+  Hub& hub_;
+  message_store& store_;
+  bus& bus_;
+  Clock& clock_;
+  node_options opt_;
+  post_fn post_;
+  error_handler on_error_;
+  node_stats stats_;
+  room_sequencer<item, time_point> sequencer_;
+  std::unordered_set<std::string> tracked_rooms_;
+  presence_shares<time_point> shares_;
+  std::map<std::string, local_user> local_;
+  std::map<std::string, std::uint64_t> unannounced_;  // room -> newest seq not published
+  std::unordered_map<std::string, typist> typists_;   // (origin, room, user) -> typist
+  std::vector<std::function<void()>> pending_;
+  bool flush_posted_ = false;
+  time_point last_renewal_{};
+  time_point last_sweep_{};
+  std::string inbox_channel_;
+  std::string presence_channel_;
+  std::string lease_key_;
+};
+
+}  // namespace livechat::cluster
+
+#endif

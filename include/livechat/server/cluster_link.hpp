@@ -1,0 +1,70 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#ifndef LIVECHAT_SERVER_CLUSTER_LINK_HPP
+#define LIVECHAT_SERVER_CLUSTER_LINK_HPP
+
+// What the hub tells the rest of a cluster, and nothing more: the hub stays
+// a single-process state machine and knows no broker. A node (e.g.
+// livechat/cluster/node.hpp over Redis) implements this interface; without
+// one (`hub::set_cluster_link` never called) the hub behaves as before.
+
+#include <cstdint>
+#include <string>
+
+#include <livechat/server/transport.hpp>
+
+namespace livechat::server {
+
+/// Who receives an event the hub shares with the other nodes.
+enum class cluster_audience : std::uint8_t {
+  room = 1,               ///< the room's connections (operator_joined/left, read_receipt)
+  typing = 2,             ///< the room's connections, droppable (typing)
+  watchers = 3,           ///< the inbox watchers (conversation_activity)
+  room_and_watchers = 4,  ///< both, each connection once (the session events)
+  message = 5,            ///< new_message: delivered in `seq` order on every node
+};
+
+/// One committed event, encoded once. `frame` is the exact bytes every
+/// recipient gets; the other nodes forward them without decoding.
+struct cluster_event {
+  cluster_audience to = cluster_audience::room;
+  std::string room;            ///< empty for `watchers`
+  std::uint64_t seq = 0;       ///< `message` only
+  payload_ptr frame;
+  std::string except;          ///< `message`: the sender's connection (its public id), on this node
+};
+
+/// The hub's side of a cluster.
+///
+/// Called on the hub's thread from inside hub calls: an implementation must
+/// not call back into the hub from these (it posts, or answers later
+/// through `hub::deliver_from_cluster` and `hub::apply_remote_presence`).
+/// Nothing here may wait for the network.
+///
+/// @par Ordering
+/// `committed` is called after the store committed what the event depends
+/// on (never for a rolled-back write). Every event but `message` the hub
+/// has delivered locally already. A `message` is delivered in `seq` order
+/// with the other nodes' (local and remote messages of one room share one
+/// order): when it is next in line and nothing waits before it, the link
+/// answers true and the hub delivers it to the room at once, in the same
+/// turn; otherwise the link delivers it later, through
+/// `deliver_from_cluster`.
+class cluster_link {
+ public:
+  virtual ~cluster_link() = default;
+
+  /// A committed event for the other nodes. For `message`: true when the
+  /// hub is to deliver it to the room's local members now (see Ordering).
+  virtual bool committed(const cluster_event& e) = 0;
+
+  /// A local connection joined `room`, whose history it was shown up to
+  /// `last_seq`: subscribe to the room, if not yet.
+  virtual void joined(const std::string& room, std::uint64_t last_seq) = 0;
+
+  /// A local authenticated connection of `user_id` came (+1) or went (-1).
+  virtual void local_presence(const std::string& user_id, const std::string& name, int delta) = 0;
+};
+
+}  // namespace livechat::server
+
+#endif

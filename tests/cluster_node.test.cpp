@@ -1,0 +1,323 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+// cluster::node: two hubs in one process, one shared memory_store, joined
+// by an in-memory bus whose deliveries the test orders, drops or repeats.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <livechat/cluster/node.hpp>
+
+#include "hub_harness.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using hub_type = livechat::server::hub<livechat_test::recording_transport, livechat::manual_clock>;
+using node_type = livechat::cluster::node<hub_type, livechat::manual_clock>;
+const std::string room = "conversation:r";
+
+/// Pub/sub in memory: a publish is queued per subscriber; the test pumps.
+struct memory_broker {
+  struct delivery {
+    std::string to;  // node id
+    std::string channel;
+    std::string message;
+  };
+  std::map<std::string, std::set<std::string>> subs;  // channel -> node ids
+  std::deque<delivery> queue;
+  bool up = true;
+};
+
+class memory_bus final : public livechat::cluster::bus {
+ public:
+  memory_bus(memory_broker& b, std::string id) : b_(b), id_(std::move(id)) {}
+  bool publish(std::string_view channel, std::string_view message) override {
+    if (!b_.up) return false;
+    for (const auto& to : b_.subs[std::string(channel)])
+      b_.queue.push_back({to, std::string(channel), std::string(message)});
+    return true;
+  }
+  void subscribe(const std::string& channel) override {
+    b_.subs[channel].insert(id_);
+    confirmations.push_back(channel);
+  }
+  void unsubscribe(const std::string& channel) override { b_.subs[channel].erase(id_); }
+  bool command(const std::vector<std::string>& argv) override {
+    commands.push_back(argv);
+    return b_.up;
+  }
+  bool up() const override { return b_.up; }
+  std::vector<std::string> confirmations;
+  std::vector<std::vector<std::string>> commands;
+
+ private:
+  memory_broker& b_;
+  std::string id_;
+};
+
+struct member_node {
+  livechat_test::recording_transport transport;
+  livechat_test::test_authenticator auth;
+  hub_type hub;
+  memory_bus bus;
+  std::vector<std::function<void()>> posted;
+  node_type node;
+  member_node(memory_broker& b, livechat::memory_store& store, livechat::manual_clock& clock, std::string id)
+      : hub(transport, clock, store, auth), bus(b, id),
+        node(hub, store, bus, clock, options(id), [this](std::function<void()> f) { posted.push_back(std::move(f)); }) {
+    hub.set_cluster_link(&node);
+  }
+  static livechat::cluster::node_options options(std::string id) {
+    livechat::cluster::node_options o;
+    o.node_id = std::move(id);
+    o.presence_ttl = 1500ms;
+    return o;
+  }
+  /// Runs posted work and confirms subscriptions.
+  void settle() {
+    for (int i = 0; i < 10 && (!posted.empty() || !bus.confirmations.empty()); ++i) {
+      auto p = std::move(posted);
+      posted.clear();
+      for (auto& f : p) f();
+      auto c = std::move(bus.confirmations);
+      bus.confirmations.clear();
+      for (auto& ch : c) node.on_subscribed(ch);
+    }
+  }
+  void send(int c, const std::string& text) { hub.on_message(c, text); settle(); }
+  void login(int c, const std::string& user) {
+    hub.on_open(c);
+    send(c, R"({"type":"auth","payload":{"token":")" + user + R"("}})");
+  }
+  void join(int c) { send(c, R"({"type":"join_room","payload":{"room":")" + room + R"("}})"); }
+  void say(int c, const std::string& text) {
+    send(c, R"({"type":"send_message","payload":{"room":")" + room + R"(","text":")" + text + R"("}})");
+  }
+  /// Types of the frames `c` got, and their seqs for new_message.
+  std::vector<std::string> frames(int c) {
+    std::vector<std::string> out(transport.inbox[c].begin(), transport.inbox[c].end());
+    transport.inbox[c].clear();
+    return out;
+  }
+};
+
+std::vector<std::uint64_t> new_message_seqs(const std::vector<std::string>& frames) {
+  std::vector<std::uint64_t> out;
+  for (const auto& f : frames) {
+    rapidjson::Document d;
+    d.Parse(f.c_str());
+    if (std::string(d["type"].GetString()) == "new_message")
+      out.push_back(d["payload"]["message"]["seq"].GetUint64());
+  }
+  return out;
+}
+
+struct cluster {
+  livechat::manual_clock clock;
+  livechat::memory_store store{"epoch-1"};
+  memory_broker broker;
+  member_node a{broker, store, clock, "a"};
+  member_node b{broker, store, clock, "b"};
+
+  /// Delivers queued records for which `keep` holds (the rest are lost), in `order`.
+  void pump(const std::function<bool(const memory_broker::delivery&)>& keep = {}, bool reverse = false) {
+    auto q = std::move(broker.queue);
+    broker.queue.clear();
+    if (reverse) std::reverse(q.begin(), q.end());
+    for (auto& d : q) {
+      if (keep && !keep(d)) continue;
+      member_node& n = d.to == "a" ? a : b;
+      n.node.on_message(d.channel, d.message);
+      n.settle();
+    }
+  }
+  void tick(std::chrono::milliseconds dt) {
+    clock.advance(dt);
+    for (member_node* n : {&a, &b}) {
+      n->hub.tick(clock.now());
+      n->node.tick();
+      n->settle();
+    }
+  }
+};
+
+bool is_room_message(const memory_broker::delivery& d) { return d.channel == "livechat:room:" + room; }
+
+}  // namespace
+
+TEST_CASE("cluster node: a room's messages reach the other node once, in seq order, as the same bytes",
+          "[cluster_node]") {
+  cluster c;
+  c.a.login(1, "alice");
+  c.a.join(1);
+  c.a.login(2, "anna");
+  c.a.join(2);
+  c.b.login(3, "bob");
+  c.b.join(3);
+  c.pump();
+  for (int id : {1, 2}) c.a.frames(id);
+  c.b.frames(3);
+
+  c.a.say(1, "one");
+  c.a.say(1, "two");
+  c.a.say(1, "three");
+  // Local delivery goes through the same order: anna has all three at once.
+  const auto anna = c.a.frames(2);
+  CHECK(new_message_seqs(anna) == std::vector<std::uint64_t>{1, 2, 3});
+  // The broker brings them to B backwards: B holds 3 and 2 back until 1 came.
+  c.pump({}, true);
+  const auto bob = c.b.frames(3);
+  CHECK(new_message_seqs(bob) == std::vector<std::uint64_t>{1, 2, 3});
+  // Forwarded as bytes: bob's frame is anna's.
+  std::vector<std::string> anna_msgs, bob_msgs;
+  for (const auto& f : anna) if (f.find("\"new_message\"") != std::string::npos) anna_msgs.push_back(f);
+  for (const auto& f : bob) if (f.find("\"new_message\"") != std::string::npos) bob_msgs.push_back(f);
+  CHECK(anna_msgs == bob_msgs);
+  CHECK(c.b.node.stats().hold_back_count == 2);
+
+  // Repeated records are not delivered again.
+  c.a.say(1, "four");
+  auto q = c.broker.queue;
+  c.pump();
+  c.broker.queue = q;
+  c.pump();
+  CHECK(new_message_seqs(c.b.frames(3)) == std::vector<std::uint64_t>{4});
+  CHECK(c.b.node.stats().duplicates >= 1);
+}
+
+TEST_CASE("cluster node: a message the broker lost is filled from the store after the wait",
+          "[cluster_node]") {
+  cluster c;
+  c.a.login(1, "alice");
+  c.a.join(1);
+  c.b.login(3, "bob");
+  c.b.join(3);
+  c.pump();
+  c.b.frames(3);
+  c.a.say(1, "lost");
+  c.pump([](const memory_broker::delivery& d) { return !is_room_message(d); });  // the room's record is lost
+  c.a.say(1, "kept");
+  c.pump();
+  CHECK(new_message_seqs(c.b.frames(3)).empty());  // 2 waits for 1
+  c.tick(100ms);
+  CHECK(new_message_seqs(c.b.frames(3)).empty());
+  c.tick(100ms);  // past gap_wait (150 ms)
+  CHECK(new_message_seqs(c.b.frames(3)) == std::vector<std::uint64_t>{1, 2});
+  CHECK(c.b.node.stats().gap_fills >= 1);
+  CHECK(c.b.node.stats().filled_messages == 1);
+
+  // Lost with nothing after it: the node that could not publish marks the
+  // room when the broker is back, and the other fills up to the mark.
+  c.broker.up = false;
+  c.a.say(1, "while down");
+  CHECK(c.a.node.stats().publish_dropped >= 1);
+  c.broker.up = true;
+  c.a.node.on_up();
+  c.pump();
+  CHECK(new_message_seqs(c.b.frames(3)) == std::vector<std::uint64_t>{3});
+}
+
+TEST_CASE("cluster node: presence across nodes, and a node that stops renewing loses its users",
+          "[cluster_node]") {
+  cluster c;
+  c.b.login(3, "watcher");
+  c.b.send(3, R"({"type":"watch_inbox"})");
+  c.pump();
+  c.b.frames(3);
+  c.a.login(1, "alice");
+  c.a.login(2, "alice");  // a second tab
+  c.pump();
+  auto f = c.b.frames(3);
+  REQUIRE(f.size() == 2);
+  CHECK(f[0].find(R"("online":[{"user_id":"alice","name":"alice","connections":1}])") != std::string::npos);
+  CHECK(f[1].find(R"("connections":2)") != std::string::npos);
+  CHECK(c.b.hub.users_online() == 2);
+  // The per-user cap counts this node's connections only.
+  CHECK(c.b.hub.user_connection_count("alice") == 0);
+  c.b.login(5, "alice");
+  c.pump();
+  CHECK(c.b.hub.user_connection_count("alice") == 1);
+  CHECK(c.a.hub.user_connection_count("alice") == 2);
+  f = c.b.frames(3);
+  REQUIRE(f.size() == 1);
+  CHECK(f[0].find(R"("connections":3)") != std::string::npos);
+  c.b.hub.on_close(5);
+  c.pump();
+  f = c.b.frames(3);
+  REQUIRE(f.size() == 1);
+  CHECK(f[0].find(R"("connections":2)") != std::string::npos);
+  // A's lease lives in the broker too: a hash per node with an expiry.
+  bool hset = false;
+  for (const auto& cmd : c.a.bus.commands) hset = hset || (cmd[0] == "HSET" && cmd[1] == "livechat:presence:a");
+  CHECK(hset);
+
+  // A types in a room B's watcher also joined, then A goes silent (killed):
+  // nothing from A any more, and B ticks on.
+  c.b.join(3);
+  c.a.join(1);
+  c.pump();
+  c.b.frames(3);
+  c.a.send(1, R"({"type":"typing_start","payload":{"room":")" + room + R"("}})");
+  c.pump();
+  CHECK(c.b.frames(3).size() == 1);  // typing true
+  for (int i = 0; i < 14; ++i) {  // 1.4 s: within the lease
+    c.clock.advance(100ms);
+    c.b.hub.tick(c.clock.now());
+    c.b.node.tick();
+    c.b.settle();
+  }
+  CHECK(c.b.hub.users_online() == 2);
+  for (int i = 0; i < 2; ++i) {
+    c.clock.advance(100ms);
+    c.b.hub.tick(c.clock.now());
+    c.b.node.tick();
+    c.b.settle();
+  }
+  CHECK(c.b.hub.users_online() == 1);
+  f = c.b.frames(3);
+  std::string all;
+  for (const auto& x : f) all += x + "\n";
+  INFO(all);
+  CHECK(all.find(R"("offline":["alice"])") != std::string::npos);
+  CHECK(all.find(R"("is_typing":false)") != std::string::npos);
+  CHECK(c.b.node.stats().nodes_expired == 1);
+}
+
+TEST_CASE("cluster node: inbox events reach the watchers of a node whose writer has none, once",
+          "[cluster_node]") {
+  cluster c;
+  c.a.login(1, "alice");  // A: a member, no watcher
+  c.a.join(1);
+  c.b.login(3, "watcher");  // B: a watcher that is also in the room, and one that is not
+  c.b.send(3, R"({"type":"watch_inbox"})");
+  c.b.join(3);
+  c.b.login(4, "outsider");
+  c.b.send(4, R"({"type":"watch_inbox"})");
+  c.pump();
+  c.b.frames(3);
+  c.b.frames(4);
+  c.a.say(1, "hello");
+  c.a.send(1, R"({"type":"claim_session","payload":{"room":")" + room + R"("}})");
+  c.pump();
+  auto count = [](const std::vector<std::string>& frames, const std::string& type) {
+    std::size_t n = 0;
+    for (const auto& f : frames) n += f.find("\"type\":\"" + type + "\"") != std::string::npos ? 1u : 0u;
+    return n;
+  };
+  const auto in_room = c.b.frames(3);
+  const auto outside = c.b.frames(4);
+  CHECK(count(in_room, "conversation_activity") == 1);
+  CHECK(count(outside, "conversation_activity") == 1);
+  CHECK(count(in_room, "session_claimed") == 1);  // member and watcher: once
+  CHECK(count(outside, "session_claimed") == 1);
+  CHECK(count(in_room, "new_message") == 1);
+  CHECK(count(outside, "new_message") == 0);
+}

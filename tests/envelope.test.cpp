@@ -1,0 +1,61 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include <livechat/cluster/envelope.hpp>
+
+using namespace livechat::cluster;
+using livechat::server::cluster_audience;
+
+TEST_CASE("cluster envelope: events round-trip with their frame as bytes", "[envelope]") {
+  const std::string frame = "{\"type\":\"new_message\",\"payload\":{\"text\":\"a\\nb\"}}\n\x01tail";
+  const std::string rec = encode_event("node-1", cluster_audience::message, 42, "conversation:x", frame);
+  auto r = decode_event(rec);
+  REQUIRE(r);
+  CHECK(r->origin == "node-1");
+  CHECK(r->to == cluster_audience::message);
+  CHECK(r->seq == 42);
+  CHECK(r->room == "conversation:x");
+  CHECK(r->frame == frame);
+  const std::string watchers = encode_event("n", cluster_audience::watchers, 0, "", "{}");
+  auto w = decode_event(watchers);  // views into `watchers`
+  REQUIRE(w);
+  CHECK(w->room.empty());
+  CHECK(w->to == cluster_audience::watchers);
+}
+
+TEST_CASE("cluster envelope: anything else is refused", "[envelope]") {
+  CHECK_FALSE(decode_event(""));
+  CHECK_FALSE(decode_event("lc2\nn\n1\n0\nr\n{}"));
+  CHECK_FALSE(decode_event("lc1\nbad node\n1\n0\nr\n{}"));
+  CHECK_FALSE(decode_event("lc1\nn\n9\n0\nr\n{}"));
+  CHECK_FALSE(decode_event("lc1\nn\n0\n0\nr\n{}"));
+  CHECK_FALSE(decode_event("lc1\nn\n1\n-1\nr\n{}"));
+  CHECK_FALSE(decode_event("lc1\nn\n1\n12345678901234567890\nr\n{}"));
+  CHECK_FALSE(decode_event("lc1\nn\n1\n0\nr"));
+  CHECK(decode_event("lc1\nn\n5\n7\nr\n"));  // a `message` mark: no frame, only the seq
+  CHECK(is_valid_node_id("node-a.1_b"));
+  CHECK_FALSE(is_valid_node_id(""));
+  CHECK_FALSE(is_valid_node_id(std::string(65, 'a')));
+  CHECK_FALSE(is_valid_node_id("a:b"));
+}
+
+TEST_CASE("cluster envelope: presence records", "[envelope]") {
+  presence_record p{"node-b", presence_op::share, {{"alice", "Ali \"ce\"", 2}, {"bob", "", 1}}};
+  auto r = decode_presence(encode_presence(p));
+  REQUIRE(r);
+  CHECK(r->node == "node-b");
+  CHECK(r->op == presence_op::share);
+  REQUIRE(r->users.size() == 2);
+  CHECK(r->users[0].name == "Ali \"ce\"");
+  CHECK(r->users[1].connections == 1);
+  CHECK(decode_presence(encode_presence({"n", presence_op::hello, {}}))->op == presence_op::hello);
+  CHECK_FALSE(decode_presence("{}"));
+  CHECK_FALSE(decode_presence(R"({"v":2,"node":"n","op":"set","users":[]})"));
+  CHECK_FALSE(decode_presence(R"({"v":1,"node":"n","op":"nope","users":[]})"));
+  CHECK_FALSE(decode_presence(R"({"v":1,"node":"n","op":"set","users":[["",  "x", 1]]})"));
+  CHECK_FALSE(decode_presence(R"({"v":1,"node":"n","op":"set","users":[["a","x",-1]]})"));
+  CHECK_FALSE(decode_presence(R"({"v":1,"node":"n","op":"set","users":[["a","x",5]]})", 10, 4));
+  CHECK_FALSE(decode_presence(R"({"v":1,"node":"n","op":"set","users":[["a","x",1],["b","y",1]]})", 1));
+}

@@ -1,0 +1,449 @@
+// livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
+//
+// Integration: livechat-server nodes on one PostgreSQL (tests/postgres_fixture.hpp)
+// and one Redis (tests/redis_fixture.hpp), as PROTOCOL.md's "Cluster"
+// describes them: a room's members spread over the nodes get every message
+// once and in seq order; typing, claims and presence cross nodes; a node
+// killed with SIGKILL loses its users within its lease + 1 s and its typing
+// ends; a Redis killed mid-traffic and restarted loses and doubles nothing
+// that was acknowledged, and /healthz names the broker meanwhile. Built
+// where the server has both libpq and hiredis.
+#if defined(LIVECHAT_TEST_CLUSTER)
+
+#include "postgres_fixture.hpp"
+#include "redis_fixture.hpp"
+#include "server_process.hpp"
+#include "ws_client.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace livechat_itest;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+const std::string kRoom = "conversation:Ucluster";
+
+struct cluster_env {
+  livechat_test::postgres_server* pg = nullptr;
+  std::unique_ptr<livechat_test::redis_server> redis;
+  std::string schema;
+};
+
+cluster_env make_env() {
+  cluster_env e;
+  e.pg = livechat_test::postgres_server::shared();
+  INFO("no PostgreSQL for the tests: " << livechat_test::postgres_server::start_error());
+  REQUIRE(e.pg != nullptr);
+  e.schema = e.pg->create_schema();
+  INFO(e.pg->last_error());
+  REQUIRE_FALSE(e.schema.empty());
+  e.redis = std::make_unique<livechat_test::redis_server>();
+  INFO("no redis-server for the tests: " << e.redis->error());
+  REQUIRE(e.redis->ok());
+  return e;
+}
+
+std::vector<std::string> node_args(const cluster_env& e, const std::string& id, int ttl_ms = 1500) {
+  // Senders here send faster than an operator types: the per-connection
+  // bucket is not what is under test.
+  return {"--store", e.pg->uri(e.schema), "--broker", e.redis->url(), "--node-id", id,
+          "--presence-ttl-ms", std::to_string(ttl_ms), "--log-level", "warn", "--rate-burst", "2000", "--rate-per-second", "2000"};
+}
+
+void join(WsClient& c, const std::string& room = kRoom) {
+  REQUIRE(c.send("join_room", "{\"room\":\"" + room + "\"}"));
+  c.wait_for("conversation_update");
+}
+
+/// Polls (bounded) until `pred` holds; false at the deadline.
+template <class Pred>
+bool eventually(Pred pred, Millis limit) {
+  const auto deadline = Clock::now() + limit;
+  while (Clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(Millis(20));
+  }
+  return pred();
+}
+
+/// What one member saw of the room's messages.
+struct seen {
+  std::vector<std::uint64_t> delivered;  // new_message seqs, in arrival order
+  std::vector<std::uint64_t> acked;      // message_sent seqs (its own)
+  std::size_t activity = 0;              // conversation_activity (inbox watchers)
+  std::set<std::uint64_t> all() const {
+    std::set<std::uint64_t> s(delivered.begin(), delivered.end());
+    s.insert(acked.begin(), acked.end());
+    return s;
+  }
+};
+
+/// Reads `c` until it saw `total` distinct seqs (or nothing came for `quiet`).
+void collect(WsClient& c, seen& s, std::size_t total, Millis quiet = Millis(5000)) {
+  for (int i = 0; i < 200000 && s.all().size() < total; ++i) {
+    std::optional<Event> e = c.next(quiet);
+    if (!e) return;
+    if (e->type() == "new_message")
+      s.delivered.push_back(std::stoull(e->json("/payload/message/seq")));
+    else if (e->type() == "message_sent" && e->json("/payload/duplicate") == "false")
+      s.acked.push_back(std::stoull(e->json("/payload/message/seq")));
+    else if (e->type() == "conversation_activity")
+      ++s.activity;
+  }
+}
+
+/// Reads on until `c` got `n` conversation_activity in all (bounded).
+void collect_activity(WsClient& c, seen& s, std::size_t n) {
+  for (int i = 0; i < 100000 && s.activity < n; ++i) {
+    std::optional<Event> e = c.next(Millis(3000));
+    if (!e) return;
+    if (e->type() == "conversation_activity") ++s.activity;
+  }
+}
+
+/// Every seq in [1, total] exactly once, and new_message in increasing order.
+void check_once_in_order(const std::string& who, const seen& s, std::uint64_t total) {
+  INFO(who << ": " << s.delivered.size() << " new_message, " << s.acked.size() << " message_sent");
+  std::map<std::uint64_t, int> count;
+  for (auto q : s.delivered) ++count[q];
+  for (auto q : s.acked) ++count[q];
+  std::uint64_t missing = 0, doubled = 0;
+  for (std::uint64_t q = 1; q <= total; ++q) {
+    if (count[q] == 0) ++missing;
+    if (count[q] > 1) ++doubled;
+  }
+  CHECK(missing == 0);
+  CHECK(doubled == 0);
+  CHECK(count.size() == total);  // nothing beyond
+  bool ordered = true;
+  for (std::size_t i = 1; i < s.delivered.size(); ++i)
+    if (s.delivered[i] <= s.delivered[i - 1]) ordered = false;
+  CHECK(ordered);
+}
+
+/// The sorted user ids of an inbox_update's online list, with their counts.
+std::string online_of(const Event& e, const std::string& pointer) {
+  std::string out;
+  for (long i = 0; i < e.size(pointer); ++i)
+    out += e.str(pointer + "/" + std::to_string(i) + "/user_id") + ":" +
+           e.json(pointer + "/" + std::to_string(i) + "/connections") + " ";
+  return out;
+}
+
+/// The online list `c`'s node shows now (a fresh inbox_update).
+std::string online_now(WsClient& c) {
+  REQUIRE(c.send("watch_inbox"));
+  return online_of(c.wait_for("inbox_update"), "/payload/online");
+}
+
+}  // namespace
+
+TEST_CASE("Cluster: three nodes and one room: every message once and in seq order, with typing, claims and presence",
+          "[integration][cluster]") {
+  cluster_env env = make_env();
+  ServerProcess a(node_args(env, "node-a"));
+  ServerProcess b(node_args(env, "node-b"));
+  ServerProcess c(node_args(env, "node-c"));
+  const std::uint16_t ports[] = {a.port(), b.port(), c.port()};
+
+  // Two members per node: a sender and a reader.
+  std::vector<std::unique_ptr<WsClient>> senders, readers;
+  for (std::size_t n = 0; n < 3; ++n) {
+    senders.push_back(std::make_unique<WsClient>("sender" + std::to_string(n)));
+    readers.push_back(std::make_unique<WsClient>("reader" + std::to_string(n)));
+    senders.back()->login(ports[n], "op" + std::to_string(n));
+    readers.back()->login(ports[n], "reader" + std::to_string(n));
+    join(*senders.back());
+    join(*readers.back());
+  }
+
+  // Presence is the same on every node (within 2 s), tab counts included.
+  const std::string expected = "op0:1 op1:1 op2:1 reader0:1 reader1:1 reader2:1 ";
+  for (std::size_t n = 0; n < 3; ++n) {
+    std::string got;
+    INFO("node " << n << " shows " << got);
+    CHECK(eventually([&] { return (got = online_now(*readers[n])) == expected; }, Millis(2000)));
+  }
+  {
+    // A second tab of op0 on node C: every node counts 2.
+    WsClient tab("op0-tab");
+    tab.login(c.port(), "op0");
+    for (std::size_t n = 0; n < 3; ++n) {
+      std::string got;
+      INFO("node " << n << " shows " << got);
+      CHECK(eventually([&] { return (got = online_now(*readers[n])).find("op0:2 ") != std::string::npos; },
+                       Millis(2000)));
+    }
+  }
+  for (auto& r : readers) r->sync();  // the presence_diffs of the tab coming and going
+
+  // Typing on A is seen on B and C.
+  REQUIRE(senders[0]->send("typing_start", "{\"room\":\"" + kRoom + "\"}"));
+  for (std::size_t n = 1; n < 3; ++n) {
+    Event t = readers[n]->wait_for("typing");
+    CHECK(t.str("/payload/user_id") == "op0");
+    CHECK(t.json("/payload/is_typing") == "true");
+  }
+
+  // 3 x 200 messages at once from all nodes.
+  constexpr int per_sender = 200;
+  constexpr std::uint64_t total = 3 * per_sender;
+  for (int i = 0; i < per_sender; ++i)
+    for (std::size_t n = 0; n < 3; ++n)
+      REQUIRE(senders[n]->send("send_message", "{\"room\":\"" + kRoom + "\",\"text\":\"m" +
+                                                   std::to_string(n) + "-" + std::to_string(i) +
+                                                   "\",\"client_msg_id\":\"" + std::to_string(n) + "-" +
+                                                   std::to_string(i) + "\"}"));
+  std::vector<seen> s(6);
+  for (std::size_t n = 0; n < 3; ++n) {
+    collect(*senders[n], s[2 * n], total);
+    collect(*readers[n], s[2 * n + 1], total);
+  }
+  for (std::size_t n = 0; n < 3; ++n) {
+    check_once_in_order("sender" + std::to_string(n), s[2 * n], total);
+    check_once_in_order("reader" + std::to_string(n), s[2 * n + 1], total);
+    CHECK(s[2 * n].acked.size() == per_sender);
+  }
+  // The readers watch the inbox (online_now): each gets every message's
+  // conversation_activity once, whichever node it was written on.
+  for (std::size_t n = 0; n < 3; ++n) {
+    collect_activity(*readers[n], s[2 * n + 1], total);
+    INFO("reader" << n);
+    CHECK(s[2 * n + 1].activity == total);
+  }
+
+  // A client that moves from node A to node B resumes there with since_seq:
+  // no gap, no duplicate.
+  {
+    WsClient moved("moved");
+    moved.login(b.port(), "reader0");
+    REQUIRE(moved.send("join_room", "{\"room\":\"" + kRoom + "\",\"since_seq\":500}"));
+    Event u = moved.wait_for("conversation_update");
+    CHECK(u.json("/payload/recovered") == "true");
+    CHECK(u.size("/payload/messages") == 100);
+    CHECK(u.json("/payload/messages/0/seq") == "501");
+    CHECK(u.json("/payload/messages/99/seq") == "600");
+  }
+  for (auto& r : readers) r->sync();  // the presence_diffs of that visit
+
+
+  // loser also gets session_already_claimed.
+  REQUIRE(senders[1]->send("claim_session", "{\"room\":\"" + kRoom + "\"}"));
+  REQUIRE(senders[2]->send("claim_session", "{\"room\":\"" + kRoom + "\"}"));
+  std::vector<WsClient*> everyone;
+  for (std::size_t n = 0; n < 3; ++n) {
+    everyone.push_back(senders[n].get());
+    everyone.push_back(readers[n].get());
+  }
+  std::set<std::string> holders;
+  int refusals = 0;
+  for (WsClient* m : everyone) {
+    int claimed = 0;
+    for (int i = 0; i < 1000; ++i) {
+      std::optional<Event> e = m->next(Millis(3000));
+      if (!e) break;
+      if (e->type() == "session_claimed") {
+        ++claimed;
+        holders.insert(e->str("/payload/session/claimed_by/user_id"));
+        break;
+      }
+      if (e->type() == "error") {
+        CHECK(e->str("/payload/code") == "session_already_claimed");
+        ++refusals;
+      }
+    }
+    for (const auto& e : m->sync()) {
+      claimed += e.type() == "session_claimed" ? 1 : 0;
+      if (e.type() == "error") {
+        CHECK(e.str("/payload/code") == "session_already_claimed");
+        ++refusals;
+      }
+    }
+    INFO(m->name());
+    CHECK(claimed == 1);
+  }
+  CHECK(holders.size() == 1);
+  CHECK((*holders.begin() == "op1" || *holders.begin() == "op2"));
+  CHECK(refusals == 1);
+
+  // The holder closes the session: session_closed on every node; a read
+  // position crosses as read_receipt; a REST post on C reaches A.
+  WsClient* holder = *holders.begin() == "op1" ? senders[1].get() : senders[2].get();
+  REQUIRE(holder->send("close_session", "{\"room\":\"" + kRoom + "\"}"));
+  // (A lost compare-and-set leaves the row locked in its node's open batch
+  // until that batch commits: this close waited forever for it once.)
+  for (WsClient* m : everyone) {
+    INFO(m->name());
+    CHECK(m->wait_for("session_closed").str("/payload/session/status") == "closed");
+  }
+  REQUIRE(senders[0]->send("mark_read", "{\"room\":\"" + kRoom + "\",\"seq\":600}"));
+  for (std::size_t n = 1; n < 3; ++n) {
+    Event r = readers[n]->wait_for("read_receipt");
+    CHECK(r.str("/payload/user_id") == "op0");
+    CHECK(r.json("/payload/seq") == "600");
+  }
+  HttpResponse posted = http_post(c.port(), "/api/v1/conversations/Ucluster/messages",
+                                  R"({"text":"over REST","client_msg_id":"rest-1"})",
+                                  "Authorization: Bearer op2\r\n");
+  INFO(posted.body);
+  CHECK(posted.status == 201);
+  Event rest = readers[0]->wait_for("new_message");
+  CHECK(rest.str("/payload/message/text") == "over REST");
+  CHECK(rest.json("/payload/message/seq") == "601");
+
+  CHECK(a.stop() == 0);
+  CHECK(b.stop() == 0);
+  CHECK(c.stop() == 0);
+}
+
+#endif
+
+#if defined(LIVECHAT_TEST_CLUSTER)
+
+TEST_CASE("Cluster: a SIGKILLed node's users leave within the lease + 1 s and their typing ends",
+          "[integration][cluster]") {
+  cluster_env env = make_env();
+  constexpr int ttl_ms = 1000;
+  ServerProcess a(node_args(env, "node-a", ttl_ms));
+  ServerProcess b(node_args(env, "node-b", ttl_ms));
+
+  WsClient watcher("watcher");
+  watcher.login(a.port(), "watcher");
+  join(watcher);
+  WsClient doomed("doomed");
+  doomed.login(b.port(), "doomed");
+  join(doomed);
+  WsClient survivor("survivor");
+  survivor.login(b.port(), "survivor");
+  {
+    std::string got;
+    INFO("node A shows " << got);
+    REQUIRE(eventually([&] { return (got = online_now(watcher)) == "doomed:1 survivor:1 watcher:1 "; },
+                       Millis(2000)));
+  }
+  REQUIRE(doomed.send("typing_start", "{\"room\":\"" + kRoom + "\"}"));
+  Event t = watcher.wait_for("typing");
+  REQUIRE(t.json("/payload/is_typing") == "true");
+
+  const auto killed_at = Clock::now();
+  REQUIRE(b.signal(SIGKILL));
+  REQUIRE(b.wait_exit(Millis(5000)).has_value());
+
+  // Both users of B leave A's list, in presence_diffs, within the lease + 1 s;
+  // the typist's indicator ends.
+  std::set<std::string> offline;
+  bool typing_ended = false;
+  const auto deadline = killed_at + Millis(ttl_ms + 1000);
+  while ((offline.size() < 2 || !typing_ended) && Clock::now() < deadline) {
+    const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now());
+    std::optional<Event> e = watcher.next(left);
+    if (!e) break;
+    if (e->type() == "presence_diff")
+      for (long i = 0; i < e->size("/payload/offline"); ++i)
+        offline.insert(e->str("/payload/offline/" + std::to_string(i)));
+    if (e->type() == "typing" && e->str("/payload/user_id") == "doomed" &&
+        e->json("/payload/is_typing") == "false")
+      typing_ended = true;
+  }
+  const auto took = std::chrono::duration_cast<Millis>(Clock::now() - killed_at).count();
+  INFO("after " << took << " ms");
+  CHECK(offline == std::set<std::string>{"doomed", "survivor"});
+  CHECK(typing_ended);
+  CHECK(online_now(watcher) == "watcher:1 ");
+  CHECK(a.stop() == 0);
+}
+
+TEST_CASE("Cluster: Redis killed mid-traffic and restarted: nothing acknowledged lost or doubled",
+          "[integration][cluster]") {
+  cluster_env env = make_env();
+  ServerProcess a(node_args(env, "node-a"));
+  ServerProcess b(node_args(env, "node-b"));
+  WsClient sa("sender-a"), ra("reader-a"), sb("sender-b"), rb("reader-b");
+  sa.login(a.port(), "sa");
+  ra.login(a.port(), "ra");
+  sb.login(b.port(), "sb");
+  rb.login(b.port(), "rb");
+  for (WsClient* c : {&sa, &ra, &sb, &rb}) join(*c);
+  // Both nodes subscribed: a message from A reaches B's reader.
+  REQUIRE(eventually([&] { return http_get(a.port(), "/healthz").status == 200; }, Millis(2000)));
+  REQUIRE(sa.send("send_message", "{\"room\":\"" + kRoom + "\",\"text\":\"first\",\"client_msg_id\":\"first\"}"));
+  REQUIRE(sa.wait_for("message_sent").json("/payload/message/seq") == "1");
+  REQUIRE(rb.wait_for("new_message").json("/payload/message/seq") == "1");
+  ra.wait_for("new_message");
+  sb.wait_for("new_message");
+
+  auto send_batch = [&](int from, int to) {
+    for (int i = from; i < to; ++i) {
+      const std::string id = std::to_string(i);
+      REQUIRE(sa.send("send_message", "{\"room\":\"" + kRoom + "\",\"text\":\"a" + id +
+                                          "\",\"client_msg_id\":\"a" + id + "\"}"));
+      REQUIRE(sb.send("send_message", "{\"room\":\"" + kRoom + "\",\"text\":\"b" + id +
+                                          "\",\"client_msg_id\":\"b" + id + "\"}"));
+    }
+  };
+  send_batch(0, 50);
+  env.redis->kill();  // mid-traffic: some of those are still on their way
+  send_batch(50, 100);
+  // Both nodes say the broker is down.
+  for (std::uint16_t port : {a.port(), b.port()}) {
+    HttpResponse h;
+    CHECK(eventually([&] { return (h = http_get(port, "/healthz")).status == 503; }, Millis(3000)));
+    CHECK(h.body.find("broker") != std::string::npos);
+  }
+  send_batch(100, 150);
+  REQUIRE(env.redis->start());
+  for (std::uint16_t port : {a.port(), b.port()})
+    CHECK(eventually([&] { return http_get(port, "/healthz").status == 200; }, Millis(5000)));
+  send_batch(150, 200);
+
+  // Every acknowledged message reached every member once, new_message in order.
+  constexpr std::uint64_t total = 1 + 2 * 200;
+  seen s_sa, s_ra, s_sb, s_rb;
+  s_sa.acked.push_back(1);  // "first", read above
+  s_ra.delivered.push_back(1);
+  s_sb.delivered.push_back(1);
+  s_rb.delivered.push_back(1);
+  collect(sa, s_sa, total);
+  collect(ra, s_ra, total);
+  collect(sb, s_sb, total);
+  collect(rb, s_rb, total);
+  CHECK(s_sa.acked.size() == 201);
+  CHECK(s_sb.acked.size() == 200);
+  check_once_in_order("sender-a", s_sa, total);
+  check_once_in_order("reader-a", s_ra, total);
+  check_once_in_order("sender-b", s_sb, total);
+  check_once_in_order("reader-b", s_rb, total);
+
+  // The database goes away: /healthz names the store on both nodes, and
+  // comes back by itself.
+  struct restart {
+    livechat_test::postgres_server& s;
+    ~restart() {
+      if (!s.running()) s.start();
+    }
+  } guard{*env.pg};
+  REQUIRE(env.pg->stop_immediate());
+  for (std::uint16_t port : {a.port(), b.port()}) {
+    HttpResponse h;
+    CHECK(eventually([&] { return (h = http_get(port, "/healthz")).status == 503; }, Millis(3000)));
+    CHECK(h.body.find("store") != std::string::npos);
+  }
+  REQUIRE(env.pg->start());
+  for (std::uint16_t port : {a.port(), b.port()})
+    CHECK(eventually([&] { return http_get(port, "/healthz").status == 200; }, Millis(5000)));
+  CHECK(a.stop() == 0);
+  CHECK(b.stop() == 0);
+}
+
+#endif
