@@ -42,6 +42,9 @@
 
 #include "accept_loop.hpp"
 #include "http/api_routes.hpp"
+#ifdef LIVECHAT_SERVER_WITH_JWT
+#include "http/attachments.hpp"
+#endif
 #include "http/bearer_token.hpp"
 #include "http/json_errors.hpp"
 #include "http/router.hpp"
@@ -269,7 +272,10 @@ int main(int argc, char** argv) {
     endpoint.set_reuse_addr(true);
     // Explicit, not left to the config defaults (websocketpp ships 32 MB).
     endpoint.set_max_message_size(64 * 1024);
-    endpoint.set_max_http_body_size(livechat_server::max_http_body);
+    // An upload may be larger than the 1 MiB of every other route (the
+    // router holds those to 1 MiB): websocketpp refuses beyond the largest.
+    endpoint.set_max_http_body_size(
+        std::max(livechat_server::max_http_body, opts.max_attachment_bytes));
 
     endpoint.set_close_handshake_timeout(close_handshake_timeout_ms);
 
@@ -435,10 +441,29 @@ int main(int argc, char** argv) {
         return livechat::line_signature_valid(secret, body, sig);
       };
 #endif
+    store.set_max_attachment_bytes(opts.max_attachment_bytes);
     livechat_server::api_routes<decltype(hub)> api(
         hub, store, *auth, clock, metrics, std::move(api_opts),
         [&log](std::string_view line) { log.warn("api", {{"msg", line}}); });
     api.install(router);
+#ifdef LIVECHAT_SERVER_WITH_JWT
+    // --- attachments: uploads, and downloads by signed url or Bearer ------
+    const livechat_server::attachment_url_signer url_signer(
+        opts.attachment_url_secret.empty() ? livechat_server::attachment_url_signer::random_secret()
+                                           : opts.attachment_url_secret);
+    hub.set_attachment_url_signer([&url_signer, &clock](const livechat::file_attachment& f) {
+      return url_signer.sign(f.id, clock.system_now());
+    });
+    using attachment_routes = livechat_server::attachment_routes<decltype(hub)>;
+    attachment_routes attachments(hub, store, *auth, clock, url_signer, opts.max_attachment_bytes,
+                                  [&log](std::string_view line) { log.warn("api", {{"msg", line}}); });
+    router.add("POST", attachment_routes::upload_path,
+               [&](const livechat_server::http_request& r) { return attachments.upload(r); }, {},
+               opts.max_attachment_bytes);
+    router.add_prefix("GET", std::string(livechat_server::attachment_url_signer::path_prefix),
+                      [&](const livechat_server::http_request& r) { return attachments.download(r); },
+                      attachment_routes::download_label);
+#endif
     livechat_server::static_files files(opts.web_root);
     if (!files.available())
       log.warn("web_root_missing", {{"path", opts.web_root},

@@ -70,7 +70,8 @@ class json_error_response : public websocketpp::http::parser::response {
     switch (status) {
       case 400: message = "malformed HTTP request"; break;
       case 404: message = "no such resource"; break;
-      case 413: message = "request body larger than 1 MiB"; break;
+      // 1 MiB on every route but an upload's (--max-attachment-bytes).
+      case 413: message = "request body too large"; break;
       case 431: message = "request headers too large"; break;
       default: break;
     }
