@@ -50,6 +50,7 @@
 #include "http/router.hpp"
 #include "http/static_files.hpp"
 #ifdef LIVECHAT_SERVER_WITH_LINE_PUSH
+#include "line/content_fetcher.hpp"
 #include "line/push_queue.hpp"
 #endif
 #include "log/sink.hpp"
@@ -442,6 +443,38 @@ int main(int argc, char** argv) {
       };
 #endif
     store.set_max_attachment_bytes(opts.max_attachment_bytes);
+#ifdef LIVECHAT_SERVER_WITH_LINE_PUSH
+    // A customer's image, video, audio or file: fetched from LINE off the
+    // hub's thread, then ready or failed (without a token: failed at once).
+    std::shared_ptr<livechat_server::line_content_fetcher> line_content;
+    if (!opts.line_channel_token.empty()) {
+      livechat_server::line_content_options co;
+      co.channel_token = opts.line_channel_token;
+      // LINE serves content from its data host; another base (a stub) serves both.
+      co.api_base = opts.line_api_base == "https://api.line.me" ? "https://api-data.line.me"
+                                                               : opts.line_api_base;
+      co.max_bytes = opts.max_attachment_bytes;
+      co.log = [&log](std::string_view line) { log.warn("line_content", {{"msg", line}}); };
+      line_content = livechat_server::line_content_fetcher::make(
+          io, std::move(co),
+          [&hub, &log](const std::string& id, bool ok, std::string body, std::string type) {
+            guarded("line_content", [&] {
+              auto done = hub.finish_attachment(
+                  id, ok ? livechat::attachment_status::ready : livechat::attachment_status::failed,
+                  body, type);
+              if (!done && ok)  // e.g. larger than the store takes: failed, not pending forever
+                done = hub.finish_attachment(id, livechat::attachment_status::failed);
+              if (!done)
+                log.warn("line_content", {{"msg", "attachment not updated"}, {"id", id},
+                                          {"error", done.error().message()}});
+            });
+          });
+      api_opts.fetch_line_content = [fetcher = line_content.get()](const std::string& id,
+                                                                  const std::string& message_id) {
+        fetcher->fetch(id, message_id);
+      };
+    }
+#endif
     livechat_server::api_routes<decltype(hub)> api(
         hub, store, *auth, clock, metrics, std::move(api_opts),
         [&log](std::string_view line) { log.warn("api", {{"msg", line}}); });

@@ -42,6 +42,11 @@ struct inbound_message {
   std::string name;              ///< sender.name; empty: the user id
   std::string text;              ///< trimmed and validated like send_message
   std::string webhook_event_id;  ///< dedupe key; empty: none
+  /// Not text: what the message carries. A file's attachment is stored as
+  /// a `pending` record of the user's (once: a redelivery finds it), whose
+  /// content the embedder fetches and hands to `finish_attachment`.
+  message_kind kind = message_kind::text;
+  message_attachment attachment{};
 };
 
 /// The protocol state machine of PROTOCOL.md for one server process.
@@ -261,6 +266,7 @@ class hub {
                      const ref_type& ref);
   template <class Messages>
   void sign_urls(Messages& messages) const;
+  result<void> pending_file(const inbound_message& in, system_time now);
   result<attachment_update> finish_upload(std::string_view id, attachment_status status,
                                           std::string_view content, std::string_view content_type);
   result<append_result> ingest_user_message(const inbound_message& in);

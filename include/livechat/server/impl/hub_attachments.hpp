@@ -51,6 +51,29 @@ inline bool hub<Transport, Clock>::attach_upload(connection& c,
   return true;
 }
 
+/// The pending record of an end user's file, made before its message (the
+/// message shows the record). Already there: a redelivery, or an earlier
+/// try whose message failed; it is the same file, so it is kept.
+template <class Transport, class Clock>
+inline result<void> hub<Transport, Clock>::pending_file(const inbound_message& in,
+                                                        system_time now) {
+  const auto* f = std::get_if<file_attachment>(&in.attachment);
+  if (f == nullptr) return {};
+  auto found = store_.find_attachment(f->id);
+  if (!found) return found.error();
+  if (*found) return {};
+  attachment_record r;
+  r.id = f->id;
+  r.owner = in.user_id;
+  r.status = attachment_status::pending;
+  r.content_type = f->content_type;
+  r.name = f->name;
+  r.size = f->size;
+  r.duration_ms = f->duration_ms;
+  r.created_at = now;
+  return store_.put_attachment(r, {});
+}
+
 template <class Transport, class Clock>
 inline result<attachment_update> hub<Transport, Clock>::finish_attachment(
     std::string_view attachment_id, attachment_status status, std::string_view content,

@@ -304,6 +304,9 @@ inline result<append_result> hub<Transport, Clock>::ingest_user_message(const in
   req.text = std::string(text);
   req.webhook_event_id = in.webhook_event_id;
   req.now = clock_.system_now();
+  req.kind = in.kind;
+  req.attachment = in.attachment;
+  if (auto ready = pending_file(in, req.now); !ready) return ready.error();
   auto stored = store_.append(req);
   if (!stored) return stored.error();
   if (!stored->duplicate) {
