@@ -490,7 +490,7 @@ int main(int argc, char** argv) {
     using attachment_routes = livechat_server::attachment_routes<decltype(hub)>;
     attachment_routes attachments(hub, store, *auth, clock, url_signer, opts.max_attachment_bytes,
                                   [&log](std::string_view line) { log.warn("api", {{"msg", line}}); });
-    router.add("POST", attachment_routes::upload_path,
+    router.add("POST", std::string(attachment_routes::upload_path),
                [&](const livechat_server::http_request& r) { return attachments.upload(r); }, {},
                opts.max_attachment_bytes);
     router.add_prefix("GET", std::string(livechat_server::attachment_url_signer::path_prefix),

@@ -152,7 +152,7 @@ template <class Hub, class Clock = livechat::default_clock>
 class attachment_routes {
  public:
   using logger = std::function<void(std::string_view line)>;
-  static constexpr const char* upload_path = "/api/v1/attachments";
+  static constexpr std::string_view upload_path = livechat_server::upload_path;
   static constexpr const char* download_label = "/api/v1/attachments/{id}";
 
   attachment_routes(Hub& hub, livechat::message_store& store, livechat::authenticator& auth, Clock& clock,
