@@ -7,6 +7,9 @@
 // type served as a download, never as a page.
 #include "server_process.hpp"
 #include "ws_client.hpp"
+#ifdef LIVECHAT_CLIENT_BINARY
+#include "client_process.hpp"
+#endif
 
 #include <catch2/catch.hpp>
 
@@ -228,3 +231,28 @@ TEST_CASE("attachments: 10 MiB + 1 byte is 413 and nothing is stored", "[integra
 #endif
   for (const char* suffix : {"", "-wal", "-shm"}) std::remove((db + suffix).c_str());
 }
+
+#ifdef LIVECHAT_CLIENT_BINARY
+TEST_CASE("attachments: livechat-client tail labels a file message", "[integration][attachments][client]") {
+  using namespace std::chrono_literals;
+  ServerProcess server;
+  const std::uint16_t port = server.port();
+  HttpResponse up = upload(port, "shot.png", "image/png", binary_bytes(5 * 1024 + 10));
+  REQUIRE(up.status == 201);
+  const std::string id = Event::from_text(up.body).str("/attachment/id");
+  ClientProcess tail({"--url", ws_url(port), "--token", "tailer", "tail", kRoom});
+  REQUIRE(tail.wait_for_stderr("authenticated as tailer", 10000ms));
+  WsClient sender("sender");
+  sender.login(port, "op");
+  REQUIRE(sender.send("join_room", "{\"room\":\"" + kRoom + "\"}"));
+  sender.expect("conversation_update");
+  REQUIRE(sender.send("send_message", "{\"room\":\"" + kRoom + "\",\"attachment_id\":\"" + id + "\"}"));
+  sender.wait_for("message_sent");
+  auto labelled = [](const std::string& line) { return line.find("\t[image ") != std::string::npos; };
+  REQUIRE(tail.wait_for_lines(1, labelled, 10000ms));
+  const auto lines = tail.lines();
+  INFO(lines.back());
+  CHECK(lines.back() == "1\toperator:op\t[image shot.png 5 KiB]");
+  CHECK(tail.stop() == 0);
+}
+#endif
