@@ -138,8 +138,9 @@ class hub {
   /// must not call back into the hub.
   void set_commit_request(std::function<void()> f) { request_commit_ = std::move(f); }
 
-  /// A text message from the end user (LINE webhook or any channel):
-  /// stored as a `user` message in `conversation:{conversation_id}`,
+  /// A message from the end user (LINE webhook or any channel), text or
+  /// rich (`inbound_message::kind`; a file is stored `pending`, see
+  /// `finish_attachment`): stored as a `user` message in `conversation:{conversation_id}`,
   /// re-opening a closed session, and broadcast (`new_message`,
   /// `conversation_activity`). A repeated `webhook_event_id` is stored once.
   /// Returns once the message is committed; `validation_error` for a bad
