@@ -94,7 +94,8 @@ TEST_CASE("send_message with an upload of one's own", "[hub][attachments]") {
   }
   SECTION("a given text stays; an SVG is a file, never an image") {
     h.send(1, send_file("s1", R"(,"text":"the logo")"));
-    const auto& m = h.next(1).payload()["message"];
+    const frame ack = h.next(1);  // kept: the payload lives in its document
+    const auto& m = ack.payload()["message"];
     CHECK(std::string(m["text"].GetString()) == "the logo");
     CHECK(std::string(m["kind"].GetString()) == "file");
   }
