@@ -1,5 +1,6 @@
 // livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
 #include <livechat/protocol/codec.hpp>
+#include <livechat/protocol/server_codec.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -1376,4 +1377,32 @@ TEST_CASE("codec strings round-trip through encode and parse", "[codec]") {
     CHECK(string_member(p2.payload(), "field") == s);
     CHECK(string_member(p2.payload(), "request_type") == s);
   }
+}
+
+TEST_CASE("codec: send_message with attachment_id makes text optional", "[codec]") {
+  auto e = decode_ok<ce::send_message>(
+      R"({"type":"send_message","payload":{"room":"conversation:a","attachment_id":"0123abcd"}})");
+  CHECK(e.attachment_id == std::optional<std::string>("0123abcd"));
+  CHECK(e.text.empty());
+  e = decode_ok<ce::send_message>(
+      R"({"type":"send_message","payload":{"room":"conversation:a","attachment_id":"x","text":" see "}})");
+  CHECK(e.text == "see");
+  // Without an attachment the text is still required; a given text is still checked.
+  expect_payload_error(R"({"type":"send_message","payload":{"room":"conversation:a"}})", "text");
+  expect_payload_error(
+      R"({"type":"send_message","payload":{"room":"conversation:a","attachment_id":"x","text":" "}})",
+      "text");
+  expect_payload_error(
+      R"({"type":"send_message","payload":{"room":"conversation:a","attachment_id":5}})",
+      "attachment_id");
+  expect_payload_error(R"({"type":"send_message","payload":{"room":"conversation:a","attachment_id":")" +
+                           std::string(65, 'a') + "\"}}",
+                       "attachment_id");
+  // The client's encoder leaves an empty text out when an attachment stands in.
+  ce::send_message out;
+  out.room = "conversation:a";
+  out.attachment_id = "abc";
+  const std::string frame = livechat::encode_client_event(out);
+  CHECK(frame.find("\"text\"") == std::string::npos);
+  CHECK(decode_ok<ce::send_message>(frame).attachment_id == std::optional<std::string>("abc"));
 }

@@ -4,8 +4,11 @@
 #include <catch2/catch.hpp>
 
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 namespace {
@@ -139,9 +142,9 @@ TEST_CASE("parse_line_webhook: events that are acknowledged and ignored", "[line
            std::string(R"({"source":{"type":"user","userId":"u1"},"message":{"type":"text","text":"x"}})"),
            std::string(R"({"type":7,"message":{"type":"text","text":"x"}})"),
            std::string("{}"),
-           // A message that is not text.
+           // A message of a type this version does not know.
            std::string(R"({"type":"message","source":{"type":"user","userId":"u1"},)"
-                       R"("message":{"type":"sticker","id":"1","packageId":"446","stickerId":"1988"}})"),
+                       R"("message":{"type":"poll","id":"1"}})"),
            std::string(R"({"type":"message","source":{"type":"user","userId":"u1"},"message":{"text":"x"}})"),
            // A group or multi-person chat.
            std::string(R"({"type":"message","source":{"type":"group","groupId":"C1","userId":"u1"},)"
@@ -295,5 +298,66 @@ TEST_CASE("parse_line_webhook: an empty events list and deep nesting", "[line_we
     REQUIRE(r.webhook.events.size() == 2);
     CHECK(r.webhook.events[0].outcome == line_event_outcome::invalid);
     CHECK(r.webhook.events[1].message.text == "after");
+  }
+}
+
+TEST_CASE("parse_line_webhook: every message type is stored (PROTOCOL.md rich messages)",
+          "[line_webhook]") {
+  auto one = [](const std::string& message) {
+    const std::string body = R"({"events":[{"type":"message","webhookEventId":"E1",)"
+                             R"("source":{"type":"user","userId":"U1"},"message":)" +
+                             message + "}]}";
+    auto r = livechat::parse_line_webhook(body);
+    REQUIRE(r.ok());
+    REQUIRE(r.webhook.events.size() == 1);
+    return r.webhook.events[0];
+  };
+  using livechat::message_kind;
+  SECTION("image, video, audio: pending files named by kind, with LINE's id and duration") {
+    auto e = one(R"({"type":"image","id":"325708","contentProvider":{"type":"line"}})");
+    REQUIRE(e.outcome == line_event_outcome::text_message);
+    CHECK(e.message.kind == message_kind::image);
+    CHECK(e.message.text == "[image]");
+    const auto& f = std::get<livechat::file_attachment>(e.message.attachment);
+    CHECK(f.id == "line-325708");
+    CHECK(f.status == livechat::attachment_status::pending);
+    CHECK(f.name == "image");
+    e = one(R"({"type":"video","id":"9","duration":60000})");
+    CHECK(e.message.kind == message_kind::video);
+    CHECK(std::get<livechat::file_attachment>(e.message.attachment).duration_ms ==
+          std::optional<std::uint32_t>(60000));
+    e = one(R"({"type":"audio","id":"10","duration":1200})");
+    CHECK(e.message.kind == message_kind::audio);
+    CHECK(e.message.text == "[audio]");
+  }
+  SECTION("file: its name is the text, its size kept") {
+    auto e = one(R"({"type":"file","id":"11","fileName":"report.pdf","fileSize":2138})");
+    CHECK(e.message.kind == message_kind::file);
+    CHECK(e.message.text == "report.pdf");
+    const auto& f = std::get<livechat::file_attachment>(e.message.attachment);
+    CHECK(f.name == "report.pdf");
+    CHECK(f.size == 2138);
+    CHECK(one(R"({"type":"file","id":"12","fileName":"  "})").message.text == "file");
+  }
+  SECTION("sticker and location as metadata") {
+    auto e = one(R"({"type":"sticker","id":"1","packageId":"446","stickerId":"1988"})");
+    CHECK(e.message.kind == message_kind::sticker);
+    CHECK(e.message.text == "[sticker]");
+    CHECK(std::get<livechat::sticker_attachment>(e.message.attachment).sticker_id == "1988");
+    e = one(R"({"type":"location","id":"2","title":"Tower","address":"Tokyo","latitude":35.65,"longitude":139.7})");
+    CHECK(e.message.kind == message_kind::location);
+    CHECK(e.message.text == "Tower");
+    const auto& l = std::get<livechat::location_attachment>(e.message.attachment);
+    CHECK(l.address == "Tokyo");
+    CHECK(l.latitude == 35.65);
+    CHECK(one(R"({"type":"location","latitude":1,"longitude":2})").message.text == "[location]");
+  }
+  SECTION("unusable: a file without LINE's id, a sticker or location without its fields") {
+    for (const char* m : {R"({"type":"image"})", R"({"type":"image","id":"../1"})",
+                          R"({"type":"sticker","packageId":"1"})",
+                          R"({"type":"location","latitude":"x","longitude":2})"}) {
+      INFO(m);
+      CHECK(one(m).outcome == line_event_outcome::invalid);
+    }
   }
 }

@@ -329,6 +329,49 @@ TEST_CASE("postgresql_store: migrations", "[postgresql]") {
     CHECK(epochs[1] == epochs[2]);
   }
 
+  SECTION("a version 1 schema (before rich messages) migrates; its messages read as text") {
+    const std::string v1conn = fresh_schema();
+    const std::string v1 = v1conn.substr(v1conn.find("search_path=") + 12,
+                                         v1conn.size() - v1conn.find("search_path=") - 13);
+    // Built by the v1 step itself, rows written as v1 wrote them.
+    std::string sql = "SET search_path TO " + v1 + "; ";
+    sql += livechat::detail::pg_migrations[0].sql;
+    sql += "CREATE TABLE livechat_meta(key text PRIMARY KEY, value text NOT NULL);"
+           "INSERT INTO livechat_meta VALUES('schema_version', '1'), ('epoch', '00000000000000bb');"
+           "INSERT INTO livechat_rooms(room, last_seq, last_order, last_at) "
+           "VALUES('conversation:A', 1, 1, 1000);"
+           "INSERT INTO livechat_messages VALUES('conversation:A', 1, '00000000000000bb-1', 'user', "
+           "'U1', 'Ann', 'old one', 1000, NULL);"
+           "SELECT setval('livechat_order', 1);";
+    REQUIRE(server().exec(sql) == "");
+    auto store = open_store(v1conn);
+    CHECK(server().query_value("SELECT value FROM " + v1 +
+                               ".livechat_meta WHERE key = 'schema_version'") ==
+          std::to_string(postgresql_store::schema_version));
+    auto page = store->history(room_a, std::nullopt, 10);
+    REQUIRE(page.ok());
+    REQUIRE(page->messages.size() == 1);
+    CHECK(page->messages[0].text == "old one");
+    CHECK(page->messages[0].kind == livechat::message_kind::text);
+    CHECK(page->messages[0].attachment.index() == 0);
+    livechat::attachment_record a;
+    a.id = "f1";
+    a.owner = "op";
+    a.status = livechat::attachment_status::ready;
+    a.content_type = "application/pdf";
+    a.name = "a.pdf";
+    REQUIRE(store->put_attachment(a, std::string("%PDF\0\x01", 6)).ok());
+    auto req = request(room_a, "a.pdf");
+    req.kind = livechat::message_kind::file;
+    livechat::file_attachment f;
+    f.id = "f1";
+    req.attachment = f;
+    REQUIRE(store->append(req).ok());
+    REQUIRE(store->flush().ok());
+    CHECK(**store->attachment_content("f1") == std::string("%PDF\0\x01", 6));
+    CHECK(store->history(room_a, std::nullopt, 10)->messages[1].kind == livechat::message_kind::file);
+  }
+
   SECTION("a bad conninfo fails with libpq's reason") {
     std::string why;
     auto r = postgresql_store::open(

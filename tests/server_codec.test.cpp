@@ -347,3 +347,102 @@ TEST_CASE("server codec: client events encode to what the server decodes", "[ser
   CHECK(std::get<ce::send_message>(s.event).text == "h\xC3\xA9llo");
   CHECK(std::get<ce::send_message>(s.event).client_msg_id == std::optional<std::string>("cm-1"));
 }
+
+TEST_CASE("server codec: rich messages (kind, attachment) and attachment_updated", "[server_codec]") {
+  SECTION("a text message keeps its v1 shape: no kind, no attachment") {
+    const std::string frame = encode(se::new_message{sample_message(1)}, t2);
+    CHECK(frame.find("\"kind\"") == std::string::npos);
+    CHECK(frame.find("\"attachment\"") == std::string::npos);
+    CHECK(round_trip(se::new_message{sample_message(1)}).message.kind == message_kind::text);
+  }
+  SECTION("image with a ready file, url and duration") {
+    message m = sample_message(2);
+    m.kind = message_kind::video;
+    file_attachment a{"a1f", attachment_status::ready, "video/mp4", 123456, "clip.mp4",
+                      "/api/v1/attachments/a1f?exp=1&sig=x", 4200};
+    m.attachment = a;
+    const std::string frame = encode(se::new_message{m}, t2);
+    CHECK(frame.find(R"("kind":"video","attachment":{"id":"a1f","status":"ready",)") !=
+          std::string::npos);
+    auto d = round_trip(se::new_message{m}).message;
+    check_same(d, m);
+    CHECK(d.kind == message_kind::video);
+    REQUIRE(std::holds_alternative<file_attachment>(d.attachment));
+    const auto& f = std::get<file_attachment>(d.attachment);
+    CHECK(f.id == "a1f");
+    CHECK(f.status == attachment_status::ready);
+    CHECK(f.content_type == "video/mp4");
+    CHECK(f.size == 123456);
+    CHECK(f.name == "clip.mp4");
+    CHECK(f.url == a.url);
+    CHECK(f.duration_ms == std::optional<std::uint32_t>(4200));
+  }
+  SECTION("pending file: no url, no duration on the wire") {
+    message m = sample_message(3);
+    m.kind = message_kind::image;
+    m.attachment = file_attachment{"p1", attachment_status::pending, "", 0, "image", "", {}};
+    const std::string frame = encode(se::message_sent{std::nullopt, m, false}, t2);
+    CHECK(frame.find("\"url\"") == std::string::npos);
+    CHECK(frame.find("\"duration_ms\"") == std::string::npos);
+    const auto d = round_trip(se::message_sent{std::nullopt, m, false}).message;
+    CHECK(std::get<file_attachment>(d.attachment).status == attachment_status::pending);
+    CHECK_FALSE(std::get<file_attachment>(d.attachment).duration_ms);
+  }
+  SECTION("sticker and location metadata") {
+    message s = sample_message(4);
+    s.kind = message_kind::sticker;
+    s.text = "[sticker]";
+    s.attachment = sticker_attachment{"446", "1988"};
+    message l = sample_message(5);
+    l.kind = message_kind::location;
+    l.attachment = location_attachment{"Tower", "4-2-8 Shibakoen", 35.65910807942215, 139.70372892916203};
+    se::conversation_update u;
+    u.room = "conversation:U1";
+    u.conversation_id = "U1";
+    u.messages = {s, l};
+    u.epoch = "e";
+    const auto d = round_trip(u);
+    REQUIRE(d.messages.size() == 2);
+    CHECK(d.messages[0].kind == message_kind::sticker);
+    CHECK(std::get<sticker_attachment>(d.messages[0].attachment).package_id == "446");
+    CHECK(std::get<sticker_attachment>(d.messages[0].attachment).sticker_id == "1988");
+    const auto& loc = std::get<location_attachment>(d.messages[1].attachment);
+    CHECK(loc.title == "Tower");
+    CHECK(loc.address == "4-2-8 Shibakoen");
+    // RapidJSON's default parse keeps ~15 digits: far below a metre.
+    CHECK(loc.latitude == Approx(35.65910807942215).epsilon(1e-12));
+    CHECK(loc.longitude == Approx(139.70372892916203).epsilon(1e-12));
+  }
+  SECTION("a kind this version does not know reads as text") {
+    auto d = decode_server_frame(
+        R"({"type":"new_message","payload":{"message":{"id":"m","room":"conversation:a","seq":1,)"
+        R"("sender":{"type":"user","id":"u","name":"u"},"text":"[poll]",)"
+        R"("created_at":"2025-01-01T00:00:00.000Z","kind":"poll","attachment":{"q":1}}}})");
+    REQUIRE(d.ok());
+    const auto& m = std::get<se::new_message>(d.event).message;
+    CHECK(m.kind == message_kind::text);
+    CHECK(m.attachment.index() == 0);
+    CHECK(m.text == "[poll]");
+  }
+  SECTION("a file kind without attachment, or a bad status, is refused with its path") {
+    const std::string head =
+        R"({"type":"new_message","payload":{"message":{"id":"m","room":"conversation:a","seq":1,)"
+        R"("sender":{"type":"user","id":"u","name":"u"},"text":"x",)"
+        R"("created_at":"2025-01-01T00:00:00.000Z","kind":"image")";
+    CHECK(bad(head + "}}}").field == "message.attachment");
+    CHECK(bad(head + R"(,"attachment":{"id":"a","status":"done","content_type":"","size":0,"name":""}}}})")
+              .field == "message.attachment.status");
+  }
+  SECTION("attachment_updated") {
+    se::attachment_updated e{"conversation:U1", "m-9", 9,
+                             file_attachment{"a9", attachment_status::failed, "audio/m4a", 0,
+                                             "voice.m4a", "", 1500}};
+    const auto d = round_trip(e);
+    CHECK(d.room == "conversation:U1");
+    CHECK(d.message_id == "m-9");
+    CHECK(d.seq == 9);
+    CHECK(d.attachment.status == attachment_status::failed);
+    CHECK(d.attachment.name == "voice.m4a");
+    CHECK(d.attachment.duration_ms == std::optional<std::uint32_t>(1500));
+  }
+}

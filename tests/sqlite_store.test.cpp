@@ -679,7 +679,7 @@ TEST_CASE("sqlite_store: a seq beyond SQLite's integers is refused", "[sqlite]")
 
 TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
   temp_db file;
-  CHECK(sqlite_store::schema_version == 2);
+  CHECK(sqlite_store::schema_version == 3);
 
   SECTION("an empty file becomes a database") {
     { std::ofstream(file.path(), std::ios::binary); }
@@ -699,7 +699,7 @@ TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
     }
     raw_db after(file.path());
     CHECK(after.scalar("SELECT body FROM notes") == "keep me");
-    CHECK(after.scalar("PRAGMA user_version") == "2");
+    CHECK(after.scalar("PRAGMA user_version") == "3");
     CHECK(after.scalar("SELECT count(*) FROM messages") == "2");
     CHECK(after.scalar("SELECT length(value) FROM meta WHERE key = 'epoch'") == "16");
   }
@@ -723,12 +723,12 @@ TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
     { open_store(file.path()); }
     {
       raw_db newer(file.path());
-      newer.exec("PRAGMA user_version = 3");
+      newer.exec("PRAGMA user_version = 4");
     }
     const std::string why = open_error(options_for(file.path()));
-    CHECK(contains(why, "schema version 3 is newer"));
+    CHECK(contains(why, "schema version 4 is newer"));
     raw_db after(file.path());
-    CHECK(after.scalar("PRAGMA user_version") == "3");
+    CHECK(after.scalar("PRAGMA user_version") == "4");
   }
 
   SECTION("a version 1 database gets the v2 list indexes and keeps its data") {
@@ -740,12 +740,22 @@ TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
     }
     {
       raw_db v1(file.path());
+      // Back to v1: without v2's indexes and v3's table and columns
+      // (DROP COLUMN: SQLite 3.35, which the tests may ask for).
       v1.exec("DROP INDEX rooms_by_status; DROP INDEX rooms_by_claimer; "
-              "DROP INDEX rooms_by_claimer_status; PRAGMA user_version = 1");
+              "DROP INDEX rooms_by_claimer_status; DROP TABLE attachments; "
+              "ALTER TABLE messages DROP COLUMN kind; "
+              "ALTER TABLE messages DROP COLUMN attachment_id; "
+              "ALTER TABLE messages DROP COLUMN sticker_package_id; "
+              "ALTER TABLE messages DROP COLUMN sticker_id; "
+              "ALTER TABLE messages DROP COLUMN location_title; "
+              "ALTER TABLE messages DROP COLUMN location_address; "
+              "ALTER TABLE messages DROP COLUMN latitude; "
+              "ALTER TABLE messages DROP COLUMN longitude; PRAGMA user_version = 1");
     }
     auto store = open_store(file.path());
     raw_db after(file.path());
-    CHECK(after.scalar("PRAGMA user_version") == "2");
+    CHECK(after.scalar("PRAGMA user_version") == "3");
     CHECK(after.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN "
                        "('rooms_by_status', 'rooms_by_claimer', 'rooms_by_claimer_status')") ==
           "3");
@@ -756,6 +766,55 @@ TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
     REQUIRE(page.ok());
     REQUIRE(page->conversations.size() == 1);
     CHECK(page->conversations[0].last_seq == 3);
+  }
+
+  SECTION("a version 2 database (written before rich messages) gets attachments") {
+    {
+      // Built by the v1 and v2 steps themselves, rows written as v2 wrote them.
+      raw_db v2(file.path());
+      for (const auto& m : livechat::detail::sqlite_migrations)
+        if (m.version <= 2) v2.exec(m.sql);
+      v2.exec("INSERT INTO meta(key, value) VALUES('epoch', '00000000000000aa');"
+              "UPDATE meta SET value = '2' WHERE key = 'last_order';"
+              "INSERT INTO rooms(room, last_seq, last_order, last_at) "
+              "VALUES('conversation:A', 2, 2, 1001);"
+              "INSERT INTO messages VALUES('conversation:A', 1, '00000000000000aa-1', 'user', "
+              "'U1', 'Ann', 'old one', 1000, NULL);"
+              "INSERT INTO messages VALUES('conversation:A', 2, '00000000000000aa-2', 'operator', "
+              "'op', 'Op', 'old two', 1001, 'c1');"
+              "PRAGMA user_version = 2");
+    }
+    auto store = open_store(file.path());
+    raw_db after(file.path());
+    CHECK(after.scalar("PRAGMA user_version") == "3");
+    auto page = store->history(room_a, std::nullopt, 50);
+    REQUIRE(page.ok());
+    REQUIRE(page->messages.size() == 2);
+    for (const auto& m : page->messages) {
+      CHECK(m.kind == livechat::message_kind::text);
+      CHECK(m.attachment.index() == 0);
+    }
+    CHECK(page->messages[1].text == "old two");
+    CHECK(page->messages[1].client_msg_id == "c1");
+    livechat::attachment_record a;
+    a.id = "f1";
+    a.owner = "op";
+    a.status = livechat::attachment_status::ready;
+    a.content_type = "image/jpeg";
+    a.name = "a.jpg";
+    REQUIRE(store->put_attachment(a, "jpegbytes").ok());
+    auto req = request(room_a, "a.jpg", "op");
+    req.kind = livechat::message_kind::image;
+    livechat::file_attachment f;
+    f.id = "f1";
+    req.attachment = f;
+    auto sent = store->append(req);
+    REQUIRE(sent.ok());
+    CHECK(sent->message.seq == 3);
+    REQUIRE(store->flush().ok());
+    CHECK(after.scalar("SELECT length(content) FROM attachments WHERE id = 'f1'") == "9");
+    CHECK(std::get<livechat::file_attachment>(store->history(room_a, std::nullopt, 50)->messages[2].attachment)
+              .size == 9);
   }
 
   SECTION("a current database with a table missing is refused") {

@@ -40,6 +40,7 @@
 #include <set>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace {
@@ -1205,6 +1206,225 @@ TEMPLATE_TEST_CASE("store conformance: 10,000 conversations walked page by page"
                   sorted.front(), sorted[sorted.size() / 2], sorted.back());
     }
   }
+}
+
+// ------------------------------------------------------------- attachments
+
+namespace {
+
+livechat::attachment_record upload(std::string id, std::string owner = "alice",
+                                   livechat::attachment_status status =
+                                       livechat::attachment_status::ready) {
+  livechat::attachment_record a;
+  a.id = std::move(id);
+  a.owner = std::move(owner);
+  a.status = status;
+  a.content_type = "image/png";
+  a.name = "shot \xE3\x81\x82.png";
+  a.created_at = at(5000);
+  return a;
+}
+
+append_request file_message(std::string room, std::string attachment_id,
+                            livechat::message_kind kind = livechat::message_kind::image) {
+  append_request req = request(std::move(room), "shot.png", "U1");
+  req.sender.type = livechat::sender_type::user;
+  req.kind = kind;
+  livechat::file_attachment f;
+  f.id = std::move(attachment_id);
+  req.attachment = f;
+  return req;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("store conformance: attachments are stored with their bytes",
+                   LIVECHAT_STORE_CONFORMANCE_TAGS, LIVECHAT_STORE_CONFORMANCE_TYPES) {
+  harness<TestType> h;
+  auto& store = h.store();
+  const std::string bytes("\x89PNG\r\n\x1a\n\0\0\0\rIHDR\xff", 17);
+  auto a = upload("a1");
+  a.duration_ms = 1234;
+  a.size = 999;  // ignored for a ready upload: the size is the content's
+  REQUIRE(store.put_attachment(a, bytes).ok());
+  REQUIRE(store.flush().ok());
+
+  auto found = store.find_attachment("a1");
+  REQUIRE(found.ok());
+  REQUIRE(found->has_value());
+  const auto& r = **found;
+  CHECK(r.id == "a1");
+  CHECK(r.owner == "alice");
+  CHECK(r.status == livechat::attachment_status::ready);
+  CHECK(r.content_type == "image/png");
+  CHECK(r.size == bytes.size());
+  CHECK(r.name == a.name);
+  CHECK(r.duration_ms == std::optional<std::uint32_t>(1234));
+  CHECK(r.created_at == at(5000));
+  CHECK(r.room.empty());
+  CHECK(r.seq == 0);
+  auto content = store.attachment_content("a1");
+  REQUIRE(content.ok());
+  REQUIRE(content->has_value());
+  CHECK(**content == bytes);
+
+  CHECK_FALSE(store.find_attachment("nope")->has_value());
+  CHECK_FALSE(store.attachment_content("nope")->has_value());
+  CHECK_FALSE(store.find_attachment("../x")->has_value());  // not an id: nothing to find
+
+  // The id is taken; a bad id, an owner missing, bytes on a pending one: refused.
+  CHECK(store.put_attachment(upload("a1"), "other").error() == errc::validation_error);
+  CHECK(store.put_attachment(upload("a/1"), "x").error() == errc::validation_error);
+  CHECK(store.put_attachment(upload(std::string(65, 'a')), "x").error() == errc::validation_error);
+  CHECK(store.put_attachment(upload("a2", ""), "x").error() == errc::validation_error);
+  CHECK(store.put_attachment(upload("a3", "U1", livechat::attachment_status::pending), "x").error() ==
+        errc::validation_error);
+  CHECK(**store.attachment_content("a1") == bytes);
+
+  // Above the bound: limit_exceeded and nothing stored.
+  store.set_max_attachment_bytes(16);
+  CHECK(store.put_attachment(upload("big"), bytes).error() == errc::limit_exceeded);
+  CHECK_FALSE(store.find_attachment("big")->has_value());
+  CHECK(store.put_attachment(upload("fits"), bytes.substr(0, 16)).ok());
+  CHECK((*store.find_attachment("fits"))->size == 16);
+}
+
+TEMPLATE_TEST_CASE("store conformance: rich messages read back as stored",
+                   LIVECHAT_STORE_CONFORMANCE_TAGS, LIVECHAT_STORE_CONFORMANCE_TYPES) {
+  harness<TestType> h;
+  auto& store = h.store();
+  fill(store, room_a, 1);  // a text message keeps reading as text
+  REQUIRE(store.put_attachment(upload("f1"), "12345").ok());
+
+  auto sent = store.append(file_message(room_a, "f1"));
+  REQUIRE(sent.ok());
+  CHECK(sent->message.kind == livechat::message_kind::image);
+  REQUIRE(std::holds_alternative<livechat::file_attachment>(sent->message.attachment));
+  // The stored message shows the record, not what the request said.
+  const auto& f = std::get<livechat::file_attachment>(sent->message.attachment);
+  CHECK(f.id == "f1");
+  CHECK(f.status == livechat::attachment_status::ready);
+  CHECK(f.size == 5);
+  CHECK(f.content_type == "image/png");
+  CHECK(f.url.empty());
+
+  auto sticker = request(room_a, "[sticker]");
+  sticker.kind = livechat::message_kind::sticker;
+  sticker.attachment = livechat::sticker_attachment{"446", "1988"};
+  REQUIRE(store.append(sticker).ok());
+  auto where = request(room_a, "Tower");
+  where.kind = livechat::message_kind::location;
+  where.attachment = livechat::location_attachment{"Tower", "4-2-8 Shibakoen", 35.6591080794,
+                                                   -139.7037289291};
+  REQUIRE(store.append(where).ok());
+  REQUIRE(store.flush().ok());
+
+  // A file message whose attachment does not exist, or a kind without its
+  // metadata, is refused and stores nothing.
+  CHECK(store.append(file_message(room_a, "missing")).error() == errc::validation_error);
+  auto bare = request(room_a, "x");
+  bare.kind = livechat::message_kind::sticker;
+  CHECK(store.append(bare).error() == errc::validation_error);
+  auto text_with = request(room_a, "x");
+  text_with.attachment = livechat::sticker_attachment{"1", "2"};
+  CHECK(store.append(text_with).error() == errc::validation_error);
+  REQUIRE(store.flush().ok());
+  CHECK(*store.last_seq(room_a) == 4);
+
+  auto page = store.history(room_a, std::nullopt, 50);
+  REQUIRE(page.ok());
+  REQUIRE(page->messages.size() == 4);
+  CHECK(page->messages[0].kind == livechat::message_kind::text);
+  CHECK(page->messages[0].attachment.index() == 0);
+  CHECK(page->messages[1].kind == livechat::message_kind::image);
+  const auto& hf = std::get<livechat::file_attachment>(page->messages[1].attachment);
+  CHECK(hf.id == "f1");
+  CHECK(hf.size == 5);
+  CHECK(hf.name == upload("f1").name);
+  CHECK(page->messages[2].kind == livechat::message_kind::sticker);
+  CHECK(std::get<livechat::sticker_attachment>(page->messages[2].attachment).sticker_id == "1988");
+  CHECK(page->messages[3].kind == livechat::message_kind::location);
+  const auto& loc = std::get<livechat::location_attachment>(page->messages[3].attachment);
+  CHECK(loc.address == "4-2-8 Shibakoen");
+  CHECK(loc.latitude == 35.6591080794);
+  CHECK(loc.longitude == -139.7037289291);
+
+  // The record now names its first message.
+  auto rec = store.find_attachment("f1");
+  CHECK((*rec)->room == room_a);
+  CHECK((*rec)->seq == 2);
+
+  auto list = store.conversations(10);
+  REQUIRE(list.ok());
+  REQUIRE(list->size() == 1);
+  CHECK((*list)[0].last_message->kind == livechat::message_kind::location);
+}
+
+TEMPLATE_TEST_CASE("store conformance: a pending attachment becomes ready or failed once",
+                   LIVECHAT_STORE_CONFORMANCE_TAGS, LIVECHAT_STORE_CONFORMANCE_TYPES) {
+  harness<TestType> h;
+  auto& store = h.store();
+  using livechat::attachment_status;
+  auto p = upload("p1", "U1", attachment_status::pending);
+  p.content_type.clear();
+  REQUIRE(store.put_attachment(p, {}).ok());
+  REQUIRE(store.put_attachment(upload("p2", "U1", attachment_status::pending), {}).ok());
+  REQUIRE(store.append(file_message(room_a, "p1", livechat::message_kind::video)).ok());
+  REQUIRE(store.append(file_message(room_a, "p2")).ok());
+  CHECK_FALSE(store.attachment_content("p1")->has_value());  // not ready: no bytes
+  CHECK(std::get<livechat::file_attachment>(store.history(room_a, std::nullopt, 50)->messages[0].attachment)
+            .status == attachment_status::pending);
+
+  const std::string video(3000, '\x01');
+  auto done = store.finish_attachment("p1", attachment_status::ready, video, "video/mp4");
+  REQUIRE(done.ok());
+  CHECK(done->attachment.status == attachment_status::ready);
+  CHECK(done->attachment.size == 3000);
+  CHECK(done->attachment.content_type == "video/mp4");
+  REQUIRE(done->message);
+  CHECK(done->message->seq == 1);
+  CHECK(done->message->kind == livechat::message_kind::video);
+  const auto& f = std::get<livechat::file_attachment>(done->message->attachment);
+  CHECK(f.status == attachment_status::ready);
+  CHECK(f.size == 3000);
+  CHECK(f.content_type == "video/mp4");
+
+  auto failed = store.finish_attachment("p2", attachment_status::failed, {});
+  REQUIRE(failed.ok());
+  REQUIRE(failed->message);
+  CHECK(failed->message->seq == 2);
+  CHECK(std::get<livechat::file_attachment>(failed->message->attachment).status ==
+        attachment_status::failed);
+  CHECK(failed->attachment.content_type == "image/png");  // kept when none is given
+  REQUIRE(store.flush().ok());
+
+  auto page = store.history(room_a, std::nullopt, 50);
+  REQUIRE(page.ok());
+  CHECK(std::get<livechat::file_attachment>(page->messages[0].attachment).status ==
+        attachment_status::ready);
+  CHECK(std::get<livechat::file_attachment>(page->messages[1].attachment).status ==
+        attachment_status::failed);
+  CHECK(**store.attachment_content("p1") == video);
+  CHECK_FALSE(store.attachment_content("p2")->has_value());
+
+  // Once only; unknown ids; bytes on a failure; pending is not an outcome.
+  CHECK(store.finish_attachment("p1", attachment_status::failed, {}).error() ==
+        errc::validation_error);
+  CHECK(store.finish_attachment("zz", attachment_status::failed, {}).error() == errc::not_found);
+  REQUIRE(store.put_attachment(upload("p3", "U1", attachment_status::pending), {}).ok());
+  CHECK(store.finish_attachment("p3", attachment_status::failed, "x").error() ==
+        errc::validation_error);
+  CHECK(store.finish_attachment("p3", attachment_status::pending, {}).error() ==
+        errc::validation_error);
+  store.set_max_attachment_bytes(10);
+  CHECK(store.finish_attachment("p3", attachment_status::ready, std::string(11, 'x')).error() ==
+        errc::limit_exceeded);
+  // Not yet carried by a message: the update has none to report.
+  auto lone = store.finish_attachment("p3", attachment_status::ready, "0123456789");
+  REQUIRE(lone.ok());
+  CHECK_FALSE(lone->message);
+  CHECK(store.flush().ok());
+  CHECK((*store.find_attachment("p3"))->status == attachment_status::ready);
 }
 
 #endif  // LIVECHAT_TESTS_STORE_CONFORMANCE_HPP

@@ -30,6 +30,7 @@
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <livechat/client/message_label.hpp>
 #include <livechat/client/session.hpp>
 #include <livechat/clock.hpp>
 #include <livechat/websocketpp/client_transport.hpp>
@@ -76,7 +77,7 @@ void emit(const std::string& line) {
 
 std::string message_line(const livechat::message& m) {
   return std::to_string(m.seq) + '\t' + std::string(livechat::to_string(m.sender.type)) + ':' + m.sender.id +
-         '\t' + escaped(m.text);
+         '\t' + escaped(livechat::client::message_label(m));
 }
 
 class app {

@@ -45,11 +45,15 @@
 #include "cluster.hpp"
 #endif
 #include "http/api_routes.hpp"
+#ifdef LIVECHAT_SERVER_WITH_JWT
+#include "http/attachments.hpp"
+#endif
 #include "http/bearer_token.hpp"
 #include "http/json_errors.hpp"
 #include "http/router.hpp"
 #include "http/static_files.hpp"
 #ifdef LIVECHAT_SERVER_WITH_LINE_PUSH
+#include "line/content_fetcher.hpp"
 #include "line/push_queue.hpp"
 #endif
 #include "log/sink.hpp"
@@ -335,7 +339,10 @@ int main(int argc, char** argv) {
     endpoint.set_reuse_addr(true);
     // Explicit, not left to the config defaults (websocketpp ships 32 MB).
     endpoint.set_max_message_size(64 * 1024);
-    endpoint.set_max_http_body_size(livechat_server::max_http_body);
+    // An upload may be larger than the 1 MiB of every other route (the
+    // router holds those to 1 MiB): websocketpp refuses beyond the largest.
+    endpoint.set_max_http_body_size(
+        std::max(livechat_server::max_http_body, opts.max_attachment_bytes));
 
     endpoint.set_close_handshake_timeout(close_handshake_timeout_ms);
 
@@ -532,6 +539,39 @@ int main(int argc, char** argv) {
         return livechat::line_signature_valid(secret, body, sig);
       };
 #endif
+    store.set_max_attachment_bytes(opts.max_attachment_bytes);
+#ifdef LIVECHAT_SERVER_WITH_LINE_PUSH
+    // A customer's image, video, audio or file: fetched from LINE off the
+    // hub's thread, then ready or failed (without a token: failed at once).
+    std::shared_ptr<livechat_server::line_content_fetcher> line_content;
+    if (!opts.line_channel_token.empty()) {
+      livechat_server::line_content_options co;
+      co.channel_token = opts.line_channel_token;
+      // LINE serves content from its data host; another base (a stub) serves both.
+      co.api_base = opts.line_api_base == "https://api.line.me" ? "https://api-data.line.me"
+                                                               : opts.line_api_base;
+      co.max_bytes = opts.max_attachment_bytes;
+      co.log = [&log](std::string_view line) { log.warn("line_content", {{"msg", line}}); };
+      line_content = livechat_server::line_content_fetcher::make(
+          io, std::move(co),
+          [&hub, &log](const std::string& id, bool ok, std::string body, std::string type) {
+            guarded("line_content", [&] {
+              auto done = hub.finish_attachment(
+                  id, ok ? livechat::attachment_status::ready : livechat::attachment_status::failed,
+                  body, type);
+              if (!done && ok)  // e.g. larger than the store takes: failed, not pending forever
+                done = hub.finish_attachment(id, livechat::attachment_status::failed);
+              if (!done)
+                log.warn("line_content", {{"msg", "attachment not updated"}, {"id", id},
+                                          {"error", done.error().message()}});
+            });
+          });
+      api_opts.fetch_line_content = [fetcher = line_content.get()](const std::string& id,
+                                                                  const std::string& message_id) {
+        fetcher->fetch(id, message_id);
+      };
+    }
+#endif
     livechat_server::api_routes<decltype(hub)> api(
         hub, store, *auth, clock, metrics, std::move(api_opts),
         [&](std::string_view line) {
@@ -541,6 +581,24 @@ int main(int argc, char** argv) {
             log.warn("api", {{"msg", line}});
         });
     api.install(router);
+#ifdef LIVECHAT_SERVER_WITH_JWT
+    // --- attachments: uploads, and downloads by signed url or Bearer ------
+    const livechat_server::attachment_url_signer url_signer(
+        opts.attachment_url_secret.empty() ? livechat_server::attachment_url_signer::random_secret()
+                                           : opts.attachment_url_secret);
+    hub.set_attachment_url_signer([&url_signer, &clock](const livechat::file_attachment& f) {
+      return url_signer.sign(f.id, clock.system_now());
+    });
+    using attachment_routes = livechat_server::attachment_routes<decltype(hub)>;
+    attachment_routes attachments(hub, store, *auth, clock, url_signer, opts.max_attachment_bytes,
+                                  [&log](std::string_view line) { log.warn("api", {{"msg", line}}); });
+    router.add("POST", std::string(attachment_routes::upload_path),
+               [&](const livechat_server::http_request& r) { return attachments.upload(r); }, {},
+               opts.max_attachment_bytes);
+    router.add_prefix("GET", std::string(livechat_server::attachment_url_signer::path_prefix),
+                      [&](const livechat_server::http_request& r) { return attachments.download(r); },
+                      attachment_routes::download_label);
+#endif
     livechat_server::static_files files(opts.web_root);
     if (!files.available())
       log.warn("web_root_missing", {{"path", opts.web_root},

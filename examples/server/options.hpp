@@ -51,6 +51,8 @@ struct options {
   /// needs `X-Line-Signature` = base64(HMAC-SHA256(secret, body)); empty:
   /// the signature is not checked (development only).
   std::string line_channel_secret;
+  /// Signs attachment urls (HMAC-SHA256); empty: a random one per process.
+  std::string attachment_url_secret;
   /// LINE Messaging API channel access token for pushing operator replies
   /// to the end user; empty: nothing is pushed.
   std::string line_channel_token;
@@ -82,6 +84,9 @@ struct options {
   /// HTTP response bytes handed to the socket layer and not yet sent,
   /// server-wide; beyond, a request is answered 503. 0: unlimited.
   std::size_t max_http_response_bytes = 64ULL * 1024 * 1024;
+  /// Largest file POST /api/v1/attachments takes (413 beyond), and the
+  /// store's bound on one attachment.
+  std::size_t max_attachment_bytes = 10ULL * 1024 * 1024;
 
   /// The hub's limits, each with its flag (--max-connections-per-user,
   /// --rate-burst, ...); main() adds what is not a limit (group commit).
@@ -234,6 +239,11 @@ inline void add_flags(CLI::App& app, options& o, bool& jwt_flag_seen) {
             "checked: for development only)",
             [&o](const std::string& v) { o.line_channel_secret = v; })
       ->group(general);
+  add_value(app, "--attachment-url-secret", "S",
+            "key that signs attachment urls; servers sharing a store\n"
+            "need the same one (default: random per process)",
+            [&o](const std::string& v) { o.attachment_url_secret = v; })
+      ->group(general);
   add_value(app, "--line-channel-token", "T",
             "LINE channel access token, used to push operator\n"
             "replies to the end user (without it nothing is pushed)",
@@ -332,6 +342,9 @@ inline void add_flags(CLI::App& app, options& o, bool& jwt_flag_seen) {
            "beyond, 503 with Retry-After, 0 = unlimited (67108864)",
            0, 1ULL << 40,
            [&o](std::uint64_t v) { o.max_http_response_bytes = static_cast<std::size_t>(v); });
+  add_uint(app, limits, "--max-attachment-bytes",
+           "largest file an upload may be (413 beyond) (10485760)", 1, 1ULL << 30,
+           [&o](std::uint64_t v) { o.max_attachment_bytes = static_cast<std::size_t>(v); });
 }
 
 inline void describe(CLI::App& app) {

@@ -9,6 +9,7 @@
 // Single-threaded: every call happens on the one thread that runs the
 // io_context.
 
+#include <algorithm>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -70,7 +71,8 @@ class json_error_response : public websocketpp::http::parser::response {
     switch (status) {
       case 400: message = "malformed HTTP request"; break;
       case 404: message = "no such resource"; break;
-      case 413: message = "request body larger than 1 MiB"; break;
+      // 1 MiB on every route but an upload's (--max-attachment-bytes).
+      case 413: message = "request body too large"; break;
       case 431: message = "request headers too large"; break;
       default: break;
     }
@@ -100,6 +102,7 @@ class checked_request : public websocketpp::http::parser::request {
   using ptr = std::shared_ptr<checked_request>;
 
   std::size_t consume(const char* buf, std::size_t len) {
+    limit_body(buf, len);
     std::size_t n = 0;
     try {
       n = base::consume(buf, len);
@@ -125,6 +128,27 @@ class checked_request : public websocketpp::http::parser::request {
   bool wrong_websocket_version() const noexcept { return wrong_version_; }
 
  private:
+  /// The endpoint's body limit is the upload's (--max-attachment-bytes);
+  /// every other request is held to max_http_body, decided from the
+  /// request line before the headers end (websocketpp checks
+  /// Content-Length against the limit there), so no other route ever
+  /// buffers more than 1 MiB.
+  void limit_body(const char* buf, std::size_t len) {
+    if (line_known_) return;
+    constexpr std::size_t max_line = 512;
+    line_.append(buf, std::min(len, max_line - line_.size()));
+    if (line_.find("\r\n") == std::string::npos && line_.size() < max_line) return;
+    line_known_ = true;
+    const std::string post = "POST " + std::string(upload_path);
+    const bool upload = line_.compare(0, post.size(), post) == 0 && line_.size() > post.size() &&
+                        (line_[post.size()] == ' ' || line_[post.size()] == '?');
+    if (!upload && get_max_body_size() > max_http_body) set_max_body_size(max_http_body);
+    line_.clear();
+    line_.shrink_to_fit();
+  }
+
+  bool line_known_ = false;
+  std::string line_;
   bool checked_ = false;
   bool wrong_version_ = false;
 };

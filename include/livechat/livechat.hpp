@@ -27,6 +27,7 @@
 #include <livechat/sessions/session_rules.hpp>
 #include <livechat/auth/authenticator.hpp>
 #include <livechat/auth/dev_authenticator.hpp>
+#include <livechat/store/attachment_record.hpp>
 #include <livechat/store/message_store.hpp>
 #include <livechat/store/memory_store.hpp>
 #include <livechat/server/transport.hpp>
@@ -34,6 +35,7 @@
 #include <livechat/server/hub.hpp>
 #include <livechat/client/backoff.hpp>
 #include <livechat/client/message_queue.hpp>
+#include <livechat/client/message_label.hpp>
 #include <livechat/client/session.hpp>
 
 #endif

@@ -66,8 +66,10 @@ void fields(writer& w, const ce::join_room& e) {
 }
 void fields(writer& w, const ce::send_message& e) {
   put(w, "room", e.room);
-  put(w, "text", e.text);
+  // With an attachment an empty text is left out (the file name stands in).
+  if (!e.text.empty() || !e.attachment_id) put(w, "text", e.text);
   if (e.client_msg_id) put(w, "client_msg_id", *e.client_msg_id);
+  if (e.attachment_id) put(w, "attachment_id", *e.attachment_id);
 }
 void fields(writer& w, const ce::mark_read& e) {
   put(w, "room", e.room);
@@ -112,7 +114,9 @@ std::string write_frame(const livechat::client_event& event, const std::optional
 
 auto tie(const ce::auth& e) { return std::tie(e.token); }
 auto tie(const ce::join_room& e) { return std::tie(e.room, e.since_seq, e.epoch); }
-auto tie(const ce::send_message& e) { return std::tie(e.room, e.text, e.client_msg_id); }
+auto tie(const ce::send_message& e) {
+  return std::tie(e.room, e.text, e.client_msg_id, e.attachment_id);
+}
 auto tie(const ce::mark_read& e) { return std::tie(e.room, e.seq); }
 auto tie(const ce::watch_inbox&) { return std::tuple<>(); }
 auto tie(const ce::unwatch_inbox&) { return std::tuple<>(); }
@@ -198,7 +202,8 @@ void check_frame(std::string_view frame, const livechat::codec_limits& limits) {
   if (const auto* m = std::get_if<ce::send_message>(&d.event)) {
     LIVECHAT_FUZZ_CHECK(livechat::detail::is_valid_utf8(m->text));
     const std::size_t n = livechat::detail::utf8_length(m->text);
-    LIVECHAT_FUZZ_CHECK(n >= 1 && n <= limits.max_text_length);
+    LIVECHAT_FUZZ_CHECK(n >= (m->attachment_id ? 0u : 1u) && n <= limits.max_text_length);
+    if (m->attachment_id) LIVECHAT_FUZZ_CHECK(livechat::detail::is_valid_utf8(*m->attachment_id));
     LIVECHAT_FUZZ_CHECK(livechat::detail::trim(m->text) == m->text);
     if (m->client_msg_id) LIVECHAT_FUZZ_CHECK(livechat::detail::is_valid_utf8(*m->client_msg_id));
     // What the hub stores and broadcasts from it.

@@ -32,6 +32,9 @@ struct api_options {
   /// Most users whose REST write bucket is remembered at once (each costs
   /// about 100 bytes; see user_rate_limiter).
   std::size_t rest_rate_users = 10'000;
+  /// Fetches a customer's file content (attachment id, LINE message id);
+  /// empty: no channel token, the file is failed at once.
+  std::function<void(const std::string&, const std::string&)> fetch_line_content;
 };
 
 /// The webhook, REST and metrics handlers over one hub. `install` adds them
@@ -48,7 +51,8 @@ class api_routes {
       : hub_(hub),
         store_(store),
         metrics_(metrics),
-        webhook_(hub, metrics, std::move(options.verify_line_signature), log),
+        webhook_(hub, metrics, std::move(options.verify_line_signature), log,
+                 std::move(options.fetch_line_content)),
         rest_(hub, store, auth, clock, metrics, options.rest_rate_users, std::move(log)) {}
 
   /// Adds the routes and makes the router count every answer in

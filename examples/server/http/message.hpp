@@ -22,6 +22,11 @@ namespace livechat_server {
 /// checks again so a handler can rely on it.
 inline constexpr std::size_t max_http_body = 1024 * 1024;
 
+/// The one route whose body may be larger (up to --max-attachment-bytes):
+/// a file upload. websocket_http.hpp holds every other request to
+/// max_http_body before its body is read.
+inline constexpr std::string_view upload_path = "/api/v1/attachments";
+
 /// Views into the transport's request; valid for the duration of one call.
 struct http_request {
   std::string_view method;

@@ -125,6 +125,8 @@ class rest_routes {
         return json_error(400, "validation_error", "the cursor was refused", "cursor");
       return store_error("list conversations", page.error());
     }
+    for (auto& c : page->conversations)
+      if (c.last_message) hub_.sign_url(*c.last_message);  // a fresh url per delivery
     livechat::cap_conversation_page(page.value(), cap);
     return json_response(200, livechat::json_document([&](livechat::json_writer& w) {
       w.StartObject();
@@ -247,6 +249,7 @@ class rest_routes {
       page = store_.history(room, hq);
       if (!page) return store_error("history", page.error());
     }
+    for (auto& m : page->messages) hub_.sign_url(m);  // a fresh url per delivery
     livechat::cap_history_page(page.value(), cfg.max_page_bytes, !since);
     return json_response(200, livechat::json_document([&](livechat::json_writer& w) {
       using livechat::write_json;

@@ -44,16 +44,20 @@ class http_router {
       std::function<void(std::string_view route, const http_request&, const http_response&)>;
 
   /// `path` must equal the request path exactly. `label`: the route's name
-  /// in metrics; empty means `path`.
-  void add(std::string method, std::string path, handler h, std::string label = {}) {
+  /// in metrics; empty means `path`. `max_body`: a larger body is 413
+  /// (an upload route takes more than the 1 MiB every other route does).
+  void add(std::string method, std::string path, handler h, std::string label = {},
+           std::size_t max_body = max_http_body) {
     if (label.empty()) label = path;
-    routes_.push_back({std::move(method), std::move(path), false, std::move(h), std::move(label)});
+    routes_.push_back(
+        {std::move(method), std::move(path), false, std::move(h), std::move(label), max_body});
   }
   /// Every path that starts with `prefix` (e.g. "/api/v1/conversations/");
   /// the handler parses the rest. `label`: empty means `prefix` + "*".
   void add_prefix(std::string method, std::string prefix, handler h, std::string label = {}) {
     if (label.empty()) label = prefix + "*";
-    routes_.push_back({std::move(method), std::move(prefix), true, std::move(h), std::move(label)});
+    routes_.push_back(
+        {std::move(method), std::move(prefix), true, std::move(h), std::move(label), max_http_body});
   }
   void set_fallback(handler h, std::string label = "static") {
     fallback_ = std::move(h);
@@ -82,6 +86,7 @@ class http_router {
     bool prefix;
     handler h;
     std::string label;
+    std::size_t max_body;
   };
 
   bool matches(const route& r, std::string_view path) const noexcept {
@@ -108,8 +113,15 @@ class http_router {
     if (const std::size_t n = req.header_count("Content-Length");
         n > 1 || (n == 1 && !plain_content_length(req.header("Content-Length"))))
       return json_error(400, "Content-Length must be one decimal number");
-    if (req.body.size() > max_http_body)
-      return json_error(413, "request body larger than 1 MiB");
+    std::size_t max_body = max_http_body;
+    for (const auto& r : routes_)
+      if (matches(r, req.path) && r.method == req.method) {
+        max_body = r.max_body;
+        break;
+      }
+    if (req.body.size() > max_body)
+      return json_error(413, max_body == max_http_body ? "request body larger than 1 MiB"
+                                                       : "request body too large");
 
     std::string allowed;
     for (const auto& r : routes_) {

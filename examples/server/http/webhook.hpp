@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 
 #include <livechat/error.hpp>
 #include <livechat/protocol/line_webhook.hpp>
@@ -35,8 +36,13 @@ class webhook_route {
   static constexpr const char* path = "/api/v1/webhook";
 
   /// `verify` empty: the signature is not checked (no `--line-channel-secret`).
-  webhook_route(Hub& hub, server_metrics& metrics, signature_check verify, logger log)
-      : hub_(hub), metrics_(metrics), verify_(std::move(verify)), log_(std::move(log)) {}
+  /// Starts fetching a pending file's content (attachment id, LINE message id).
+  using content_fetch = std::function<void(const std::string&, const std::string&)>;
+
+  webhook_route(Hub& hub, server_metrics& metrics, signature_check verify, logger log,
+                content_fetch fetch_content = {})
+      : hub_(hub), metrics_(metrics), verify_(std::move(verify)), log_(std::move(log)),
+        fetch_content_(std::move(fetch_content)) {}
 
   /// POST /api/v1/webhook: the LINE Messaging API webhook.
   http_response operator()(const http_request& req) {
@@ -68,6 +74,8 @@ class webhook_route {
       in.name.clear();  // the user id (PROTOCOL.md)
       in.text = ev.message.text;
       in.webhook_event_id = ev.message.webhook_event_id;
+      in.kind = ev.message.kind;
+      in.attachment = ev.message.attachment;
       const auto start = std::chrono::steady_clock::now();
       auto stored = hub_.post_user_message(in);
       if (!stored) {
@@ -87,6 +95,9 @@ class webhook_route {
       } else {
         metrics_.observe_commit(std::chrono::steady_clock::now() - start);
         metrics_.count_webhook(server_metrics::webhook_outcome::stored);
+        if (const auto* f = std::get_if<livechat::file_attachment>(&stored->message.attachment);
+            f != nullptr && f->status == livechat::attachment_status::pending)
+          fetch(f->id, ev.message.message_id);
       }
     }
     return json_response(200, "{}");
@@ -96,10 +107,18 @@ class webhook_route {
     if (log_) log_(line);
   }
 
+  /// Without a channel token the content cannot be had: failed at once.
+  void fetch(const std::string& attachment_id, const std::string& message_id) {
+    if (fetch_content_) return fetch_content_(attachment_id, message_id);
+    auto done = hub_.finish_attachment(attachment_id, livechat::attachment_status::failed);
+    if (!done) log("webhook: attachment " + attachment_id + " not marked failed: " + done.error().message());
+  }
+
   Hub& hub_;
   server_metrics& metrics_;
   signature_check verify_;
   logger log_;
+  content_fetch fetch_content_;
 };
 
 }  // namespace livechat_server

@@ -250,6 +250,11 @@ class session {
   void set_on_read_receipt(std::function<void(const server_events::read_receipt&)> f) {
     on_read_receipt_ = std::move(f);
   }
+  /// A file attachment became `ready` or `failed` (the room's copy of the
+  /// message in `room()` is updated first).
+  void set_on_attachment_updated(std::function<void(const server_events::attachment_updated&)> f) {
+    on_attachment_updated_ = std::move(f);
+  }
   void set_on_operator_joined(std::function<void(const server_events::operator_joined&)> f) {
     on_operator_joined_ = std::move(f);
   }
@@ -377,6 +382,7 @@ class session {
   void handle(server_events::session_released& e, const std::optional<std::string>& ref);
   void handle(server_events::session_closed& e, const std::optional<std::string>& ref);
   void handle(server_events::read_receipt& e, const std::optional<std::string>& ref);
+  void handle(server_events::attachment_updated& e, const std::optional<std::string>& ref);
   template <class E>
   void handle_session_event(E& e);
 
@@ -427,6 +433,7 @@ class session {
   std::function<void(const std::vector<presence_entry>&)> on_presence_;
   std::function<void(const std::string&, const session_state&)> on_session_;
   std::function<void(const server_events::read_receipt&)> on_read_receipt_;
+  std::function<void(const server_events::attachment_updated&)> on_attachment_updated_;
   std::function<void(const server_events::operator_joined&)> on_operator_joined_;
   std::function<void(const server_events::operator_left&)> on_operator_left_;
   std::function<void(const server_events::inbox_update&)> on_inbox_;

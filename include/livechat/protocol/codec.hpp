@@ -360,6 +360,13 @@ inline void write_fields(json_writer& w, const se::error& e) {
   }
 }
 
+inline void write_fields(json_writer& w, const se::attachment_updated& e) {
+  key(w, "room"); write_string(w, e.room);
+  key(w, "message_id"); write_string(w, e.message_id);
+  key(w, "seq"); w.Uint64(e.seq);
+  key(w, "attachment"); write(w, e.attachment);
+}
+
 }  // namespace detail
 
 /// Encodes a server event as one frame: `{"type","payload","timestamp"[,"ref"]}`.

@@ -35,8 +35,9 @@ struct unwatch_inbox { static constexpr std::string_view type_name = "unwatch_in
 struct send_message {
   static constexpr std::string_view type_name = "send_message";
   std::string room;
-  std::string text;  ///< already trimmed
+  std::string text;  ///< already trimmed; empty only with an attachment_id (then: the file name)
   std::optional<std::string> client_msg_id;
+  std::optional<std::string> attachment_id{};  ///< an upload of the sender's (POST /api/v1/attachments)
 };
 struct typing_start { static constexpr std::string_view type_name = "typing_start"; std::string room; };
 struct typing_stop { static constexpr std::string_view type_name = "typing_stop"; std::string room; };
@@ -185,6 +186,15 @@ struct error {
   std::string message;                      ///< for humans
   std::optional<std::string> request_type;  ///< the `type` that failed, when known
   std::optional<std::string> field;         ///< offending payload or envelope key
+};
+/// A file attachment's content arrived (`ready`) or could not be fetched
+/// (`failed`): to the message's room and the inbox watchers.
+struct attachment_updated {
+  static constexpr std::string_view type_name = "attachment_updated";
+  std::string room;
+  std::string message_id;
+  std::uint64_t seq = 0;
+  file_attachment attachment;
 };
 }  // namespace server_events
 

@@ -33,6 +33,7 @@ inline void write_json(json_writer& w, const message& m) { detail::write(w, m); 
 inline void write_json(json_writer& w, const session_state& s) { detail::write(w, s); }
 inline void write_json(json_writer& w, const conversation_summary& c) { detail::write(w, c); }
 inline void write_json(json_writer& w, const presence_entry& p) { detail::write(w, p); }
+inline void write_json(json_writer& w, const file_attachment& a) { detail::write(w, a); }
 
 /// An array of strings or model values.
 template <class T>

@@ -20,24 +20,32 @@
 
 #include <livechat/error.hpp>
 #include <livechat/protocol/codec.hpp>  // decode_error; detail::trim, has_encoded_surrogate
+#include <livechat/protocol/model.hpp>
 #include <livechat/protocol/room_name.hpp>
 
 namespace livechat {
 
-/// One text message an end user sent the LINE channel.
+/// One message an end user sent the LINE channel: text, or (PROTOCOL.md
+/// "Rich messages") an image, video, audio, file, sticker or location.
 struct line_text_message {
   std::string user_id;           ///< `source.userId`: always a valid conversation id
-  std::string text;              ///< `message.text` as sent (not trimmed, never blank)
+  /// `message.text` as sent (not trimmed, never blank); for other kinds the
+  /// fallback: the file name, the location's title, `[sticker]`, `[image]`.
+  std::string text;
   std::string message_id;        ///< `message.id`; empty when absent or not a string
   std::string webhook_event_id;  ///< `webhookEventId`, 1-128 bytes (never empty: required)
   std::optional<std::int64_t> timestamp;  ///< `timestamp` (ms since the epoch), when an integer
   bool is_redelivery = false;    ///< `deliveryContext.isRedelivery`
+  message_kind kind = message_kind::text;
+  /// A file's is pending with id `line-{message.id}` (its content is fetched
+  /// later), its name, and LINE's `fileSize` / `duration` when sent.
+  message_attachment attachment{};
 };
 
 /// What the webhook does with one element of `events`.
 enum class line_event_outcome {
-  text_message,  ///< a text message from a user: store it (`message` is set)
-  ignored,       ///< not a text message from a user (a sticker, a follow, a group chat): acknowledge
+  text_message,  ///< a message from a user, of any kind: store it (`message` is set)
+  ignored,       ///< not a message from a user (a follow, a group chat, an unknown type): acknowledge
   invalid,       ///< a text message event that cannot be used: skip it (`reason` says why)
 };
 
@@ -89,6 +97,73 @@ inline std::optional<std::string_view> string_member(const rapidjson::Value& obj
   return std::string_view(v->GetString(), v->GetStringLength());
 }
 
+inline bool usable_text(std::string_view s) { return !has_encoded_surrogate(s) && !trim(s).empty(); }
+
+/// The optional string `name` of `obj` if usable as text, else empty.
+inline std::string text_member(const rapidjson::Value& obj, const char* name) {
+  const auto v = string_member(obj, name);
+  return v && usable_text(*v) ? std::string(*v) : std::string();
+}
+
+/// `m.text` and `m.attachment` from `msg` for `m.kind`; the reason when the
+/// message cannot be used, else nullptr.
+inline const char* read_content(const rapidjson::Value& msg, line_text_message& m) {
+  switch (m.kind) {
+    case message_kind::text: {
+      const auto text = string_member(msg, "text");
+      if (!text) return "message.text is not a string";
+      // RapidJSON decodes an escaped lone surrogate into bytes that are not
+      // UTF-8 (see codec.hpp); such a text could not be written back out.
+      if (has_encoded_surrogate(*text)) return "message.text is not valid UTF-8";
+      if (trim(*text).empty()) return "message.text is empty";
+      m.text = std::string(*text);
+      return nullptr;
+    }
+    case message_kind::sticker: {
+      const auto package = string_member(msg, "packageId");
+      const auto sticker = string_member(msg, "stickerId");
+      if (!package || !sticker || has_encoded_surrogate(*package) || has_encoded_surrogate(*sticker) ||
+          package->size() > 64 || sticker->size() > 64)
+        return "message.packageId and stickerId must be strings";
+      m.attachment = sticker_attachment{std::string(*package), std::string(*sticker)};
+      m.text = "[sticker]";
+      return nullptr;
+    }
+    case message_kind::location: {
+      const rapidjson::Value* lat = member(msg, "latitude");
+      const rapidjson::Value* lon = member(msg, "longitude");
+      if (lat == nullptr || lon == nullptr || !lat->IsNumber() || !lon->IsNumber())
+        return "message.latitude and longitude must be numbers";
+      location_attachment l{text_member(msg, "title"), text_member(msg, "address"),
+                            lat->GetDouble(), lon->GetDouble()};
+      if (l.title.size() > 1000) l.title.clear();
+      if (l.address.size() > 1000) l.address.clear();
+      m.text = !l.title.empty() ? l.title : !l.address.empty() ? l.address : "[location]";
+      m.attachment = std::move(l);
+      return nullptr;
+    }
+    default: break;  // a file: its content is fetched by message.id
+  }
+  const auto id = string_member(msg, "id");
+  // LINE's ids are decimal digits; the attachment id must be safe in a url.
+  if (!id || id->empty() || id->size() > 40 ||
+      id->find_first_not_of("0123456789") != std::string_view::npos)
+    return "message.id must be LINE's decimal id to fetch the content";
+  file_attachment f;
+  f.id = "line-" + std::string(*id);
+  f.status = attachment_status::pending;
+  f.name = m.kind == message_kind::file ? text_member(msg, "fileName") : std::string();
+  if (f.name.size() > 200) f.name.clear();
+  if (f.name.empty()) f.name = std::string(to_string(m.kind));
+  if (const rapidjson::Value* size = member(msg, "fileSize"); size != nullptr && size->IsUint64())
+    f.size = size->GetUint64();
+  if (const rapidjson::Value* d = member(msg, "duration"); d != nullptr && d->IsUint())
+    f.duration_ms = d->GetUint();
+  m.text = m.kind == message_kind::file ? f.name : "[" + f.name + "]";
+  m.attachment = std::move(f);
+  return nullptr;
+}
+
 /// Classifies one element of `events`; fills `out.message` for a usable
 /// text message and `out.reason` for an invalid one.
 inline void read_event(const rapidjson::Value& ev, line_webhook_event& out) {
@@ -101,7 +176,9 @@ inline void read_event(const rapidjson::Value& ev, line_webhook_event& out) {
   if (string_member(ev, "type") != std::string_view("message")) return;
   const rapidjson::Value* msg = member(ev, "message");
   if (msg == nullptr || !msg->IsObject()) return invalid("message is not an object");
-  if (string_member(*msg, "type") != std::string_view("text")) return;
+  const auto type = string_member(*msg, "type");
+  const std::optional<message_kind> kind = type ? parse_message_kind(*type) : std::nullopt;
+  if (!kind) return;  // a type this version does not know
   const rapidjson::Value* source = member(ev, "source");
   if (source == nullptr || !source->IsObject()) return invalid("source is not an object");
   // Group and multi-person chats carry the speaker's userId too, but a
@@ -112,13 +189,9 @@ inline void read_event(const rapidjson::Value& ev, line_webhook_event& out) {
   const auto user = string_member(*source, "userId");
   if (!user || !is_valid_conversation_id(*user))
     return invalid("source.userId is not a valid conversation id");
-  const auto text = string_member(*msg, "text");
-  if (!text) return invalid("message.text is not a string");
-  // RapidJSON decodes an escaped lone surrogate into bytes that are not
-  // UTF-8 (see codec.hpp); such a text could not be written back out.
-  if (has_encoded_surrogate(*text)) return invalid("message.text is not valid UTF-8");
-  if (trim(*text).empty()) return invalid("message.text is empty");
   line_text_message m;
+  m.kind = *kind;
+  if (const char* why = read_content(*msg, m)) return invalid(why);
   // The id is what makes a redelivery a duplicate: a message without one
   // would be stored again on every replay, so it is never stored.
   const rapidjson::Value* event_id = member(ev, "webhookEventId");
@@ -127,7 +200,6 @@ inline void read_event(const rapidjson::Value& ev, line_webhook_event& out) {
     return invalid("webhookEventId is not a string of 1-128 bytes");
   m.webhook_event_id.assign(event_id->GetString(), event_id->GetStringLength());
   m.user_id = std::string(*user);
-  m.text = std::string(*text);
   // Informational fields: LINE always sends them, but a body without them
   // (or with odd types) is still a message worth storing.
   if (const auto id = string_member(*msg, "id")) m.message_id = std::string(*id);

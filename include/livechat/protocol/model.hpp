@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include <livechat/protocol/timestamp.hpp>
@@ -68,6 +69,85 @@ struct sender {
   std::string name;
 };
 
+/// What a message is (PROTOCOL.md "Rich messages"). `text` is the
+/// default and left out of the wire when text; for every other kind the
+/// message's `text` stays a short readable fallback.
+enum class message_kind { text, image, video, audio, file, sticker, location };
+
+inline std::string_view to_string(message_kind k) noexcept {
+  switch (k) {
+    case message_kind::text: return "text";
+    case message_kind::image: return "image";
+    case message_kind::video: return "video";
+    case message_kind::audio: return "audio";
+    case message_kind::file: return "file";
+    case message_kind::sticker: return "sticker";
+    case message_kind::location: return "location";
+  }
+  return "text";
+}
+
+inline std::optional<message_kind> parse_message_kind(std::string_view s) noexcept {
+  for (auto k : {message_kind::text, message_kind::image, message_kind::video, message_kind::audio,
+                 message_kind::file, message_kind::sticker, message_kind::location})
+    if (to_string(k) == s) return k;
+  return std::nullopt;
+}
+
+/// Image, video, audio and file messages carry their content as a file.
+inline bool has_file(message_kind k) noexcept {
+  return k == message_kind::image || k == message_kind::video || k == message_kind::audio ||
+         k == message_kind::file;
+}
+
+enum class attachment_status { pending, ready, failed };
+
+inline std::string_view to_string(attachment_status s) noexcept {
+  switch (s) {
+    case attachment_status::pending: return "pending";
+    case attachment_status::ready: return "ready";
+    case attachment_status::failed: return "failed";
+  }
+  return "failed";
+}
+
+inline std::optional<attachment_status> parse_attachment_status(std::string_view s) noexcept {
+  if (s == "pending") return attachment_status::pending;
+  if (s == "ready") return attachment_status::ready;
+  if (s == "failed") return attachment_status::failed;
+  return std::nullopt;
+}
+
+/// `attachment` of an image, video, audio or file message. `url` is not
+/// stored: the server signs a fresh one for each delivery of a `ready` file.
+struct file_attachment {
+  std::string id;
+  attachment_status status = attachment_status::pending;
+  std::string content_type;
+  std::uint64_t size = 0;
+  std::string name;
+  std::string url;                           ///< empty: none (left out of the wire)
+  std::optional<std::uint32_t> duration_ms;  ///< video and audio, when known
+};
+
+/// `attachment` of a sticker message (LINE's ids).
+struct sticker_attachment {
+  std::string package_id;
+  std::string sticker_id;
+};
+
+/// `attachment` of a location message.
+struct location_attachment {
+  std::string title;
+  std::string address;
+  double latitude = 0;
+  double longitude = 0;
+};
+
+/// None (a text message), or what the message's kind carries.
+using message_attachment =
+    std::variant<std::monostate, file_attachment, sticker_attachment, location_attachment>;
+
 /// A stored chat message. `seq` starts at 1 per room and grows by exactly 1.
 struct message {
   std::string id;  ///< unique across the server
@@ -77,6 +157,8 @@ struct message {
   std::string text;
   system_time created_at{};
   std::string client_msg_id;  ///< empty when the sender gave none
+  message_kind kind = message_kind::text;
+  message_attachment attachment{};  ///< matches `kind`: a file, a sticker, a location or none
 };
 
 enum class session_status { open, claimed, closed };

@@ -35,7 +35,7 @@ enum class server_event_type {
   auth_success, presence_update, presence_diff, inbox_update, inbox_unwatched,
   conversation_update, new_message, message_sent, conversation_activity, typing,
   operator_joined, operator_left, room_left, session_claimed, session_released,
-  session_closed, read_receipt, pong, error
+  session_closed, read_receipt, pong, error, attachment_updated
 };
 
 using server_event = std::variant<server_events::auth_success, server_events::presence_update,
@@ -44,7 +44,7 @@ using server_event = std::variant<server_events::auth_success, server_events::pr
     server_events::conversation_activity, server_events::typing, server_events::operator_joined,
     server_events::operator_left, server_events::room_left, server_events::session_claimed,
     server_events::session_released, server_events::session_closed, server_events::read_receipt,
-    server_events::pong, server_events::error>;
+    server_events::pong, server_events::error, server_events::attachment_updated>;
 
 inline std::optional<server_event_type> parse_server_event_type(std::string_view s) noexcept {
   namespace se = server_events;
@@ -58,7 +58,7 @@ inline std::optional<server_event_type> parse_server_event_type(std::string_view
       se::room_left::type_name,        se::session_claimed::type_name,
       se::session_released::type_name, se::session_closed::type_name,
       se::read_receipt::type_name,     se::pong::type_name,
-      se::error::type_name};
+      se::error::type_name,            se::attachment_updated::type_name};
   for (std::size_t i = 0; i < std::size(names); ++i)
     if (names[i] == s) return static_cast<server_event_type>(i);
   return std::nullopt;
@@ -228,7 +228,55 @@ class server_reader {
     m.text = string(v, p, "text");
     m.created_at = time(v, p, "created_at");
     m.client_msg_id = optional_string(v, p, "client_msg_id").value_or(std::string());
+    read_rich(v, p, m);
     return m;
+  }
+
+  /// `kind` and `attachment` (PROTOCOL.md "Rich messages"). A kind this
+  /// version does not know reads as text, so its fallback `text` shows.
+  void read_rich(const rapidjson::Value& v, std::string_view p, message& m) {
+    const std::optional<std::string> kind = optional_string(v, p, "kind");
+    if (!kind) return;
+    m.kind = parse_message_kind(*kind).value_or(message_kind::text);
+    if (m.kind == message_kind::text) return;
+    const rapidjson::Value* a = object(v, p, "attachment", has_file(m.kind));
+    if (a == nullptr) return;
+    const std::string ap = path(p, "attachment");
+    if (has_file(m.kind)) {
+      m.attachment = read_file_attachment(*a, ap);
+    } else if (m.kind == message_kind::sticker) {
+      m.attachment = sticker_attachment{string(*a, ap, "package_id"), string(*a, ap, "sticker_id")};
+    } else {
+      location_attachment l;
+      l.title = optional_string(*a, ap, "title").value_or(std::string());
+      l.address = optional_string(*a, ap, "address").value_or(std::string());
+      l.latitude = number(*a, ap, "latitude");
+      l.longitude = number(*a, ap, "longitude");
+      m.attachment = std::move(l);
+    }
+  }
+
+  file_attachment read_file_attachment(const rapidjson::Value& v, std::string_view p) {
+    file_attachment a;
+    a.id = string(v, p, "id");
+    const std::string status = string(v, p, "status");
+    if (auto s = parse_attachment_status(status))
+      a.status = *s;
+    else if (!error_)
+      fail(path(p, "status"), "status must be pending, ready or failed");
+    a.content_type = string(v, p, "content_type");
+    a.size = uint(v, p, "size");
+    a.name = string(v, p, "name");
+    a.url = optional_string(v, p, "url").value_or(std::string());
+    if (member(v, p, "duration_ms", false) != nullptr) a.duration_ms = uint32(v, p, "duration_ms");
+    return a;
+  }
+
+  double number(const rapidjson::Value& obj, std::string_view prefix, const char* name) {
+    const rapidjson::Value* v = member(obj, prefix, name, true);
+    if (v == nullptr) return 0;
+    if (!v->IsNumber()) return fail(path(prefix, name), std::string(name) + " must be a number"), 0;
+    return v->GetDouble();
   }
 
   session_state read_session(const rapidjson::Value& v, std::string_view p) {
@@ -409,6 +457,15 @@ inline server_event read_server_payload(server_event_type kind, const rapidjson:
       e.field = r.optional_string(p, "", "field");
       return e;
     }
+    case server_event_type::attachment_updated: {
+      se::attachment_updated e;
+      e.room = r.string(p, "", "room");
+      e.message_id = r.string(p, "", "message_id");
+      e.seq = r.uint(p, "", "seq");
+      if (const rapidjson::Value* a = r.object(p, "", "attachment"))
+        e.attachment = r.read_file_attachment(*a, "attachment");
+      return e;
+    }
   }
   return se::inbox_unwatched{};
 }
@@ -486,9 +543,14 @@ inline void write_client_fields(json_writer& w, const ce::join_room& e) {
 }
 inline void write_client_fields(json_writer& w, const ce::send_message& e) {
   key(w, "room"); write_string(w, e.room);
-  key(w, "text"); write_string(w, e.text);
+  if (!e.text.empty() || !e.attachment_id) {
+    key(w, "text"); write_string(w, e.text);
+  }
   if (e.client_msg_id) {
     key(w, "client_msg_id"); write_string(w, *e.client_msg_id);
+  }
+  if (e.attachment_id) {
+    key(w, "attachment_id"); write_string(w, *e.attachment_id);
   }
 }
 inline void write_client_fields(json_writer& w, const ce::mark_read& e) {

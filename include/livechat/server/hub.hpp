@@ -43,6 +43,11 @@ struct inbound_message {
   std::string name;              ///< sender.name; empty: the user id
   std::string text;              ///< trimmed and validated like send_message
   std::string webhook_event_id;  ///< dedupe key; empty: none
+  /// Not text: what the message carries. A file's attachment is stored as
+  /// a `pending` record of the user's (once: a redelivery finds it), whose
+  /// content the embedder fetches and hands to `finish_attachment`.
+  message_kind kind = message_kind::text;
+  message_attachment attachment{};
 };
 
 /// The protocol state machine of PROTOCOL.md for one server process.
@@ -85,6 +90,8 @@ class hub {
   using time_point = typename Clock::time_point;
   using error_handler = std::function<void(std::string_view what)>;
   using outbound_handler = std::function<void(const message&)>;
+  /// The url of a ready file attachment, for one delivery (a signed path).
+  using attachment_url_signer = std::function<std::string(const file_attachment&)>;
 
   hub(Transport& transport, Clock& clock, message_store& store, authenticator& auth,
       hub_config config = {})
@@ -132,8 +139,9 @@ class hub {
   /// must not call back into the hub.
   void set_commit_request(std::function<void()> f) { request_commit_ = std::move(f); }
 
-  /// A text message from the end user (LINE webhook or any channel):
-  /// stored as a `user` message in `conversation:{conversation_id}`,
+  /// A message from the end user (LINE webhook or any channel), text or
+  /// rich (`inbound_message::kind`; a file is stored `pending`, see
+  /// `finish_attachment`): stored as a `user` message in `conversation:{conversation_id}`,
   /// re-opening a closed session, and broadcast (`new_message`,
   /// `conversation_activity`). A repeated `webhook_event_id` is stored once.
   /// Returns once the message is committed; `validation_error` for a bad
@@ -146,6 +154,23 @@ class hub {
   result<append_result> post_operator_message(const identity& who, std::string_view conversation_id,
                                               std::string_view text,
                                               std::string_view client_msg_id = {});
+
+  /// Signs the `url` of every ready file attachment in what the hub sends
+  /// (new_message, message_sent, conversation_update, inbox_update,
+  /// conversation_activity, attachment_updated); without one, no url.
+  void set_attachment_url_signer(attachment_url_signer f) { sign_url_ = std::move(f); }
+
+  /// Gives `m`'s ready file attachment a fresh url (for REST answers).
+  void sign_url(message& m) const;
+
+  /// A pending attachment's content arrived (`ready`, with its bytes and,
+  /// when known, its content type) or could not be had (`failed`): stored,
+  /// committed, then `attachment_updated` to the message's room and the
+  /// inbox watchers. The store's errors as `message_store::finish_attachment`.
+  result<attachment_update> finish_attachment(std::string_view attachment_id,
+                                              attachment_status status,
+                                              std::string_view content = {},
+                                              std::string_view content_type = {});
 
   /// Called with a description of anything unexpected (an exception from
   /// the store, the authenticator or the transport).
@@ -271,6 +296,13 @@ class hub {
   void on_event(connection& c, const client_events::unwatch_inbox&, const ref_type& ref);
   void on_event(connection& c, const client_events::send_message& ev, const ref_type& ref);
   void publish(const message& m, const connection* except);
+  bool attach_upload(connection& c, const client_events::send_message& ev, append_request& req,
+                     const ref_type& ref);
+  template <class Messages>
+  void sign_urls(Messages& messages) const;
+  result<void> pending_file(const inbound_message& in, system_time now);
+  result<attachment_update> finish_upload(std::string_view id, attachment_status status,
+                                          std::string_view content, std::string_view content_type);
   result<append_result> ingest_user_message(const inbound_message& in);
   result<append_result> ingest_operator_message(const identity& who, std::string_view conversation_id,
                                                 std::string_view raw_text,
@@ -293,6 +325,7 @@ class hub {
   hub_stats stats_;
   error_handler on_error_;
   outbound_handler on_outbound_;
+  attachment_url_signer sign_url_;
 
   std::unordered_map<connection_id, std::unique_ptr<connection>> connections_;
   room_registry<handle> rooms_;
@@ -315,5 +348,6 @@ class hub {
 
 #include <livechat/server/impl/hub.hpp>
 #include <livechat/server/impl/hub_events.hpp>
+#include <livechat/server/impl/hub_attachments.hpp>
 
 #endif

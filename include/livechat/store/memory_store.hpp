@@ -17,6 +17,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <livechat/error.hpp>
@@ -112,6 +113,13 @@ class memory_store final : public message_store, public detail::fault_injection 
       }
     }
 
+    attachment_data* file = nullptr;
+    if (const auto* f = std::get_if<file_attachment>(&req.attachment)) {
+      auto it = detail::find_in(attachments_, f->id);
+      if (it == attachments_.end()) return errc::validation_error;
+      file = &it->second;
+    }
+
     room_data& room = rooms_[req.room];
     std::string dedupe_key;
     if (!req.client_msg_id.empty()) {
@@ -125,7 +133,16 @@ class memory_store final : public message_store, public detail::fault_injection 
     id.reserve(epoch_.size() + 21);
     id.append(epoch_).append(1, '-').append(std::to_string(++next_id_));
     room.messages.push_back(req.stored_as(room.messages.size() + 1, std::move(id)));
-    const message& stored = room.messages.back();
+    message& stored = room.messages.back();
+    if (file != nullptr) {
+      // The record is the truth about the file; the first message that
+      // carries it is the one a status change updates.
+      stored.attachment = file->record.as_file();
+      if (file->record.seq == 0) {
+        file->record.room = req.room;
+        file->record.seq = stored.seq;
+      }
+    }
 
     if (!dedupe_key.empty()) room.dedupe.emplace(std::move(dedupe_key), stored.seq);
     if (!req.webhook_event_id.empty())
@@ -231,6 +248,51 @@ class memory_store final : public message_store, public detail::fault_injection 
     return {};
   }
 
+  result<void> do_put_attachment(const attachment_record& a, std::string_view content) override {
+    if (injected_failure()) return errc::store_failure;
+    if (detail::find_in(attachments_, a.id) != attachments_.end()) return errc::validation_error;
+    attachments_.emplace(a.id, attachment_data{a, std::string(content)});
+    return {};
+  }
+
+  result<std::optional<attachment_record>> do_find_attachment(std::string_view id) override {
+    if (injected_failure()) return errc::store_failure;
+    auto it = detail::find_in(attachments_, id);
+    if (it == attachments_.end()) return std::optional<attachment_record>();
+    return std::optional<attachment_record>(it->second.record);
+  }
+
+  result<std::optional<std::string>> do_attachment_content(std::string_view id) override {
+    if (injected_failure()) return errc::store_failure;
+    auto it = detail::find_in(attachments_, id);
+    if (it == attachments_.end() || it->second.record.status != attachment_status::ready)
+      return std::optional<std::string>();
+    return std::optional<std::string>(it->second.content);
+  }
+
+  result<attachment_update> do_finish_attachment(std::string_view id, attachment_status status,
+                                                 std::string_view content,
+                                                 std::string_view content_type) override {
+    if (injected_failure()) return errc::store_failure;
+    auto it = detail::find_in(attachments_, id);
+    if (it == attachments_.end()) return errc::not_found;
+    attachment_record& r = it->second.record;
+    if (r.status != attachment_status::pending) return errc::validation_error;
+    r.status = status;
+    r.size = content.size();
+    if (!content_type.empty()) r.content_type = std::string(content_type);
+    it->second.content.assign(content.data(), content.size());
+    attachment_update out;
+    out.attachment = r;
+    if (r.seq != 0) {
+      room_data* room = &rooms_.at(r.room);
+      message& m = room->messages.at(static_cast<std::size_t>(r.seq - 1));
+      m.attachment = r.as_file();
+      out.message = m;
+    }
+    return out;
+  }
+
  private:
   // (created_at in ms, global append counter) of a room's last message.
   // The counter breaks created_at ties so the most recent append wins.
@@ -322,8 +384,15 @@ class memory_store final : public message_store, public detail::fault_injection 
     drop(by_claimer_status_, claimer_status_key(room.session.claimed_by->user_id, room.session.status));
   }
 
+  struct attachment_data {
+    attachment_record record;
+    std::string content;
+  };
+
   std::string epoch_;
   room_map rooms_;
+  std::unordered_map<std::string, attachment_data, detail::string_hash, std::equal_to<>>
+      attachments_;
   order_index index_;
   std::array<order_index, 3> by_status_;  ///< by session_status
   filter_indexes by_claimer_;             ///< claimed_by user id → rooms

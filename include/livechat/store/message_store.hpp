@@ -16,11 +16,13 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <livechat/error.hpp>
 #include <livechat/protocol/model.hpp>
 #include <livechat/protocol/room_name.hpp>
+#include <livechat/store/attachment_record.hpp>
 
 namespace livechat {
 
@@ -34,6 +36,11 @@ struct append_request {
   /// Dedupe key across the whole store (LINE `webhookEventId`); empty = none.
   std::string webhook_event_id;
   system_time now{};
+  /// Not text: what the message carries. For a file, `attachment` holds
+  /// the record's metadata (`attachment_record::as_file`); the store keeps
+  /// only its id with the message and reads the rest from the attachment.
+  message_kind kind = message_kind::text;
+  message_attachment attachment{};
 
   /// The message this request becomes once stored as `seq` with `id`: one
   /// place that says which request fields a message keeps, for every store.
@@ -46,6 +53,8 @@ struct append_request {
     m.text = text;
     m.created_at = now;
     m.client_msg_id = client_msg_id;
+    m.kind = kind;
+    m.attachment = attachment;
     return m;
   }
 };
@@ -81,8 +90,15 @@ struct history_query {
 /// The bytes of a message's strings: a lower bound of its JSON size (JSON
 /// escapes only ever lengthen a string).
 inline std::size_t raw_size(const message& m) noexcept {
+  std::size_t extra = 0;
+  if (const auto* f = std::get_if<file_attachment>(&m.attachment))
+    extra = f->id.size() + f->content_type.size() + f->name.size() + f->url.size();
+  else if (const auto* s = std::get_if<sticker_attachment>(&m.attachment))
+    extra = s->package_id.size() + s->sticker_id.size();
+  else if (const auto* l = std::get_if<location_attachment>(&m.attachment))
+    extra = l->title.size() + l->address.size();
   return m.id.size() + m.room.size() + m.sender.id.size() + m.sender.name.size() + m.text.size() +
-         m.client_msg_id.size();
+         m.client_msg_id.size() + extra;
 }
 
 /// A place in the conversation list (newest last message first): the last
@@ -275,7 +291,8 @@ class message_store {
   /// Stores a message with the room's next `seq`, or returns the earlier
   /// one for a repeated `client_msg_id` / `webhook_event_id`.
   result<append_result> append(const append_request& req) {
-    if (!is_valid_room(req.room) || req.text.empty()) return count(errc::validation_error);
+    if (!is_valid_room(req.room) || req.text.empty() || !attachment_matches(req))
+      return count(errc::validation_error);
     auto r = do_append(req);
     if (!r) return count(r.error());
     if (r->duplicate)
@@ -402,6 +419,57 @@ class message_store {
     return std::move(sink.page_);
   }
 
+  // ---------------------------------------------------------- attachments
+
+  /// Stores a new attachment: its record and, when `ready`, its bytes
+  /// (`size` is taken from them). Refused: a bad id or an id already used
+  /// (validation_error), content above `max_attachment_bytes`
+  /// (limit_exceeded), content on a record that is not `ready`.
+  result<void> put_attachment(const attachment_record& a, std::string_view content) {
+    if (!is_valid_attachment_id(a.id) || a.owner.empty() ||
+        (a.status != attachment_status::ready && !content.empty()))
+      return count(errc::validation_error);
+    if (content.size() > max_attachment_bytes_) return count(errc::limit_exceeded);
+    attachment_record r = a;
+    r.room.clear();
+    r.seq = 0;
+    if (r.status == attachment_status::ready) r.size = content.size();
+    return counted(do_put_attachment(r, content));
+  }
+
+  /// The record; nullopt for an id the store does not hold.
+  result<std::optional<attachment_record>> find_attachment(std::string_view id) {
+    if (!is_valid_attachment_id(id)) return std::optional<attachment_record>();
+    return counted(do_find_attachment(id));
+  }
+
+  /// The bytes of a `ready` attachment; nullopt when there is no such
+  /// attachment or it is not ready.
+  result<std::optional<std::string>> attachment_content(std::string_view id) {
+    if (!is_valid_attachment_id(id)) return std::optional<std::string>();
+    return counted(do_attachment_content(id));
+  }
+
+  /// A `pending` attachment becomes `ready` with `content` (and its
+  /// `content_type` when one is given) or `failed` (no content). Returns the
+  /// record as stored and the message that carries it. An unknown id →
+  /// not_found; one that is not pending, or content on a failure →
+  /// validation_error; content above the bound → limit_exceeded (the
+  /// caller marks it failed).
+  result<attachment_update> finish_attachment(std::string_view id, attachment_status status,
+                                              std::string_view content,
+                                              std::string_view content_type = {}) {
+    if (!is_valid_attachment_id(id) || status == attachment_status::pending ||
+        (status == attachment_status::failed && !content.empty()))
+      return count(errc::validation_error);
+    if (content.size() > max_attachment_bytes_) return count(errc::limit_exceeded);
+    return counted(do_finish_attachment(id, status, content, content_type));
+  }
+
+  /// The bound on one attachment's bytes (default 10 MiB).
+  void set_max_attachment_bytes(std::size_t n) noexcept { max_attachment_bytes_ = n; }
+  std::size_t max_attachment_bytes() const noexcept { return max_attachment_bytes_; }
+
   /// Makes every write so far durable. Stores that group writes commit
   /// here; the hub calls it before it acknowledges or broadcasts a write.
   result<void> flush() { return counted(do_flush()); }
@@ -442,6 +510,23 @@ class message_store {
                                              const std::optional<conversation_position>& after,
                                              conversation_sink& out) = 0;
   virtual result<void> do_flush() { return {}; }
+  // Attachments. The defaults refuse (a store written before attachments
+  // existed keeps compiling and says it cannot). `do_append` of a message
+  // with a file records its (room, seq) on the attachment when it has none.
+  virtual result<void> do_put_attachment(const attachment_record&, std::string_view) {
+    return errc::store_failure;
+  }
+  virtual result<std::optional<attachment_record>> do_find_attachment(std::string_view) {
+    return errc::store_failure;
+  }
+  virtual result<std::optional<std::string>> do_attachment_content(std::string_view) {
+    return errc::store_failure;
+  }
+  /// Only a pending record changes (else validation_error; unknown: not_found).
+  virtual result<attachment_update> do_finish_attachment(std::string_view, attachment_status,
+                                                         std::string_view, std::string_view) {
+    return errc::store_failure;
+  }
 
  private:
   /// The seqs `q` asks for in a room whose newest is `n`; empty when none.
@@ -464,6 +549,21 @@ class message_store {
     return r;
   }
 
+  /// The kind and the attachment agree: a file kind with a valid id, a
+  /// sticker or a location with theirs, text with none.
+  static bool attachment_matches(const append_request& req) noexcept {
+    switch (req.kind) {
+      case message_kind::text: return req.attachment.index() == 0;
+      case message_kind::sticker: return std::holds_alternative<sticker_attachment>(req.attachment);
+      case message_kind::location:
+        return std::holds_alternative<location_attachment>(req.attachment);
+      default: {
+        const auto* f = std::get_if<file_attachment>(&req.attachment);
+        return f != nullptr && is_valid_attachment_id(f->id);
+      }
+    }
+  }
+
   std::error_code count(std::error_code ec) {
     ++stats_.failures;
     return ec;
@@ -475,6 +575,7 @@ class message_store {
   }
 
   store_stats stats_;
+  std::size_t max_attachment_bytes_ = default_max_attachment_bytes;
 };
 
 }  // namespace livechat

@@ -21,6 +21,7 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <variant>
 
 #include <livechat/error.hpp>
 #include <livechat/protocol/model.hpp>
@@ -125,6 +126,12 @@ struct postgresql_options {
 /// @endcode
 class postgresql_store final : public message_store, public detail::fault_injection {
  public:
+  /// The room an attachment write counts as in the batch's lock order
+  /// (see detail::pg_connection::begin_write): below every room name, so
+  /// an attachment row is always locked before any room's rows, in every
+  /// process, and the two kinds cannot wait for each other in a cycle.
+  static constexpr std::string_view attachment_lock_room{};
+
   /// The schema version this code writes.
   static constexpr int schema_version = detail::pg_schema_version;
 
@@ -187,6 +194,16 @@ class postgresql_store final : public message_store, public detail::fault_inject
  protected:
   result<append_result> do_append(const append_request& req) override {
     if (auto ec = precheck()) return ec;
+    // A file message needs its attachment (the record is what it shows),
+    // checked before anything is written or claimed. Attachments are never
+    // deleted, so the record cannot go away before the insert.
+    std::optional<attachment_record> file;
+    if (const auto* f = std::get_if<file_attachment>(&req.attachment)) {
+      auto found = read_attachment(f->id);
+      if (!found) return found.error();
+      if (!*found) return errc::validation_error;
+      file = std::move(*found);
+    }
     if (auto ec = conn_.begin_write("append: begin", req.room)) return ec;
 
     // The dedupe keys are claimed first: a key that is already stored (or
@@ -244,6 +261,7 @@ class postgresql_store final : public message_store, public detail::fault_inject
         .text(req.text)
         .text_or_null(req.client_msg_id)
         .text_or_null(req.webhook_event_id);
+    detail::pg_rich_params(p, req.kind, req.attachment);
     if (p.overflow()) return fail_logic("append: a field is too long for PostgreSQL");
     auto r = run(sid::append, p);
     if (!r.ok()) return fail(r, "append: insert");
@@ -252,7 +270,9 @@ class postgresql_store final : public message_store, public detail::fault_inject
     std::string id = r.text_at(0, 1);
     if (auto ec = conn_.finish_write(true, "append: commit")) return ec;
 
-    return append_result{req.stored_as(seq, std::move(id)), false};
+    append_result out{req.stored_as(seq, std::move(id)), false};
+    if (file) out.message.attachment = file->as_file();
+    return out;
   }
 
   result<std::uint64_t> do_last_seq(std::string_view room) override {
@@ -376,8 +396,9 @@ class postgresql_store final : public message_store, public detail::fault_inject
     auto r = run(which, p);
     if (!r.ok()) return fail(r, "list_conversations");
     for (int row = 0; row < r.rows(); ++row) {
-      const conversation_position at{r.integer_at(row, 14), r.integer_at(row, 15)};
-      if (!out.add(detail::pg_read_message(r, row, 0), detail::pg_read_session(r, row, 9), at))
+      constexpr int n = detail::pg_message_columns;
+      const conversation_position at{r.integer_at(row, n + 5), r.integer_at(row, n + 6)};
+      if (!out.add(detail::pg_read_message(r, row, 0), detail::pg_read_session(r, row, n), at))
         break;
     }
     return {};
@@ -392,8 +413,82 @@ class postgresql_store final : public message_store, public detail::fault_inject
     return {};
   }
 
+  result<void> do_put_attachment(const attachment_record& a, std::string_view content) override {
+    if (auto ec = precheck()) return ec;
+    if (auto ec = conn_.begin_write("put_attachment: begin", attachment_lock_room)) return ec;
+    detail::pg_params p;
+    p.text(a.id).text(a.owner).text(to_string(a.status)).text(a.content_type)
+        .integer(as_int(a.size)).text(a.name);
+    if (a.duration_ms) p.integer(*a.duration_ms); else p.null();
+    p.integer(a.created_at.time_since_epoch().count());
+    if (a.status == attachment_status::ready) p.text(content); else p.null();
+    if (p.overflow()) return fail_logic("put_attachment: too large for PostgreSQL");
+    auto r = run(sid::put_attachment, p);
+    if (!r.ok()) return fail(r, "put_attachment");
+    const bool inserted = r.rows() > 0;
+    if (auto ec = conn_.finish_write(inserted, "put_attachment: commit")) return ec;
+    if (!inserted) return errc::validation_error;  // the id is taken
+    return {};
+  }
+
+  result<std::optional<attachment_record>> do_find_attachment(std::string_view id) override {
+    if (auto ec = precheck()) return ec;
+    return read_attachment(id);
+  }
+
+  result<std::optional<std::string>> do_attachment_content(std::string_view id) override {
+    if (auto ec = precheck()) return ec;
+    detail::pg_params p;
+    p.text(id);
+    auto r = run(sid::attachment_content, p);
+    if (!r.ok()) return fail(r, "attachment_content");
+    if (r.rows() == 0) return std::optional<std::string>();
+    return std::optional<std::string>(r.text_at(0, 0));
+  }
+
+  result<attachment_update> do_finish_attachment(std::string_view id, attachment_status status,
+                                                 std::string_view content,
+                                                 std::string_view content_type) override {
+    if (auto ec = precheck()) return ec;
+    if (auto ec = conn_.begin_write("finish_attachment: begin", attachment_lock_room)) return ec;
+    detail::pg_params p;
+    p.text(id).text(to_string(status)).integer(as_int(content.size()));
+    if (status == attachment_status::ready) p.text(content); else p.null();
+    p.text_or_null(content_type);
+    if (p.overflow()) return fail_logic("finish_attachment: too large for PostgreSQL");
+    auto r = run(sid::finish_attachment, p);
+    if (!r.ok()) return fail(r, "finish_attachment");
+    const bool changed = r.rows() > 0;
+    auto record = read_attachment(id);
+    if (!record) return record.error();
+    attachment_update out;
+    if (changed && *record) {
+      out.attachment = std::move(**record);
+      if (out.attachment.seq != 0) {
+        detail::pg_params m;
+        m.text(out.attachment.room).integer(as_int(out.attachment.seq));
+        auto msg = run(sid::select_message_at, m);
+        if (!msg.ok()) return fail(msg, "finish_attachment: read the message");
+        if (msg.rows() > 0) out.message = detail::pg_read_message(msg, 0, 0);
+      }
+    }
+    if (auto ec = conn_.finish_write(changed, "finish_attachment: commit")) return ec;
+    if (!*record) return errc::not_found;
+    if (!changed) return errc::validation_error;  // not pending
+    return out;
+  }
+
  private:
   using sid = detail::pg_sid;
+
+  result<std::optional<attachment_record>> read_attachment(std::string_view id) {
+    detail::pg_params p;
+    p.text(id);
+    auto r = run(sid::find_attachment, p);
+    if (!r.ok()) return fail(r, "find_attachment");
+    if (r.rows() == 0) return std::optional<attachment_record>();
+    return std::optional<attachment_record>(detail::pg_read_attachment(r, 0));
+  }
 
   explicit postgresql_store(const postgresql_options& options)
       : options_(options), conn_(options.group_commit, options.reconnect_interval) {}

@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 
 #include <livechat/error.hpp>
 #include <livechat/protocol/model.hpp>
@@ -237,6 +238,15 @@ class sqlite_store final : public message_store, public detail::fault_injection 
       const int rc = q.step();
       if (rc != SQLITE_DONE) return fail(rc, "append: bump the message counter");
     }
+    // A file message needs its attachment: the record is what it shows.
+    std::optional<attachment_record> file;
+    const auto* file_ref = std::get_if<file_attachment>(&req.attachment);
+    if (file_ref != nullptr) {
+      auto found = read_attachment(file_ref->id);
+      if (!found) return found.error();
+      if (!*found) return errc::validation_error;  // nothing written yet: the savepoint rolls back
+      file = std::move(*found);
+    }
     auto last = last_seq_of(req.room, "append: read the room's seq");
     if (!last) return last.error();
     seq = *last + 1;
@@ -260,8 +270,15 @@ class sqlite_store final : public message_store, public detail::fault_injection 
           .text(req.text)
           .integer(created_ms)
           .text_or_null(req.client_msg_id);
+      detail::sqlite_bind_rich(q, req.kind, req.attachment);
       const int rc = q.step();
       if (rc != SQLITE_DONE) return fail(rc, "append: insert message");
+    }
+    if (file && file->seq == 0) {
+      detail::sqlite_query q(stmt(sid::claim_attachment));
+      q.text(file->id).text(req.room).integer(static_cast<std::int64_t>(seq));
+      const int rc = q.step();
+      if (rc != SQLITE_DONE) return fail(rc, "append: link the attachment");
     }
     if (!req.client_msg_id.empty()) {
       detail::sqlite_query q(stmt(sid::insert_client_msg));
@@ -278,7 +295,9 @@ class sqlite_store final : public message_store, public detail::fault_injection 
     }
     if (int rc = w.finish(true); rc != SQLITE_OK) return fail(rc, "append: commit");
 
-    return append_result{req.stored_as(seq, std::move(id)), false};
+    append_result out{req.stored_as(seq, std::move(id)), false};
+    if (file) out.message.attachment = file->as_file();
+    return out;
   }
 
   result<std::uint64_t> do_last_seq(std::string_view room) override {
@@ -395,8 +414,9 @@ class sqlite_store final : public message_store, public detail::fault_injection 
     q.integer(static_cast<std::int64_t>(lim < max_limit ? lim : max_limit) + 1);
     int rc;
     while ((rc = q.step()) == SQLITE_ROW) {
-      const conversation_position at{q.integer_at(14), q.integer_at(15)};
-      if (!out.add(detail::sqlite_read_message(q, 0), detail::sqlite_read_session(q, 9), at))
+      constexpr int n = detail::sqlite_message_columns;
+      const conversation_position at{q.integer_at(n + 5), q.integer_at(n + 6)};
+      if (!out.add(detail::sqlite_read_message(q, 0), detail::sqlite_read_session(q, n), at))
         return {};
     }
     if (rc != SQLITE_DONE) return fail(rc, "list_conversations");
@@ -423,8 +443,87 @@ class sqlite_store final : public message_store, public detail::fault_injection 
     return {};
   }
 
+  result<void> do_put_attachment(const attachment_record& a, std::string_view content) override {
+    if (auto ec = precheck()) return ec;
+    detail::sqlite_transaction::write w(tx_, db_);
+    if (int rc = w.begin(); rc != SQLITE_OK) return fail(rc, "put_attachment: begin");
+    detail::sqlite_query q(stmt(sid::put_attachment));
+    q.text(a.id).text(a.owner).text(to_string(a.status)).text(a.content_type)
+        .integer(static_cast<std::int64_t>(a.size)).text(a.name);
+    if (a.duration_ms) q.integer(*a.duration_ms); else q.null();
+    q.integer(a.created_at.time_since_epoch().count());
+    if (a.status == attachment_status::ready) q.blob(content); else q.null();
+    const int rc = q.step();
+    if (rc != SQLITE_DONE) return fail(rc, "put_attachment");
+    const bool inserted = sqlite3_changes(db_) > 0;
+    if (int f = w.finish(inserted); f != SQLITE_OK) return fail(f, "put_attachment: commit");
+    if (!inserted) return errc::validation_error;  // the id is taken
+    return {};
+  }
+
+  result<std::optional<attachment_record>> do_find_attachment(std::string_view id) override {
+    if (auto ec = precheck()) return ec;
+    return read_attachment(id);
+  }
+
+  result<std::optional<std::string>> do_attachment_content(std::string_view id) override {
+    if (auto ec = precheck()) return ec;
+    detail::sqlite_query q(stmt(sid::attachment_content));
+    q.text(id);
+    const int rc = q.step();
+    if (rc == SQLITE_DONE) return std::optional<std::string>();
+    if (rc != SQLITE_ROW) return fail(rc, "attachment_content");
+    return std::optional<std::string>(q.blob_at(0));
+  }
+
+  result<attachment_update> do_finish_attachment(std::string_view id, attachment_status status,
+                                                 std::string_view content,
+                                                 std::string_view content_type) override {
+    if (auto ec = precheck()) return ec;
+    detail::sqlite_transaction::write w(tx_, db_);
+    if (int rc = w.begin(); rc != SQLITE_OK) return fail(rc, "finish_attachment: begin");
+    {
+      detail::sqlite_query q(stmt(sid::finish_attachment));
+      q.text(id).text(to_string(status)).integer(static_cast<std::int64_t>(content.size()));
+      if (status == attachment_status::ready) q.blob(content); else q.null();
+      q.text_or_null(content_type);
+      const int rc = q.step();
+      if (rc != SQLITE_DONE) return fail(rc, "finish_attachment");
+    }
+    const bool changed = sqlite3_changes(db_) > 0;
+    auto record = read_attachment(id);
+    if (!record) return record.error();
+    attachment_update out;
+    std::error_code refused;
+    if (!*record) refused = errc::not_found;
+    else if (!changed) refused = errc::validation_error;  // not pending
+    if (!refused) {
+      out.attachment = std::move(**record);
+      if (out.attachment.seq != 0) {
+        detail::sqlite_query q(stmt(sid::select_message_at));
+        q.text(out.attachment.room).integer(static_cast<std::int64_t>(out.attachment.seq));
+        const int rc = q.step();
+        if (rc == SQLITE_ROW) out.message = detail::sqlite_read_message(q, 0);
+        else if (rc != SQLITE_DONE) return fail(rc, "finish_attachment: read the message");
+      }
+    }
+    if (int rc = w.finish(changed); rc != SQLITE_OK) return fail(rc, "finish_attachment: commit");
+    if (refused) return refused;
+    return out;
+  }
+
  private:
   using sid = detail::sqlite_sid;
+
+  result<std::optional<attachment_record>> read_attachment(std::string_view id) {
+    detail::sqlite_query q(stmt(sid::find_attachment));
+    q.text(id);
+    const int rc = q.step();
+    if (rc == SQLITE_DONE) return std::optional<attachment_record>();
+    if (rc != SQLITE_ROW) return fail(rc, "find_attachment");
+    return std::optional<attachment_record>(detail::sqlite_read_attachment(q, 0));
+  }
+
 
   explicit sqlite_store(const sqlite_options& options)
       : options_(options), tx_(stmts_, options_.group_commit) {}

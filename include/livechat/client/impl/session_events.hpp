@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <variant>
 
 #include <livechat/protocol/codec.hpp>
 #include <livechat/protocol/server_codec.hpp>
@@ -296,6 +297,23 @@ template <class Transport, class Clock>
 void session<Transport, Clock>::handle(server_events::read_receipt& e,
                                        const std::optional<std::string>&) {
   notify(on_read_receipt_, e);
+}
+
+/// The room's copy of the message takes the new attachment (the history
+/// keeps seq order, so a binary search finds it), then the callback runs.
+template <class Transport, class Clock>
+void session<Transport, Clock>::handle(server_events::attachment_updated& e,
+                                       const std::optional<std::string>&) {
+  auto room = rooms_.find(e.room);
+  if (room != rooms_.end()) {
+    auto& messages = room->second.history.view().messages;
+    auto it = std::lower_bound(messages.begin(), messages.end(), e.seq,
+                               [](const message& m, std::uint64_t seq) { return m.seq < seq; });
+    if (it != messages.end() && it->seq == e.seq && it->id == e.message_id &&
+        std::holds_alternative<file_attachment>(it->attachment))
+      it->attachment = e.attachment;
+  }
+  notify(on_attachment_updated_, e);
 }
 
 }  // namespace livechat::client

@@ -6,10 +6,13 @@
 // appends to one std::string, and the writers of the model types every
 // server event is made of (message, session, presence, summary).
 
+#include <cmath>
 #include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 #include <rapidjson/writer.h>
@@ -44,6 +47,38 @@ inline void write(json_writer& w, const user_ref& u) {
   w.EndObject();
 }
 
+/// `attachment` as PROTOCOL.md "Rich messages" spells it for each kind.
+inline void write(json_writer& w, const file_attachment& a) {
+  w.StartObject();
+  key(w, "id"); write_string(w, a.id);
+  key(w, "status"); write_string(w, to_string(a.status));
+  key(w, "content_type"); write_string(w, a.content_type);
+  key(w, "size"); w.Uint64(a.size);
+  key(w, "name"); write_string(w, a.name);
+  if (!a.url.empty()) {
+    key(w, "url"); write_string(w, a.url);
+  }
+  if (a.duration_ms) {
+    key(w, "duration_ms"); w.Uint(*a.duration_ms);
+  }
+  w.EndObject();
+}
+inline void write(json_writer& w, const sticker_attachment& a) {
+  w.StartObject();
+  key(w, "package_id"); write_string(w, a.package_id);
+  key(w, "sticker_id"); write_string(w, a.sticker_id);
+  w.EndObject();
+}
+inline void write(json_writer& w, const location_attachment& a) {
+  w.StartObject();
+  key(w, "title"); write_string(w, a.title);
+  key(w, "address"); write_string(w, a.address);
+  // JSON has no NaN or infinity: RapidJSON would write nothing and break the frame.
+  key(w, "latitude"); w.Double(std::isfinite(a.latitude) ? a.latitude : 0.0);
+  key(w, "longitude"); w.Double(std::isfinite(a.longitude) ? a.longitude : 0.0);
+  w.EndObject();
+}
+
 inline void write(json_writer& w, const message& m) {
   w.StartObject();
   key(w, "id"); write_string(w, m.id);
@@ -59,6 +94,16 @@ inline void write(json_writer& w, const message& m) {
   key(w, "created_at"); write_time(w, m.created_at);
   if (!m.client_msg_id.empty()) {
     key(w, "client_msg_id"); write_string(w, m.client_msg_id);
+  }
+  // A text message keeps its v1 shape: no kind, no attachment.
+  if (m.kind != message_kind::text) {
+    key(w, "kind"); write_string(w, to_string(m.kind));
+  }
+  if (m.attachment.index() != 0) {
+    key(w, "attachment");
+    std::visit([&w](const auto& a) {
+      if constexpr (!std::is_same_v<std::decay_t<decltype(a)>, std::monostate>) write(w, a);
+    }, m.attachment);
   }
   w.EndObject();
 }

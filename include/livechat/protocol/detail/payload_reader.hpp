@@ -152,6 +152,9 @@ class payload_reader {
   bool bad_encoding_ = false;
 };
 
+/// Attachment ids are the server's own (hex); anything longer is not one.
+inline constexpr std::size_t max_attachment_id_length = 64;
+
 inline client_event read_payload(client_event_type kind, payload_reader& r,
                                  const codec_limits& limits) {
   namespace ce = client_events;
@@ -180,7 +183,10 @@ inline client_event read_payload(client_event_type kind, payload_reader& r,
     case client_event_type::send_message: {
       ce::send_message e;
       e.room = r.room();
-      e.text = r.text();
+      e.attachment_id = r.optional_string("attachment_id", max_attachment_id_length);
+      // With an attachment the text is optional (the file name stands in).
+      const rapidjson::Value* t = r.find("text");
+      if (!e.attachment_id || (t != nullptr && !t->IsNull())) e.text = r.text();
       e.client_msg_id = r.optional_string("client_msg_id", limits.max_client_msg_id_length);
       return e;
     }

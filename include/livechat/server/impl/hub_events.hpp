@@ -171,6 +171,7 @@ inline void hub<Transport, Clock>::on_event(connection& c, const client_events::
     page = store_.history(ev.room, hq);
     if (store_failed(c, page, ev, ref)) return;
   }
+  sign_urls(page->messages);  // before the cap: the urls count in the page's size
   cap_history_page(page.value(), config_.max_page_bytes, !since);
   auto session = store_.load_session(ev.room);
   if (store_failed(c, session, ev, ref)) return;
@@ -225,6 +226,8 @@ inline void hub<Transport, Clock>::on_event(connection& c, const client_events::
   q.max_bytes = config_.max_page_bytes;
   auto list = store_.list_conversations(q);
   if (store_failed(c, list, ev, ref)) return;
+  for (auto& conversation : list->conversations)
+    if (conversation.last_message) sign_url(*conversation.last_message);
   cap_conversation_page(list.value(), config_.max_page_bytes);
   c.watching_inbox = true;
   c.presence_stale = false;  // inbox_update carries the whole online list
@@ -252,8 +255,10 @@ inline void hub<Transport, Clock>::on_event(connection& c, const client_events::
   req.text = ev.text;
   req.client_msg_id = ev.client_msg_id.value_or(std::string());
   req.now = clock_.system_now();
+  if (ev.attachment_id && !attach_upload(c, ev, req, ref)) return;
   auto stored = store_.append(req);
   if (store_failed(c, stored, ev, ref)) return;
+  sign_url(stored->message);
   const message& m = stored->message;
   if (stored->duplicate) {
     // The original may still be in this turn's transaction: the answer
@@ -304,6 +309,9 @@ inline result<append_result> hub<Transport, Clock>::ingest_user_message(const in
   req.text = std::string(text);
   req.webhook_event_id = in.webhook_event_id;
   req.now = clock_.system_now();
+  req.kind = in.kind;
+  req.attachment = in.attachment;
+  if (auto ready = pending_file(in, req.now); !ready) return ready.error();
   auto stored = store_.append(req);
   if (!stored) return stored.error();
   if (!stored->duplicate) {
@@ -324,6 +332,7 @@ inline result<append_result> hub<Transport, Clock>::ingest_user_message(const in
     } else if (!session) {
       report("message store: " + session.error().message());
     }
+    sign_url(stored->message);
     publish(stored->message, nullptr);
   }
   if (!commit_outbox()) return errc::store_failure;
@@ -350,6 +359,7 @@ inline result<append_result> hub<Transport, Clock>::ingest_operator_message(
   if (!stored) return stored.error();
   if (!stored->duplicate) {
     note_write(nullptr, std::nullopt, "send_message");
+    sign_url(stored->message);
     publish(stored->message, nullptr);
   }
   if (!commit_outbox()) return errc::store_failure;

@@ -39,6 +39,11 @@ struct pg_migration {
 /// with the row locked until commit, which is what makes seqs gapless and
 /// unique across processes. A NULL `session_status` is the default
 /// session (open, version 0).
+///
+/// v2. Rich messages, as sqlite_store's v3: a message's `kind` (NULL:
+/// text, so every older row reads as before) and what it carries; the
+/// files with their bytes in `livechat_attachments` (`bytea`, TOASTed out
+/// of line, so a metadata read never touches the content).
 inline constexpr pg_migration pg_migrations[] = {
     {1, R"sql(
 CREATE SEQUENCE livechat_order;
@@ -92,6 +97,25 @@ CREATE TABLE livechat_read_positions(
   user_id bytea NOT NULL,
   seq bigint NOT NULL,
   PRIMARY KEY (room, user_id)
+);
+)sql"},
+    {2, R"sql(
+ALTER TABLE livechat_messages ADD COLUMN kind text, ADD COLUMN attachment_id text,
+  ADD COLUMN sticker_package_id bytea, ADD COLUMN sticker_id bytea,
+  ADD COLUMN location_title bytea, ADD COLUMN location_address bytea,
+  ADD COLUMN latitude double precision, ADD COLUMN longitude double precision;
+CREATE TABLE livechat_attachments(
+  id text PRIMARY KEY,
+  owner bytea NOT NULL,
+  room text,
+  seq bigint,
+  status text NOT NULL CHECK (status IN ('pending', 'ready', 'failed')),
+  content_type bytea NOT NULL,
+  size bigint NOT NULL,
+  name bytea NOT NULL,
+  duration_ms bigint,
+  created_at bigint NOT NULL,
+  content bytea
 );
 )sql"},
 };

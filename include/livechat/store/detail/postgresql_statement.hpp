@@ -23,8 +23,10 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include <livechat/protocol/model.hpp>
+#include <livechat/store/attachment_record.hpp>
 
 namespace livechat::detail {
 
@@ -56,6 +58,14 @@ class pg_result {
     const std::int64_t v = integer_at(row, col);
     return v < 0 ? 0 : static_cast<std::uint64_t>(v);
   }
+  /// A `double precision` column; 0 for NULL.
+  double real_at(int row, int col) const noexcept {
+    if (PQgetlength(r_.get(), row, col) != 8) return 0;
+    const auto bits = static_cast<std::uint64_t>(integer_at(row, col));
+    double v = 0;
+    std::memcpy(&v, &bits, sizeof v);
+    return v;
+  }
   /// A `text` or `bytea` column, byte for byte; empty for NULL.
   std::string text_at(int row, int col) const {
     const int n = PQgetlength(r_.get(), row, col);
@@ -85,7 +95,7 @@ class pg_result {
 /// Strings are sent without a copy: they must outlive the execution.
 class pg_params {
  public:
-  static constexpr int capacity = 10;
+  static constexpr int capacity = 20;
 
   pg_params() = default;
   pg_params(const pg_params&) = delete;
@@ -110,6 +120,13 @@ class pg_params {
     return add(out, 8);
   }
   pg_params& null() noexcept { return add(nullptr, 0); }
+  /// A `double precision` (float8): its IEEE 754 bits, big-endian.
+  pg_params& real(double v) noexcept {
+    std::uint64_t bits = 0;
+    static_assert(sizeof bits == sizeof v, "IEEE 754 double");
+    std::memcpy(&bits, &v, sizeof bits);
+    return integer(static_cast<std::int64_t>(bits));
+  }
 
   int count() const noexcept { return n_; }
   const char* const* values() const noexcept { return values_.data(); }
@@ -160,15 +177,25 @@ enum class pg_sid : std::size_t {
   list_status,
   list_claimer,
   list_claimer_status,
+  put_attachment,
+  find_attachment,
+  attachment_content,
+  finish_attachment,
+  select_message_at,
   count_
 };
 
 inline constexpr std::size_t pg_stmt_count = static_cast<std::size_t>(pg_sid::count_);
 
-// The columns of a message, in pg_read_message's order.
+// The columns of a message, in pg_read_message's order (schema v2 on),
+// and the join that brings its file's metadata.
 #define LIVECHAT_PG_MESSAGE_COLUMNS_                                                      \
   "m.room, m.seq, m.id, m.sender_type, m.sender_id, m.sender_name, m.text, m.created_at, " \
-  "m.client_msg_id"
+  "m.client_msg_id, m.kind, m.attachment_id, m.sticker_package_id, m.sticker_id, "        \
+  "m.location_title, m.location_address, m.latitude, m.longitude, a.status, "              \
+  "a.content_type, a.size, a.name, a.duration_ms"
+#define LIVECHAT_PG_FILE_ " LEFT JOIN livechat_attachments a ON a.id = m.attachment_id "
+inline constexpr int pg_message_columns = 22;
 
 // The conversation list after a cursor ($1, $2), with a filter: `where`
 // adds its terms (parameters from $3), `limit` is the LIMIT's parameter.
@@ -177,7 +204,7 @@ inline constexpr std::size_t pg_stmt_count = static_cast<std::size_t>(pg_sid::co
   "SELECT " LIVECHAT_PG_MESSAGE_COLUMNS_                                                      \
   ", r.session_status, r.claimed_by_id, r.claimed_by_name, r.session_updated_at, "            \
   "r.session_version, r.last_at, r.last_order FROM livechat_rooms r "                         \
-  "JOIN livechat_messages m ON m.room = r.room AND m.seq = r.last_seq "                       \
+  "JOIN livechat_messages m ON m.room = r.room AND m.seq = r.last_seq" LIVECHAT_PG_FILE_       \
   "WHERE r.last_order IS NOT NULL AND (r.last_at, r.last_order) < ($1::bigint, $2::bigint)" \
   where " ORDER BY r.last_at DESC, r.last_order DESC LIMIT $" limit "::bigint"
 
@@ -198,18 +225,20 @@ inline constexpr std::array<const char*, pg_stmt_count> pg_sql = {{
     // find_webhook
     "SELECT " LIVECHAT_PG_MESSAGE_COLUMNS_
     " FROM livechat_webhook_events w JOIN livechat_messages m "
-    "ON m.room = w.room AND m.seq = w.seq WHERE w.event_id = $1::bytea",
+    "ON m.room = w.room AND m.seq = w.seq" LIVECHAT_PG_FILE_ "WHERE w.event_id = $1::bytea",
     // find_client_msg
     "SELECT " LIVECHAT_PG_MESSAGE_COLUMNS_
     " FROM livechat_client_msg_ids d JOIN livechat_messages m "
-    "ON m.room = d.room AND m.seq = d.seq "
+    "ON m.room = d.room AND m.seq = d.seq" LIVECHAT_PG_FILE_
     "WHERE d.room = $1::text AND d.sender_id = $2::bytea AND d.client_msg_id = $3::bytea",
     // append: the room's counter row is bumped (or created) and locked
     // until the transaction ends, so concurrent writers to one room,
     // whatever their process, take seqs one after the other; the message
     // and the claimed dedupe keys get that seq in the same statement.
     // $1 room, $2 created_at, $3 epoch, $4 sender_type, $5 sender_id,
-    // $6 sender_name, $7 text, $8 client_msg_id, $9 webhook_event_id.
+    // $6 sender_name, $7 text, $8 client_msg_id, $9 webhook_event_id,
+    // $10-$17 kind, attachment_id, sticker and location metadata (schema v2);
+    // a file not yet carried by a message gets this one's (room, seq).
     "WITH bumped AS ("
     "INSERT INTO livechat_rooms AS r (room, last_seq, last_order, last_at) "
     "VALUES($1::text, 1, nextval('livechat_order'), $2::bigint) "
@@ -218,9 +247,13 @@ inline constexpr std::array<const char*, pg_stmt_count> pg_sql = {{
     "RETURNING r.last_seq, r.last_order), "
     "stored AS ("
     "INSERT INTO livechat_messages(room, seq, id, sender_type, sender_id, sender_name, text, "
-    "created_at, client_msg_id) "
+    "created_at, client_msg_id, kind, attachment_id, sticker_package_id, sticker_id, "
+    "location_title, location_address, latitude, longitude) "
     "SELECT $1::text, b.last_seq, $3::text || '-' || b.last_order::text, $4::text, $5::bytea, "
-    "$6::bytea, $7::bytea, $2::bigint, $8::bytea FROM bumped b RETURNING seq, id), "
+    "$6::bytea, $7::bytea, $2::bigint, $8::bytea, $10::text, $11::text, $12::bytea, $13::bytea, "
+    "$14::bytea, $15::bytea, $16::float8, $17::float8 FROM bumped b RETURNING seq, id), "
+    "file_link AS (UPDATE livechat_attachments a SET room = $1::text, seq = s.seq FROM stored s "
+    "WHERE $11::text IS NOT NULL AND a.id = $11::text AND a.seq IS NULL RETURNING a.seq), "
     "client_key AS (UPDATE livechat_client_msg_ids d SET seq = s.seq FROM stored s "
     "WHERE $8::bytea IS NOT NULL AND d.room = $1::text AND d.sender_id = $5::bytea "
     "AND d.client_msg_id = $8::bytea RETURNING d.seq), "
@@ -231,11 +264,11 @@ inline constexpr std::array<const char*, pg_stmt_count> pg_sql = {{
     "SELECT last_seq FROM livechat_rooms WHERE room = $1::text",
     // select_messages
     "SELECT " LIVECHAT_PG_MESSAGE_COLUMNS_
-    " FROM livechat_messages m WHERE m.room = $1::text AND m.seq > $2::bigint "
+    " FROM livechat_messages m" LIVECHAT_PG_FILE_ "WHERE m.room = $1::text AND m.seq > $2::bigint "
     "AND m.seq <= $3::bigint ORDER BY m.seq",
     // select_messages_desc
     "SELECT " LIVECHAT_PG_MESSAGE_COLUMNS_
-    " FROM livechat_messages m WHERE m.room = $1::text AND m.seq > $2::bigint "
+    " FROM livechat_messages m" LIVECHAT_PG_FILE_ "WHERE m.room = $1::text AND m.seq > $2::bigint "
     "AND m.seq <= $3::bigint ORDER BY m.seq DESC",
     // load_session
     "SELECT session_status, claimed_by_id, claimed_by_name, session_updated_at, "
@@ -275,9 +308,28 @@ inline constexpr std::array<const char*, pg_stmt_count> pg_sql = {{
         " AND r.claimed_by_id IS NOT NULL AND r.claimed_by_id = $3::bytea"
         " AND coalesce(r.session_status, 'open') = $4::text",
         "5"),
+    // put_attachment: $1 id, $2 owner, $3 status, $4 content_type, $5 size,
+    // $6 name, $7 duration_ms, $8 created_at, $9 content. No row: the id is taken.
+    "INSERT INTO livechat_attachments(id, owner, status, content_type, size, name, duration_ms, "
+    "created_at, content) VALUES($1::text, $2::bytea, $3::text, $4::bytea, $5::bigint, $6::bytea, "
+    "$7::bigint, $8::bigint, $9::bytea) ON CONFLICT (id) DO NOTHING RETURNING id",
+    // find_attachment
+    "SELECT id, owner, room, seq, status, content_type, size, name, duration_ms, created_at "
+    "FROM livechat_attachments WHERE id = $1::text",
+    // attachment_content
+    "SELECT content FROM livechat_attachments WHERE id = $1::text AND status = 'ready'",
+    // finish_attachment: only a pending one changes. $1 id, $2 status, $3 size,
+    // $4 content, $5 content_type (NULL: keep).
+    "UPDATE livechat_attachments SET status = $2::text, size = $3::bigint, content = $4::bytea, "
+    "content_type = coalesce($5::bytea, content_type) WHERE id = $1::text AND status = 'pending' "
+    "RETURNING id",
+    // select_message_at
+    "SELECT " LIVECHAT_PG_MESSAGE_COLUMNS_ " FROM livechat_messages m" LIVECHAT_PG_FILE_
+    "WHERE m.room = $1::text AND m.seq = $2::bigint",
 }};
 #undef LIVECHAT_PG_LIST_
 #undef LIVECHAT_PG_MESSAGE_COLUMNS_
+#undef LIVECHAT_PG_FILE_
 
 /// "livechat_<index>": the server-side name of a prepared statement.
 inline std::string pg_statement_name(pg_sid id) {
@@ -336,7 +388,61 @@ inline message pg_read_message(const pg_result& r, int row, int col) {
   m.text = r.text_at(row, col + 6);
   m.created_at = system_time(std::chrono::milliseconds(r.integer_at(row, col + 7)));
   m.client_msg_id = r.text_at(row, col + 8);
+  // Schema v2: NULL kind is a text message (every row written before it).
+  if (r.is_null(row, col + 9)) return m;
+  m.kind = parse_message_kind(r.text_at(row, col + 9)).value_or(message_kind::text);
+  if (m.kind == message_kind::sticker) {
+    m.attachment = sticker_attachment{r.text_at(row, col + 11), r.text_at(row, col + 12)};
+  } else if (m.kind == message_kind::location) {
+    m.attachment = location_attachment{r.text_at(row, col + 13), r.text_at(row, col + 14),
+                                       r.real_at(row, col + 15), r.real_at(row, col + 16)};
+  } else if (has_file(m.kind)) {
+    file_attachment a;
+    a.id = r.text_at(row, col + 10);
+    a.status = parse_attachment_status(r.text_at(row, col + 17)).value_or(attachment_status::failed);
+    a.content_type = r.text_at(row, col + 18);
+    a.size = r.unsigned_at(row, col + 19);
+    a.name = r.text_at(row, col + 20);
+    if (!r.is_null(row, col + 21))
+      a.duration_ms = static_cast<std::uint32_t>(r.integer_at(row, col + 21));
+    m.attachment = std::move(a);
+  }
   return m;
+}
+
+/// The row of `find_attachment`.
+inline attachment_record pg_read_attachment(const pg_result& r, int row) {
+  attachment_record a;
+  a.id = r.text_at(row, 0);
+  a.owner = r.text_at(row, 1);
+  a.room = r.text_at(row, 2);
+  a.seq = r.unsigned_at(row, 3);
+  a.status = parse_attachment_status(r.text_at(row, 4)).value_or(attachment_status::failed);
+  a.content_type = r.text_at(row, 5);
+  a.size = r.unsigned_at(row, 6);
+  a.name = r.text_at(row, 7);
+  if (!r.is_null(row, 8)) a.duration_ms = static_cast<std::uint32_t>(r.integer_at(row, 8));
+  a.created_at = system_time(std::chrono::milliseconds(r.integer_at(row, 9)));
+  return a;
+}
+
+/// Parameters 10-17 of append: the kind and what it carries (NULLs for text).
+inline void pg_rich_params(pg_params& p, message_kind kind, const message_attachment& a) {
+  if (kind == message_kind::text) {
+    for (int i = 0; i < 8; ++i) p.null();
+    return;
+  }
+  p.text(to_string(kind));
+  const auto* f = std::get_if<file_attachment>(&a);
+  p.text_or_null(f != nullptr ? std::string_view(f->id) : std::string_view());
+  if (const auto* s = std::get_if<sticker_attachment>(&a))
+    p.text(s->package_id).text(s->sticker_id);
+  else
+    p.null().null();
+  if (const auto* l = std::get_if<location_attachment>(&a))
+    p.text(l->title).text(l->address).real(l->latitude).real(l->longitude);
+  else
+    p.null().null().null().null();
 }
 
 inline session_state pg_read_session(const pg_result& r, int row, int col) {

@@ -43,6 +43,13 @@ struct sqlite_migration {
 /// is an index range (SEARCH ... USING INDEX, no sort), however many rooms
 /// there are and however few match. A NULL status is `open`, hence the
 /// expression, which the queries repeat word for word.
+///
+/// v3. Rich messages: a message's `kind` (NULL: text, so every older row
+/// reads as before) and what it carries, a file's `attachment_id` or a
+/// sticker's or a location's metadata; `attachments` holds each file's
+/// record and its bytes. A rowid table, content last: a metadata read
+/// stops before the BLOB's overflow pages, and WITHOUT ROWID suits small
+/// rows only. `room`/`seq` name the first message that carries the file.
 inline constexpr sqlite_migration sqlite_migrations[] = {
     {1, R"sql(
 CREATE TABLE meta(
@@ -105,6 +112,29 @@ CREATE INDEX rooms_by_claimer ON rooms(claimed_by_id, last_at DESC, last_order D
 CREATE INDEX rooms_by_claimer_status ON rooms(claimed_by_id, coalesce(session_status, 'open'),
                                               last_at DESC, last_order DESC)
   WHERE last_order IS NOT NULL AND claimed_by_id IS NOT NULL;
+)sql"},
+    {3, R"sql(
+ALTER TABLE messages ADD COLUMN kind TEXT;
+ALTER TABLE messages ADD COLUMN attachment_id TEXT;
+ALTER TABLE messages ADD COLUMN sticker_package_id TEXT;
+ALTER TABLE messages ADD COLUMN sticker_id TEXT;
+ALTER TABLE messages ADD COLUMN location_title TEXT;
+ALTER TABLE messages ADD COLUMN location_address TEXT;
+ALTER TABLE messages ADD COLUMN latitude REAL;
+ALTER TABLE messages ADD COLUMN longitude REAL;
+CREATE TABLE attachments(
+  id TEXT NOT NULL UNIQUE,
+  owner TEXT NOT NULL,
+  room TEXT,
+  seq INTEGER,
+  status TEXT NOT NULL CHECK(status = 'pending' OR status = 'ready' OR status = 'failed'),
+  content_type TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  duration_ms INTEGER,
+  created_at INTEGER NOT NULL,
+  content BLOB
+);
 )sql"},
 };
 

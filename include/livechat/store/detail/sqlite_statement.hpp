@@ -14,8 +14,10 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include <livechat/protocol/model.hpp>
+#include <livechat/store/attachment_record.hpp>
 
 namespace livechat::detail {
 
@@ -49,6 +51,17 @@ class sqlite_query {
     if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_int64(s_, ++index_, v);
     return *this;
   }
+  /// Bound without a copy, as text: the bytes must outlive the query.
+  sqlite_query& blob(std::string_view v) noexcept {
+    if (rc_ == SQLITE_OK)
+      rc_ = sqlite3_bind_blob64(s_, ++index_, v.data() != nullptr ? v.data() : "",
+                                static_cast<sqlite3_uint64>(v.size()), nullptr /* static */);
+    return *this;
+  }
+  sqlite_query& real(double v) noexcept {
+    if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_double(s_, ++index_, v);
+    return *this;
+  }
   sqlite_query& null() noexcept {
     if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_null(s_, ++index_);
     return *this;
@@ -61,6 +74,13 @@ class sqlite_query {
   std::int64_t integer_at(int col) const noexcept { return sqlite3_column_int64(s_, col); }
   std::uint64_t unsigned_at(int col) const noexcept {
     return static_cast<std::uint64_t>(sqlite3_column_int64(s_, col));
+  }
+  double real_at(int col) const noexcept { return sqlite3_column_double(s_, col); }
+  std::string blob_at(int col) const {
+    const void* p = sqlite3_column_blob(s_, col);  // before _bytes, as documented
+    const int n = sqlite3_column_bytes(s_, col);
+    if (p == nullptr || n <= 0) return {};
+    return std::string(static_cast<const char*>(p), static_cast<std::size_t>(n));
   }
   std::string text_at(int col) const {
     const unsigned char* p = sqlite3_column_text(s_, col);  // before _bytes, as documented
@@ -102,6 +122,12 @@ enum class sqlite_sid : std::size_t {
   list_status,
   list_claimer,
   list_claimer_status,
+  put_attachment,
+  find_attachment,
+  attachment_content,
+  claim_attachment,
+  finish_attachment,
+  select_message_at,
   count_
 };
 
@@ -111,11 +137,19 @@ inline constexpr std::size_t sqlite_stmt_count = static_cast<std::size_t>(sqlite
 // filter's terms (parameters from ?3), `limit` is the LIMIT's parameter
 // number. The row-value comparison is what lets SQLite seek the index
 // to the cursor; the partial indexes' WHERE terms are spelled out.
+// A message's columns (sqlite_read_message's order, schema v3 on) and the
+// join that brings its file's metadata.
+#define LIVECHAT_SQLITE_MESSAGE_ "m.room, m.seq, m.id, m.sender_type, m.sender_id, m.sender_name, " \
+  "m.text, m.created_at, m.client_msg_id, m.kind, m.attachment_id, m.sticker_package_id, "         \
+  "m.sticker_id, m.location_title, m.location_address, m.latitude, m.longitude, a.status, "        \
+  "a.content_type, a.size, a.name, a.duration_ms"
+#define LIVECHAT_SQLITE_FILE_ " LEFT JOIN attachments a ON a.id = m.attachment_id "
+inline constexpr int sqlite_message_columns = 22;
+
 #define LIVECHAT_SQLITE_LIST_(where, limit)                                                       \
-  "SELECT m.room, m.seq, m.id, m.sender_type, m.sender_id, m.sender_name, m.text, "               \
-  "m.created_at, m.client_msg_id, r.session_status, r.claimed_by_id, r.claimed_by_name, "         \
+  "SELECT " LIVECHAT_SQLITE_MESSAGE_ ", r.session_status, r.claimed_by_id, r.claimed_by_name, "   \
   "r.session_updated_at, r.session_version, r.last_at, r.last_order FROM rooms r "                \
-  "JOIN messages m ON m.room = r.room AND m.seq = r.last_seq "                                    \
+  "JOIN messages m ON m.room = r.room AND m.seq = r.last_seq" LIVECHAT_SQLITE_FILE_               \
   "WHERE r.last_order IS NOT NULL AND (r.last_at, r.last_order) < (?1, ?2)" where                 \
   " ORDER BY r.last_at DESC, r.last_order DESC LIMIT ?" limit
 
@@ -127,12 +161,10 @@ inline constexpr std::array<const char*, sqlite_stmt_count> sqlite_sql = {{
     "SAVEPOINT livechat_write",
     "RELEASE livechat_write",
     "ROLLBACK TO livechat_write",
-    "SELECT m.room, m.seq, m.id, m.sender_type, m.sender_id, m.sender_name, m.text, "
-    "m.created_at, m.client_msg_id FROM webhook_events w JOIN messages m "
-    "ON m.room = w.room AND m.seq = w.seq WHERE w.event_id = ?1",
-    "SELECT m.room, m.seq, m.id, m.sender_type, m.sender_id, m.sender_name, m.text, "
-    "m.created_at, m.client_msg_id FROM client_msg_ids d JOIN messages m "
-    "ON m.room = d.room AND m.seq = d.seq "
+    "SELECT " LIVECHAT_SQLITE_MESSAGE_ " FROM webhook_events w JOIN messages m "
+    "ON m.room = w.room AND m.seq = w.seq" LIVECHAT_SQLITE_FILE_ "WHERE w.event_id = ?1",
+    "SELECT " LIVECHAT_SQLITE_MESSAGE_ " FROM client_msg_ids d JOIN messages m "
+    "ON m.room = d.room AND m.seq = d.seq" LIVECHAT_SQLITE_FILE_
     "WHERE d.room = ?1 AND d.sender_id = ?2 AND d.client_msg_id = ?3",
     "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'last_order'",
     "UPDATE meta SET value = ?1 WHERE key = 'last_order'",
@@ -140,12 +172,13 @@ inline constexpr std::array<const char*, sqlite_stmt_count> sqlite_sql = {{
     "ON CONFLICT(room) DO UPDATE SET last_seq = excluded.last_seq, "
     "last_order = excluded.last_order, last_at = excluded.last_at",
     "INSERT INTO messages(room, seq, id, sender_type, sender_id, sender_name, text, "
-    "created_at, client_msg_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    "created_at, client_msg_id, kind, attachment_id, sticker_package_id, sticker_id, "
+    "location_title, location_address, latitude, longitude) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     "INSERT INTO client_msg_ids(room, sender_id, client_msg_id, seq) VALUES(?1, ?2, ?3, ?4)",
     "INSERT INTO webhook_events(event_id, room, seq) VALUES(?1, ?2, ?3)",
     "SELECT last_seq FROM rooms WHERE room = ?1",
-    "SELECT m.room, m.seq, m.id, m.sender_type, m.sender_id, m.sender_name, m.text, "
-    "m.created_at, m.client_msg_id FROM messages m "
+    "SELECT " LIVECHAT_SQLITE_MESSAGE_ " FROM messages m" LIVECHAT_SQLITE_FILE_
     "WHERE m.room = ?1 AND m.seq > ?2 AND m.seq <= ?3 ORDER BY m.seq",
     "SELECT session_status, claimed_by_id, claimed_by_name, session_updated_at, "
     "session_version FROM rooms WHERE room = ?1",
@@ -158,8 +191,7 @@ inline constexpr std::array<const char*, sqlite_stmt_count> sqlite_sql = {{
     "INSERT INTO read_positions(room, user_id, seq) VALUES(?1, ?2, ?3) "
     "ON CONFLICT(room, user_id) DO UPDATE SET seq = max(seq, excluded.seq)",
     "SELECT seq FROM read_positions WHERE room = ?1 AND user_id = ?2",
-    "SELECT m.room, m.seq, m.id, m.sender_type, m.sender_id, m.sender_name, m.text, "
-    "m.created_at, m.client_msg_id FROM messages m "
+    "SELECT " LIVECHAT_SQLITE_MESSAGE_ " FROM messages m" LIVECHAT_SQLITE_FILE_
     "WHERE m.room = ?1 AND m.seq > ?2 AND m.seq <= ?3 ORDER BY m.seq DESC",
     LIVECHAT_SQLITE_LIST_("", "3"),
     LIVECHAT_SQLITE_LIST_(" AND coalesce(r.session_status, 'open') = ?3", "4"),
@@ -168,8 +200,20 @@ inline constexpr std::array<const char*, sqlite_stmt_count> sqlite_sql = {{
         " AND r.claimed_by_id IS NOT NULL AND r.claimed_by_id = ?3"
         " AND coalesce(r.session_status, 'open') = ?4",
         "5"),
+    "INSERT INTO attachments(id, owner, status, content_type, size, name, duration_ms, "
+    "created_at, content) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(id) DO NOTHING",
+    "SELECT id, owner, room, seq, status, content_type, size, name, duration_ms, created_at "
+    "FROM attachments WHERE id = ?1",
+    "SELECT content FROM attachments WHERE id = ?1 AND status = 'ready'",
+    "UPDATE attachments SET room = ?2, seq = ?3 WHERE id = ?1 AND seq IS NULL",
+    "UPDATE attachments SET status = ?2, size = ?3, content = ?4, "
+    "content_type = coalesce(?5, content_type) WHERE id = ?1 AND status = 'pending'",
+    "SELECT " LIVECHAT_SQLITE_MESSAGE_ " FROM messages m" LIVECHAT_SQLITE_FILE_
+    "WHERE m.room = ?1 AND m.seq = ?2",
 }};
 #undef LIVECHAT_SQLITE_LIST_
+#undef LIVECHAT_SQLITE_MESSAGE_
+#undef LIVECHAT_SQLITE_FILE_
 
 /// The prepared statements of one connection, by `sqlite_sid`.
 class sqlite_statements {
@@ -263,7 +307,60 @@ inline message sqlite_read_message(const sqlite_query& q, int col) {
   m.text = q.text_at(col + 6);
   m.created_at = system_time(std::chrono::milliseconds(q.integer_at(col + 7)));
   m.client_msg_id = q.text_at(col + 8);
+  // Schema v3: NULL kind is a text message (every row written before it).
+  if (q.is_null(col + 9)) return m;
+  m.kind = parse_message_kind(q.text_at(col + 9)).value_or(message_kind::text);
+  if (m.kind == message_kind::sticker) {
+    m.attachment = sticker_attachment{q.text_at(col + 11), q.text_at(col + 12)};
+  } else if (m.kind == message_kind::location) {
+    m.attachment = location_attachment{q.text_at(col + 13), q.text_at(col + 14),
+                                       q.real_at(col + 15), q.real_at(col + 16)};
+  } else if (has_file(m.kind)) {
+    file_attachment a;
+    a.id = q.text_at(col + 10);
+    a.status = parse_attachment_status(q.text_at(col + 17)).value_or(attachment_status::failed);
+    a.content_type = q.text_at(col + 18);
+    a.size = q.unsigned_at(col + 19);
+    a.name = q.text_at(col + 20);
+    if (!q.is_null(col + 21)) a.duration_ms = static_cast<std::uint32_t>(q.integer_at(col + 21));
+    m.attachment = std::move(a);
+  }
   return m;
+}
+
+/// Parameters 10-17 of insert_message: the kind and what it carries (NULLs for text).
+inline void sqlite_bind_rich(sqlite_query& q, message_kind kind, const message_attachment& a) {
+  if (kind == message_kind::text) {
+    for (int i = 0; i < 8; ++i) q.null();
+    return;
+  }
+  q.text(to_string(kind));
+  const auto* f = std::get_if<file_attachment>(&a);
+  q.text_or_null(f != nullptr ? std::string_view(f->id) : std::string_view());
+  if (const auto* s = std::get_if<sticker_attachment>(&a))
+    q.text(s->package_id).text(s->sticker_id);
+  else
+    q.null().null();
+  if (const auto* l = std::get_if<location_attachment>(&a))
+    q.text(l->title).text(l->address).real(l->latitude).real(l->longitude);
+  else
+    q.null().null().null().null();
+}
+
+/// The row of `find_attachment`, from `col`.
+inline attachment_record sqlite_read_attachment(const sqlite_query& q, int col) {
+  attachment_record a;
+  a.id = q.text_at(col);
+  a.owner = q.text_at(col + 1);
+  a.room = q.text_at(col + 2);
+  a.seq = q.unsigned_at(col + 3);
+  a.status = parse_attachment_status(q.text_at(col + 4)).value_or(attachment_status::failed);
+  a.content_type = q.text_at(col + 5);
+  a.size = q.unsigned_at(col + 6);
+  a.name = q.text_at(col + 7);
+  if (!q.is_null(col + 8)) a.duration_ms = static_cast<std::uint32_t>(q.integer_at(col + 8));
+  a.created_at = system_time(std::chrono::milliseconds(q.integer_at(col + 9)));
+  return a;
 }
 
 inline session_state sqlite_read_session(const sqlite_query& q, int col) {
