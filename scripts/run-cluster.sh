@@ -244,7 +244,7 @@ done
     echo "  node $((i + 1)): http://127.0.0.1:$port/  ws://127.0.0.1:$port/api/v1/ws/live-chat  (pid ${node_pids[$i]})"
   done
   echo "  store:  $store"
-  [ -n "$broker" ] && echo "  broker: $broker$([ "$use_broker" = 1 ] || echo ' (not passed to the nodes)')"
+  [ -n "$broker" ] && echo "  broker: $broker$([ "$use_broker" = 1 ] || echo ' (not passed to the nodes)')  (pid $redis_pid)"
   echo "  scratch: $scratch (removed at exit)"
   echo "Ctrl-C stops everything."
 } >&2
