@@ -425,6 +425,22 @@ TEST_CASE("Cluster: Redis killed mid-traffic and restarted: nothing acknowledged
   check_once_in_order("sender-b", s_sb, total);
   check_once_in_order("reader-b", s_rb, total);
 
+  // /metrics counts the broker's traffic and the repairs the outage needed.
+  auto metric = [](const std::string& body, const std::string& name) -> long {
+    const std::size_t at = body.find("\n" + name + " ");
+    return at == std::string::npos ? -1 : std::stol(body.substr(at + name.size() + 2));
+  };
+  const std::string m = http_get(b.port(), "/metrics").body;
+  CHECK(metric(m, "livechat_broker_up") == 1);
+  CHECK(metric(m, "livechat_broker_published_total") >= 100);  // some were dropped while Redis was down
+  CHECK(metric(m, "livechat_broker_publish_dropped_total") >= 1);
+  CHECK(metric(m, "livechat_broker_received_total") >= 1);
+  CHECK(metric(m, "livechat_broker_reconnects_total") >= 1);
+  CHECK(metric(m, "livechat_cluster_gap_fills_total") >= 1);
+  CHECK(metric(m, "livechat_presence_lease_renewals_total") >= 1);
+  CHECK(metric(m, "livechat_cluster_hold_back_seconds_count") >= 0);
+  CHECK(metric(m, "livechat_store_roundtrip_seconds_count") >= 0);  // the family is there
+
   // The database goes away: /healthz names the store on both nodes, and
   // comes back by itself.
   struct restart {
