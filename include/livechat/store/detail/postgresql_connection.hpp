@@ -165,7 +165,11 @@ class pg_connection {
   std::error_code finish_write(bool wrote, const char* what) {
     if (group_commit_) {
       if (wrote) ++pending_;
-      return {};
+      // A batch with nothing written yet (a duplicate, a lost claim) is
+      // ended here: the caller will not flush for it, and an idle open
+      // transaction would keep the rows it touched locked until some later
+      // write, blocking other servers meanwhile.
+      if (pending_ > 0) return {};
     }
     return commit(what);
   }
