@@ -160,6 +160,7 @@ enum class pg_sid : std::size_t {
   list_status,
   list_claimer,
   list_claimer_status,
+  read_positions,
   count_
 };
 
@@ -275,6 +276,9 @@ inline constexpr std::array<const char*, pg_stmt_count> pg_sql = {{
         " AND r.claimed_by_id IS NOT NULL AND r.claimed_by_id = $3::bytea"
         " AND coalesce(r.session_status, 'open') = $4::text",
         "5"),
+    // read_positions: $2 is a JSON array of rooms; each is a primary-key lookup.
+    "SELECT room, seq FROM livechat_read_positions "
+    "WHERE user_id = $1::bytea AND room IN (SELECT jsonb_array_elements_text($2::text::jsonb))",
 }};
 #undef LIVECHAT_PG_LIST_
 #undef LIVECHAT_PG_MESSAGE_COLUMNS_

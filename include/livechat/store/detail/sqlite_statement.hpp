@@ -102,6 +102,7 @@ enum class sqlite_sid : std::size_t {
   list_status,
   list_claimer,
   list_claimer_status,
+  read_positions,
   count_
 };
 
@@ -168,6 +169,9 @@ inline constexpr std::array<const char*, sqlite_stmt_count> sqlite_sql = {{
         " AND r.claimed_by_id IS NOT NULL AND r.claimed_by_id = ?3"
         " AND coalesce(r.session_status, 'open') = ?4",
         "5"),
+    // read_positions: ?2 is a JSON array of rooms; each is a primary-key lookup.
+    "SELECT room, seq FROM read_positions "
+    "WHERE user_id = ?1 AND room IN (SELECT value FROM json_each(?2))",
 }};
 #undef LIVECHAT_SQLITE_LIST_
 
