@@ -11,6 +11,10 @@
 # nodejs and node-ws are only for the tests of the JavaScript client
 # (clients/js: Node's test runner, and a WebSocket for Node; the module
 # itself needs neither). A newer Node from elsewhere counts as installed.
+# chromium is only for the console's tests in a browser; they drive it with
+# playwright-core, which ctest installs from the npm registry into the build
+# tree (scripts/install-playwright-core.sh), so npm is installed too unless
+# an npm is on the PATH already (a Node from elsewhere brings its own).
 # postgresql is only for the tests (tests/postgres_fixture.hpp starts a
 # throwaway server with its initdb and pg_ctl); the library needs libpq-dev.
 # ccache is not listed: scripts/test.sh uses it when it is installed, but on
@@ -25,7 +29,11 @@ packages=(
   libpq-dev postgresql
   clang-14 libclang-rt-14-dev
   nodejs node-ws
+  chromium
 )
+if ! command -v npm >/dev/null 2>&1; then
+  packages+=(npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
