@@ -666,6 +666,20 @@ TEMPLATE_TEST_CASE("store conformance: read positions of many rooms in one looku
     REQUIRE(store.fill_read_seq("alice", *list).ok());
     for (const auto& c : *list) CHECK(c.read_seq == (c.room == room_a ? 7u : 2u));
   }
+  SECTION("fill_read_seq takes more summaries than one lookup does, in chunks") {
+    std::vector<livechat::conversation_summary> list(message_store::max_read_positions + 2);
+    for (auto& c : list) c.room = room_b;
+    const std::size_t last_of_first = message_store::max_read_positions - 1;
+    list[last_of_first].room = room_c;                         // the last of the first lookup
+    list[message_store::max_read_positions].room = room_a;     // the first of the second
+    const std::size_t now = store.calls();
+    REQUIRE(store.fill_read_seq("alice", list).ok());
+    CHECK(store.calls() == now + 2);
+    CHECK(list.front().read_seq == 0);
+    CHECK(list[last_of_first].read_seq == 2);
+    CHECK(list[message_store::max_read_positions].read_seq == 7);
+    CHECK(list.back().read_seq == 0);
+  }
   SECTION("no rooms: no query") {
     const std::size_t now = store.calls();
     auto none = store.read_positions("alice", {});

@@ -8,7 +8,7 @@
 // implement the protected `do_*` hooks, which only run queries (spdlog's
 // sink pattern). See docs/concepts.md for the contract of each hook.
 
-#include <algorithm>  // std::reverse
+#include <algorithm>  // std::reverse, std::min
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -394,15 +394,20 @@ class message_store {
     return out;
   }
 
-  /// Sets each summary's `read_seq` to the user's read position, with one
-  /// `read_positions` lookup.
+  /// Sets each summary's `read_seq` to the user's read position: one
+  /// `read_positions` lookup per `max_read_positions` summaries (one for
+  /// any page the server hands out).
   result<void> fill_read_seq(std::string_view user_id, std::vector<conversation_summary>& list) {
     std::vector<std::string> rooms;
-    rooms.reserve(list.size());
-    for (const auto& c : list) rooms.push_back(c.room);
-    auto positions = read_positions(user_id, rooms);
-    if (!positions) return positions.error();
-    for (std::size_t i = 0; i < list.size(); ++i) list[i].read_seq = (*positions)[i];
+    for (std::size_t start = 0; start < list.size(); start += max_read_positions) {
+      const std::size_t end = std::min(list.size(), start + max_read_positions);
+      rooms.clear();
+      rooms.reserve(end - start);
+      for (std::size_t i = start; i < end; ++i) rooms.push_back(list[i].room);
+      auto positions = read_positions(user_id, rooms);
+      if (!positions) return positions.error();
+      for (std::size_t i = start; i < end; ++i) list[i].read_seq = (*positions)[i - start];
+    }
     return {};
   }
 
