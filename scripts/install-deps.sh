@@ -11,6 +11,10 @@
 # nodejs and node-ws are only for the tests of the JavaScript client
 # (clients/js: Node's test runner, and a WebSocket for Node; the module
 # itself needs neither). A newer Node from elsewhere counts as installed.
+# chromium is only for the console's tests in a browser; they drive it with
+# playwright-core, which ctest installs from the npm registry into the build
+# tree (scripts/install-playwright-core.sh), so npm is installed too unless
+# an npm is on the PATH already (a Node from elsewhere brings its own).
 # postgresql and redis-server are only for the tests (tests/postgres_fixture.hpp
 # starts a throwaway server with its initdb and pg_ctl, tests/redis_fixture.hpp
 # a redis-server; scripts/run-cluster.sh starts its own of both); the
@@ -32,7 +36,11 @@ packages=(
   libhiredis-dev redis-server
   clang-14 libclang-rt-14-dev
   nodejs node-ws
+  chromium
 )
+if ! command -v npm >/dev/null 2>&1; then
+  packages+=(npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

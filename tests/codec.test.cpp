@@ -1059,6 +1059,7 @@ TEST_CASE("codec encodes every server event", "[codec]") {
     with_message.last_message = sample_message("", livechat::sender_type::user);
     with_message.last_seq = 42;
     with_message.session = claimed_session();
+    with_message.read_seq = 40;
     livechat::conversation_summary without_message;
     without_message.room = "conversation:empty";
     without_message.conversation_id = "empty";
@@ -1075,9 +1076,11 @@ TEST_CASE("codec encodes every server event", "[codec]") {
     check_message(member(convs[0], "last_message"), *with_message.last_message);
     CHECK(uint_member(convs[0], "last_seq") == 42);
     check_session(member(convs[0], "session"), with_message.session);
-    CHECK(convs[0].MemberCount() == 5);
+    CHECK(uint_member(convs[0], "read_seq") == 40);
+    CHECK(convs[0].MemberCount() == 6);
     CHECK(member(convs[1], "last_message").IsNull());
     CHECK(uint_member(convs[1], "last_seq") == 0);
+    CHECK(uint_member(convs[1], "read_seq") == 0);  // none: 0, never absent
     check_session(member(convs[1], "session"), without_message.session);
     check_presence_list(member(p.payload(), "online"), e.online);
     CHECK(p.payload().MemberCount() == 2);
@@ -1101,6 +1104,7 @@ TEST_CASE("codec encodes every server event", "[codec]") {
     e.has_more = true;
     e.epoch = "epoch-1";
     e.recovered = false;
+    e.read_seq = 41;
     parse_frame(p, encode(e, t_event, std::string_view("j")), "conversation_update", t_event,
                 std::string("j"));
     const auto& pl = p.payload();
@@ -1123,7 +1127,8 @@ TEST_CASE("codec encodes every server event", "[codec]") {
     CHECK(bool_member(pl, "has_more"));
     CHECK(string_member(pl, "epoch") == "epoch-1");
     CHECK_FALSE(bool_member(pl, "recovered"));
-    CHECK(pl.MemberCount() == 9);
+    CHECK(uint_member(pl, "read_seq") == 41);
+    CHECK(pl.MemberCount() == 10);
 
     se::conversation_update empty;
     empty.room = "conversation:x";
@@ -1136,6 +1141,7 @@ TEST_CASE("codec encodes every server event", "[codec]") {
     CHECK(member(member(p2.payload(), "session"), "claimed_by").IsNull());
     CHECK(bool_member(p2.payload(), "recovered"));
     CHECK_FALSE(bool_member(p2.payload(), "has_more"));
+    CHECK(uint_member(p2.payload(), "read_seq") == 0);
   }
 
   SECTION("new_message, with each sender type, client_msg_id only when non-empty") {

@@ -899,6 +899,107 @@ TEST_CASE("mark_read records and tells the room", "[hub][read]") {
   }
 }
 
+TEST_CASE("read_receipt reaches the user's inbox tabs, each connection once", "[hub][read]") {
+  harness h;
+  h.login(1, "alice");  // in the room, marks read
+  h.login(2, "alice");  // another tab: watches the inbox only
+  h.login(3, "alice");  // a third tab: in the room and watching
+  h.login(4, "bob");    // watches the inbox: another user's position is not his business
+  h.login(5, "bob");    // in the room: sees the receipt as before
+  h.login(6, "carol");  // neither
+  h.join(1, room_a);
+  h.join(3, room_a);
+  h.join(5, room_a);
+  for (int c : {2, 3, 4}) h.send(c, R"({"type":"watch_inbox"})");
+  h.say(5, room_a, "one");
+  h.say(5, room_a, "two");
+  h.clear_all();
+
+  h.send(1, R"({"type":"mark_read","payload":{"room":")" + room_a + R"(","seq":2}})");
+  for (int c : {2, 3, 5}) {
+    INFO("connection " << c);
+    REQUIRE(h.pending(c) == 1);
+    frame r = h.next(c);
+    CHECK(r.type() == "read_receipt");
+    CHECK(r.str("room") == room_a);
+    CHECK(r.str("user_id") == "alice");
+    CHECK(r.payload()["seq"].GetInt() == 2);
+  }
+  CHECK(h.pending(1) == 0);  // the sender is not told its own position
+  CHECK(h.pending(4) == 0);
+  CHECK(h.pending(6) == 0);
+
+  SECTION("a tab that stopped watching is not told") {
+    h.send(2, R"({"type":"unwatch_inbox"})");
+    h.clear_all();
+    h.say(5, room_a, "three");
+    h.clear_all();
+    h.send(1, R"({"type":"mark_read","payload":{"room":")" + room_a + R"(","seq":3}})");
+    CHECK(h.pending(2) == 0);
+    CHECK(h.types(3) == std::vector<std::string>{"read_receipt"});
+  }
+}
+
+TEST_CASE("read_seq: the user's read position in inbox_update and conversation_update",
+          "[hub][read]") {
+  harness h;
+  const std::string room_b = "conversation:Ub";
+  h.login(1, "alice");
+  h.login(2, "bob");
+  h.join(1, room_a);
+  h.join(1, room_b);
+  for (int i = 0; i < 3; ++i) h.say(1, room_a, "a" + std::to_string(i));
+  for (int i = 0; i < 4; ++i) h.say(1, room_b, "b" + std::to_string(i));
+  h.send(1, R"({"type":"mark_read","payload":{"room":")" + room_a + R"(","seq":2}})");
+  h.send(1, R"({"type":"mark_read","payload":{"room":")" + room_b + R"(","seq":4}})");
+  h.clear_all();
+
+  auto read_seq_of = [](const frame& inbox, const std::string& room) -> std::int64_t {
+    for (const auto& c : inbox.payload()["conversations"].GetArray())
+      if (room == c["room"].GetString()) return c["read_seq"].GetInt64();
+    return -1;
+  };
+  h.send(1, R"({"type":"watch_inbox"})");
+  frame mine = h.next(1);
+  REQUIRE(mine.type() == "inbox_update");
+  CHECK(read_seq_of(mine, room_a) == 2);
+  CHECK(read_seq_of(mine, room_b) == 4);
+  h.send(2, R"({"type":"watch_inbox"})");
+  frame his = h.next(2);
+  REQUIRE(his.type() == "inbox_update");
+  CHECK(read_seq_of(his, room_a) == 0);  // per user: bob read nothing
+  CHECK(read_seq_of(his, room_b) == 0);
+
+  SECTION("the read positions of a page cost one store call, not one per conversation") {
+    std::size_t before = h.store.calls();
+    h.send(2, R"({"type":"watch_inbox"})");
+    const std::size_t two_rooms = h.store.calls() - before;
+    for (int i = 0; i < 5; ++i) {
+      const std::string r = "conversation:more" + std::to_string(i);
+      h.join(1, r);
+      h.say(1, r, "x");
+      h.send(1, R"({"type":"mark_read","payload":{"room":")" + r + R"(","seq":1}})");
+    }
+    h.clear_all();
+    before = h.store.calls();
+    h.send(1, R"({"type":"watch_inbox"})");
+    CHECK(h.store.calls() - before == two_rooms);
+    frame seven = h.next(1);
+    REQUIRE(seven.payload()["conversations"].Size() == 7);
+    CHECK(read_seq_of(seven, "conversation:more3") == 1);
+  }
+
+  h.join(2, room_a);
+  frame u = h.next(2);
+  REQUIRE(u.type() == "conversation_update");
+  CHECK(u.payload()["read_seq"].GetInt() == 0);
+  h.login(3, "alice");
+  h.join(3, room_a);
+  u = h.next(3);
+  REQUIRE(u.type() == "conversation_update");
+  CHECK(u.payload()["read_seq"].GetInt() == 2);
+}
+
 // ---------------------------------------------------------------- limits
 
 TEST_CASE("rate limit: 40 burst, then rate_limited, then 1008", "[hub][limits]") {

@@ -116,6 +116,7 @@ TEST_CASE("server codec: every server event survives encode → decode", "[serve
     with.last_message = sample_message(3);
     with.last_seq = 3;
     with.session = claimed_session();
+    with.read_seq = 2;
     conversation_summary without;
     without.room = "conversation:U2";
     without.conversation_id = "U2";
@@ -126,6 +127,8 @@ TEST_CASE("server codec: every server event survives encode → decode", "[serve
     check_same(*d.conversations[0].last_message, sample_message(3));
     CHECK(d.conversations[0].last_seq == 3);
     check_same(d.conversations[0].session, claimed_session());
+    CHECK(d.conversations[0].read_seq == 2);
+    CHECK(d.conversations[1].read_seq == 0);
     CHECK_FALSE(d.conversations[1].last_message);
     CHECK_FALSE(d.conversations[1].session.claimed_by);
     REQUIRE(d.online.size() == 1);
@@ -142,6 +145,7 @@ TEST_CASE("server codec: every server event survives encode → decode", "[serve
     e.has_more = true;
     e.epoch = "3f2a";
     e.recovered = true;
+    e.read_seq = 4;
     auto d = round_trip(e, "j");
     CHECK(d.room == e.room);
     CHECK(d.conversation_id == "U1");
@@ -154,6 +158,7 @@ TEST_CASE("server codec: every server event survives encode → decode", "[serve
     CHECK(d.has_more);
     CHECK(d.epoch == "3f2a");
     CHECK(d.recovered);
+    CHECK(d.read_seq == 4);
   }
   SECTION("new_message and message_sent") {
     check_same(round_trip(se::new_message{sample_message(9)}).message, sample_message(9));
@@ -276,6 +281,15 @@ TEST_CASE("server codec: malformed frames are described, never thrown", "[server
       good_message +
       R"(,{"id":"2"}],"last_seq":2,"has_more":false,"epoch":"e","recovered":false}})";
   CHECK(bad(update).field == "messages[1].room");
+  // read_seq: absent (an older server) reads as 0, present must be an integer >= 0.
+  std::string no_read = update;
+  no_read.replace(no_read.find(R"(,{"id":"2"})"), 11, "");
+  auto older = decode_server_frame(no_read);
+  REQUIRE(older.ok());
+  CHECK(std::get<se::conversation_update>(older.event).read_seq == 0);
+  std::string bad_read = no_read;
+  bad_read.replace(bad_read.find(R"("recovered":false)"), 17, R"("recovered":false,"read_seq":-2)");
+  CHECK(bad(bad_read).field == "read_seq");
   std::string robot = good_message;
   robot.replace(robot.find(R"("type":"user")"), 13, R"("type":"robot")");
   CHECK(bad(R"({"type":"new_message","payload":{"message":)" + robot + "}}").field ==

@@ -637,6 +637,67 @@ TEMPLATE_TEST_CASE("store conformance: read positions only move forward",
   CHECK(*store.read_position(room_a, "") == 0);
 }
 
+TEMPLATE_TEST_CASE("store conformance: read positions of many rooms in one lookup",
+                   LIVECHAT_STORE_CONFORMANCE_TAGS, LIVECHAT_STORE_CONFORMANCE_TYPES) {
+  harness<TestType> h;
+  auto& store = h.store();
+  const std::string room_c = "conversation:C";
+  REQUIRE(store.mark_read(room_a, "alice", 7).ok());
+  REQUIRE(store.mark_read(room_c, "alice", 2).ok());
+  REQUIRE(store.mark_read(room_b, "bob", 4).ok());  // another user's position is not alice's
+  REQUIRE(store.mark_read(room_c, "alice@x", 9).ok());  // nor a user id sharing a prefix
+
+  const std::size_t before = store.calls();
+  auto got = store.read_positions("alice", {room_c, room_b, room_a, "conversation:none", room_c});
+  REQUIRE(got.ok());
+  CHECK(*got == std::vector<std::uint64_t>{2, 0, 7, 0, 2});  // caller's order, repeats kept
+  CHECK(store.calls() == before + 1);  // one query, not one per room
+
+  auto bob = store.read_positions("bob", {room_a, room_b});
+  REQUIRE(bob.ok());
+  CHECK(*bob == std::vector<std::uint64_t>{0, 4});
+
+  SECTION("fill_read_seq sets each summary's read_seq") {
+    fill(store, room_a, 8);
+    fill(store, room_c, 3);
+    auto list = store.conversations(10);
+    REQUIRE(list.ok());
+    REQUIRE(list->size() == 2);
+    for (const auto& c : *list) CHECK(c.read_seq == 0);  // the list itself is per store, not per user
+    REQUIRE(store.fill_read_seq("alice", *list).ok());
+    for (const auto& c : *list) CHECK(c.read_seq == (c.room == room_a ? 7u : 2u));
+  }
+  SECTION("fill_read_seq takes more summaries than one lookup does, in chunks") {
+    std::vector<livechat::conversation_summary> list(message_store::max_read_positions + 2);
+    for (auto& c : list) c.room = room_b;
+    const std::size_t last_of_first = message_store::max_read_positions - 1;
+    list[last_of_first].room = room_c;                         // the last of the first lookup
+    list[message_store::max_read_positions].room = room_a;     // the first of the second
+    const std::size_t now = store.calls();
+    REQUIRE(store.fill_read_seq("alice", list).ok());
+    CHECK(store.calls() == now + 2);
+    CHECK(list.front().read_seq == 0);
+    CHECK(list[last_of_first].read_seq == 2);
+    CHECK(list[message_store::max_read_positions].read_seq == 7);
+    CHECK(list.back().read_seq == 0);
+  }
+  SECTION("no rooms: no query") {
+    const std::size_t now = store.calls();
+    auto none = store.read_positions("alice", {});
+    REQUIRE(none.ok());
+    CHECK(none->empty());
+    CHECK(store.calls() == now);
+  }
+  SECTION("bad input is refused, a failing store fails") {
+    CHECK(store.read_positions("", {room_a}).error() == errc::validation_error);
+    CHECK(store.read_positions("alice", {room_a, "x"}).error() == errc::validation_error);
+    std::vector<std::string> many(message_store::max_read_positions + 1, room_a);
+    CHECK(store.read_positions("alice", many).error() == errc::validation_error);
+    store.fail_after(0);
+    CHECK(store.read_positions("alice", {room_a}).error() == errc::store_failure);
+  }
+}
+
 TEMPLATE_TEST_CASE("store conformance: conversations", LIVECHAT_STORE_CONFORMANCE_TAGS,
                    LIVECHAT_STORE_CONFORMANCE_TYPES) {
   harness<TestType> h;

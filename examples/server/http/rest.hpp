@@ -128,6 +128,9 @@ class rest_routes {
     for (auto& c : page->conversations)
       if (c.last_message) hub_.sign_url(*c.last_message);  // a fresh url per delivery
     livechat::cap_conversation_page(page.value(), cap);
+    // The caller's read positions, one store lookup for the whole page.
+    if (auto read = store_.fill_read_seq(who.user_id, page->conversations); !read)
+      return store_error("read positions", read.error());
     return json_response(200, livechat::json_document([&](livechat::json_writer& w) {
       w.StartObject();
       livechat::write_json_key(w, "conversations");

@@ -299,6 +299,7 @@ inline void write_fields(json_writer& w, const se::conversation_update& e) {
   key(w, "has_more"); w.Bool(e.has_more);
   key(w, "epoch"); write_string(w, e.epoch);
   key(w, "recovered"); w.Bool(e.recovered);
+  key(w, "read_seq"); w.Uint64(e.read_seq);
 }
 inline void write_fields(json_writer& w, const se::new_message& e) {
   key(w, "message"); write(w, e.message);

@@ -120,6 +120,7 @@ struct conversation_update {
   bool has_more = false;
   std::string epoch;
   bool recovered = false;
+  std::uint64_t read_seq = 0;  ///< the receiving user's read position (0: none)
 };
 struct new_message {
   static constexpr std::string_view type_name = "new_message";

@@ -195,6 +195,10 @@ struct conversation_summary {
   std::optional<message> last_message;
   std::uint64_t last_seq = 0;
   session_state session;
+  /// The receiving user's read position (0: none), so `last_seq - read_seq`
+  /// is their unread count. Per user: the store's list leaves it 0 and the
+  /// server fills it for whoever the page is for.
+  std::uint64_t read_seq = 0;
 };
 
 /// One user in `presence_update` / `presence_diff`.

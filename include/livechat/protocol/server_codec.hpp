@@ -140,6 +140,16 @@ class server_reader {
     return v->GetUint64();
   }
 
+  /// 0 when absent (a field an older server does not send).
+  std::uint64_t optional_uint(const rapidjson::Value& obj, std::string_view prefix,
+                              const char* name) {
+    const rapidjson::Value* v = member(obj, prefix, name, false);
+    if (v == nullptr) return 0;
+    if (!v->IsUint64())
+      return fail(path(prefix, name), std::string(name) + " must be an integer >= 0"), 0;
+    return v->GetUint64();
+  }
+
   std::uint32_t uint32(const rapidjson::Value& obj, std::string_view prefix, const char* name) {
     const rapidjson::Value* v = member(obj, prefix, name, true);
     if (v == nullptr) return 0;
@@ -310,6 +320,7 @@ class server_reader {
     c.last_seq = uint(v, p, "last_seq");
     if (const rapidjson::Value* s = object(v, p, "session"))
       c.session = read_session(*s, path(p, "session"));
+    c.read_seq = optional_uint(v, p, "read_seq");
     return c;
   }
 
@@ -404,6 +415,7 @@ inline server_event read_server_payload(server_event_type kind, const rapidjson:
       e.has_more = r.boolean(p, "", "has_more");
       e.epoch = r.string(p, "", "epoch");
       e.recovered = r.boolean(p, "", "recovered");
+      e.read_seq = r.optional_uint(p, "", "read_seq");
       return e;
     }
     case server_event_type::new_message: return se::new_message{r.required_message(p, "message")};

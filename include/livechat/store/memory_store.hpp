@@ -218,6 +218,19 @@ class memory_store final : public message_store, public detail::fault_injection 
     return it == room->read_positions.end() ? std::uint64_t{0} : it->second;
   }
 
+  result<void> do_read_positions(std::string_view user_id, const std::vector<std::string>& rooms,
+                                 std::vector<std::uint64_t>& out) override {
+    // One failure point for the whole lookup, as one query in a SQL store.
+    if (injected_failure()) return errc::store_failure;
+    for (std::size_t i = 0; i < rooms.size(); ++i) {
+      const room_data* room = find_room(rooms[i]);
+      if (!room) continue;
+      auto it = detail::find_in(room->read_positions, user_id);
+      if (it != room->read_positions.end()) out[i] = it->second;
+    }
+    return {};
+  }
+
   result<void> do_list_conversations(const conversation_query& q,
                                      const std::optional<conversation_position>& after,
                                      conversation_sink& out) override {

@@ -8,7 +8,7 @@
 // implement the protected `do_*` hooks, which only run queries (spdlog's
 // sink pattern). See docs/concepts.md for the contract of each hook.
 
-#include <algorithm>  // std::reverse
+#include <algorithm>  // std::reverse, std::min
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -392,6 +392,42 @@ class message_store {
     return counted(do_read_position(room, user_id));
   }
 
+  /// Most rooms one `read_positions` call takes (a page of the REST list is
+  /// at most 500): a bound on the query the store builds.
+  static constexpr std::size_t max_read_positions = 1000;
+
+  /// The user's read positions in `rooms`, in their order (0 where none).
+  /// One store query for the whole list, so a page of summaries does not
+  /// cost one query per conversation. More than `max_read_positions`
+  /// rooms, an invalid room or an empty user → `errc::validation_error`.
+  result<std::vector<std::uint64_t>> read_positions(std::string_view user_id,
+                                                    const std::vector<std::string>& rooms) {
+    if (user_id.empty() || rooms.size() > max_read_positions) return count(errc::validation_error);
+    for (const auto& r : rooms)
+      if (!is_valid_room(r)) return count(errc::validation_error);
+    std::vector<std::uint64_t> out(rooms.size(), 0);
+    if (rooms.empty()) return out;
+    if (auto read = do_read_positions(user_id, rooms, out); !read) return count(read.error());
+    return out;
+  }
+
+  /// Sets each summary's `read_seq` to the user's read position: one
+  /// `read_positions` lookup per `max_read_positions` summaries (one for
+  /// any page the server hands out).
+  result<void> fill_read_seq(std::string_view user_id, std::vector<conversation_summary>& list) {
+    std::vector<std::string> rooms;
+    for (std::size_t start = 0; start < list.size(); start += max_read_positions) {
+      const std::size_t end = std::min(list.size(), start + max_read_positions);
+      rooms.clear();
+      rooms.reserve(end - start);
+      for (std::size_t i = start; i < end; ++i) rooms.push_back(list[i].room);
+      auto positions = read_positions(user_id, rooms);
+      if (!positions) return positions.error();
+      for (std::size_t i = start; i < end; ++i) list[i].read_seq = (*positions)[i - start];
+    }
+    return {};
+  }
+
   /// The first `limit` conversations with at least one message, newest
   /// last message first (`list_conversations` without a filter).
   result<std::vector<conversation_summary>> conversations(std::size_t limit) {
@@ -502,6 +538,19 @@ class message_store {
                                              std::uint64_t seq) = 0;
   virtual result<std::uint64_t> do_read_position(std::string_view room,
                                                  std::string_view user_id) = 0;
+  /// The positions of `rooms` (valid, not empty, may repeat) into `out`
+  /// (same size, all 0 on entry). The default asks `do_read_position` for
+  /// each room; a store with a query round trip overrides it with one query.
+  virtual result<void> do_read_positions(std::string_view user_id,
+                                         const std::vector<std::string>& rooms,
+                                         std::vector<std::uint64_t>& out) {
+    for (std::size_t i = 0; i < rooms.size(); ++i) {
+      auto r = do_read_position(rooms[i], user_id);
+      if (!r) return r.error();
+      out[i] = *r;
+    }
+    return {};
+  }
   /// The rooms with a message, in list order after `after` (the parsed
   /// `q.cursor`; nullopt: from the top), filtered by `q.status` and
   /// `q.claimed_by`, into `out` until `out.add` refuses one (it does at row

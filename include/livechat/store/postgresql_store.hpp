@@ -22,6 +22,7 @@
 #include <system_error>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include <livechat/error.hpp>
 #include <livechat/protocol/model.hpp>
@@ -29,6 +30,7 @@
 #include <livechat/store/detail/postgresql_connection.hpp>
 #include <livechat/store/detail/postgresql_schema.hpp>
 #include <livechat/store/detail/postgresql_statement.hpp>
+#include <livechat/store/detail/room_positions.hpp>
 #include <livechat/store/message_store.hpp>
 
 namespace livechat {
@@ -372,6 +374,20 @@ class postgresql_store final : public message_store, public detail::fault_inject
     auto r = run(sid::read_position, p);
     if (!r.ok()) return fail(r, "read_position");
     return r.rows() == 0 ? std::uint64_t{0} : r.unsigned_at(0, 0);
+  }
+
+  result<void> do_read_positions(std::string_view user_id, const std::vector<std::string>& rooms,
+                                 std::vector<std::uint64_t>& out) override {
+    if (auto ec = precheck()) return ec;
+    const std::string list = detail::room_list_json(rooms);
+    detail::pg_params p;
+    p.text(user_id).text(list);
+    auto r = run(sid::read_positions, p);
+    if (!r.ok()) return fail(r, "read_positions");
+    detail::room_positions found;
+    for (int row = 0; row < r.rows(); ++row) found.add(r.text_at(row, 0), r.unsigned_at(row, 1));
+    found.fill(rooms, out);
+    return {};
   }
 
   result<void> do_list_conversations(const conversation_query& cq,

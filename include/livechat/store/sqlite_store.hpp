@@ -21,11 +21,13 @@
 #include <string_view>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include <livechat/error.hpp>
 #include <livechat/protocol/model.hpp>
 #include <livechat/store/detail/fault_injection.hpp>
 #include <livechat/store/detail/random_epoch.hpp>
+#include <livechat/store/detail/room_positions.hpp>
 #include <livechat/store/detail/sqlite_schema.hpp>
 #include <livechat/store/detail/sqlite_statement.hpp>
 #include <livechat/store/detail/sqlite_transaction.hpp>
@@ -391,6 +393,26 @@ class sqlite_store final : public message_store, public detail::fault_injection 
     if (rc == SQLITE_DONE) return std::uint64_t{0};
     if (rc != SQLITE_ROW) return fail(rc, "read_position");
     return q.unsigned_at(0);
+  }
+
+  result<void> do_read_positions(std::string_view user_id, const std::vector<std::string>& rooms,
+                                 std::vector<std::uint64_t>& out) override {
+    if (auto ec = precheck()) return ec;
+    const std::string list = detail::room_list_json(rooms);
+    detail::room_positions found;
+    detail::sqlite_query q(stmt(sid::read_positions));
+    q.text(user_id).text(list);
+    // At most one row per distinct room: bounded by rooms.size().
+    for (std::size_t n = 0; n <= rooms.size(); ++n) {
+      const int rc = q.step();
+      if (rc == SQLITE_DONE) {
+        found.fill(rooms, out);
+        return {};
+      }
+      if (rc != SQLITE_ROW) return fail(rc, "read_positions");
+      found.add(q.text_at(0), q.unsigned_at(1));
+    }
+    return fail(SQLITE_ERROR, "read_positions: more rows than rooms");
   }
 
   result<void> do_list_conversations(const conversation_query& cq,

@@ -134,6 +134,7 @@ inline void write(json_writer& w, const conversation_summary& c) {
   if (c.last_message) write(w, *c.last_message); else w.Null();
   key(w, "last_seq"); w.Uint64(c.last_seq);
   key(w, "session"); write(w, c.session);
+  key(w, "read_seq"); w.Uint64(c.read_seq);
   w.EndObject();
 }
 

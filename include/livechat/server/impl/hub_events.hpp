@@ -175,6 +175,8 @@ inline void hub<Transport, Clock>::on_event(connection& c, const client_events::
   cap_history_page(page.value(), config_.max_page_bytes, !since);
   auto session = store_.load_session(ev.room);
   if (store_failed(c, session, ev, ref)) return;
+  auto read = store_.read_position(ev.room, c.who.user_id);
+  if (store_failed(c, read, ev, ref)) return;
 
   typename room_registry<handle>::join_outcome joined;
   if (!already) joined = rooms_.join(ev.room, &c, c.who.user_id, c.who.name);
@@ -190,6 +192,7 @@ inline void hub<Transport, Clock>::on_event(connection& c, const client_events::
   u.has_more = page->has_more;
   u.epoch = std::move(epoch.value());
   u.recovered = ev.since_seq.has_value() && lineage_kept && !page->has_more;
+  u.read_seq = read.value();
   reply(c, u, ref);
   if (joined.joined && joined.first_of_user)
     to_room(ev.room, make(server_events::operator_joined{ev.room, c.who.user_id, c.who.name}), &c);
@@ -229,6 +232,9 @@ inline void hub<Transport, Clock>::on_event(connection& c, const client_events::
   for (auto& conversation : list->conversations)
     if (conversation.last_message) sign_url(*conversation.last_message);
   cap_conversation_page(list.value(), config_.max_page_bytes);
+  // This user's read positions, one lookup for the page (not one per row).
+  auto read = store_.fill_read_seq(c.who.user_id, list->conversations);
+  if (store_failed(c, read, ev, ref)) return;
   c.watching_inbox = true;
   c.presence_stale = false;  // inbox_update carries the whole online list
   watchers_.insert(&c);
@@ -466,7 +472,14 @@ inline void hub<Transport, Clock>::on_event(connection& c, const client_events::
   auto position = store_.mark_read(ev.room, c.who.user_id, ev.seq);
   if (store_failed(c, position, ev, ref)) return;
   note_write(&c, ref, "mark_read");
-  to_room(ev.room, make(server_events::read_receipt{ev.room, c.who.user_id, position.value()}), &c);
+  // The room's other connections, and this user's other tabs that watch
+  // the inbox (their unread counts), each connection once.
+  const payload_ptr receipt =
+      make(server_events::read_receipt{ev.room, c.who.user_id, position.value()});
+  to_room(ev.room, receipt, &c);
+  for (handle h : watchers_)
+    if (h != &c && h->who.user_id == c.who.user_id && !rooms_.is_member(ev.room, h))
+      deliver(*h, receipt);
 }
 
 template <class Transport, class Clock>

@@ -182,6 +182,7 @@ enum class pg_sid : std::size_t {
   attachment_content,
   finish_attachment,
   select_message_at,
+  read_positions,
   count_
 };
 
@@ -326,6 +327,9 @@ inline constexpr std::array<const char*, pg_stmt_count> pg_sql = {{
     // select_message_at
     "SELECT " LIVECHAT_PG_MESSAGE_COLUMNS_ " FROM livechat_messages m" LIVECHAT_PG_FILE_
     "WHERE m.room = $1::text AND m.seq = $2::bigint",
+    // read_positions: $2 is a JSON array of rooms; each is a primary-key lookup.
+    "SELECT room, seq FROM livechat_read_positions "
+    "WHERE user_id = $1::bytea AND room IN (SELECT jsonb_array_elements_text($2::text::jsonb))",
 }};
 #undef LIVECHAT_PG_LIST_
 #undef LIVECHAT_PG_MESSAGE_COLUMNS_

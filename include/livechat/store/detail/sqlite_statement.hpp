@@ -128,6 +128,7 @@ enum class sqlite_sid : std::size_t {
   claim_attachment,
   finish_attachment,
   select_message_at,
+  read_positions,
   count_
 };
 
@@ -210,6 +211,9 @@ inline constexpr std::array<const char*, sqlite_stmt_count> sqlite_sql = {{
     "content_type = coalesce(?5, content_type) WHERE id = ?1 AND status = 'pending'",
     "SELECT " LIVECHAT_SQLITE_MESSAGE_ " FROM messages m" LIVECHAT_SQLITE_FILE_
     "WHERE m.room = ?1 AND m.seq = ?2",
+    // read_positions: ?2 is a JSON array of rooms; each is a primary-key lookup.
+    "SELECT room, seq FROM read_positions "
+    "WHERE user_id = ?1 AND room IN (SELECT value FROM json_each(?2))",
 }};
 #undef LIVECHAT_SQLITE_LIST_
 #undef LIVECHAT_SQLITE_MESSAGE_
