@@ -64,6 +64,11 @@ struct server_config : websocketpp::config::asio {
   };
   using transport_type = websocketpp::transport::asio::endpoint<transport_config>;
 
+  /// Bytes websocketpp reads from a socket at once, held in every
+  /// connection (its default is 16 KiB). Chat frames are a few hundred
+  /// bytes; a larger frame or HTTP request is read in several reads.
+  static const std::size_t connection_read_buffer_size = 2048;
+
   /// Frame or reassembled message; websocketpp closes with 1009 beyond.
   static const std::size_t max_message_size = 64 * 1024;
   static const std::size_t max_http_body_size = max_http_body;
