@@ -6,6 +6,7 @@
 // appends to one std::string, and the writers of the model types every
 // server event is made of (message, session, presence, summary).
 
+#include <algorithm>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -20,12 +21,44 @@
 namespace livechat::detail {
 
 /// RapidJSON output stream appending to a std::string (no second copy).
-struct string_output {
+/// RapidJSON reserves room before each value (PutReserve) and then writes
+/// it byte by byte (PutUnsafe): here that is a store through a pointer, not
+/// push_back's capacity check and terminator per byte. While writing, the
+/// string carries unused room at its end: finish() cuts it to what was
+/// written, and nothing may read the string before.
+class string_output {
+ public:
   using Ch = char;
-  std::string& out;
-  void Put(char c) { out.push_back(c); }
+  explicit string_output(std::string& out) : out_(out), data_(out.data()), used_(out.size()) {}
+  void Put(char c) {
+    reserve(1);
+    data_[used_++] = c;
+  }
   void Flush() {}
+  void reserve(std::size_t n) {
+    if (out_.size() - used_ < n) grow(n);
+  }
+  void put_unsafe(char c) noexcept { data_[used_++] = c; }
+  /// The string as written; call once, when done.
+  std::string& finish() {
+    out_.resize(used_);
+    return out_;
+  }
+
+ private:
+  void grow(std::size_t n) {
+    out_.resize(std::max({used_ + n, out_.size() * 2, out_.capacity()}));
+    data_ = out_.data();
+  }
+  std::string& out_;
+  char* data_;
+  std::size_t used_;
 };
+
+// Found by argument-dependent lookup from RapidJSON's Writer, and chosen
+// over its generic templates (which call Put).
+inline void PutReserve(string_output& s, std::size_t n) { s.reserve(n); }
+inline void PutUnsafe(string_output& s, char c) noexcept { s.put_unsafe(c); }
 
 using json_writer = rapidjson::Writer<string_output>;
 
@@ -128,6 +161,7 @@ std::string write_frame(std::string_view type, WritePayload&& write_payload,
     write_string(w, *ref);
   }
   w.EndObject();
+  stream.finish();
   return out;
 }
 
