@@ -237,7 +237,7 @@ class hub {
   void on_event(connection& c, const client_events::watch_inbox& ev, const ref_type& ref);
   void on_event(connection& c, const client_events::unwatch_inbox&, const ref_type& ref);
   void on_event(connection& c, const client_events::send_message& ev, const ref_type& ref);
-  void publish(const message& m, const connection* except);
+  void publish(const message& m, const connection* except, std::string_view message_json = {});
   result<append_result> ingest_user_message(const inbound_message& in);
   result<append_result> ingest_operator_message(const identity& who, std::string_view conversation_id,
                                                 std::string_view raw_text,
