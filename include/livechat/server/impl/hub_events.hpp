@@ -39,7 +39,10 @@ inline bool hub<Transport, Clock>::admit(connection& c, const std::string_view* 
   ++stats_.frames_in;
   c.last_activity = now;
   if (c.tokens.try_take(now, {config_.rate_burst, config_.rate_per_second})) return true;
-  while (!c.refused.empty() && now - c.refused.front() >= config_.refused_window) c.refused.pop_front();
+  c.refused.erase(c.refused.begin(),
+                  std::find_if(c.refused.begin(), c.refused.end(), [&](const time_point& t) {
+                    return now - t < config_.refused_window;
+                  }));
   c.refused.push_back(now);
   if (c.refused.size() > config_.max_refused_frames) {
     request_close(c, close_code::policy_violation, "too many refused frames");
