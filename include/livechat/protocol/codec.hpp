@@ -393,7 +393,7 @@ inline std::string encode_new_message(std::string_view message_json, system_time
       server_events::new_message::type_name,
       [&](detail::json_writer& w) {
         detail::key(w, "message");
-        w.RawValue(message_json.data(), message_json.size(), rapidjson::kObjectType);
+        w.raw_value(message_json, rapidjson::kObjectType);
       },
       &timestamp, std::nullopt, message_json.size() + 96);
 }
@@ -412,7 +412,7 @@ inline std::string encode_message_sent(const std::optional<std::string>& client_
           detail::write_string(w, *client_msg_id);
         }
         detail::key(w, "message");
-        w.RawValue(message_json.data(), message_json.size(), rapidjson::kObjectType);
+        w.raw_value(message_json, rapidjson::kObjectType);
         detail::key(w, "duplicate");
         w.Bool(duplicate);
       },
