@@ -27,6 +27,7 @@
 #include <websocketpp/utf8_validator.hpp>
 
 #include <livechat/server/transport.hpp>
+#include <livechat/websocketpp/detail/block_pool.hpp>
 #include <livechat/websocketpp/detail/close_reason.hpp>
 
 namespace livechat::wspp {
@@ -94,6 +95,7 @@ class server_transport {
 
   server_transport(const server_transport&) = delete;
   server_transport& operator=(const server_transport&) = delete;
+  ~server_transport() { pool_->release(); }  // frames still queued give their blocks back later
 
   // --- Transport requirements ----------------------------------------------
 
@@ -117,7 +119,9 @@ class server_transport {
     // in-flight batch, which websocketpp no longer counts; this counts both.
     const std::size_t size = cached_size_;
     con->unsent_bytes += size;
-    message_ptr counted(cached_frame_.get(), frame_release{&con->unsent_bytes, size, cached_frame_});
+    // Its control block comes from pool_: one per recipient, recycled.
+    message_ptr counted(cached_frame_.get(), frame_release{&con->unsent_bytes, size, cached_frame_},
+                        detail::pool_allocator<char>(pool_));
     // Fails only when the connection is no longer open (the deleter has
     // run by then): nothing to do.
     (void)con->send(counted);
@@ -264,6 +268,8 @@ class server_transport {
   std::vector<slot_entry> slots_;
   std::vector<std::size_t> free_;  // empty slots, reused before the table grows
   connection_id last_serial_ = 0;
+  // Up to 16,384 control blocks (~1 MB) kept for reuse.
+  detail::block_pool* pool_ = detail::block_pool::create(16 * 1024);
   livechat::server::payload_ptr cached_payload_;
   message_ptr cached_frame_;
   std::size_t cached_size_ = 0;
