@@ -143,3 +143,57 @@ void BM_hub_send_message(benchmark::State& state) {
 BENCHMARK(BM_hub_send_message)->Arg(1)->Arg(100)->Arg(10000);
 
 }  // namespace
+
+/// `online` users online, one connection each, none in a room: what an
+/// auth answers with grows with them (PROTOCOL.md: auth_success, then the
+/// whole online list in presence_update).
+struct online_fixture {
+  counting_transport transport;
+  livechat::manual_clock clock;
+  livechat::memory_store store;
+  livechat::dev_authenticator auth;
+  bench_hub hub;
+  std::uint64_t next_id = 0;
+  std::string error;
+
+  explicit online_fixture(std::size_t online) : hub(transport, clock, store, auth, bench_config()) {
+    for (std::size_t i = 0; i < online; ++i) {
+      hub.on_open(++next_id);
+      hub.on_message(next_id, R"({"type":"auth","payload":{"token":"operator-)" +
+                                  std::to_string(100000 + i) + R"("}})");
+    }
+    if (hub.users_online() != online || transport.closes != 0) error = "setup did not go as planned";
+  }
+};
+
+/// One more connection of a new user: open, auth (auth_success and the
+/// presence_update of everyone online), close (the user goes offline).
+/// Built once per process per size: the setup is O(online^2) in JSON.
+void BM_hub_auth(benchmark::State& state) {
+  const auto online = static_cast<std::size_t>(state.range(0));
+  static std::map<std::size_t, std::unique_ptr<online_fixture>> kept;
+  auto& slot = kept[online];
+  if (!slot) slot = std::make_unique<online_fixture>(online);
+  online_fixture& f = *slot;
+  if (!f.error.empty()) {
+    state.SkipWithError(f.error.c_str());
+    return;
+  }
+  const std::string auth = R"({"type":"auth","payload":{"token":"newcomer"}})";
+  const std::uint64_t bytes_before = f.transport.bytes;
+  for (auto _ : state) {
+    const std::uint64_t id = ++f.next_id;
+    f.hub.on_open(id);
+    f.hub.on_message(id, auth);
+    f.hub.on_close(id);
+  }
+  if (f.hub.users_online() != online || f.transport.closes != 0) {
+    state.SkipWithError("an auth was refused or a connection closed");
+    return;
+  }
+  state.counters["online"] = static_cast<double>(online);
+  state.counters["bytes_out_per_auth"] = benchmark::Counter(
+      static_cast<double>(f.transport.bytes - bytes_before) / static_cast<double>(state.iterations()));
+}
+
+BENCHMARK(BM_hub_auth)->Arg(100)->Arg(10000);

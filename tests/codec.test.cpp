@@ -1183,6 +1183,29 @@ TEST_CASE("codec encodes every server event", "[codec]") {
     CHECK(p2.payload().MemberCount() == 2);
   }
 
+  SECTION("a long text grows the output several times and comes back whole") {
+    se::new_message e{sample_message()};
+    e.message.text = repeat(std::string("a\"") + e_acute + emoji, 5000);
+    parse_frame(p, encode(e, t_event), "new_message", t_event, std::nullopt);
+    check_message(member(p.payload(), "message"), e.message);
+  }
+
+  SECTION("new_message and message_sent from one encoding of the message: the same bytes") {
+    for (const std::string id : {"c-1", ""}) {
+      const livechat::message m = sample_message(id, livechat::sender_type::operator_);
+      const std::string json = livechat::encode_message_object(m);
+      CHECK(livechat::encode_new_message(json, t_event) == encode(se::new_message{m}, t_event));
+      for (const bool duplicate : {false, true}) {
+        const std::optional<std::string> cid =
+            id.empty() ? std::nullopt : std::optional<std::string>(id);
+        CHECK(livechat::encode_message_sent(cid, json, duplicate, t_event) ==
+              encode(se::message_sent{cid, m, duplicate}, t_event));
+        CHECK(livechat::encode_message_sent(cid, json, duplicate, t_event, std::string_view("r\"")) ==
+              encode(se::message_sent{cid, m, duplicate}, t_event, std::string_view("r\"")));
+      }
+    }
+  }
+
   SECTION("conversation_activity") {
     se::conversation_activity e;
     e.room = room_a;

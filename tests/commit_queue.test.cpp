@@ -191,3 +191,32 @@ TEST_CASE("commit_queue: callbacks during settle see no batch and may queue agai
   CHECK(log == std::vector<std::string>{"ack"});
   CHECK(q.take_closes().size() == 2);
 }
+
+TEST_CASE("commit_queue: each send keeps its own payload when broadcasts interleave, batch after batch",
+          "[commit_queue]") {
+  queue q;
+  conn a{1}, b{2}, c{3};
+  const auto one = frame("one");
+  const auto two = frame("two");
+  for (int batch = 0; batch < 3; ++batch) {  // the second and third reuse the vectors
+    write(q, &a, "send_message");
+    CHECK(q.defer(a, one));
+    CHECK(q.defer(b, one));
+    CHECK(q.defer(c, two));
+    CHECK(q.defer(a, one));  // the same payload again after another one
+    CHECK(q.defer(b, frame("one")));  // equal text, another payload
+    q.end_call();
+    std::vector<livechat::server::payload_ptr> seen;  // owned: the queue lets go after settle
+    q.settle(
+        true, [&](conn&, const livechat::server::payload_ptr& p) { seen.push_back(p); },
+        [](const livechat::message&) {}, [](const queue::write&) {});
+    REQUIRE(seen.size() == 5);
+    CHECK(seen[0] == one);
+    CHECK(seen[1] == one);
+    CHECK(seen[2] == two);
+    CHECK(seen[3] == one);
+    CHECK(seen[4] != one);
+    CHECK(*seen[4] == "one");
+    CHECK_FALSE(q.holding());
+  }
+}

@@ -5,6 +5,8 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <livechat/protocol/codec.hpp>
 #include <livechat/protocol/events.hpp>
@@ -67,4 +69,35 @@ TEST_CASE("json_writer: strings, arrays and the writer's own members", "[json_wr
   const std::string tail = R"(}],"next":null,"name":"x"})";
   REQUIRE(doc.size() > tail.size());
   CHECK(doc.compare(doc.size() - tail.size(), tail.size(), tail) == 0);
+}
+
+TEST_CASE("json_writer: presence entries spelled as RapidJSON writes them, escaped or not",
+          "[json_writer]") {
+  const std::vector<livechat::presence_entry> online = {
+      {"alice", "Alice Liddell", 1},
+      {"bob", "", 4294967295u},
+      {"U4af4980629", "\xE3\x81\x82\xF0\x9F\x98\x80 caf\xC3\xA9 / <b>", 2},  // UTF-8 passes through
+      {"quote\"d", "back\\slash", 3},
+      {"ctl", std::string("tab\there\x01", 10), 5},
+      {"long", std::string(300, 'n'), 6},  // past the one-piece path's size
+      {std::string(200, 'u'), std::string(56, 'v'), 7},  // at its limit
+  };
+  const std::string ours = livechat::json_document(
+      [&](livechat::json_writer& w) { livechat::write_json(w, online); });
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> ref(buf);
+  ref.StartArray();
+  for (const auto& p : online) {
+    ref.StartObject();
+    ref.Key("user_id");
+    ref.String(p.user_id.data(), static_cast<rapidjson::SizeType>(p.user_id.size()));
+    ref.Key("name");
+    ref.String(p.name.data(), static_cast<rapidjson::SizeType>(p.name.size()));
+    ref.Key("connections");
+    ref.Uint(p.connections);
+    ref.EndObject();
+  }
+  ref.EndArray();
+  CHECK(ours == std::string(buf.GetString(), buf.GetSize()));
+  CHECK(ours.find(R"({"user_id":"bob","name":"","connections":4294967295})") != std::string::npos);
 }

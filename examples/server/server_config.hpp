@@ -8,6 +8,7 @@
 
 #include <cstddef>
 
+#include <websocketpp/concurrency/none.hpp>
 #include <websocketpp/config/asio_no_tls.hpp>
 #include <websocketpp/server.hpp>
 
@@ -33,9 +34,17 @@ struct connection_data : livechat::wspp::connection_data {
 /// limits as compile-time defaults. main() sets the limits again at run
 /// time, as websocketpp's endpoint only applies a config default it sees
 /// changed.
+///
+/// Single-threaded: the server runs the endpoint, the hub and every
+/// handler on one thread (the LINE push worker only posts to it), so the
+/// config has no locks (concurrency::none) and no strand per connection
+/// (enable_multithreading = false). The default config takes a mutex and
+/// goes through a strand for every frame it queues and writes.
 struct server_config : websocketpp::config::asio {
   using type = server_config;
   using base = websocketpp::config::asio;
+
+  using concurrency_type = websocketpp::concurrency::none;
 
   using request_type = checked_request;
   using response_type = json_error_response;
@@ -45,6 +54,8 @@ struct server_config : websocketpp::config::asio {
   using elog_type = logging::websocketpp_logger<concurrency_type, websocketpp::log::elevel>;
 
   struct transport_config : base::transport_config {
+    using concurrency_type = type::concurrency_type;
+    static const bool enable_multithreading = false;
     using request_type = type::request_type;
     using response_type = type::response_type;
     using alog_type = type::alog_type;
@@ -52,6 +63,11 @@ struct server_config : websocketpp::config::asio {
     using socket_type = lingering_socket_endpoint;
   };
   using transport_type = websocketpp::transport::asio::endpoint<transport_config>;
+
+  /// Bytes websocketpp reads from a socket at once, held in every
+  /// connection (its default is 16 KiB). Chat frames are a few hundred
+  /// bytes; a larger frame or HTTP request is read in several reads.
+  static const std::size_t connection_read_buffer_size = 2048;
 
   /// Frame or reassembled message; websocketpp closes with 1009 beyond.
   static const std::size_t max_message_size = 64 * 1024;

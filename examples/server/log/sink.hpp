@@ -30,12 +30,12 @@
 #include <cstdio>
 #include <functional>
 #include <initializer_list>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
-#include <unordered_map>
 #include <utility>
 
 #include <livechat/protocol/timestamp.hpp>
@@ -241,7 +241,7 @@ class sink {
   bool admit(level l, std::string_view event) {
     if (limit_.lines_per_window == 0) return true;
     const auto t = now();
-    auto it = windows_.find(std::string(event));
+    auto it = windows_.find(event);
     if (it == windows_.end()) {
       it = windows_.emplace(std::string(event), window{}).first;
       it->second.start = t;
@@ -296,7 +296,10 @@ class sink {
   std::function<clock::time_point()> now_;
   bool timestamps_ = true;
   std::mutex mutex_;
-  std::unordered_map<std::string, window> windows_;
+  // Ordered with a transparent comparator so that admit() looks a kind up
+  // by its string_view: a suppressed line (one per operator message on a
+  // server without a LINE token) then allocates nothing.
+  std::map<std::string, window, std::less<>> windows_;
 };
 
 }  // namespace livechat_server::logging

@@ -380,6 +380,53 @@ std::string encode(const Event& event, system_time timestamp,
       &timestamp, ref, 256);
 }
 
+/// The `message` object of `new_message` and `message_sent`, encoded once
+/// for both frames of a stored message (the sender's acknowledgement and
+/// the room's broadcast): pass it to encode_new_message and
+/// encode_message_sent, which write the same bytes as encode() would.
+inline std::string encode_message_object(const message& m) {
+  std::string out;
+  out.reserve(256);
+  detail::string_output stream{out};
+  detail::json_writer w(stream);
+  detail::write(w, m);
+  stream.finish();
+  return out;
+}
+
+/// encode(server_events::new_message{m}, timestamp), with `m` already
+/// encoded by encode_message_object.
+inline std::string encode_new_message(std::string_view message_json, system_time timestamp) {
+  return detail::write_frame(
+      server_events::new_message::type_name,
+      [&](detail::json_writer& w) {
+        detail::key(w, "message");
+        w.raw_value(message_json, rapidjson::kObjectType);
+      },
+      &timestamp, std::nullopt, message_json.size() + 96);
+}
+
+/// encode(server_events::message_sent{client_msg_id, m, duplicate},
+/// timestamp, ref), with `m` already encoded by encode_message_object.
+inline std::string encode_message_sent(const std::optional<std::string>& client_msg_id,
+                                       std::string_view message_json, bool duplicate,
+                                       system_time timestamp,
+                                       std::optional<std::string_view> ref = std::nullopt) {
+  return detail::write_frame(
+      server_events::message_sent::type_name,
+      [&](detail::json_writer& w) {
+        if (client_msg_id) {
+          detail::key(w, "client_msg_id");
+          detail::write_string(w, *client_msg_id);
+        }
+        detail::key(w, "message");
+        w.raw_value(message_json, rapidjson::kObjectType);
+        detail::key(w, "duplicate");
+        w.Bool(duplicate);
+      },
+      &timestamp, ref, message_json.size() + 160);
+}
+
 }  // namespace livechat
 
 #endif

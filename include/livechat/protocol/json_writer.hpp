@@ -49,6 +49,7 @@ std::string json_document(F&& f) {
   detail::string_output stream{out};
   json_writer w(stream);
   std::forward<F>(f)(w);
+  stream.finish();
   return out;
 }
 

@@ -31,6 +31,7 @@ std::size_t encoded_item_size(const T& item, std::string& scratch) {
   detail::string_output out{scratch};
   detail::json_writer w(out);
   detail::write(w, item);
+  out.finish();
   return scratch.size() + 1;
 }
 

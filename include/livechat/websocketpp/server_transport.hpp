@@ -13,11 +13,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
-#include <unordered_map>
+#include <vector>
 
 #include <websocketpp/config/asio_no_tls.hpp>
 #include <websocketpp/frame.hpp>
@@ -25,6 +27,7 @@
 #include <websocketpp/utf8_validator.hpp>
 
 #include <livechat/server/transport.hpp>
+#include <livechat/websocketpp/detail/block_pool.hpp>
 #include <livechat/websocketpp/detail/close_reason.hpp>
 
 namespace livechat::wspp {
@@ -53,8 +56,11 @@ struct server_config : ::websocketpp::config::asio {
 };
 
 /// The hub's Transport (livechat/server/transport.hpp) over a
-/// `websocketpp::server<Config>`. Ids are a counter, never reused, so a late
-/// event for a closed connection can never reach a newer one.
+/// `websocketpp::server<Config>`. An id is a slot of a table and a serial
+/// number: the slot finds the connection without a hash lookup (the hub
+/// makes two calls per recipient of a broadcast), the serial, never
+/// reused, keeps a late event for a closed connection from reaching a
+/// newer one in the same slot.
 ///
 /// @tparam Config a websocketpp server config whose `connection_base`
 /// derives from connection_data (server_config, or one of your own: a TLS
@@ -89,6 +95,7 @@ class server_transport {
 
   server_transport(const server_transport&) = delete;
   server_transport& operator=(const server_transport&) = delete;
+  ~server_transport() { pool_->release(); }  // frames still queued give their blocks back later
 
   // --- Transport requirements ----------------------------------------------
 
@@ -99,8 +106,8 @@ class server_transport {
   /// copies, N UTF-8 validations and N header encodings into one. Holding
   /// the payload keeps its address from being reused for a different one.
   void send(const connection_id& id, const livechat::server::payload_ptr& payload) {
-    auto con = find(id);
-    if (!con || !payload) return;
+    auto* con = find(id);
+    if (con == nullptr || !payload) return;
     if (payload != cached_payload_) {
       cached_frame_ = prepare(*payload);
       cached_payload_ = cached_frame_ ? payload : nullptr;
@@ -112,7 +119,9 @@ class server_transport {
     // in-flight batch, which websocketpp no longer counts; this counts both.
     const std::size_t size = cached_size_;
     con->unsent_bytes += size;
-    message_ptr counted(cached_frame_.get(), frame_release{&con->unsent_bytes, size, cached_frame_});
+    // Its control block comes from pool_: one per recipient, recycled.
+    message_ptr counted(cached_frame_.get(), frame_release{&con->unsent_bytes, size, cached_frame_},
+                        detail::pool_allocator<char>(pool_));
     // Fails only when the connection is no longer open (the deleter has
     // run by then): nothing to do.
     (void)con->send(counted);
@@ -120,8 +129,8 @@ class server_transport {
 
   /// Starts the closing handshake. The close handler reports the end later.
   void close(const connection_id& id, std::uint16_t code, std::string_view reason) {
-    auto con = find(id);
-    if (!con) return;
+    auto* con = find(id);
+    if (con == nullptr) return;
     ::websocketpp::lib::error_code ec;
     con->close(code, detail::close_reason(reason), ec);  // ec: already closing/closed
   }
@@ -130,17 +139,25 @@ class server_transport {
   /// socket (header included): those waiting in websocketpp's queue and
   /// the batch being written. (The kernel's socket buffer is not counted.)
   std::size_t buffered_amount(const connection_id& id) {
-    auto con = find(id);
-    return con ? con->unsent_bytes : 0;
+    const auto* con = find(id);
+    return con != nullptr ? con->unsent_bytes : 0;
   }
 
   // --- For the endpoint's handlers -----------------------------------------
 
   /// Open handler: gives the connection its id (then call hub.on_open(id)).
   connection_id add(const connection_ptr& con) {
-    const connection_id id = ++last_id_;
+    std::size_t slot = slots_.size();
+    if (free_.empty()) {
+      if (slot > slot_mask) throw std::length_error("server_transport: too many connections");
+      slots_.emplace_back();
+    } else {
+      slot = free_.back();
+      free_.pop_back();
+    }
+    const connection_id id = (++last_serial_ << slot_bits) | slot;
+    slots_[slot] = {id, con};
     con->livechat_id = id;
-    connections_.emplace(id, con->get_handle());
     return id;
   }
 
@@ -149,12 +166,15 @@ class server_transport {
   /// call hub.on_close(id)).
   connection_id remove(const connection_ptr& con) {
     const connection_id id = con->livechat_id;
-    if (id == 0 || connections_.erase(id) == 0) return 0;
+    if (id == 0 || find(id) == nullptr) return 0;
+    const auto slot = static_cast<std::size_t>(id & slot_mask);
+    slots_[slot] = {};
+    free_.push_back(slot);
     return id;
   }
 
   /// Open WebSocket connections, those closing included.
-  std::size_t size() const noexcept { return connections_.size(); }
+  std::size_t size() const noexcept { return slots_.size() - free_.size(); }
 
   /// Sets the endpoint's open, message, close and fail handlers to drive
   /// `hub` (a server::hub over this transport): open → add + on_open, text
@@ -190,9 +210,26 @@ class server_transport {
     return endpoint_.get_con_from_hdl(hdl, ec);  // null if already gone
   }
 
-  connection_ptr find(const connection_id& id) {
-    auto it = connections_.find(id);
-    return it == connections_.end() ? nullptr : get(it->second);
+  // The table holds each connection from add() to remove() (its close or
+  // fail handler, which websocketpp runs for every connection that
+  // opened), so a pointer found here is alive for the current call.
+  typename connection_ptr::element_type* find(const connection_id& id) const noexcept {
+    const auto slot = static_cast<std::size_t>(id & slot_mask);
+    if (slot >= slots_.size() || slots_[slot].id != id) return nullptr;
+    return slots_[slot].con.get();
+  }
+
+  // Text frames are mostly ASCII: skip the ASCII prefix 8 bytes at a time,
+  // then let websocketpp's validator check the rest byte by byte.
+  static bool valid_utf8(const std::string& s) {
+    std::size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+      std::uint64_t word;
+      std::memcpy(&word, s.data() + i, 8);
+      if ((word & 0x8080808080808080ULL) != 0) break;
+    }
+    ::websocketpp::utf8_validator::validator v;
+    return v.decode(s.begin() + static_cast<std::ptrdiff_t>(i), s.end()) && v.complete();
   }
 
   struct frame_release {
@@ -206,7 +243,7 @@ class server_transport {
   // websocketpp's own processor would build it. nullptr for invalid UTF-8:
   // a text frame must never carry it, and the hub's encoder never makes it.
   message_ptr prepare(const std::string& payload) {
-    if (!::websocketpp::utf8_validator::validate(payload)) return nullptr;
+    if (!valid_utf8(payload)) return nullptr;
     auto msg = msg_manager_->get_message(::websocketpp::frame::opcode::text, 0);
     ::websocketpp::frame::basic_header h(::websocketpp::frame::opcode::text, payload.size(),
                                          /*fin=*/true, /*mask=*/false);
@@ -220,8 +257,19 @@ class server_transport {
 
   endpoint_type& endpoint_;
   std::shared_ptr<typename Config::con_msg_manager_type> msg_manager_;
-  std::unordered_map<connection_id, ::websocketpp::connection_hdl> connections_;
-  connection_id last_id_ = 0;
+  // An id is (serial << slot_bits) | slot: 2^24 connections at once, 2^40
+  // over the transport's life.
+  static constexpr unsigned slot_bits = 24;
+  static constexpr connection_id slot_mask = (connection_id{1} << slot_bits) - 1;
+  struct slot_entry {
+    connection_id id = 0;
+    connection_ptr con;
+  };
+  std::vector<slot_entry> slots_;
+  std::vector<std::size_t> free_;  // empty slots, reused before the table grows
+  connection_id last_serial_ = 0;
+  // Up to 16,384 control blocks (~1 MB) kept for reuse.
+  detail::block_pool* pool_ = detail::block_pool::create(16 * 1024);
   livechat::server::payload_ptr cached_payload_;
   message_ptr cached_frame_;
   std::size_t cached_size_ = 0;

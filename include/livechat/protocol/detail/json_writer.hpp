@@ -6,8 +6,11 @@
 // appends to one std::string, and the writers of the model types every
 // server event is made of (message, session, presence, summary).
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstddef>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,14 +26,63 @@
 namespace livechat::detail {
 
 /// RapidJSON output stream appending to a std::string (no second copy).
-struct string_output {
+/// RapidJSON reserves room before each value (PutReserve) and then writes
+/// it byte by byte (PutUnsafe): here that is a store through a pointer, not
+/// push_back's capacity check and terminator per byte. While writing, the
+/// string carries unused room at its end: finish() cuts it to what was
+/// written, and nothing may read the string before.
+class string_output {
+ public:
   using Ch = char;
-  std::string& out;
-  void Put(char c) { out.push_back(c); }
+  explicit string_output(std::string& out) : out_(out), data_(out.data()), used_(out.size()) {}
+  void Put(char c) {
+    reserve(1);
+    data_[used_++] = c;
+  }
   void Flush() {}
+  void reserve(std::size_t n) {
+    if (out_.size() - used_ < n) grow(n);
+  }
+  void put_unsafe(char c) noexcept { data_[used_++] = c; }
+  void append(std::string_view piece) {
+    reserve(piece.size());
+    std::memcpy(data_ + used_, piece.data(), piece.size());
+    used_ += piece.size();
+  }
+  /// The string as written; call once, when done.
+  std::string& finish() {
+    out_.resize(used_);
+    return out_;
+  }
+
+ private:
+  void grow(std::size_t n) {
+    out_.resize(std::max({used_ + n, out_.size() * 2, out_.capacity()}));
+    data_ = out_.data();
+  }
+  std::string& out_;
+  char* data_;
+  std::size_t used_;
 };
 
-using json_writer = rapidjson::Writer<string_output>;
+// Found by argument-dependent lookup from RapidJSON's Writer, and chosen
+// over its generic templates (which call Put).
+inline void PutReserve(string_output& s, std::size_t n) { s.reserve(n); }
+inline void PutUnsafe(string_output& s, char c) noexcept { s.put_unsafe(c); }
+
+/// RapidJSON's Writer over string_output, plus raw_value(): JSON written
+/// before (a message encoded once for two frames, a presence entry put
+/// together in one piece) copied with one memcpy, where Writer::RawValue
+/// copies byte by byte.
+class json_writer : public rapidjson::Writer<string_output> {
+ public:
+  using rapidjson::Writer<string_output>::Writer;
+  void raw_value(std::string_view json, rapidjson::Type type) {
+    Prefix(type);
+    os_->append(json);
+    (void)EndValue(true);
+  }
+};
 
 inline void write_string(json_writer& w, std::string_view s) {
   w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
@@ -118,7 +170,45 @@ inline void write(json_writer& w, const session_state& s) {
   w.EndObject();
 }
 
+/// True when RapidJSON's Writer copies `s` between the quotes unchanged:
+/// no control character, quote or backslash to escape (it passes UTF-8
+/// through as it is).
+inline bool needs_no_escape(std::string_view s) noexcept {
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || c == '"' || c == '\\') return false;
+  }
+  return true;
+}
+
 inline void write(json_writer& w, const presence_entry& p) {
+  // Every auth answers with this object for each user online (10,000 of
+  // them make a 700 KB presence_update): when nothing needs escaping it is
+  // put together with memcpy and handed to the writer whole, the same
+  // bytes as the general path below.
+  constexpr std::size_t fast_max = 320;
+  constexpr std::string_view head = "{\"user_id\":\"", middle = "\",\"name\":\"",
+                             tail = "\",\"connections\":";
+  if (p.user_id.size() + p.name.size() <= fast_max - 64 && needs_no_escape(p.user_id) &&
+      needs_no_escape(p.name)) {
+    char buf[fast_max];
+    std::size_t n = 0;
+    auto put = [&](std::string_view s) {
+      std::memcpy(buf + n, s.data(), s.size());
+      n += s.size();
+    };
+    put(head);
+    put(p.user_id);
+    put(middle);
+    put(p.name);
+    put(tail);
+    char digits[16];
+    const char* end = std::to_chars(digits, digits + sizeof digits, p.connections).ptr;
+    put(std::string_view(digits, static_cast<std::size_t>(end - digits)));
+    put("}");
+    w.raw_value(std::string_view(buf, n), rapidjson::kObjectType);
+    return;
+  }
   w.StartObject();
   key(w, "user_id"); write_string(w, p.user_id);
   key(w, "name"); write_string(w, p.name);
@@ -174,6 +264,7 @@ std::string write_frame(std::string_view type, WritePayload&& write_payload,
     write_string(w, *ref);
   }
   w.EndObject();
+  stream.finish();
   return out;
 }
 

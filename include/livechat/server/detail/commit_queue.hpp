@@ -18,6 +18,7 @@
 // The queue points at connections it does not own; a connection retired
 // while a batch is held is parked here until the batch is settled.
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -39,10 +40,12 @@ class commit_queue {
   using ref_type = std::optional<std::string>;
 
   /// A send waiting for the commit of `write` (0: waits only to keep its
-  /// place in line). Kept small: a broadcast queues one per recipient.
+  /// place in line). Kept small: a broadcast queues one per recipient, so
+  /// the payload is an index into the batch's payloads (one shared_ptr
+  /// copy per payload, not per recipient).
   struct send {
     Connection* to;
-    payload_ptr payload;
+    std::size_t payload;
     std::uint64_t write;
   };
   /// An operator message for the outbound channel, after the commit of `write`.
@@ -99,7 +102,9 @@ class commit_queue {
   /// when no batch is held: send it now.
   bool defer(Connection& to, const payload_ptr& payload) {
     if (!holding_) return false;
-    sends_.push_back({&to, payload, current_});
+    // A broadcast queues the same payload for every recipient in a row.
+    if (payloads_.empty() || payloads_.back() != payload) payloads_.push_back(payload);
+    sends_.push_back({&to, payloads_.size() - 1, current_});
     return true;
   }
 
@@ -140,17 +145,26 @@ class commit_queue {
     current_ = 0;
     std::vector<send> sends;
     sends.swap(sends_);
+    std::vector<payload_ptr> payloads;
+    payloads.swap(payloads_);
     std::vector<outbound> out;
     out.swap(outbound_);
     std::vector<write> writes;
     writes.swap(writes_);
     for (auto& s : sends)
-      if (committed || s.write == 0) send_fn(*s.to, s.payload);
+      if (committed || s.write == 0) send_fn(*s.to, payloads[s.payload]);
     if (committed)
       for (auto& o : out) outbound_fn(o.msg);
     else
       for (auto& w : writes) failed_fn(w);
     parked_.clear();
+    // Keep the vectors' capacity for the next batch (the callbacks queue
+    // nothing: no batch is held while they run), up to a bound.
+    constexpr std::size_t max_kept = 64 * 1024;
+    sends.clear();
+    payloads.clear();
+    if (sends_.empty() && sends.capacity() <= max_kept) sends_.swap(sends);
+    if (payloads_.empty() && payloads.capacity() <= max_kept) payloads_.swap(payloads);
   }
 
  private:
@@ -158,6 +172,7 @@ class commit_queue {
   std::uint64_t counter_ = 0;
   std::uint64_t current_ = 0;
   std::vector<send> sends_;
+  std::vector<payload_ptr> payloads_;
   std::vector<outbound> outbound_;
   std::vector<write> writes_;
   std::vector<close_request> closes_;

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,7 +39,10 @@ inline bool hub<Transport, Clock>::admit(connection& c, const std::string_view* 
   ++stats_.frames_in;
   c.last_activity = now;
   if (c.tokens.try_take(now, {config_.rate_burst, config_.rate_per_second})) return true;
-  while (!c.refused.empty() && now - c.refused.front() >= config_.refused_window) c.refused.pop_front();
+  c.refused.erase(c.refused.begin(),
+                  std::find_if(c.refused.begin(), c.refused.end(), [&](const time_point& t) {
+                    return now - t < config_.refused_window;
+                  }));
   c.refused.push_back(now);
   if (c.refused.size() > config_.max_refused_frames) {
     request_close(c, close_code::policy_violation, "too many refused frames");
@@ -274,8 +278,12 @@ inline void hub<Transport, Clock>::on_event(connection& c, const client_events::
     return;
   }
   note_write(&c, ref, "send_message");  // everything below waits for the commit
-  reply(c, server_events::message_sent{ev.client_msg_id, m, false}, ref);
-  publish(m, &c);
+  // The message is encoded once, for the acknowledgement and the broadcast.
+  const std::string json = encode_message_object(m);
+  deliver(c, std::make_shared<const std::string>(encode_message_sent(
+                 ev.client_msg_id, json, false, clock_.system_now(),
+                 ref ? std::optional<std::string_view>(*ref) : std::nullopt)));
+  publish(m, &c, json);
   // The message the typist was typing has arrived: the indicator ends.
   if (typing_.stop(ev.room, c.who.user_id))
     to_room(ev.room, make(server_events::typing{ev.room, c.who.user_id, c.who.name, false}), &c,
@@ -284,13 +292,19 @@ inline void hub<Transport, Clock>::on_event(connection& c, const client_events::
 
 /// new_message to the room (but `except`), conversation_activity to the
 /// inbox watchers, and, for an operator's message, the outbound channel.
+/// `message_json`: `m` as encode_message_object wrote it, or empty.
 template <class Transport, class Clock>
-inline void hub<Transport, Clock>::publish(const message& m, const connection* except) {
+inline void hub<Transport, Clock>::publish(const message& m, const connection* except,
+                                           std::string_view message_json) {
   ++stats_.messages_stored;
+  std::string own;
+  if (message_json.empty()) message_json = own = encode_message_object(m);
+  auto frame =
+      std::make_shared<const std::string>(encode_new_message(message_json, clock_.system_now()));
   if (link_ != nullptr)  // the link delivers it here too, in seq order with the other nodes'
-    share(cluster_audience::message, m.room, make(server_events::new_message{m}), m.seq, except);
+    share(cluster_audience::message, m.room, std::move(frame), m.seq, except);
   else
-    to_room(m.room, make(server_events::new_message{m}), except);
+    to_room(m.room, std::move(frame), except);
   if (!watchers_.empty() || link_ != nullptr) {  // other nodes' watchers too
     auto session = store_.load_session(m.room);
     if (session)
