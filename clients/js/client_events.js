@@ -232,6 +232,25 @@ export const HANDLERS = {
 
   typing(p) { this._emit('typing', p); },
 
+  // A pending attachment became ready or failed: the stored message (in the
+  // room's view, and the inbox's last message) takes the new attachment, so
+  // a view drawn from either shows it without refetching history.
+  attachment_updated(p) {
+    if (!p || typeof p.room !== 'string' || !p.attachment || typeof p.attachment !== 'object') return;
+    const same = (m) => m && m.room === p.room &&
+      ((typeof p.message_id === 'string' && m.id === p.message_id) || (Number.isInteger(p.seq) && m.seq === p.seq));
+    let message = null;
+    const r = this._rooms.get(p.room);
+    if (r) {
+      message = r.history.view.messages.find(same) || null;
+      if (message) message.attachment = p.attachment;
+    }
+    const c = this._inbox.get(p.room);
+    if (c && same(c.last_message)) c.last_message = { ...c.last_message, attachment: p.attachment };
+    this._emit('attachment_updated', { room: p.room, message_id: p.message_id, seq: p.seq,
+      attachment: p.attachment, message });
+  },
+
   operator_joined(p) {
     const r = this._rooms.get(p.room);
     if (r && !r.history.view.members.some((u) => u.user_id === p.user_id)) {

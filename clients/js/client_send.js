@@ -47,8 +47,10 @@ export const sendMethods = {
           const m = this._queue.find(o.clientMsgId);
           if (!m) continue; // acknowledged, expired or dropped meanwhile
           this._inFlight.add(m.clientMsgId);
-          frame = this._frame('send_message', { room: m.room, text: m.text, client_msg_id: m.clientMsgId },
-            { kind: 'send', room: m.room, clientMsgId: m.clientMsgId });
+          const payload = { room: m.room, client_msg_id: m.clientMsgId };
+          if (m.text) payload.text = m.text;
+          if (m.attachmentId) payload.attachment_id = m.attachmentId;
+          frame = this._frame('send_message', payload, { kind: 'send', room: m.room, clientMsgId: m.clientMsgId });
           this._setPendingState(m.clientMsgId, 'sending');
         } else {
           // Encoded now, so a ref names a request of this connection.
@@ -166,8 +168,10 @@ export const sendMethods = {
     this._inFlight.delete(m.clientMsgId);
     this._scheduled.delete(m.clientMsgId);
     this._removePending(m.room, m.clientMsgId);
-    this._emit('message_state', { clientMsgId: m.clientMsgId, room: m.room, text: m.text, state: 'failed',
-      reason: why, error: detail || null, retries: m.retries });
+    const e = { clientMsgId: m.clientMsgId, room: m.room, text: m.text, state: 'failed',
+      reason: why, error: detail || null, retries: m.retries };
+    if (m.attachmentId) e.attachmentId = m.attachmentId;
+    this._emit('message_state', e);
   },
 
   _removePending(room, id) {

@@ -22,8 +22,34 @@ export interface Message {
   text: string;
   created_at: string;
   client_msg_id?: string;
-  kind?: string;
-  attachment?: Record<string, unknown>;
+  /** Left out for text; a kind this client does not know is shown as text. */
+  kind?: MessageKind;
+  attachment?: Attachment;
+}
+
+export type MessageKind = 'text' | 'image' | 'video' | 'audio' | 'file' | 'sticker' | 'location' | (string & {});
+
+/** An image, video, audio or file: `url` (signed, valid for an hour) only while `ready`. */
+export interface FileAttachment {
+  id: string;
+  status: 'pending' | 'ready' | 'failed';
+  content_type: string;
+  size: number;
+  name: string;
+  url?: string;
+  duration_ms?: number;
+}
+export interface StickerAttachment { package_id: string; sticker_id: string }
+export interface LocationAttachment { title: string; address: string; latitude: number; longitude: number }
+export type Attachment = FileAttachment | StickerAttachment | LocationAttachment;
+
+export interface AttachmentUpdate {
+  room: string;
+  message_id: string;
+  seq: number;
+  attachment: FileAttachment;
+  /** The stored message of the room's view, already updated; null when the room is not joined or it is not loaded. */
+  message: Message | null;
 }
 
 export interface SessionState {
@@ -237,6 +263,8 @@ export interface ClientEvents {
   conversation_activity: (e: { room: string; conversation_id: string; last_message: Message; session: SessionState }) => void;
   /** One conversation of the inbox changed (activity, session, read position). */
   summary: (c: ConversationSummary) => void;
+  /** A pending attachment became `ready` or `failed` (room members and inbox watchers). */
+  attachment_updated: (e: AttachmentUpdate) => void;
   error: (e: ClientError) => void;
   /** The REST fallback started ('rest') or the WebSocket took over again ('websocket'). */
   transport: (mode: 'rest' | 'websocket') => void;
@@ -281,7 +309,9 @@ export declare class LiveChatClient {
   /** Forgets the room (its unsent messages fail as 'cancelled') and leaves it. */
   leave(room: string): void;
   /** Queues a message; returns its client_msg_id, or null when refused (reported as an 'error'). */
-  send(room: string, text: string, options?: { clientMsgId?: string }): string | null;
+  send(room: string, text: string, options?: { clientMsgId?: string; attachmentId?: string }): string | null;
+  /** Sends an upload (RestClient.uploadAttachment's id); the text defaults to the file name on the server. */
+  sendMessage(room: string, message: { attachmentId?: string; text?: string; clientMsgId?: string }): string | null;
   typing(room: string, on: boolean): void;
   claim(room: string): boolean;
   release(room: string): boolean;
@@ -359,5 +389,14 @@ export declare class RestClient {
   listConversations(query?: { limit?: number; cursor?: string; status?: 'open' | 'claimed' | 'closed'; claimed_by?: string }):
     Promise<{ conversations: Omit<ConversationSummary, 'unread'>[]; next_cursor: string | null }>;
   history(conversationId: string, query?: { since_seq?: number; before_seq?: number; limit?: number }): Promise<HistoryPage>;
-  postMessage(conversationId: string, text: string, clientMsgId?: string): Promise<{ message: Message; duplicate: boolean }>;
+  postMessage(conversationId: string, text: string, clientMsgId?: string, attachmentId?: string):
+    Promise<{ message: Message; duplicate: boolean }>;
+  /**
+   * POST /api/v1/attachments?name= with the raw body: the `ready` attachment. Progress through XMLHttpRequest
+   * in a browser (once at the end with fetch); `signal` cancels (AbortError); over the limit: RestError 413.
+   */
+  uploadAttachment(data: Blob | ArrayBuffer | ArrayBufferView, options?: {
+    name?: string; contentType?: string; signal?: AbortSignal;
+    onProgress?: (p: { loaded: number; total: number }) => void;
+  }): Promise<FileAttachment>;
 }

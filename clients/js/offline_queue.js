@@ -59,13 +59,14 @@ export class MessageQueue {
   }
 
   /**
-   * Appends {room, text, clientMsgId}; expired messages go first. False (and
+   * Appends {room, text, clientMsgId, attachmentId?}; expired messages go first. False (and
    * the drop reported) when the text alone is over maxBytes or the queue is
    * full under reject_new; drop_oldest evicts the oldest until it fits.
    */
   enqueue(m, now) {
     const item = { room: m.room, text: m.text, clientMsgId: m.clientMsgId, enqueuedAt: now,
       retries: 0, bytes: utf8Bytes(m.text) };
+    if (m.attachmentId) item.attachmentId = m.attachmentId;
     this.expire(now);
     if (item.bytes > this.settings.maxBytes) {
       this._notify(item, DropReason.too_large);

@@ -338,9 +338,16 @@ export class LiveChatClient {
   send(room, text, options = {}) {
     return this._entry(() => {
       if (!this._validRoom(room, 'send_message')) return null;
-      const trimmed = trimText(text);
+      const attachmentId = options.attachmentId;
+      if (attachmentId !== undefined && (typeof attachmentId !== 'string' || attachmentId.length === 0 ||
+          attachmentId.length > 200)) {
+        this._refuse('send_message', room, 'attachment_id must be a non-empty string');
+        return null;
+      }
+      const trimmed = trimText(text === undefined || text === null ? '' : text);
       const n = codePoints(trimmed);
-      if (n === 0 || n > MAX_TEXT) {
+      // With an attachment the text is optional: the server uses the file name.
+      if ((n === 0 && !attachmentId) || n > MAX_TEXT) {
         this._refuse('send_message', room, 'text must be 1-5000 characters after trimming');
         return null;
       }
@@ -352,15 +359,27 @@ export class LiveChatClient {
       }
       if (this._queue.find(id)) return id; // already queued under this id
       const now = this._now();
-      if (!this._queue.enqueue({ room, text: trimmed, clientMsgId: id }, now)) return id;
+      const item = { room, text: trimmed, clientMsgId: id };
+      if (attachmentId) item.attachmentId = attachmentId;
+      if (!this._queue.enqueue(item, now)) return id;
       const r = this._rooms.get(room);
       const pending = { clientMsgId: id, text: trimmed, enqueuedAt: now, state: 'queued' };
+      if (attachmentId) pending.attachmentId = attachmentId;
       if (r) r.history.view.pending.push(pending);
       this._emit('message_state', { clientMsgId: id, room, text: trimmed, state: 'queued' });
       if (this._state === State.connected && this._ready) this._schedule(id);
       this._pump();
       return id;
     });
+  }
+
+  /**
+   * Sends an uploaded attachment (RestClient.uploadAttachment's `id`), with
+   * an optional text (the server defaults it to the file name); as send().
+   */
+  sendMessage(room, message = {}) {
+    const m = typeof message === 'string' ? { text: message } : (message || {});
+    return this.send(room, m.text, { clientMsgId: m.clientMsgId, attachmentId: m.attachmentId });
   }
 
   /** typing_start / typing_stop; dropped while not connected (a late indicator is wrong, not late). */

@@ -129,12 +129,12 @@ export const fallbackMethods = {
     for (let n = 0; n < 100 && this._restMode; n += 1) {
       const m = this._queue.items.find((x) => !this._restPosted.has(x.clientMsgId));
       if (!m) return;
-      const { room, text, clientMsgId } = m;
+      const { room, text, clientMsgId, attachmentId } = m;
       this._restPosted.add(clientMsgId);
       this._entry(() => this._setPendingState(clientMsgId, 'sending'));
       let res;
       try {
-        res = await this._fallback.rest.postMessage(room.slice('conversation:'.length), text, clientMsgId);
+        res = await this._fallback.rest.postMessage(room.slice('conversation:'.length), text, clientMsgId, attachmentId);
       } catch (e) {
         this._restPosted.delete(clientMsgId);
         const status = e && e.status;
