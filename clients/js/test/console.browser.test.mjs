@@ -55,7 +55,7 @@ let browser = null;
 const jsErrors = [];
 
 async function launch() {
-  server = await new Server(['--web-root', webRoot]).start();
+  server = await new Server(['--web-root', webRoot, '--max-attachment-bytes', String(UPLOAD_LIMIT)]).start();
   browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox', '--disable-gpu',
     '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
 }
@@ -76,6 +76,10 @@ async function openConsole(token, { width = 1280, context = null } = {}) {
   }
   return page;
 }
+
+const UPLOAD_LIMIT = 3 * 1024 * 1024;
+// A 1x1 PNG: the browser must decode it for the <img> to count as loaded.
+const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
 
 const rowOf = (page, id) => page.locator('#inbox li[data-room="conversation:' + id + '"]');
 
@@ -406,6 +410,84 @@ test('the console in Chromium', { skip: (!required && why) || false, timeout: 12
       assert.deepEqual(stored.map((m) => m.text), ['before', 'sent over REST', 'polled', 'sent over the WebSocket']);
       assert.deepEqual(await page.$$eval('#messages li[data-seq]', (l) => l.map((x) => x.dataset.seq)), ['1', '2', '3', '4']);
       await ctx.close();
+    });
+
+    await t.test('rich messages: an image inline that loads and enlarges, a sticker and a location as cards', async () => {
+      await server.webhook('Urich', 'hi');
+      const events = [
+        { type: 'sticker', id: '9001', packageId: '446', stickerId: '1988' },
+        { type: 'location', id: '9002', title: 'Shop', address: '1 Main St', latitude: 35.68, longitude: 139.76 },
+      ].map((message, i) => ({ type: 'message', message, source: { type: 'user', userId: 'Urich' }, timestamp: Date.now(),
+        webhookEventId: 'rich-' + i, deliveryContext: { isRedelivery: false } }));
+      const res = await fetch(server.httpUrl + '/api/v1/webhook', { method: 'POST',
+        body: JSON.stringify({ destination: 'test', events }), headers: { 'Content-Type': 'application/json' } });
+      assert.equal(res.status, 200);
+      const page = await openConsole('alice');
+      await rowOf(page, 'Urich').click();
+      await page.waitForSelector('#messages li[data-seq="3"]');
+      assert.match(await page.textContent('#messages li[data-seq="2"] .card.sticker'), /Sticker.*446.*1988/);
+      assert.match(await page.textContent('#messages li[data-seq="3"] .card.location'), /Shop.*1 Main St.*35\.68000, 139\.76000/);
+      await page.setInputFiles('#file', { name: 'dot.png', mimeType: 'image/png', buffer: PNG });
+      await page.waitForSelector('#messages li[data-seq="4"] .attachment.image img');
+      await page.waitForFunction(() => {
+        const img = document.querySelector('#messages li[data-seq="4"] img');
+        return img && img.complete && img.naturalWidth === 1;
+      }, null, { timeout: 5000 });
+      assert.match(await page.textContent('#messages li[data-seq="4"] .file-line'), /dot\.png\s+70 B/);
+      await page.click('#messages li[data-seq="4"] .image-open');
+      assert.equal(await page.evaluate(() => document.querySelector('#lightbox').open), true, 'enlarged');
+      await page.click('#lightbox-close');
+      assert.equal(await page.evaluate(() => document.querySelector('#lightbox').open), false);
+      const stored = await server.history('Urich');
+      assert.deepEqual(stored.map((m) => m.kind || 'text'), ['text', 'sticker', 'location', 'image']);
+      await page.close();
+    });
+
+    await t.test('an upload shows its progress and ends as a message; cancel stops one; 413 is a clear error', async () => {
+      await server.webhook('Uupload', 'send me the manual');
+      const page = await openConsole('alice');
+      await rowOf(page, 'Uupload').click();
+      await page.waitForSelector('#messages li[data-seq="1"]');
+      // Every progress value the page shows, however fast the upload.
+      await page.evaluate(() => {
+        window.seenProgress = [];
+        new MutationObserver(() => {
+          for (const p of document.querySelectorAll('#uploads progress')) window.seenProgress.push(p.value / p.max);
+        }).observe(document.querySelector('#uploads'), { childList: true, subtree: true });
+      });
+      // Slow enough to see the bar move and to cancel.
+      const cdp = await page.context().newCDPSession(page);
+      await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1,
+        uploadThroughput: 1024 * 1024 });
+      const big = Buffer.alloc(2 * 1024 * 1024, 7);
+      await page.setInputFiles('#file', { name: 'manual.pdf', mimeType: 'application/pdf', buffer: big });
+      await page.waitForSelector('#uploads li progress');
+      await page.waitForSelector('#messages li[data-seq="2"] .attachment.file a.file-link', { timeout: 15000 });
+      const seen = await page.evaluate(() => window.seenProgress);
+      assert.ok(seen.some((v) => v > 0 && v < 1), 'a partial progress was shown: ' + JSON.stringify(seen.slice(0, 20)));
+      assert.equal(await page.locator('#uploads li').count(), 0, 'the bar is gone once sent');
+      assert.match(await page.textContent('#messages li[data-seq="2"] .file-line'), /manual\.pdf\s+2\.0 MiB/);
+      const link = await page.getAttribute('#messages li[data-seq="2"] a.file-link', 'href');
+      const got = await fetch(server.httpUrl + link);
+      assert.equal(got.status, 200);
+      assert.ok(Buffer.from(await got.arrayBuffer()).equals(big), 'the link serves the uploaded bytes');
+
+      await page.setInputFiles('#file', { name: 'cancelled.bin', mimeType: 'application/octet-stream', buffer: big });
+      await page.waitForSelector('#uploads li progress');
+      await page.click('#uploads li button');
+      assert.equal(await page.locator('#uploads li').count(), 0, 'cancelled');
+      await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+
+      await page.setInputFiles('#file', { name: 'huge.bin', mimeType: 'application/octet-stream',
+        buffer: Buffer.alloc(UPLOAD_LIMIT + 1, 1) });
+      await page.waitForSelector('#uploads li.failed');
+      assert.match(await page.textContent('#uploads li.failed'), /too large \(3\.0 MiB\)/);
+      assert.match(await page.textContent('#notice'), /huge\.bin: too large/);
+      await page.click('#uploads li.failed button');
+      await new Promise((r) => setTimeout(r, 300));
+      const stored = await server.history('Uupload');
+      assert.deepEqual(stored.map((m) => m.text), ['send me the manual', 'manual.pdf'], 'nothing else was sent');
+      await page.close();
     });
 
     // ~50 s (two of the server's 25 s heartbeats): run with LIVECHAT_SLOW_TESTS=1.

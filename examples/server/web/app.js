@@ -27,7 +27,11 @@ const el = {
   claim: $('claim'), release: $('release'), closeSession: $('close-session'), members: $('members'),
   messages: $('messages'), newMessages: $('new-messages'), typing: $('typing'), announce: $('announce'),
   sendForm: $('send-form'), text: $('text'), send: $('send'), notice: $('notice'),
+  file: $('file'), attach: $('attach'), uploads: $('uploads'), conversation: $('conversation'),
+  lightbox: $('lightbox'), lightboxImg: $('lightbox-img'), lightboxClose: $('lightbox-close'),
 };
+const MAX_UPLOADS = 5;              // uploads at once; more are refused with a notice
+const FILE_KINDS = new Set(['image', 'video', 'audio', 'file']);
 
 // ---------------------------------------------------------------- state
 let client = null;
@@ -48,6 +52,7 @@ const holders = new Map();          // room -> the name of who held the claim, f
 let firstUnreadSeq = 0;             // the "new messages" line of the open room
 let typingSent = 0;
 let typingIdleTimer = null;
+const uploads = [];                 // [{key, room, name, loaded, total, ctrl}] on their way
 
 function loadJson(key, fallback) {
   try {
@@ -62,7 +67,8 @@ function loadJson(key, fallback) {
 function saveQueue() {
   if (!client) return;
   try {
-    STORE.setItem('livechat.queue', JSON.stringify(client.queue.map((m) => ({ room: m.room, text: m.text, id: m.clientMsgId }))));
+    STORE.setItem('livechat.queue', JSON.stringify(client.queue.map((m) => ({ room: m.room, text: m.text, id: m.clientMsgId,
+      attachmentId: m.attachmentId }))));
   } catch (_) { /* full or disabled */ }
 }
 
@@ -73,7 +79,8 @@ function restoreQueue() {
     if (!m || !isValidRoom(m.room) || typeof m.text !== 'string' || typeof m.id !== 'string') continue;
     client.join(m.room);
     if (!joinedOrder.includes(m.room)) joinedOrder.push(m.room);
-    client.send(m.room, m.text, { clientMsgId: m.id });
+    const attachmentId = typeof m.attachmentId === 'string' ? m.attachmentId : undefined;
+    client.send(m.room, m.text, { clientMsgId: m.id, attachmentId });
   }
 }
 
@@ -159,6 +166,7 @@ function renderControls() {
   el.closeSession.disabled = !ok || !s || s.status === 'closed' || (othersClaim && !admin);
   el.text.disabled = !current || !signedIn;
   el.send.disabled = el.text.disabled;
+  el.attach.disabled = el.text.disabled;
   document.body.classList.toggle('in-conversation', !!current);
 }
 
@@ -233,7 +241,8 @@ function renderInbox() {
     li.append(row);
     if (c.last_message) {
       const who = c.last_message.sender ? c.last_message.sender.name + ': ' : '';
-      li.append(node('div', 'preview', who + c.last_message.text));
+      const icon = { image: '🖼 ', video: '🎞 ', audio: '🔊 ', file: '📄 ', sticker: '🙂 ', location: '📍 ' }[c.last_message.kind] || '';
+      li.append(node('div', 'preview', who + icon + c.last_message.text));
     }
     li.addEventListener('click', () => openRoom(c.room));
     el.inbox.append(li);
@@ -268,15 +277,103 @@ function messageNode(m) {
   const li = node('li', mine ? 'mine' : (m.sender ? m.sender.type : ''));
   li.dataset.seq = String(m.seq);
   li.append(node('div', 'meta', (m.sender ? m.sender.name : '?') + ' · ' + formatTime(m.created_at)));
-  li.append(node('div', 'text', m.text));
+  const body = m.kind && m.kind !== 'text' && m.attachment && typeof m.attachment === 'object'
+    ? attachmentNode(m) : null;
+  li.append(body || node('div', 'text', m.text));
   return li;
 }
+
+function formatSize(n) {
+  if (!Number.isFinite(n) || n < 0) return '';
+  if (n < 1024) return n + ' B';
+  if (n < 1024 * 1024) return (n / 1024).toFixed(n < 10240 ? 1 : 0) + ' KiB';
+  return (n / 1024 / 1024).toFixed(1) + ' MiB';
+}
+
+/** Only a path on this server: a url that is not one is not loaded or linked. */
+function localUrl(u) {
+  return typeof u === 'string' && u.startsWith('/api/v1/attachments/') ? u : null;
+}
+
+/** An image, video, audio, file, sticker or location; null for a kind this console does not know (shown as text). */
+function attachmentNode(m) {
+  const a = m.attachment;
+  if (m.kind === 'sticker') {
+    const card = node('div', 'card sticker');
+    card.append(node('strong', null, 'Sticker'));
+    card.append(node('span', 'hint', ' package ' + String(a.package_id ?? '?') + ' · sticker ' + String(a.sticker_id ?? '?')));
+    return card;
+  }
+  if (m.kind === 'location') {
+    const card = node('div', 'card location');
+    card.append(node('strong', null, '📍 ' + (a.title || 'Location')));
+    if (a.address) card.append(node('div', null, String(a.address)));
+    const lat = Number(a.latitude);
+    const lon = Number(a.longitude);
+    if (Number.isFinite(lat) && Number.isFinite(lon)) {
+      const link = node('a', null, lat.toFixed(5) + ', ' + lon.toFixed(5));
+      link.href = 'https://www.openstreetmap.org/?mlat=' + lat + '&mlon=' + lon + '#map=16/' + lat + '/' + lon;
+      link.target = '_blank';
+      link.rel = 'noopener noreferrer';
+      card.append(link);
+    }
+    return card;
+  }
+  if (!FILE_KINDS.has(m.kind)) return null;
+  const box = node('div', 'attachment ' + m.kind);
+  const name = String(a.name || m.kind);
+  const url = localUrl(a.url);
+  if (a.status === 'pending' || (a.status === 'ready' && !url)) {
+    box.classList.add('att-pending');
+    box.append(node('span', 'hint', m.kind + ' ' + name + ': loading…'));
+  } else if (a.status !== 'ready') {
+    box.classList.add('att-failed');
+    box.append(node('span', null, m.kind + ' ' + name + ': could not be fetched'));
+  } else if (m.kind === 'image') {
+    const b = node('button', 'image-open');
+    b.type = 'button';
+    b.title = 'Enlarge';
+    const img = node('img');
+    img.src = url;
+    img.alt = name;
+    img.loading = 'lazy';
+    // The layout changes once the image has its size: keep the thread at the bottom if it was.
+    img.addEventListener('load', () => { if (stickAfterLoad) el.messages.scrollTop = el.messages.scrollHeight; });
+    b.append(img);
+    b.addEventListener('click', () => {
+      el.lightboxImg.src = url;
+      el.lightboxImg.alt = name;
+      if (typeof el.lightbox.showModal === 'function') el.lightbox.showModal();
+      else el.lightbox.setAttribute('open', '');
+    });
+    box.append(b);
+  } else if (m.kind === 'video' || m.kind === 'audio') {
+    const media = node(m.kind);
+    media.controls = true;
+    media.preload = 'metadata';
+    media.src = url;
+    box.append(media);
+  }
+  if (a.status === 'ready' && url) {
+    const link = node('a', 'file-link', (m.kind === 'file' ? '📄 ' : '') + name);
+    link.href = url;
+    link.download = name;
+    const line = node('div', 'file-line');
+    line.append(link, node('span', 'hint', ' ' + formatSize(Number(a.size)) +
+      (a.duration_ms ? ' · ' + Math.round(Number(a.duration_ms) / 1000) + ' s' : '')));
+    box.append(line);
+  }
+  // A text the sender wrote, not the fallback (the file name, [image]).
+  if (m.text && m.text !== name && !/^\[(image|video|audio|file)\]$/.test(m.text)) box.append(node('div', 'text', m.text));
+  return box;
+}
+let stickAfterLoad = true;
 
 function pendingNode(p) {
   const li = node('li', 'mine pending');
   li.dataset.pending = p.clientMsgId;
   li.append(node('div', 'meta', p.state === 'sending' ? 'sending…' : 'waiting for the connection…'));
-  li.append(node('div', 'text', p.text));
+  li.append(node('div', 'text', p.text || (p.attachmentId ? 'attachment' : '')));
   return li;
 }
 
@@ -289,7 +386,7 @@ function failedNode(room, f) {
   retry.addEventListener('click', () => {
     removeFailed(room, f.clientMsgId);
     // The same client_msg_id: if the first try was stored after all, the server keeps one.
-    client.send(room, f.text, { clientMsgId: f.clientMsgId });
+    client.send(room, f.text, { clientMsgId: f.clientMsgId, attachmentId: f.attachmentId });
     renderMessages();
   });
   meta.append(retry);
@@ -303,6 +400,7 @@ function renderMessages(opts = {}) {
   const list = el.messages;
   const view = current && client ? client.room(current) : null;
   const stick = opts.stick !== undefined ? opts.stick : atBottom();
+  stickAfterLoad = stick;
   const anchor = opts.keepAnchor ? list.scrollHeight - list.scrollTop : null;
   list.replaceChildren();
   if (!view) return;
@@ -544,7 +642,7 @@ function signIn(token) {
     }
     if (s.state === 'failed' && s.reason !== 'cancelled') {
       if (!failed.has(s.room)) failed.set(s.room, []);
-      failed.get(s.room).push({ clientMsgId: s.clientMsgId, text: s.text,
+      failed.get(s.room).push({ clientMsgId: s.clientMsgId, text: s.text, attachmentId: s.attachmentId,
         reason: s.error ? s.error.code : s.reason.replace(/_/g, ' ') });
       notice('not sent: ' + (s.error ? s.error.message : s.reason.replace(/_/g, ' ')));
     }
@@ -588,6 +686,10 @@ function signIn(token) {
     }
   });
   client.on('read_receipt', () => renderInbox());
+  client.on('attachment_updated', (u) => {
+    if (u.room === current) renderMessages();
+    renderInbox();
+  });
   client.on('error', (e) => {
     if (e.kind === 'auth_failed') {
       notice('the server refused the token');
@@ -615,6 +717,8 @@ function signOut(forget = true) {
   sentAs = null;
   c.stop();
   current = null;
+  for (const u of uploads.splice(0)) if (u.ctrl) u.ctrl.abort();
+  renderUploads();
   if (forget) {
     try {
       STORE.removeItem('livechat.token');
@@ -735,6 +839,95 @@ el.sendForm.addEventListener('submit', (ev) => {
   stopTyping(true);
   renderMessages({ stick: true });
 });
+
+// ------------------------------------------------------------ uploads
+function renderUploads() {
+  el.uploads.replaceChildren();
+  for (const u of uploads) {
+    const li = node('li', 'upload' + (u.error ? ' failed' : ''));
+    li.dataset.upload = u.name;
+    li.append(node('span', 'name', u.name));
+    if (u.error) {
+      li.append(node('span', 'error', u.error));
+    } else {
+      const bar = node('progress');
+      bar.max = u.total || 1;
+      bar.value = u.loaded;
+      li.append(bar, node('span', 'hint pct', Math.floor((100 * u.loaded) / (u.total || 1)) + ' %'));
+    }
+    const b = node('button', 'link', u.error ? 'dismiss' : 'cancel');
+    b.type = 'button';
+    b.addEventListener('click', () => {
+      if (u.ctrl) u.ctrl.abort();
+      dropUpload(u);
+    });
+    li.append(b);
+    el.uploads.append(li);
+  }
+}
+
+function dropUpload(u) {
+  const i = uploads.indexOf(u);
+  if (i >= 0) uploads.splice(i, 1);
+  renderUploads();
+}
+
+/** Uploads `file` and sends it to the room that was open when it was chosen, once it is stored. */
+async function startUpload(file) {
+  const room = current;
+  if (!client || !rest || !room) return;
+  if (uploads.filter((u) => !u.error).length >= MAX_UPLOADS) {
+    notice('at most ' + MAX_UPLOADS + ' uploads at once: ' + file.name + ' was not sent');
+    return;
+  }
+  if (!file.size) {
+    notice(file.name + ' is empty: not sent');
+    return;
+  }
+  const u = { room, name: file.name || 'file', loaded: 0, total: file.size, ctrl: new AbortController(), error: null };
+  uploads.push(u);
+  renderUploads();
+  try {
+    const att = await rest.uploadAttachment(file, { name: u.name, signal: u.ctrl.signal,
+      onProgress: (p) => { u.loaded = p.loaded; renderUploads(); } });
+    dropUpload(u);
+    client.sendMessage(room, { attachmentId: att.id });
+    if (room === current) renderMessages({ stick: true });
+  } catch (e) {
+    if (e && e.name === 'AbortError') {
+      dropUpload(u);
+      return;
+    }
+    u.ctrl = null;
+    u.error = e && e.status === 413 ? 'too large (' + formatSize(file.size) + '): the server does not accept a file this big'
+      : 'not uploaded: ' + (e && e.message ? e.message : String(e));
+    notice(u.name + ': ' + u.error);
+    renderUploads();
+  }
+}
+
+el.attach.addEventListener('click', () => el.file.click());
+el.file.addEventListener('change', () => {
+  for (const f of Array.from(el.file.files || [])) startUpload(f);
+  el.file.value = '';
+});
+el.conversation.addEventListener('dragover', (ev) => {
+  if (!current || !client || !ev.dataTransfer || !Array.from(ev.dataTransfer.types || []).includes('Files')) return;
+  ev.preventDefault();
+  ev.dataTransfer.dropEffect = 'copy';
+  el.conversation.classList.add('dropping');
+});
+el.conversation.addEventListener('dragleave', (ev) => {
+  if (!el.conversation.contains(ev.relatedTarget)) el.conversation.classList.remove('dropping');
+});
+el.conversation.addEventListener('drop', (ev) => {
+  el.conversation.classList.remove('dropping');
+  if (!current || !client || !ev.dataTransfer) return;
+  ev.preventDefault();
+  for (const f of Array.from(ev.dataTransfer.files || [])) startUpload(f);
+});
+el.lightboxClose.addEventListener('click', () => el.lightbox.close());
+el.lightbox.addEventListener('click', (ev) => { if (ev.target === el.lightbox) el.lightbox.close(); });
 
 el.notify.addEventListener('click', async () => {
   try { await Notification.requestPermission(); } catch (_) { /* old API or refused */ }
