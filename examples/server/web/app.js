@@ -248,6 +248,7 @@ function renderInbox() {
     el.inbox.append(li);
   });
   el.inboxEmpty.hidden = rows.length > 0;
+  renderConversationTitle();
   renderTitle();
 }
 
@@ -258,10 +259,22 @@ function renderTitle() {
   document.title = (count > 0 ? '(' + count + ') ' : '') + 'livechat operator console';
 }
 
+/** The open conversation's customer by name (from the inbox summary) and id. */
+function renderConversationTitle() {
+  if (!current) {
+    el.title.textContent = '';
+    return;
+  }
+  const id = conversationId(current);
+  const c = client ? client.conversations().find((x) => x.room === current) : null;
+  const name = c && c.customer && typeof c.customer.name === 'string' ? c.customer.name : '';
+  el.title.textContent = name && name !== id ? name + ' (' + id + ')' : id;
+}
+
 function renderSession() {
   const view = current && client ? client.room(current) : null;
   const s = view ? view.session : null;
-  el.title.textContent = current ? conversationId(current) : '';
+  renderConversationTitle();
   el.sessionStatus.textContent = s ? s.status : '–';
   let holder = '';
   if (s && s.claimed_by) holder = (s.status === 'closed' ? 'handled by ' : 'by ') + s.claimed_by.name;
