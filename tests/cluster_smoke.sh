@@ -61,7 +61,7 @@ for port in "$base" $((base + 1)); do
   [ "$status" = 200 ] || { kill -TERM "$pid"; wait "$pid" || true; fail "node on $port answered /healthz with '$status'"; }
 done
 scratch="$(grep -o '/tmp/livechat-cluster-[A-Za-z0-9]*' "$out" | head -1)"
-node_pids="$(grep -o '(pid [0-9]*)' "$out" | tr -dc '0-9\n')"
+node_pids="$(grep '^  node [0-9]*:' "$out" | grep -o '(pid [0-9]*)' | tr -dc '0-9\n')"
 [ -n "$scratch" ] && [ -d "$scratch" ] || fail "no scratch directory reported"
 [ "$(echo "$node_pids" | wc -l)" = 2 ] || fail "expected 2 node pids, got: $node_pids"
 
