@@ -60,7 +60,7 @@ async function launch() {
     '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
 }
 
-async function openConsole(token, { width = 1280, context = null } = {}) {
+async function openConsole(token, { width = 1280, context = null, on = null } = {}) {
   const ctx = context || await browser.newContext({ viewport: { width, height: 800 } });
   const page = await ctx.newPage();
   page.on('pageerror', (e) => jsErrors.push(e.message));
@@ -68,7 +68,7 @@ async function openConsole(token, { width = 1280, context = null } = {}) {
     // Network failures while the server is down are the browser's lines, not the page's errors.
     if (m.type() === 'error' && !/WebSocket connection to|Failed to load resource/.test(m.text())) jsErrors.push(m.text());
   });
-  await page.goto(server.httpUrl + '/');
+  await page.goto((on || server).httpUrl + '/');
   if (token) {
     await page.fill('#token', token);
     await page.click('#connect');
@@ -276,9 +276,12 @@ test('the console in Chromium', { skip: (!required && why) || false, timeout: 12
       await waitFor(async () => (await fetch(server.httpUrl + '/api/v1/conversations', { headers: { Authorization: 'Bearer dave' } })
         .then((r) => r.json())).conversations.some((c) => c.room === 'conversation:Ufresh' && c.read_seq === 3), 5000, 'read_seq 3 stored');
       await server.webhook('Ufresh', ['four', 'five']);
+      // The two messages may land one by one: wait for the count to settle
+      // at 2 (a count that never gets there times out), then read it.
       const unreadOf = (p) => p.waitForFunction(() => {
         const li = document.querySelector('#inbox li[data-room="conversation:Ufresh"]');
-        return li && li.classList.contains('unread') && li.querySelector('.unread-count').textContent;
+        const n = li && li.classList.contains('unread') && li.querySelector('.unread-count').textContent;
+        return n === '2' && n;
       }, null, { timeout: 10000 }).then((h) => h.jsonValue());
       assert.equal(await unreadOf(first), '2');
       const fresh = await openConsole('dave'); // its inbox_update: last_seq 5, read_seq 3
@@ -488,6 +491,30 @@ test('the console in Chromium', { skip: (!required && why) || false, timeout: 12
       const stored = await server.history('Uupload');
       assert.deepEqual(stored.map((m) => m.text), ['send me the manual', 'manual.pdf'], 'nothing else was sent');
       await page.close();
+    });
+
+    // The same with a heartbeat of 2 s (the server announces half its idle
+    // timeout): the console must notice within two heartbeats, which with
+    // the default 25 s is the 50 s of the slow case below.
+    await t.test('a frozen server (SIGSTOP) is shown as disconnected within two heartbeats', async (tt) => {
+      const quick = await new Server(['--web-root', webRoot, '--idle-timeout-ms', '4000']).start();
+      try {
+        const page = await openConsole('alice', { on: quick });
+        const frozenAt = Date.now();
+        await quick.kill('SIGSTOP');
+        try {
+          await page.waitForFunction(() => !document.querySelector('#status-text').textContent.startsWith('connected'),
+            null, { timeout: 15000, polling: 100 });
+          const took = Date.now() - frozenAt;
+          tt.diagnostic('shown as disconnected after ' + took + ' ms (heartbeat 2000 ms)');
+          assert.ok(took <= 2 * 2000 + 3000, 'noticed after ' + took + ' ms: more than two heartbeats (+3 s of slack for a loaded machine)');
+        } finally {
+          await quick.kill('SIGCONT');
+        }
+        await page.close();
+      } finally {
+        await quick.stop();
+      }
     });
 
     // ~50 s (two of the server's 25 s heartbeats): run with LIVECHAT_SLOW_TESTS=1.
