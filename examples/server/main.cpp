@@ -286,6 +286,13 @@ int main(int argc, char** argv) {
     }
 #endif
 
+#ifdef LIVECHAT_SERVER_WITH_JWT
+    // Signs attachment urls: the downloads below, and files pushed to LINE.
+    const livechat_server::attachment_url_signer url_signer(
+        opts.attachment_url_secret.empty() ? livechat_server::attachment_url_signer::random_secret()
+                                           : opts.attachment_url_secret);
+#endif
+
     // --- outbound: operators' replies back to the end user ----------------
     // Declared after io, so it is destroyed first (its handlers hold only
     // weak references). Without a token the reply is logged instead (its
@@ -298,6 +305,12 @@ int main(int argc, char** argv) {
         push_opts.channel_token = opts.line_channel_token;
         push_opts.api_base = opts.line_api_base;
         push_opts.log = [&log](std::string_view line) { log.warn("line_push", {{"msg", line}}); };
+#ifdef LIVECHAT_SERVER_WITH_JWT
+        push_opts.public_url = opts.public_url;
+        push_opts.sign_url = [&url_signer, &clock](const std::string& id) {
+          return url_signer.sign(id, clock.system_now(), livechat_server::line::pushed_url_lifetime);
+        };
+#endif
         line_push = std::make_unique<livechat_server::line_push_client>(io, std::move(push_opts));
       } catch (const std::invalid_argument& e) {
         log.error("startup_failed", {{"msg", e.what()}});
@@ -583,9 +596,6 @@ int main(int argc, char** argv) {
     api.install(router);
 #ifdef LIVECHAT_SERVER_WITH_JWT
     // --- attachments: uploads, and downloads by signed url or Bearer ------
-    const livechat_server::attachment_url_signer url_signer(
-        opts.attachment_url_secret.empty() ? livechat_server::attachment_url_signer::random_secret()
-                                           : opts.attachment_url_secret);
     hub.set_attachment_url_signer([&url_signer, &clock](const livechat::file_attachment& f) {
       return url_signer.sign(f.id, clock.system_now());
     });
