@@ -54,6 +54,7 @@
 #include "http/static_files.hpp"
 #ifdef LIVECHAT_SERVER_WITH_LINE_PUSH
 #include "line/content_fetcher.hpp"
+#include "line/profiles.hpp"
 #include "line/push_queue.hpp"
 #endif
 #include "log/sink.hpp"
@@ -557,6 +558,7 @@ int main(int argc, char** argv) {
     // A customer's image, video, audio or file: fetched from LINE off the
     // hub's thread, then ready or failed (without a token: failed at once).
     std::shared_ptr<livechat_server::line_content_fetcher> line_content;
+    std::shared_ptr<livechat_server::line_profiles> line_profiles;  // after: uses its client
     if (!opts.line_channel_token.empty()) {
       livechat_server::line_content_options co;
       co.channel_token = opts.line_channel_token;
@@ -583,6 +585,18 @@ int main(int argc, char** argv) {
                                                                   const std::string& message_id) {
         fetcher->fetch(id, message_id);
       };
+      // Customers' display names and pictures, on the same HTTP client.
+      livechat_server::line_profile_options po;
+      po.channel_token = opts.line_channel_token;
+      po.api_base = opts.line_api_base;
+      po.log = [&log](std::string_view line) { log.warn("line_profile", {{"msg", line}}); };
+      line_profiles = livechat_server::line_profiles::make(line_content->http(), std::move(po));
+      api_opts.line_customer_seen = [profiles = line_profiles.get()](const std::string& user_id) {
+        return profiles->seen(user_id);
+      };
+      hub.set_customer_resolver([profiles = line_profiles.get()](std::string_view id) {
+        return profiles->customer(id);
+      });
     }
 #endif
     livechat_server::api_routes<decltype(hub)> api(

@@ -4,7 +4,9 @@
 // uploaded, sent with send_message, then pushed to a stub of the Messaging
 // API as an image message whose urls (from --public-url) serve the same
 // bytes, or, without --public-url, as a text with the link; a file that is
-// not an image always as a text with the link.
+// not an image always as a text with the link. And customers: their LINE
+// profile fetched on the first message (the name is the user id until
+// then), shown in summaries, conversation_update and as sender.name.
 // Needs a server that talks to LINE (libcurl), as line_push.test.cpp.
 #ifdef LIVECHAT_TEST_LINE_PUSH
 #include "line/push_request.hpp"
@@ -285,6 +287,101 @@ TEST_CASE("LINE files: which files go as media", "[integration][line_files]") {
   auto text = livechat_server::line::outgoing_for(plain, base, sign);
   CHECK(text.type == "text");
   CHECK(text.text == "hi");
+}
+
+namespace {
+
+const std::string kCustomer = "U0123456789abcdef0123456789abcdef";
+
+HttpResponse post_text(std::uint16_t port, const std::string& event_id, const std::string& text) {
+  return http_post(port, "/api/v1/webhook",
+                   R"({"destination":"U0","events":[{"type":"message","timestamp":1,"source":)"
+                   R"({"type":"user","userId":")" + kCustomer + R"("},"webhookEventId":")" + event_id +
+                       R"(","message":{"type":"text","id":")" + event_id + R"(","text":")" + text +
+                       R"("}}]})");
+}
+
+/// Polls (bounded) until `pred` holds.
+template <class Pred>
+bool eventually(Pred pred) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("LINE customers: the profile names the customer after the first message", "[integration][line_files]") {
+  push_stub stub([](const std::string& head) {
+    if (head.rfind("GET /v2/bot/profile/" + kCustomer + " ", 0) == 0)
+      return R"({"userId":")" + kCustomer +
+             R"(","displayName":"Taro \u5c71\u7530","pictureUrl":"https://profile.example.test/p.jpg"})";
+    return std::string("{}");
+  });
+  ServerProcess server({"--line-channel-token", "tok", "--line-api-base", stub.base()});
+  const std::uint16_t port = server.port();
+  const std::string name = "Taro \xe5\xb1\xb1\xe7\x94\xb0";
+  WsClient watcher("watcher");
+  watcher.login(port, "boss");
+  REQUIRE(watcher.send("watch_inbox"));
+  watcher.expect("inbox_update");
+
+  // First message: stored before the profile is known, named by the id
+  // (the activity itself may already see the profile: it races the fetch).
+  REQUIRE(post_text(port, "E1", "hello").status == 200);
+  Event first = watcher.wait_for("conversation_activity");
+  CHECK(first.str("/payload/customer/id") == kCustomer);
+  CHECK(first.str("/payload/last_message/sender/name") == kCustomer);
+
+  // Then it is, in the REST list and in conversation_update.
+  const std::string auth = "Authorization: Bearer boss\r\n";
+  std::string last_list;
+  const bool named = eventually([&] {
+    const HttpResponse list = http_get(port, "/api/v1/conversations", auth);
+    last_list = list.body;
+    return list.status == 200 &&
+           Event::from_text(list.body).str("/conversations/0/customer/name") == name;
+  });
+  INFO(last_list);
+  REQUIRE(named);
+  CHECK(Event::from_text(http_get(port, "/api/v1/conversations", auth).body)
+            .str("/conversations/0/customer/picture_url") == "https://profile.example.test/p.jpg");
+  WsClient op("op");
+  op.login(port, "op");
+  REQUIRE(op.send("join_room", "{\"room\":\"conversation:" + kCustomer + "\"}"));
+  Event joined = op.wait_for("conversation_update");
+  CHECK(joined.str("/payload/customer/name") == name);
+
+  // Later messages carry the display name; the profile is not fetched again.
+  REQUIRE(post_text(port, "E2", "again").status == 200);
+  Event second = op.wait_for("new_message");
+  CHECK(second.str("/payload/message/sender/name") == name);
+  CHECK(second.str("/payload/message/sender/id") == kCustomer);
+  Event activity = watcher.wait_for("conversation_activity");
+  CHECK(activity.str("/payload/customer/name") == name);
+  std::size_t profile_gets = 0;
+  for (const auto& h : stub.heads()) {
+    if (h.rfind("GET /v2/bot/profile/", 0) == 0) {
+      ++profile_gets;
+      CHECK(h.find("Authorization: Bearer tok") != std::string::npos);
+    }
+  }
+  CHECK(profile_gets == 1);
+}
+
+TEST_CASE("LINE customers: without a token the customer is the user id", "[integration][line_files]") {
+  ServerProcess server;
+  WsClient watcher("watcher");
+  watcher.login(server.port(), "boss");
+  REQUIRE(watcher.send("watch_inbox"));
+  watcher.expect("inbox_update");
+  REQUIRE(post_text(server.port(), "N1", "hi").status == 200);
+  Event a = watcher.wait_for("conversation_activity");
+  CHECK(a.str("/payload/customer/id") == kCustomer);
+  CHECK(a.str("/payload/customer/name") == kCustomer);
 }
 
 #endif  // LIVECHAT_TEST_LINE_PUSH
