@@ -117,6 +117,7 @@ TEST_CASE("server codec: every server event survives encode → decode", "[serve
     with.last_seq = 3;
     with.session = claimed_session();
     with.read_seq = 2;
+    with.customer = customer_profile{"U1", "Taro", "https://p.example/t.jpg"};
     conversation_summary without;
     without.room = "conversation:U2";
     without.conversation_id = "U2";
@@ -129,6 +130,11 @@ TEST_CASE("server codec: every server event survives encode → decode", "[serve
     check_same(d.conversations[0].session, claimed_session());
     CHECK(d.conversations[0].read_seq == 2);
     CHECK(d.conversations[1].read_seq == 0);
+    REQUIRE(d.conversations[0].customer);
+    CHECK(d.conversations[0].customer->id == "U1");
+    CHECK(d.conversations[0].customer->name == "Taro");
+    CHECK(d.conversations[0].customer->picture_url == "https://p.example/t.jpg");
+    CHECK_FALSE(d.conversations[1].customer);
     CHECK_FALSE(d.conversations[1].last_message);
     CHECK_FALSE(d.conversations[1].session.claimed_by);
     REQUIRE(d.online.size() == 1);
@@ -146,6 +152,7 @@ TEST_CASE("server codec: every server event survives encode → decode", "[serve
     e.epoch = "3f2a";
     e.recovered = true;
     e.read_seq = 4;
+    e.customer = customer_profile{"U1", "U1", ""};  // no picture: null on the wire
     auto d = round_trip(e, "j");
     CHECK(d.room == e.room);
     CHECK(d.conversation_id == "U1");
@@ -159,6 +166,9 @@ TEST_CASE("server codec: every server event survives encode → decode", "[serve
     CHECK(d.epoch == "3f2a");
     CHECK(d.recovered);
     CHECK(d.read_seq == 4);
+    REQUIRE(d.customer);
+    CHECK(d.customer->name == "U1");
+    CHECK(d.customer->picture_url.empty());
   }
   SECTION("new_message and message_sent") {
     check_same(round_trip(se::new_message{sample_message(9)}).message, sample_message(9));
@@ -173,8 +183,11 @@ TEST_CASE("server codec: every server event survives encode → decode", "[serve
   }
   SECTION("conversation_activity") {
     auto d = round_trip(
-        se::conversation_activity{"conversation:U1", "U1", sample_message(1), claimed_session()});
+        se::conversation_activity{"conversation:U1", "U1", sample_message(1), claimed_session(),
+                                  customer_profile{"U1", "Hanako", ""}});
     CHECK(d.room == "conversation:U1");
+    REQUIRE(d.customer);
+    CHECK(d.customer->name == "Hanako");
     CHECK(d.conversation_id == "U1");
     check_same(d.last_message, sample_message(1));
     check_same(d.session, claimed_session());

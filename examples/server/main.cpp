@@ -54,6 +54,7 @@
 #include "http/static_files.hpp"
 #ifdef LIVECHAT_SERVER_WITH_LINE_PUSH
 #include "line/content_fetcher.hpp"
+#include "line/profiles.hpp"
 #include "line/push_queue.hpp"
 #endif
 #include "log/sink.hpp"
@@ -286,6 +287,13 @@ int main(int argc, char** argv) {
     }
 #endif
 
+#ifdef LIVECHAT_SERVER_WITH_JWT
+    // Signs attachment urls: the downloads below, and files pushed to LINE.
+    const livechat_server::attachment_url_signer url_signer(
+        opts.attachment_url_secret.empty() ? livechat_server::attachment_url_signer::random_secret()
+                                           : opts.attachment_url_secret);
+#endif
+
     // --- outbound: operators' replies back to the end user ----------------
     // Declared after io, so it is destroyed first (its handlers hold only
     // weak references). Without a token the reply is logged instead (its
@@ -298,6 +306,12 @@ int main(int argc, char** argv) {
         push_opts.channel_token = opts.line_channel_token;
         push_opts.api_base = opts.line_api_base;
         push_opts.log = [&log](std::string_view line) { log.warn("line_push", {{"msg", line}}); };
+#ifdef LIVECHAT_SERVER_WITH_JWT
+        push_opts.public_url = opts.public_url;
+        push_opts.sign_url = [&url_signer, &clock](const std::string& id) {
+          return url_signer.sign(id, clock.system_now(), livechat_server::line::pushed_url_lifetime);
+        };
+#endif
         line_push = std::make_unique<livechat_server::line_push_client>(io, std::move(push_opts));
       } catch (const std::invalid_argument& e) {
         log.error("startup_failed", {{"msg", e.what()}});
@@ -544,6 +558,7 @@ int main(int argc, char** argv) {
     // A customer's image, video, audio or file: fetched from LINE off the
     // hub's thread, then ready or failed (without a token: failed at once).
     std::shared_ptr<livechat_server::line_content_fetcher> line_content;
+    std::shared_ptr<livechat_server::line_profiles> line_profiles;  // after: uses its client
     if (!opts.line_channel_token.empty()) {
       livechat_server::line_content_options co;
       co.channel_token = opts.line_channel_token;
@@ -570,6 +585,18 @@ int main(int argc, char** argv) {
                                                                   const std::string& message_id) {
         fetcher->fetch(id, message_id);
       };
+      // Customers' display names and pictures, on the same HTTP client.
+      livechat_server::line_profile_options po;
+      po.channel_token = opts.line_channel_token;
+      po.api_base = opts.line_api_base;
+      po.log = [&log](std::string_view line) { log.warn("line_profile", {{"msg", line}}); };
+      line_profiles = livechat_server::line_profiles::make(line_content->http(), std::move(po));
+      api_opts.line_customer_seen = [profiles = line_profiles.get()](const std::string& user_id) {
+        return profiles->seen(user_id);
+      };
+      hub.set_customer_resolver([profiles = line_profiles.get()](std::string_view id) {
+        return profiles->customer(id);
+      });
     }
 #endif
     livechat_server::api_routes<decltype(hub)> api(
@@ -583,9 +610,6 @@ int main(int argc, char** argv) {
     api.install(router);
 #ifdef LIVECHAT_SERVER_WITH_JWT
     // --- attachments: uploads, and downloads by signed url or Bearer ------
-    const livechat_server::attachment_url_signer url_signer(
-        opts.attachment_url_secret.empty() ? livechat_server::attachment_url_signer::random_secret()
-                                           : opts.attachment_url_secret);
     hub.set_attachment_url_signer([&url_signer, &clock](const livechat::file_attachment& f) {
       return url_signer.sign(f.id, clock.system_now());
     });

@@ -58,6 +58,10 @@ struct options {
   std::string line_channel_token;
   /// Base URL of the LINE Messaging API (a test double can stand in).
   std::string line_api_base = "https://api.line.me";
+  /// The server's public HTTPS base (`https://host[/prefix]`, no trailing
+  /// slash). LINE fetches pushed media from there, so without it an
+  /// operator's file goes to LINE as a text with the link.
+  std::string public_url;
   std::string web_root = LIVECHAT_DEFAULT_WEB_ROOT;
   /// `redis://HOST:PORT`: join a cluster through this broker (needs a
   /// shared store); empty: one process.
@@ -256,6 +260,18 @@ inline void add_flags(CLI::App& app, options& o, bool& jwt_flag_seen) {
                 bad_value("--line-api-base must start with https:// or http://, got '" + v + "'");
               while (v.size() > 1 && v.back() == '/') v.pop_back();
               o.line_api_base = v;
+            })
+      ->group(general);
+  add_value(app, "--public-url", "URL",
+            "this server's public https base (https://HOST[/PREFIX]):\n"
+            "operators' images and audio then go to LINE as media\n"
+            "messages LINE fetches from there (default: as a link)",
+            [&o](std::string v) {
+              while (v.size() > 1 && v.back() == '/') v.pop_back();
+              if (v.rfind("https://", 0) != 0 || v.size() == 8 ||
+                  v.find_first_of("?# \t\r\n") != std::string::npos)
+                bad_value("--public-url must be https://HOST[/PREFIX] without query, got '" + v + "'");
+              o.public_url = v;
             })
       ->group(general);
   add_value(app, "--web-root", "DIR", "directory served at / (default: the bundled console)",

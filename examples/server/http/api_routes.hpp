@@ -35,6 +35,10 @@ struct api_options {
   /// Fetches a customer's file content (attachment id, LINE message id);
   /// empty: no channel token, the file is failed at once.
   std::function<void(const std::string&, const std::string&)> fetch_line_content;
+  /// A customer's message arrived (their LINE user id): the display name
+  /// when known (empty: not yet), and the profile fetched when due; empty:
+  /// customers are named by their id.
+  std::function<std::string(const std::string&)> line_customer_seen;
 };
 
 /// The webhook, REST and metrics handlers over one hub. `install` adds them
@@ -52,7 +56,7 @@ class api_routes {
         store_(store),
         metrics_(metrics),
         webhook_(hub, metrics, std::move(options.verify_line_signature), log,
-                 std::move(options.fetch_line_content)),
+                 std::move(options.fetch_line_content), std::move(options.line_customer_seen)),
         rest_(hub, store, auth, clock, metrics, options.rest_rate_users, std::move(log)) {}
 
   /// Adds the routes and makes the router count every answer in

@@ -43,8 +43,14 @@ class attachment_url_signer {
 
   /// The path and query of `id`'s url, valid until now + lifetime.
   std::string sign(std::string_view id, livechat::system_time now) const {
+    return sign(id, now, lifetime);
+  }
+
+  /// The same, valid until now + `valid_for` (a url pushed to LINE, which
+  /// fetches it when the user opens the message).
+  std::string sign(std::string_view id, livechat::system_time now, std::chrono::seconds valid_for) const {
     const std::int64_t exp =
-        std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch() + lifetime).count();
+        std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch() + valid_for).count();
     std::string url(path_prefix);
     url.append(id).append("?exp=").append(std::to_string(exp)).append("&sig=");
     url.append(signature(id, exp));

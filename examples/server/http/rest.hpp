@@ -125,8 +125,10 @@ class rest_routes {
         return json_error(400, "validation_error", "the cursor was refused", "cursor");
       return store_error("list conversations", page.error());
     }
-    for (auto& c : page->conversations)
+    for (auto& c : page->conversations) {
       if (c.last_message) hub_.sign_url(*c.last_message);  // a fresh url per delivery
+      c.customer = hub_.customer_of(c.room);
+    }
     livechat::cap_conversation_page(page.value(), cap);
     // The caller's read positions, one store lookup for the whole page.
     if (auto read = store_.fill_read_seq(who.user_id, page->conversations); !read)

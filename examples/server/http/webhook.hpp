@@ -39,10 +39,13 @@ class webhook_route {
   /// Starts fetching a pending file's content (attachment id, LINE message id).
   using content_fetch = std::function<void(const std::string&, const std::string&)>;
 
+  /// A customer's message (their user id): their display name, or empty.
+  using customer_seen = std::function<std::string(const std::string&)>;
+
   webhook_route(Hub& hub, server_metrics& metrics, signature_check verify, logger log,
-                content_fetch fetch_content = {})
+                content_fetch fetch_content = {}, customer_seen seen = {})
       : hub_(hub), metrics_(metrics), verify_(std::move(verify)), log_(std::move(log)),
-        fetch_content_(std::move(fetch_content)) {}
+        fetch_content_(std::move(fetch_content)), customer_seen_(std::move(seen)) {}
 
   /// POST /api/v1/webhook: the LINE Messaging API webhook.
   http_response operator()(const http_request& req) {
@@ -71,7 +74,8 @@ class webhook_route {
       livechat::server::inbound_message in;
       in.conversation_id = ev.message.user_id;
       in.user_id = ev.message.user_id;
-      in.name.clear();  // the user id (PROTOCOL.md)
+      in.name.clear();  // the user id until the profile is known (PROTOCOL.md)
+      if (customer_seen_) in.name = customer_seen_(in.user_id);
       in.text = ev.message.text;
       in.webhook_event_id = ev.message.webhook_event_id;
       in.kind = ev.message.kind;
@@ -119,6 +123,7 @@ class webhook_route {
   signature_check verify_;
   logger log_;
   content_fetch fetch_content_;
+  customer_seen customer_seen_;
 };
 
 }  // namespace livechat_server

@@ -74,6 +74,9 @@ class line_content_fetcher : public std::enable_shared_from_this<line_content_fe
     pump();
   }
 
+  /// The HTTP client it downloads with, for other requests to LINE (profiles).
+  line::http_client& http() noexcept { return *http_; }
+
   /// Ends every retry and download; nothing more reaches `done`.
   void stop() noexcept { stopped_ = true; }
 

@@ -93,6 +93,13 @@ struct line_push_options {
   /// `livechat-server: ` prefix. Called on the io_context's thread, except
   /// for a failure inside push() itself, reported on the caller's thread.
   std::function<void(std::string_view)> log;
+  /// The server's public https base (no trailing slash); empty: operators'
+  /// files go as a text with the link (line::outgoing_for).
+  std::string public_url;
+  /// Path and query of a signed url of an attachment, valid
+  /// line::pushed_url_lifetime; called on the io_context's thread. Empty:
+  /// a file message is pushed as its text only.
+  std::function<std::string(const std::string& attachment_id)> sign_url;
 };
 
 /// A snapshot of the client's counters; readable from any thread.
@@ -140,7 +147,7 @@ class push_queue : public std::enable_shared_from_this<push_queue> {
   push_queue& operator=(const push_queue&) = delete;
 
   /// On the io_context's thread.
-  void enqueue(std::string room, std::string text) {
+  void enqueue(std::string room, const outgoing& what) {
     constexpr std::string_view prefix = "conversation:";
     if (room.compare(0, prefix.size(), prefix) != 0 || room.size() == prefix.size()) {
       failed_permanently_.fetch_add(1, std::memory_order_relaxed);
@@ -156,12 +163,23 @@ class push_queue : public std::enable_shared_from_this<push_queue> {
       return;
     }
     item it;
-    it.body = push_body(to, text);
+    it.body = push_body(to, what);
     it.to = std::move(to);
     it.retry_key = make_uuid_v4();
     queue_.push_back(std::move(it));
     publish_sizes();
     pump();
+  }
+
+  /// On the io_context's thread: `m` as LINE gets it.
+  outgoing outgoing_for(const livechat::message& m) const {
+    if (!opts_.sign_url) {
+      outgoing o;
+      o.text = m.text;
+      return o;
+    }
+    return line::outgoing_for(m, opts_.public_url,
+                              [this](const std::string& id) { return opts_.sign_url(id); });
   }
 
   /// On the io_context's thread; the destructor of line_push_client.
@@ -394,16 +412,16 @@ class line_push_client {
   line_push_client(const line_push_client&) = delete;
   line_push_client& operator=(const line_push_client&) = delete;
 
-  /// Queues `m.text` for the end user of `m.room` (`conversation:{userId}`)
+  /// Queues `m` (its text, or its file as media or a link) for the end user of `m.room` (`conversation:{userId}`)
   /// and starts sending if idle. Never blocks and never throws.
   void push(const livechat::message& m) noexcept {
     try {
       std::weak_ptr<line::push_queue> weak = queue_;
-      asio::dispatch(io_, [weak, room = m.room, text = m.text]() mutable {
+      asio::dispatch(io_, [weak, m]() mutable {
         auto q = weak.lock();
         if (!q) return;
         try {
-          q->enqueue(std::move(room), std::move(text));
+          q->enqueue(std::move(m.room), q->outgoing_for(m));
         } catch (const std::exception& e) {
           q->lost(e.what());
         } catch (...) {

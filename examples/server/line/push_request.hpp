@@ -3,8 +3,10 @@
 #define LIVECHAT_EXAMPLES_SERVER_LINE_PUSH_REQUEST_HPP
 
 // What one LINE push request is made of: the endpoint (from `api_base`,
-// checked with libcurl's URL parser), the JSON body and the retry key.
+// checked with libcurl's URL parser), the JSON body (a text, or an
+// operator's file as a media message or a link) and the retry key.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -13,6 +15,9 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <variant>
+
+#include <livechat/protocol/model.hpp>
 
 #include <curl/curl.h>
 
@@ -112,8 +117,52 @@ inline std::string make_uuid_v4() {
   return out;
 }
 
-/// `{"to":"<to>","messages":[{"type":"text","text":"<text>"}]}`.
-inline std::string push_body(std::string_view to, std::string_view text) {
+/// One message to push: a text, or an image or audio LINE fetches from
+/// `url` (PROTOCOL.md "Rich messages": operators' files).
+struct outgoing {
+  std::string type = "text";  ///< text, image or audio
+  std::string text;           ///< type text
+  std::string url;            ///< image, audio: originalContentUrl (and the image's preview)
+  std::uint32_t duration_ms = 0;  ///< audio
+};
+
+/// How long a url pushed to LINE stays valid: LINE fetches the content when
+/// the user opens the message, which may be days later.
+inline constexpr std::chrono::hours pushed_url_lifetime{24 * 7};
+
+/// What an operator's message becomes on LINE. `public_base`: the server's
+/// public https base, empty when not known; `signed_path(id)`: the path and
+/// query of a signed url of attachment `id` valid pushed_url_lifetime.
+/// Images (JPEG or PNG, all LINE shows) and audio with a known duration
+/// (LINE requires it) go as media when the base is known; video needs a
+/// preview image this server does not make, so it goes, like every other
+/// file, as its text with the link (a bare path when the base is unknown).
+template <class SignedPath>
+outgoing outgoing_for(const livechat::message& m, std::string_view public_base,
+                      const SignedPath& signed_path) {
+  outgoing o;
+  o.text = m.text;
+  const auto* f = std::get_if<livechat::file_attachment>(&m.attachment);
+  if (!f || !livechat::has_file(m.kind) || f->status != livechat::attachment_status::ready) return o;
+  const std::string url = std::string(public_base) + signed_path(f->id);
+  if (!public_base.empty()) {
+    const bool image = m.kind == livechat::message_kind::image &&
+                       (f->content_type == "image/jpeg" || f->content_type == "image/png");
+    const bool audio = m.kind == livechat::message_kind::audio && f->duration_ms && *f->duration_ms > 0;
+    if (image || audio) {
+      o.type = image ? "image" : "audio";
+      o.url = url;
+      o.duration_ms = audio ? *f->duration_ms : 0;
+      return o;
+    }
+  }
+  if (!o.text.empty()) o.text += "\n";
+  o.text += url;
+  return o;
+}
+
+/// `{"to":"<to>","messages":[<o as a LINE message object>]}`.
+inline std::string push_body(std::string_view to, const outgoing& o) {
   rapidjson::StringBuffer sb;
   rapidjson::Writer<rapidjson::StringBuffer> w(sb);
   auto str = [&](std::string_view s) {
@@ -126,13 +175,32 @@ inline std::string push_body(std::string_view to, std::string_view text) {
   w.StartArray();
   w.StartObject();
   w.Key("type");
-  w.String("text");
-  w.Key("text");
-  str(text);
+  str(o.type);
+  if (o.type == "text") {
+    w.Key("text");
+    str(o.text);
+  } else {
+    w.Key("originalContentUrl");
+    str(o.url);
+    if (o.type == "image") {
+      w.Key("previewImageUrl");
+      str(o.url);
+    } else {
+      w.Key("duration");
+      w.Uint(o.duration_ms);
+    }
+  }
   w.EndObject();
   w.EndArray();
   w.EndObject();
   return std::string(sb.GetString(), sb.GetSize());
+}
+
+/// `{"to":"<to>","messages":[{"type":"text","text":"<text>"}]}`.
+inline std::string push_body(std::string_view to, std::string_view text) {
+  outgoing o;
+  o.text = std::string(text);
+  return push_body(to, o);
 }
 
 }  // namespace livechat_server::line

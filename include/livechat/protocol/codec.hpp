@@ -300,6 +300,9 @@ inline void write_fields(json_writer& w, const se::conversation_update& e) {
   key(w, "epoch"); write_string(w, e.epoch);
   key(w, "recovered"); w.Bool(e.recovered);
   key(w, "read_seq"); w.Uint64(e.read_seq);
+  if (e.customer) {
+    key(w, "customer"); write(w, *e.customer);
+  }
 }
 inline void write_fields(json_writer& w, const se::new_message& e) {
   key(w, "message"); write(w, e.message);
@@ -316,6 +319,9 @@ inline void write_fields(json_writer& w, const se::conversation_activity& e) {
   key(w, "conversation_id"); write_string(w, e.conversation_id);
   key(w, "last_message"); write(w, e.last_message);
   key(w, "session"); write(w, e.session);
+  if (e.customer) {
+    key(w, "customer"); write(w, *e.customer);
+  }
 }
 inline void write_fields(json_writer& w, const se::typing& e) {
   key(w, "room"); write_string(w, e.room);

@@ -121,6 +121,7 @@ struct conversation_update {
   std::string epoch;
   bool recovered = false;
   std::uint64_t read_seq = 0;  ///< the receiving user's read position (0: none)
+  std::optional<customer_profile> customer;  ///< conversation rooms
 };
 struct new_message {
   static constexpr std::string_view type_name = "new_message";
@@ -138,6 +139,7 @@ struct conversation_activity {
   std::string conversation_id;
   livechat::message last_message;
   session_state session;
+  std::optional<customer_profile> customer;
 };
 struct typing {
   static constexpr std::string_view type_name = "typing";

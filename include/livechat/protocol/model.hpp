@@ -188,6 +188,15 @@ struct session_state {
   std::uint64_t version = 0;
 };
 
+/// The end user of a conversation (PROTOCOL.md "Rich messages ... and
+/// customers"): `name` is the id until the messenger's profile is known;
+/// `picture_url` empty: none (null on the wire).
+struct customer_profile {
+  std::string id;
+  std::string name;
+  std::string picture_url;
+};
+
 /// One row of the conversation list (`inbox_update`, REST list).
 struct conversation_summary {
   std::string room;
@@ -199,6 +208,8 @@ struct conversation_summary {
   /// is their unread count. Per user: the store's list leaves it 0 and the
   /// server fills it for whoever the page is for.
   std::uint64_t read_seq = 0;
+  /// Filled in by the server when it hands the row out; not stored.
+  std::optional<customer_profile> customer;
 };
 
 /// One user in `presence_update` / `presence_diff`.

@@ -311,6 +311,18 @@ class server_reader {
     return e;
   }
 
+  /// `customer` of a summary or an event, when present (older servers: absent).
+  std::optional<customer_profile> optional_customer(const rapidjson::Value& v, std::string_view p) {
+    const rapidjson::Value* o = object(v, p, "customer", false);
+    if (o == nullptr) return std::nullopt;
+    const std::string cp = path(p, "customer");
+    customer_profile c;
+    c.id = string(*o, cp, "id");
+    c.name = string(*o, cp, "name");
+    c.picture_url = optional_string(*o, cp, "picture_url").value_or(std::string());
+    return c;
+  }
+
   conversation_summary read_summary(const rapidjson::Value& v, std::string_view p) {
     conversation_summary c;
     c.room = string(v, p, "room");
@@ -321,6 +333,7 @@ class server_reader {
     if (const rapidjson::Value* s = object(v, p, "session"))
       c.session = read_session(*s, path(p, "session"));
     c.read_seq = optional_uint(v, p, "read_seq");
+    c.customer = optional_customer(v, p);
     return c;
   }
 
@@ -416,6 +429,7 @@ inline server_event read_server_payload(server_event_type kind, const rapidjson:
       e.epoch = r.string(p, "", "epoch");
       e.recovered = r.boolean(p, "", "recovered");
       e.read_seq = r.optional_uint(p, "", "read_seq");
+      e.customer = r.optional_customer(p, "");
       return e;
     }
     case server_event_type::new_message: return se::new_message{r.required_message(p, "message")};
@@ -432,6 +446,7 @@ inline server_event read_server_payload(server_event_type kind, const rapidjson:
       e.conversation_id = r.string(p, "", "conversation_id");
       e.last_message = r.required_message(p, "last_message");
       e.session = r.required_session(p);
+      e.customer = r.optional_customer(p, "");
       return e;
     }
     case server_event_type::typing: {

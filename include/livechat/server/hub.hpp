@@ -23,6 +23,7 @@
 #include <livechat/detail/token_bucket.hpp>
 #include <livechat/protocol/close_codes.hpp>
 #include <livechat/protocol/events.hpp>
+#include <livechat/protocol/room_name.hpp>
 #include <livechat/presence/presence_tracker.hpp>
 #include <livechat/presence/typing_tracker.hpp>
 #include <livechat/rooms/room_registry.hpp>
@@ -91,6 +92,9 @@ class hub {
   using outbound_handler = std::function<void(const message&)>;
   /// The url of a ready file attachment, for one delivery (a signed path).
   using attachment_url_signer = std::function<std::string(const file_attachment&)>;
+  /// The customer of a conversation (its id given), as the server knows
+  /// them (a messenger profile); called on the hub's thread.
+  using customer_resolver = std::function<customer_profile(std::string_view conversation_id)>;
 
   hub(Transport& transport, Clock& clock, message_store& store, authenticator& auth,
       hub_config config = {})
@@ -178,6 +182,24 @@ class hub {
   /// Called once per stored operator message, after its broadcast: the
   /// hook for the outbound channel (the end user's messenger).
   void set_outbound_handler(outbound_handler h) { on_outbound_ = std::move(h); }
+
+  /// Fills `customer` of conversation summaries, conversation_update and
+  /// conversation_activity. Without one, a conversation's customer is its
+  /// id, named by the id.
+  void set_customer_resolver(customer_resolver r) { customer_of_ = std::move(r); }
+
+  /// The customer of `room`; none for a room that is not a conversation.
+  std::optional<customer_profile> customer_of(std::string_view room) const {
+    const auto id = conversation_id_of(room);
+    if (!id) return std::nullopt;
+    if (customer_of_) {
+      try {
+        return customer_of_(*id);
+      } catch (...) {  // a lookup that failed: the id, as without one
+      }
+    }
+    return customer_profile{std::string(*id), std::string(*id), {}};
+  }
 
   /// Makes this hub one node of a cluster (server/cluster_link.hpp): its
   /// committed events go to `link`, and new_message reaches the room's
@@ -328,6 +350,7 @@ class hub {
   error_handler on_error_;
   outbound_handler on_outbound_;
   attachment_url_signer sign_url_;
+  customer_resolver customer_of_;
 
   std::unordered_map<connection_id, std::unique_ptr<connection>> connections_;
   room_registry<handle> rooms_;

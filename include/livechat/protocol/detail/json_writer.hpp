@@ -216,6 +216,15 @@ inline void write(json_writer& w, const presence_entry& p) {
   w.EndObject();
 }
 
+inline void write(json_writer& w, const customer_profile& c) {
+  w.StartObject();
+  key(w, "id"); write_string(w, c.id);
+  key(w, "name"); write_string(w, c.name);
+  key(w, "picture_url");
+  if (c.picture_url.empty()) w.Null(); else write_string(w, c.picture_url);
+  w.EndObject();
+}
+
 inline void write(json_writer& w, const conversation_summary& c) {
   w.StartObject();
   key(w, "room"); write_string(w, c.room);
@@ -225,6 +234,9 @@ inline void write(json_writer& w, const conversation_summary& c) {
   key(w, "last_seq"); w.Uint64(c.last_seq);
   key(w, "session"); write(w, c.session);
   key(w, "read_seq"); w.Uint64(c.read_seq);
+  if (c.customer) {
+    key(w, "customer"); write(w, *c.customer);
+  }
   w.EndObject();
 }
 

@@ -197,6 +197,7 @@ inline void hub<Transport, Clock>::on_event(connection& c, const client_events::
   u.epoch = std::move(epoch.value());
   u.recovered = ev.since_seq.has_value() && lineage_kept && !page->has_more;
   u.read_seq = read.value();
+  u.customer = customer_of(ev.room);
   reply(c, u, ref);
   if (joined.joined && joined.first_of_user)
     to_room(ev.room, make(server_events::operator_joined{ev.room, c.who.user_id, c.who.name}), &c);
@@ -233,8 +234,10 @@ inline void hub<Transport, Clock>::on_event(connection& c, const client_events::
   q.max_bytes = config_.max_page_bytes;
   auto list = store_.list_conversations(q);
   if (store_failed(c, list, ev, ref)) return;
-  for (auto& conversation : list->conversations)
+  for (auto& conversation : list->conversations) {
     if (conversation.last_message) sign_url(*conversation.last_message);
+    conversation.customer = customer_of(conversation.room);
+  }
   cap_conversation_page(list.value(), config_.max_page_bytes);
   // This user's read positions, one lookup for the page (not one per row).
   auto read = store_.fill_read_seq(c.who.user_id, list->conversations);
@@ -309,7 +312,8 @@ inline void hub<Transport, Clock>::publish(const message& m, const connection* e
     auto session = store_.load_session(m.room);
     if (session)
       to_watchers(make(server_events::conversation_activity{
-          m.room, std::string(conversation_id_of(m.room).value_or("")), m, session.value()}));
+          m.room, std::string(conversation_id_of(m.room).value_or("")), m, session.value(),
+          customer_of(m.room)}));
     else
       report("message store: " + session.error().message());
   }
