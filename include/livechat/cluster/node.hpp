@@ -201,8 +201,12 @@ class node final : public server::cluster_link {
   /// typists, rooms no local connection needs any more.
   void tick() {
     const time_point now = clock_.now();
-    if (!hub_.commit_pending())  // the store's view must be committed history only
+    if (!hub_.commit_pending()) {  // the store's view must be committed history only
+      std::unordered_set<std::string> wanted;
+      wanted.swap(fill_wanted_);
+      for (const auto& room : wanted) fill(room);
       for (const auto& room : sequencer_.due(now, opt_.gap_wait)) fill(room);
+    }
     if (now - last_renewal_ >= opt_.presence_ttl / 3) {
       last_renewal_ = now;
       publish_share();
@@ -358,6 +362,15 @@ class node final : public server::cluster_link {
   void fill(const std::string& room) {
     const std::uint64_t next = sequencer_.next_seq(room);
     if (next == 0) return;
+    // This node's open batch is visible to its own store connection but
+    // not yet handed to the sequencer (that happens at its commit): a read
+    // now would deliver our own uncommitted messages from the store, to
+    // their senders too, and the commit would then find them delivered.
+    // The next tick with no batch open reads instead.
+    if (hub_.commit_pending()) {
+      fill_wanted_.insert(room);
+      return;
+    }
     history_query q;
     q.since_seq = next - 1;
     q.limit = opt_.fill_page;
@@ -476,6 +489,7 @@ class node final : public server::cluster_link {
   presence_shares<time_point> shares_;
   std::map<std::string, local_user> local_;
   std::map<std::string, std::uint64_t> unannounced_;  // room -> newest seq not published
+  std::unordered_set<std::string> fill_wanted_;  // fills put off while a batch was open
   std::unordered_map<std::string, typist> typists_;   // (origin, room, user) -> typist
   std::vector<std::function<void()>> pending_;
   bool flush_posted_ = false;
