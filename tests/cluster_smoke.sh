@@ -40,7 +40,19 @@ else
   export LIVECHAT_CLUSTER_NO_BROKER=1
 fi
 out="$(mktemp /tmp/livechat-cluster-smoke-XXXXXX)"
-trap 'rm -f "$out"' EXIT
+pid=""
+# However this script ends (a failed check included), the cluster it
+# started is stopped: SIGTERM to run-cluster.sh, which stops its nodes,
+# Redis and PostgreSQL by pid and removes its scratch directory.
+cleanup() {
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$out"
+}
+trap cleanup EXIT
 LIVECHAT_SERVER_BINARY="$server" "$script" -n 2 -p "$base" >"$out" 2>&1 &
 pid=$!
 
