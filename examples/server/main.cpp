@@ -61,6 +61,7 @@
 #include "log/websocketpp_logger.hpp"
 #include "options.hpp"
 #include "server_config.hpp"
+#include "web_roots.hpp"
 #include "websocket_http.hpp"
 
 namespace {
@@ -623,10 +624,16 @@ int main(int argc, char** argv) {
                       [&](const livechat_server::http_request& r) { return attachments.download(r); },
                       attachment_routes::download_label);
 #endif
-    livechat_server::static_files files(opts.web_root);
-    if (!files.available())
-      log.warn("web_root_missing", {{"path", opts.web_root},
+    const auto roots = livechat_server::default_web_roots();
+    const std::string web_root = opts.web_root.empty() ? roots.web : opts.web_root;
+    const std::string client_root = opts.client_root.empty() ? roots.client : opts.client_root;
+    livechat_server::console_files files(web_root, client_root);
+    if (!files.web_available())
+      log.warn("web_root_missing", {{"path", web_root},
                                     {"msg", "not a directory; the console will answer 404"}});
+    if (!files.client_available())
+      log.warn("client_root_missing", {{"path", client_root},
+                                       {"msg", "not a directory; /livechat/ will answer 404"}});
     router.set_fallback(files);
 
     endpoint.set_http_handler([&](websocketpp::connection_hdl hdl) {

@@ -26,10 +26,6 @@
 #include "http/forwarded_for.hpp"
 #include "log/sink.hpp"
 
-#ifndef LIVECHAT_DEFAULT_WEB_ROOT
-#define LIVECHAT_DEFAULT_WEB_ROOT "web"
-#endif
-
 namespace livechat_server {
 
 enum class auth_mode { dev, jwt };
@@ -62,7 +58,11 @@ struct options {
   /// slash). LINE fetches pushed media from there, so without it an
   /// operator's file goes to LINE as a text with the link.
   std::string public_url;
-  std::string web_root = LIVECHAT_DEFAULT_WEB_ROOT;
+  /// The console's folder, served at /; empty: web_roots.hpp's default.
+  std::string web_root;
+  /// The JavaScript client's folder, whose top-level .js files are served
+  /// at /livechat/; empty: web_roots.hpp's default.
+  std::string client_root;
   /// `redis://HOST:PORT`: join a cluster through this broker (needs a
   /// shared store); empty: one process.
   std::string broker_url;
@@ -276,6 +276,11 @@ inline void add_flags(CLI::App& app, options& o, bool& jwt_flag_seen) {
       ->group(general);
   add_value(app, "--web-root", "DIR", "directory served at / (default: the bundled console)",
             [&o](const std::string& v) { o.web_root = v; })
+      ->group(general);
+  add_value(app, "--client-root", "DIR",
+            "the JavaScript client's folder: its top-level .js files\n"
+            "are served at /livechat/ (default: the bundled clients/js)",
+            [&o](const std::string& v) { o.client_root = v; })
       ->group(general);
   add_value(app, "--log-level", "LEVEL",
             "trace, debug, info (default), warn, error or off: the\n"

@@ -2,7 +2,8 @@
 #
 # ctest livechat.consume.install (cmake -P), the fixture of the find_package
 # consumers (tests/cmake/consumers.cmake): empties CONSUMER_WORK_DIR, then
-#   1. installs the livechat build tree LIVECHAT_BINARY_DIR to CONSUMER_PREFIX;
+#   1. installs the livechat build tree LIVECHAT_BINARY_DIR to CONSUMER_PREFIX
+#      (with the server: its console and clients/js's modules, checked);
 #   2. configures the source tree LIVECHAT_SOURCE_DIR with SQLite3, OpenSSL
 #      and websocketpp hidden (a machine without them) and installs it to
 #      CONSUMER_PREFIX_CORE, which must have no component export file.
@@ -34,6 +35,32 @@ file(REMOVE_RECURSE "${CONSUMER_WORK_DIR}")
 
 step("install ${LIVECHAT_BINARY_DIR} to ${CONSUMER_PREFIX}"
   "${CMAKE_COMMAND}" --install "${LIVECHAT_BINARY_DIR}" --prefix "${CONSUMER_PREFIX}" ${config_args})
+
+# An installed server finds the console and the JavaScript client it imports
+# next to it (examples/server/web_roots.hpp): both must be installed, the
+# client's modules as they are in clients/js.
+file(GLOB installed_server "${CONSUMER_PREFIX}/*/livechat-server")
+if(installed_server)
+  file(GLOB source_modules RELATIVE "${LIVECHAT_SOURCE_DIR}/clients/js" "${LIVECHAT_SOURCE_DIR}/clients/js/*.js")
+  if(NOT source_modules)
+    message(FATAL_ERROR "consume.install: no module in ${LIVECHAT_SOURCE_DIR}/clients/js")
+  endif()
+  foreach(f IN LISTS source_modules)
+    file(GLOB installed "${CONSUMER_PREFIX}/*/livechat/js/${f}")
+    if(NOT installed)
+      message(FATAL_ERROR "consume.install: clients/js/${f} is not installed under share/livechat/js")
+    endif()
+    file(READ "${installed}" got HEX)
+    file(READ "${LIVECHAT_SOURCE_DIR}/clients/js/${f}" want HEX)
+    if(NOT got STREQUAL want)
+      message(FATAL_ERROR "consume.install: the installed ${f} differs from clients/js/${f}")
+    endif()
+  endforeach()
+  file(GLOB installed_console "${CONSUMER_PREFIX}/*/livechat/web/index.html")
+  if(NOT installed_console)
+    message(FATAL_ERROR "consume.install: the console is not installed under share/livechat/web")
+  endif()
+endif()
 
 set(core_build "${CONSUMER_WORK_DIR}/livechat-core")
 step("configure livechat with SQLite3, OpenSSL, libpq and websocketpp hidden"

@@ -139,11 +139,11 @@ struct temp_web_root {
     std::filesystem::path dir;
     std::filesystem::path outside;
 
-    temp_web_root() {
+    explicit temp_web_root(const std::string& name = "webroot") {
         const auto base = std::filesystem::temp_directory_path();
         const std::string tag = std::to_string(::getpid());
-        dir = base / ("livechat-webroot-itest-" + tag);
-        outside = base / ("livechat-webroot-outside-" + tag + ".txt");
+        dir = base / ("livechat-" + name + "-itest-" + tag);
+        outside = base / ("livechat-" + name + "-outside-" + tag + ".txt");
         std::filesystem::remove_all(dir);
         std::filesystem::create_directories(dir / ".git");
         std::filesystem::create_directories(dir / "sub");
@@ -161,6 +161,7 @@ struct temp_web_root {
         std::error_code ec;
         std::filesystem::remove_all(dir, ec);
         std::filesystem::remove(outside, ec);
+        std::filesystem::remove(outside.string() + ".js", ec);
     }
     static void write(const std::filesystem::path& p, const std::string& text) {
         std::ofstream(p, std::ios::binary) << text;
@@ -233,6 +234,52 @@ TEST_CASE("HTTP: names starting with a dot are never served", "[integration][htt
         CHECK(r.body.find("secret") == std::string::npos);
         CHECK(r.body.find("outside the root") == std::string::npos);
     }
+}
+
+TEST_CASE("HTTP: /livechat/ serves the client folder's top-level .js files only", "[integration][http]") {
+    temp_web_root web;  // its livechat/ folder must never be served: the client root wins
+    std::filesystem::create_directories(web.dir / "livechat");
+    temp_web_root::write(web.dir / "livechat" / "shadow.js", "from the web root");
+    temp_web_root client("clientroot");  // a client folder with dotfiles, a subfolder and symlinks out
+    temp_web_root::write(client.dir / "client.js", "export const x = 1;");
+    temp_web_root::write(client.dir / "sub" / "inner.js", "inner");
+    temp_web_root::write(client.dir / ".hidden.js", "SECRET hidden");
+    temp_web_root::write(client.outside.string() + ".js", "outside the root");
+    std::filesystem::create_symlink(client.dir / "sub" / "inner.js", client.dir / "down.js");
+    std::filesystem::create_symlink(client.outside.string() + ".js", client.dir / "out.js");
+    std::filesystem::create_symlink(client.dir / ".hidden.js", client.dir / "hidden-link.js");
+    ServerProcess server({"--web-root", web.dir.string(), "--client-root", client.dir.string()});
+    const std::uint16_t port = server.port();
+
+    const HttpResponse page = http_get(port, "/ok.txt");
+    REQUIRE(page.status == 200);
+    for (const char* path : {"/livechat/client.js", "/livechat/%63lient.js", "/livechat//client.js"}) {
+        INFO(path);
+        const HttpResponse r = http_get(port, path);
+        INFO(r);
+        CHECK(r.status == 200);
+        CHECK(r.body == "export const x = 1;");
+        CHECK(r.header("Content-Type") == "text/javascript; charset=utf-8");
+        for (const char* h : {"Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options",
+                              "Referrer-Policy", "Cache-Control"})
+            CHECK(r.header(h) == page.header(h));
+    }
+    for (const char* path :
+         {"/livechat/", "/livechat/index.html", "/livechat/ok.txt", "/livechat/sub/inner.js", "/livechat/sub%2finner.js",
+          "/livechat/down.js", "/livechat/out.js", "/livechat/hidden-link.js", "/livechat/.hidden.js",
+          "/livechat/%2ehidden.js", "/livechat/../ok.txt", "/livechat/%2e%2e/ok.txt", "/livechat/..%2fok.txt",
+          "/livechat/shadow.js", "/livechat/client.js%00.js", "/livechat/.git/config"}) {
+        INFO(path);
+        const HttpResponse r = http_get(port, path);
+        INFO(r);
+        CHECK(r.status == 404);
+        CHECK(r.body.find("SECRET") == std::string::npos);
+        CHECK(r.body.find("outside the root") == std::string::npos);
+        CHECK(r.body.find("inner") == std::string::npos);
+        CHECK(r.body.find("from the web root") == std::string::npos);
+    }
+    // A POST is refused as for the console's files.
+    CHECK(http_post(port, "/livechat/client.js", "{}").status == 405);
 }
 
 TEST_CASE("HTTP: security headers on every response", "[integration][http]") {

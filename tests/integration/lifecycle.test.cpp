@@ -76,8 +76,8 @@ TEST_CASE("command-line flags", "[integration][flags]") {
         CHECK_FALSE(r.timed_out);
         CHECK(r.exit_code == 0);
         for (const char* flag : {"--host", "--port", "--store", "--auth", "--jwt-secret", "--jwt-issuer",
-                                 "--jwt-audience", "--line-channel-secret", "--web-root", "--allowed-origin",
-                                 "--reject-missing-origin", "--max-connections-per-user",
+                                 "--jwt-audience", "--line-channel-secret", "--web-root", "--client-root",
+                                 "--allowed-origin", "--reject-missing-origin", "--max-connections-per-user",
                                  "--max-connections-per-ip", "--rate-burst", "--rate-per-second",
                                  "--max-unsent-bytes", "--soft-unsent-bytes", "--auth-timeout-ms",
                                  "--idle-timeout-ms", "--max-rooms-per-connection", "--trusted-proxy"}) {

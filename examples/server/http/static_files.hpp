@@ -4,7 +4,11 @@
 
 // The static files of the demo console (the router's fallback), with the
 // headers a browser needs to keep them to themselves: no sniffing, no
-// framing, a Content-Security-Policy, and no dotfile ever served.
+// framing, a Content-Security-Policy, and no dotfile ever served. Two roots:
+// the console's folder at `/`, and the JavaScript client's folder
+// (clients/js) at `/livechat/`, of which only the top-level `.js` modules
+// are served (its tests, declarations and package.json are nobody's
+// business), so the console imports the one copy of the client there is.
 
 #include <algorithm>
 #include <filesystem>
@@ -21,13 +25,18 @@
 
 namespace livechat_server {
 
+/// What a root serves: every file below it, or only the `.js` files at its
+/// top level.
+enum class static_scope { tree, top_level_scripts };
+
 /// Serves the files under one directory, read on every request (the
 /// console is a handful of small files; no cache to invalidate while
 /// someone edits them).
 class static_files {
  public:
   /// A missing root is not fatal: the API still works, `/` answers 404.
-  explicit static_files(const std::filesystem::path& root) {
+  explicit static_files(const std::filesystem::path& root, static_scope scope = static_scope::tree)
+      : scope_(scope) {
     std::error_code ec;
     auto canon = std::filesystem::canonical(root, ec);
     if (!ec && std::filesystem::is_directory(canon, ec)) root_ = std::move(canon);
@@ -35,8 +44,12 @@ class static_files {
 
   bool available() const noexcept { return root_.has_value(); }
 
-  http_response operator()(const http_request& req) const {
-    auto file = resolve(req.path);
+  http_response operator()(const http_request& req) const { return serve(req, req.path); }
+
+  /// Answers `req` with the file `path` (still percent-encoded, relative to
+  /// this root) names.
+  http_response serve(const http_request& req, std::string_view path) const {
+    auto file = resolve(path);
     if (!file) return json_error(404, "no such resource");
     if (req.method != "GET" && req.method != "HEAD") {
       auto resp = json_error(405, "static files answer GET and HEAD only");
@@ -105,6 +118,10 @@ class static_files {
       pos = next + 1;
     }
     if (decoded.back() == '/') rel /= "index.html";
+    // One name, ending in ".js": no folder below, no other kind of file.
+    if (scope_ == static_scope::top_level_scripts &&
+        (std::distance(rel.begin(), rel.end()) != 1 || rel.extension() != ".js"))
+      return std::nullopt;
 
     std::error_code ec;
     auto full = std::filesystem::canonical(*root_ / rel, ec);
@@ -118,10 +135,41 @@ class static_files {
       const std::string name = it->filename().string();
       if (!name.empty() && name.front() == '.') return std::nullopt;
     }
+    // And the file is still one name at the top (a symlink may not lead to
+    // a subfolder's file either).
+    if (scope_ == static_scope::top_level_scripts &&
+        (std::distance(in_full, full.end()) != 1 || full.extension() != ".js"))
+      return std::nullopt;
     return full;
   }
 
   std::optional<std::filesystem::path> root_;
+  static_scope scope_;
+};
+
+/// The router's fallback: the console's files at `/`, the JavaScript
+/// client's modules at `/livechat/` (the console imports
+/// `./livechat/livechat.js`). The client's prefix wins, so a `livechat/`
+/// folder in the web root is never served.
+class console_files {
+ public:
+  static constexpr std::string_view client_prefix = "/livechat/";
+
+  console_files(const std::filesystem::path& web_root, const std::filesystem::path& client_root)
+      : web_(web_root), client_(client_root, static_scope::top_level_scripts) {}
+
+  bool web_available() const noexcept { return web_.available(); }
+  bool client_available() const noexcept { return client_.available(); }
+
+  http_response operator()(const http_request& req) const {
+    if (req.path.substr(0, client_prefix.size()) == client_prefix)
+      return client_.serve(req, req.path.substr(client_prefix.size() - 1));  // keeps the '/'
+    return web_(req);
+  }
+
+ private:
+  static_files web_;
+  static_files client_;
 };
 
 }  // namespace livechat_server

@@ -1,7 +1,7 @@
 // livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
 //
 // The operator console: plain JS, no build step, no external resources, on
-// the livechat JavaScript client (livechat/, a copy of clients/js), which
+// the livechat JavaScript client (served at /livechat/ from clients/js), which
 // gives it the reconnects, the heartbeat, the offline queue and the ordered,
 // exactly-once history. This file is only the page: what is shown and when.
 // Everything received is shown with textContent, never innerHTML: message
