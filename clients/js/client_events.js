@@ -46,6 +46,25 @@ export const historyMethods = {
     if (!known || s.version > known.version) this._emit('session', room, s);
   },
 
+  /**
+   * The inbox replaced by a list of conversation summaries (inbox_update's,
+   * or the REST list's while the WebSocket cannot connect); the joined
+   * rooms take their read_seq and session from it.
+   */
+  _replaceInbox(list) {
+    this._inbox.clear();
+    for (const c of Array.isArray(list) ? list : []) {
+      if (!c || typeof c.room !== 'string') continue;
+      this._inbox.set(c.room, { ...c, read_seq: c.read_seq || 0, last_seq: c.last_seq || 0 });
+      const r = this._rooms.get(c.room);
+      if (r) {
+        r.history.view.readSeq = Math.max(r.history.view.readSeq, c.read_seq || 0);
+        this._updateSession(c.room, c.session);
+      }
+    }
+    this._emit('inbox', this.conversations());
+  },
+
   _summary(room) {
     const c = this._inbox.get(room);
     if (c) this._emit('summary', { ...c, unread: this.unread(room) });
@@ -190,17 +209,7 @@ export const HANDLERS = {
     this._takeRequest(ref);
     this._online.clear();
     for (const u of Array.isArray(p.online) ? p.online : []) this._online.set(u.user_id, u);
-    this._inbox.clear();
-    for (const c of Array.isArray(p.conversations) ? p.conversations : []) {
-      if (!c || typeof c.room !== 'string') continue;
-      this._inbox.set(c.room, { ...c, read_seq: c.read_seq || 0, last_seq: c.last_seq || 0 });
-      const r = this._rooms.get(c.room);
-      if (r) {
-        r.history.view.readSeq = Math.max(r.history.view.readSeq, c.read_seq || 0);
-        this._updateSession(c.room, c.session);
-      }
-    }
-    this._emit('inbox', this.conversations());
+    this._replaceInbox(p.conversations);
     this._emit('presence', this.online);
   },
 

@@ -89,7 +89,7 @@ export const fallbackMethods = {
     this._entry(() => {
       if (!this._restMode) return;
       const list = Array.isArray(page.conversations) ? page.conversations : [];
-      HANDLERS_INBOX.call(this, list);
+      this._replaceInbox(list); // as inbox_update's (online users are not in it)
     });
   },
 
@@ -165,17 +165,3 @@ export const fallbackMethods = {
   },
 };
 
-/** The REST list applied as inbox_update's conversations (online users are not in it). */
-function HANDLERS_INBOX(list) {
-  this._inbox.clear();
-  for (const c of list) {
-    if (!c || typeof c.room !== 'string') continue;
-    this._inbox.set(c.room, { ...c, read_seq: c.read_seq || 0, last_seq: c.last_seq || 0 });
-    const r = this._rooms.get(c.room);
-    if (r) {
-      r.history.view.readSeq = Math.max(r.history.view.readSeq, c.read_seq || 0);
-      this._updateSession(c.room, c.session);
-    }
-  }
-  this._emit('inbox', this.conversations());
-}
