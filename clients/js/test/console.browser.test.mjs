@@ -5,7 +5,9 @@
 // is a bug the console had: a message sent while the link died was lost,
 // a draft followed you to the next conversation, Join stayed disabled,
 // nothing was unread, buttons ignored the session, the page was 496 px
-// wide on a 390 px phone, /favicon.ico was 404, a reload forgot everything.
+// wide on a 390 px phone, /favicon.ico was 404, a reload forgot everything;
+// and what an operator must not miss: a customer writing while the tab is
+// hidden is a desktop notification and a count in the title.
 //
 // playwright-core is not a dependency of the project (npm, not Debian): the
 // cases run where it can be imported, as `playwright-core` or from the
@@ -98,6 +100,77 @@ test('the console in Chromium', { skip: (!required && why) || false, timeout: 12
       const res = await fetch(server.httpUrl + '/favicon.ico');
       assert.equal(res.status, 200);
       assert.equal(res.headers.get('content-type'), 'image/x-icon');
+    });
+
+    await t.test('a customer writes while the tab is hidden: one desktop notification, the count in the title', async () => {
+      // The page is hidden by overriding what the console reads (document.visibilityState
+      // and hidden) and dispatching visibilitychange; notifications are captured where
+      // the console creates them (new Notification), permission is the browser's own,
+      // granted on the context, and reads as not asked yet until the console asks.
+      const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      await ctx.grantPermissions(['notifications'], { origin: server.httpUrl });
+      await ctx.addInitScript(() => {
+        const Real = window.Notification;
+        window.__notes = [];
+        window.__asked = 0;
+        window.__hidden = false;
+        class Captured {
+          constructor(title, options = {}) {
+            window.__notes.push({ title, body: options.body, tag: options.tag });
+            this.onclick = null;
+          }
+          close() {}
+          static get permission() { return window.__asked > 0 ? Real.permission : 'default'; }
+          static async requestPermission() {
+            window.__asked += 1;
+            return Real.requestPermission();
+          }
+        }
+        window.Notification = Captured;
+        Object.defineProperty(document, 'visibilityState', { configurable: true,
+          get: () => (window.__hidden ? 'hidden' : 'visible') });
+        Object.defineProperty(document, 'hidden', { configurable: true, get: () => window.__hidden });
+      });
+      const page = await openConsole('nora', { context: ctx });
+      const setHidden = (hidden) => page.evaluate((h) => {
+        window.__hidden = h;
+        document.dispatchEvent(new Event('visibilitychange'));
+      }, hidden);
+      const titleCount = async () => {
+        const m = /^\((\d+)\) /.exec(await page.title());
+        return m ? Number(m[1]) : 0;
+      };
+
+      // Asked for on a click, not before.
+      assert.equal(await page.evaluate(() => window.__asked), 0, 'no permission request before the click');
+      assert.equal(await page.isVisible('#notify'), true, 'the button offers notifications');
+      await page.click('#notify');
+      await page.waitForFunction(() => window.__asked === 1 && Notification.permission === 'granted');
+      await page.waitForSelector('#notify', { state: 'hidden' });
+
+      const before = await titleCount();
+      await setHidden(true);
+      await server.webhook('Unotify', 'is anyone there? <b>hello</b>');
+      await page.waitForFunction(() => window.__notes.length > 0, null, { timeout: 5000 });
+      const [stored] = await server.history('Unotify');
+      assert.ok(stored && stored.sender && stored.sender.name, 'the stored message names its customer');
+      await page.waitForFunction((n) => document.title.startsWith('(' + n + ') '), before + 1, { timeout: 5000 });
+      await new Promise((r) => setTimeout(r, 300)); // a second notification for the same message would come now
+      const notes = await page.evaluate(() => window.__notes);
+      assert.equal(notes.length, 1, JSON.stringify(notes));
+      assert.equal(notes[0].title, stored.sender.name);
+      assert.equal(notes[0].body, 'is anyone there? <b>hello</b>');
+      assert.equal(notes[0].tag, 'conversation:Unotify');
+
+      // Visible again: nothing more is notified for what the operator can see.
+      await setHidden(false);
+      await server.webhook('Unotify', 'still here');
+      await page.waitForFunction(() => {
+        const li = document.querySelector('#inbox li[data-room="conversation:Unotify"] .preview');
+        return li && li.textContent.endsWith('still here');
+      }, null, { timeout: 5000 });
+      assert.equal(await page.evaluate(() => window.__notes.length), 1, 'no notification while the tab is visible');
+      await ctx.close();
     });
 
     await t.test('390 px: no horizontal overflow, the conversation takes the width; 1280 px: two columns', async () => {
