@@ -41,6 +41,18 @@ inline std::int64_t sql_int(std::uint64_t v) noexcept {
   return static_cast<std::int64_t>(v < top ? v : top);
 }
 
+/// A file's metadata columns, in the order both a message row (from its
+/// join) and an attachment row have them: status, content_type, size,
+/// name, duration_ms. `File`: file_attachment or attachment_record.
+template <class Row, class File>
+void sql_read_file_fields(const Row& r, int col, File& f) {
+  f.status = parse_attachment_status(r.text_at(col)).value_or(attachment_status::failed);
+  f.content_type = r.text_at(col + 1);
+  f.size = r.unsigned_at(col + 2);
+  f.name = r.text_at(col + 3);
+  if (!r.is_null(col + 4)) f.duration_ms = static_cast<std::uint32_t>(r.integer_at(col + 4));
+}
+
 template <class Row>
 message sql_read_message(const Row& r, int col) {
   message m;
@@ -65,11 +77,7 @@ message sql_read_message(const Row& r, int col) {
   } else if (has_file(m.kind)) {
     file_attachment a;
     a.id = r.text_at(col + 10);
-    a.status = parse_attachment_status(r.text_at(col + 17)).value_or(attachment_status::failed);
-    a.content_type = r.text_at(col + 18);
-    a.size = r.unsigned_at(col + 19);
-    a.name = r.text_at(col + 20);
-    if (!r.is_null(col + 21)) a.duration_ms = static_cast<std::uint32_t>(r.integer_at(col + 21));
+    sql_read_file_fields(r, col + 17, a);
     m.attachment = std::move(a);
   }
   return m;
@@ -97,11 +105,7 @@ attachment_record sql_read_attachment(const Row& r, int col) {
   a.owner = r.text_at(col + 1);
   a.room = r.text_at(col + 2);
   a.seq = r.unsigned_at(col + 3);
-  a.status = parse_attachment_status(r.text_at(col + 4)).value_or(attachment_status::failed);
-  a.content_type = r.text_at(col + 5);
-  a.size = r.unsigned_at(col + 6);
-  a.name = r.text_at(col + 7);
-  if (!r.is_null(col + 8)) a.duration_ms = static_cast<std::uint32_t>(r.integer_at(col + 8));
+  sql_read_file_fields(r, col + 4, a);
   a.created_at = system_time(std::chrono::milliseconds(r.integer_at(col + 9)));
   return a;
 }
