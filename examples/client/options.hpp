@@ -58,9 +58,8 @@ using parse_result = livechat_examples::parse_result<options>;
 
 namespace detail {
 
-using livechat_examples::add_switch;
-using livechat_examples::add_value;
-using livechat_examples::bad_value;
+// add_value, add_switch, add_uint, bad_value: common/command_line.hpp.
+using namespace livechat_examples;
 
 inline constexpr const char* program = "livechat-client";
 // One line: CLI11 refuses a group name with a newline.
@@ -118,22 +117,17 @@ inline void add_flags(CLI::App& app, options& o, std::vector<std::string>& posit
               o.timeout = *t;
             })
       ->group(general);
-  const auto count = [](const std::string& flag, std::size_t& out) {
-    return [flag, &out](const std::string& v) {
-      const auto n = livechat_examples::parse_digits(v, 9, 1'000'000);
-      if (!n || *n == 0) bad_value(flag + " must be a number from 1 to 1000000, got '" + v + "'");
-      out = static_cast<std::size_t>(*n);
-    };
+  const auto count = [](std::size_t& out) {
+    return [&out](std::uint64_t n) { out = static_cast<std::size_t>(n); };
   };
-  add_value(app, "--rate", "N", "send at most N frames per second (default 15) ...", count("--rate", o.rate))
-      ->group(general);
-  add_value(app, "--burst", "N",
-            "... after a burst of up to N (default 30). A frame the\n"
-            "server refuses (rate_limited) makes it pause 1 s and halve\n"
-            "its pace for this connection; a refused message is sent\n"
-            "again with the same id (stored once)",
-            count("--burst", o.burst))
-      ->group(general);
+  add_uint(app, general, "--rate", "send at most N frames per second (default 15) ...", 1,
+           1'000'000, count(o.rate));
+  add_uint(app, general, "--burst",
+           "... after a burst of up to N (default 30). A frame the\n"
+           "server refuses (rate_limited) makes it pause 1 s and halve\n"
+           "its pace for this connection; a refused message is sent\n"
+           "again with the same id (stored once)",
+           1, 1'000'000, count(o.burst));
   add_switch(app, "--quiet,-q", "do not report connection state changes on stderr", [&o] { o.quiet = true; })
       ->group(general);
 

@@ -130,6 +130,22 @@ inline std::optional<std::uint64_t> parse_digits(std::string_view s, std::size_t
   return v;
 }
 
+/// Adds a flag that takes an unsigned integer in [min, max]. The ranges
+/// are wide enough for any real deployment and narrow enough that a typo (a
+/// timeout in seconds given as milliseconds, a byte count of 1) is reported
+/// instead of running a program that cannot work.
+template <class Set>
+void add_uint(CLI::App& app, const char* group, const std::string& flag, const std::string& help,
+              std::uint64_t min, std::uint64_t max, Set set) {
+  add_value(app, flag, "N", help, [flag, min, max, set](const std::string& value) {
+    const auto v = parse_digits(value, 19, max);
+    if (!v || *v < min)
+      bad_value(flag + " must be an integer from " + std::to_string(min) + " to " +
+                std::to_string(max) + ", got '" + value + "'");
+    set(*v);
+  })->group(group);
+}
+
 template <class Options>
 parse_result<Options> usage_error(const std::string& program, const std::string& what) {
   parse_result<Options> r;

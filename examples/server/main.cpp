@@ -25,22 +25,14 @@
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 
-#include <sys/resource.h>
-
-#include <livechat/auth/dev_authenticator.hpp>
 #ifdef LIVECHAT_SERVER_WITH_JWT
-#include <livechat/auth/jwt_authenticator.hpp>
 #include <livechat/protocol/line_signature.hpp>
 #endif
 #include <livechat/clock.hpp>
 #include <livechat/server/hub.hpp>
-#include <livechat/store/memory_store.hpp>
-#include <livechat/store/sqlite_store.hpp>
-#ifdef LIVECHAT_SERVER_WITH_POSTGRESQL
-#include <livechat/store/postgresql_store.hpp>
-#endif
 
 #include "accept_loop.hpp"
+#include "handshake.hpp"
 #ifdef LIVECHAT_SERVER_WITH_REDIS
 #include "cluster.hpp"
 #endif
@@ -48,7 +40,6 @@
 #ifdef LIVECHAT_SERVER_WITH_JWT
 #include "http/attachments.hpp"
 #endif
-#include "http/bearer_token.hpp"
 #include "http/json_errors.hpp"
 #include "http/router.hpp"
 #include "http/static_files.hpp"
@@ -61,6 +52,7 @@
 #include "log/websocketpp_logger.hpp"
 #include "options.hpp"
 #include "server_config.hpp"
+#include "startup.hpp"
 #include "web_roots.hpp"
 #include "websocket_http.hpp"
 
@@ -77,61 +69,8 @@ constexpr auto linger_timeout = 2s;
 constexpr auto drain_timeout = 4s + 500ms;  // how long shutdown waits for closes to finish
 
 namespace logging = livechat_server::logging;
-
-// Set once in main() before anything can log, read by the handlers below.
-logging::sink* server_log = nullptr;
-
-void log_error(const char* where, const char* what) noexcept {
-  if (server_log != nullptr)
-    server_log->error("handler_exception", {{"where", where}, {"what", what}});
-}
-
-// websocketpp calls handlers from deep inside its read loop; an exception
-// escaping one would unwind through io_context::run and stop the server.
-// Only the exception text is logged: never tokens or message bodies.
-template <class F>
-void guarded(const char* where, F&& f) noexcept {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    log_error(where, e.what());
-  } catch (...) {
-    log_error(where, "unknown exception");
-  }
-}
-
-std::unique_ptr<livechat::authenticator> make_authenticator(const livechat_server::options& o) {
-  if (o.auth == livechat_server::auth_mode::dev) return std::make_unique<livechat::dev_authenticator>();
-#ifdef LIVECHAT_SERVER_WITH_JWT
-  livechat::jwt_options jwt;
-  jwt.secret = o.jwt_secret;
-  jwt.issuer = o.jwt_issuer;
-  jwt.audience = o.jwt_audience;
-  return std::make_unique<livechat::jwt_authenticator>(std::move(jwt));
-#else
-  return nullptr;
-#endif
-}
-
-// The `reason` of a handshake_refused line, as the metric labels it.
-const char* refusal_name(livechat_server::server_metrics::handshake_refusal r) noexcept {
-  using refusal = livechat_server::server_metrics::handshake_refusal;
-  switch (r) {
-    case refusal::origin: return "origin";
-    case refusal::ip_cap: return "ip_cap";
-    case refusal::user_cap: return "user_cap";
-    case refusal::shutting_down: return "shutting_down";
-  }
-  return "other";
-}
-
-// Sockets allowed to linger at once: each holds a descriptor, so at most a
-// quarter of the process's limit, and never more than 4096.
-std::size_t max_lingering_sockets() {
-  rlimit rl{};
-  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 4096;
-  return std::clamp<std::size_t>(static_cast<std::size_t>(rl.rlim_cur) / 4, 8, 4096);
-}
+using livechat_server::guarded;
+using livechat_server::log_handler_error;
 
 }  // namespace
 
@@ -143,11 +82,11 @@ int main(int argc, char** argv) {
   }
   const livechat_server::options& opts = parsed.opts;
   logging::sink log(opts.log_level);
-  server_log = &log;
+  livechat_server::handler_log() = &log;
 
   std::unique_ptr<livechat::authenticator> auth;
   try {
-    auth = make_authenticator(opts);
+    auth = livechat_server::make_authenticator(opts);
   } catch (const std::exception& e) {  // e.g. an unusable JWT secret
     log.error("startup_failed", {{"msg", e.what()}});
     return 2;
@@ -173,48 +112,11 @@ int main(int argc, char** argv) {
     log.warn("unsigned_webhook",
              {{"msg", "no --line-channel-secret; POST /api/v1/webhook accepts unsigned requests"}});
 
-  std::unique_ptr<livechat::message_store> owned_store;
-  // The store's own account of its last failure (which statement, the
-  // database's message): the hub and the routes only see
-  // errc::store_failure, which tells an operator nothing.
-  std::function<std::string()> store_last_error = [] { return std::string(); };
-  if (opts.store == livechat_server::store_kind::sqlite) {
-    livechat::sqlite_options so;
-    so.path = opts.sqlite_path;
-    so.synchronous = opts.sqlite_full_sync ? livechat::sqlite_synchronous::full
-                                           : livechat::sqlite_synchronous::normal;
-    std::string why;
-    auto opened = livechat::sqlite_store::open(so, why);
-    if (!opened) {
-      log.error("startup_failed", {{"msg", "cannot open the SQLite store"}, {"reason", why}});
-      return 1;
-    }
-    owned_store = std::move(opened.value());
-    store_last_error = [s = static_cast<livechat::sqlite_store*>(owned_store.get())] {
-      return s->last_error();
-    };
-  } else if (opts.store == livechat_server::store_kind::postgresql) {
-#ifdef LIVECHAT_SERVER_WITH_POSTGRESQL
-    livechat::postgresql_options po;
-    po.conninfo = opts.postgresql_uri;
-    std::string why;  // names the database and host, never the password
-    auto opened = livechat::postgresql_store::open(po, why);
-    if (!opened) {
-      log.error("startup_failed", {{"msg", "cannot open the PostgreSQL store"}, {"reason", why}});
-      return 1;
-    }
-    owned_store = std::move(opened.value());
-    store_last_error = [s = static_cast<livechat::postgresql_store*>(owned_store.get())] {
-      return s->last_error();
-    };
-#else
-    log.error("startup_failed",
-              {{"msg", "this build has no PostgreSQL support (libpq was not found)"}});
-    return 2;
-#endif
-  } else {
-    owned_store = std::make_unique<livechat::memory_store>();
-  }
+  int store_exit = 0;
+  auto opened = livechat_server::open_store(opts, log, store_exit);
+  if (!opened) return store_exit;
+  const std::unique_ptr<livechat::message_store> owned_store = std::move(opened->store);
+  const std::function<std::string()> store_last_error = std::move(opened->last_error);
   livechat::message_store& store = *owned_store;
 
   try {
@@ -366,7 +268,7 @@ int main(int argc, char** argv) {
     auto addresses = std::make_shared<livechat_server::address_counter>(opts.max_connections_per_ip);
     livechat_server::lingering_closer::limits linger_limits;
     linger_limits.deadline = linger_timeout;
-    linger_limits.max_sockets = max_lingering_sockets();
+    linger_limits.max_sockets = livechat_server::max_lingering_sockets();
     auto closer = std::make_shared<livechat_server::lingering_closer>(linger_limits);
     auto http_budget =
         std::make_shared<livechat_server::http_response_budget>(opts.max_http_response_bytes);
@@ -388,89 +290,15 @@ int main(int argc, char** argv) {
       return client;
     };
 
-    // The handshake policy, checked before the upgrade so a refused client
-    // costs no WebSocket state: only the one path exists (404), nothing new
-    // during shutdown (503), the Origin allow-list (403), then the caps
-    // (429). Every refusal has PROTOCOL.md's JSON error body and a metric.
-    // Browsers that offer subprotocols drop the connection unless one is
-    // selected: take the first.
+    // The handshake policy (handshake.hpp): path, shutdown, Origin, caps.
     bool shutting_down = false;
-    using refusal = livechat_server::server_metrics::handshake_refusal;
-    namespace status = websocketpp::http::status_code;
+    const livechat_server::handshake_policy<decltype(hub), livechat::default_clock> handshake(
+        websocket_path, opts, log, metrics, *auth, clock, hub, shutting_down);
     endpoint.set_validate_handler([&](websocketpp::connection_hdl hdl) {
       bool accept = false;
       guarded("validate", [&] {
         auto con = endpoint.get_con_from_hdl(hdl);
-        const auto client = settle_client(con);
-        // One line per refusal (rate-limited): the address and why, never
-        // the request URI or headers, which may carry tokens. Behind a
-        // trusted proxy, the client it named and the proxy.
-        auto log_refusal = [&](status::value code, std::string_view reason) {
-          if (!log.enabled(logging::level::warn)) return;
-          if (client.from_header)
-            log.warn("handshake_refused", {{"remote", client.address},
-                                           {"via", con->peer_address()},
-                                           {"status", static_cast<int>(code)},
-                                           {"reason", reason}});
-          else
-            log.warn("handshake_refused", {{"remote", con->get_remote_endpoint()},
-                                           {"status", static_cast<int>(code)},
-                                           {"reason", reason}});
-        };
-        auto refuse = [&](refusal why, status::value code, std::string_view error_code,
-                          const std::string& message) {
-          metrics.count_handshake_refused(why);
-          log_refusal(code, refusal_name(why));
-          livechat_server::refuse_handshake(con, code, error_code, message);
-        };
-        const std::string& resource = con->get_resource();
-        if (resource.substr(0, resource.find('?')) != websocket_path) {
-          log_refusal(status::not_found, "path");
-          livechat_server::refuse_handshake(
-              con, status::not_found, "not_found",
-              std::string("no WebSocket endpoint here; use ") + websocket_path);
-          return;
-        }
-        if (shutting_down)
-          return refuse(refusal::shutting_down, status::service_unavailable, "unavailable",
-                        "the server is shutting down; reconnect in a moment");
-
-        const std::string& origin = con->get_request_header("Origin");
-        if (origin.empty() ? opts.reject_missing_origin
-                           : !opts.allowed_origins.empty() &&
-                                 std::find(opts.allowed_origins.begin(), opts.allowed_origins.end(),
-                                           origin) == opts.allowed_origins.end())
-          return refuse(refusal::origin, status::forbidden, "forbidden",
-                        origin.empty() ? "this server requires an Origin header"
-                                       : "this Origin is not allowed to open a WebSocket here");
-
-        // A client that can send headers may authenticate in the upgrade
-        // request; then a user at the cap is refused before anything opens.
-        // The token still has to come again in `auth` (browsers cannot send
-        // the header, so that is where identity is settled for everyone); a
-        // token refused here is left for `auth` to answer.
-        if (const auto token =
-                livechat_server::bearer_token(con->get_request_header("Authorization"))) {
-          const auto who = auth->authenticate(*token, clock.system_now());
-          if (who && hub.user_at_connection_limit(who->user_id))
-            return refuse(refusal::user_cap, status::too_many_requests, "limit_exceeded",
-                          "this user already holds " +
-                              std::to_string(opts.hub.max_connections_per_user) +
-                              " connections, the most allowed; close one and retry");
-        }
-
-        // Counted at accept (accept_loop); this one came past the cap.
-        if (con->over_address_cap())
-          return refuse(refusal::ip_cap, status::too_many_requests, "limit_exceeded",
-                        "this address already holds " + std::to_string(opts.max_connections_per_ip) +
-                            " connections, the most allowed; close one and retry");
-
-        const auto& offered = con->get_requested_subprotocols();
-        if (!offered.empty()) {
-          websocketpp::lib::error_code ec;
-          con->select_subprotocol(offered.front(), ec);
-        }
-        accept = true;
+        accept = handshake(con, settle_client(con));
       });
       return accept;
     });
@@ -640,36 +468,12 @@ int main(int argc, char** argv) {
       guarded("http", [&] {
         auto con = endpoint.get_con_from_hdl(hdl);
         settle_client(con);
-        if (con->over_address_cap()) {
-          auto r = livechat_server::json_error(
-              429, "limit_exceeded",
-              "this address already holds " + std::to_string(opts.max_connections_per_ip) +
-                  " connections, the most allowed; close one and retry");
-          con->set_status(status::too_many_requests);
-          con->replace_header("Content-Type", r.content_type);
-          con->replace_header("Retry-After", "1");
-          con->replace_header("Connection", "close");
-          con->set_body(r.body);
-          return;
-        }
-        if (con->get_request().wrong_websocket_version()) {
-          // PROTOCOL.md: version 13 only; the header says which one to use.
-          con->set_status(status::upgrade_required);
-          con->replace_header("Content-Type", "application/json");
-          con->replace_header("Sec-WebSocket-Version", "13");
-          con->replace_header("Upgrade", "websocket");
-          con->replace_header("Connection", "close");
-          con->set_body(livechat_server::json_error_body(
-              "upgrade_required", "only Sec-WebSocket-Version: 13 is supported"));
-          return;
-        }
+        if (livechat_server::refuse_http(con, opts.max_connections_per_ip)) return;
         try {
           livechat_server::answer_http(con, router, http_budget);
         } catch (const std::exception& e) {
-          log_error("http route", e.what());
-          con->set_status(websocketpp::http::status_code::internal_server_error);
-          con->replace_header("Content-Type", "application/json");
-          con->set_body(livechat_server::json_error_body("internal", "internal error"));
+          log_handler_error("http route", e.what());
+          livechat_server::answer_internal_error(con);
         }
       });
     });
@@ -767,9 +571,9 @@ int main(int argc, char** argv) {
         io.run();
         break;
       } catch (const std::exception& e) {
-        log_error("event loop", e.what());
+        log_handler_error("event loop", e.what());
       } catch (...) {
-        log_error("event loop", "unknown exception");
+        log_handler_error("event loop", "unknown exception");
       }
     }
 

@@ -102,9 +102,8 @@ using parse_result = livechat_examples::parse_result<options>;
 
 namespace detail {
 
-using livechat_examples::add_switch;
-using livechat_examples::add_value;
-using livechat_examples::bad_value;
+// add_value, add_switch, add_uint, bad_value: common/command_line.hpp.
+using namespace livechat_examples;
 
 inline constexpr const char* program = "livechat-server";
 inline constexpr const char* general = "options (each also accepted as --flag=value)";
@@ -126,22 +125,6 @@ inline bool is_serialized_origin(std::string_view v) noexcept {
           c == '[' || c == ']'))
       return false;
   return true;
-}
-
-/// Adds a flag that takes an unsigned integer in [min, max]. The ranges
-/// are wide enough for any real deployment and narrow enough that a typo (a
-/// timeout in seconds given as milliseconds, a byte count of 1) is reported
-/// instead of running a server that closes every connection.
-template <class Set>
-void add_uint(CLI::App& app, const char* group, const std::string& flag, const std::string& help,
-              std::uint64_t min, std::uint64_t max, Set set) {
-  add_value(app, flag, "N", help, [flag, min, max, set](const std::string& value) {
-    const auto v = livechat_examples::parse_digits(value, 19, max);
-    if (!v || *v < min)
-      bad_value(flag + " must be an integer from " + std::to_string(min) + " to " +
-                std::to_string(max) + ", got '" + value + "'");
-    set(*v);
-  })->group(group);
 }
 
 /// Every flag, in the order --help lists them, writing into `o`.

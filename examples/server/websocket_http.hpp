@@ -219,6 +219,49 @@ void refuse_handshake(const ConnectionPtr& con, websocketpp::http::status_code::
   con->set_body(json_error_body(code, message));
 }
 
+/// The words of a 429 for an address at --max-connections-per-ip (the
+/// handshake and plain HTTP requests say the same).
+inline std::string address_cap_message(std::size_t cap) {
+  return "this address already holds " + std::to_string(cap) +
+         " connections, the most allowed; close one and retry";
+}
+
+/// What a plain-HTTP request gets before any route: 429 for an address
+/// past its cap (counted at accept, settled behind a proxy), 426 for a
+/// WebSocket upgrade in another version than 13 (PROTOCOL.md; the header
+/// says which one to use). false: neither, route it.
+template <class ConnectionPtr>
+bool refuse_http(const ConnectionPtr& con, std::size_t max_per_address) {
+  namespace status = websocketpp::http::status_code;
+  if (con->over_address_cap()) {
+    auto r = json_error(429, "limit_exceeded", address_cap_message(max_per_address));
+    con->set_status(status::too_many_requests);
+    con->replace_header("Content-Type", r.content_type);
+    con->replace_header("Retry-After", "1");
+    con->replace_header("Connection", "close");
+    con->set_body(r.body);
+    return true;
+  }
+  if (con->get_request().wrong_websocket_version()) {
+    con->set_status(status::upgrade_required);
+    con->replace_header("Content-Type", "application/json");
+    con->replace_header("Sec-WebSocket-Version", "13");
+    con->replace_header("Upgrade", "websocket");
+    con->replace_header("Connection", "close");
+    con->set_body(json_error_body("upgrade_required", "only Sec-WebSocket-Version: 13 is supported"));
+    return true;
+  }
+  return false;
+}
+
+/// A route that threw: 500 with PROTOCOL.md's body (the caller logs why).
+template <class ConnectionPtr>
+void answer_internal_error(const ConnectionPtr& con) {
+  con->set_status(websocketpp::http::status_code::internal_server_error);
+  con->replace_header("Content-Type", "application/json");
+  con->set_body(json_error_body("internal", "internal error"));
+}
+
 /// Answers one plain-HTTP request through `router` (websocketpp calls the
 /// http handler once the whole request, body included, has been read).
 /// With `budget`, a response body that does not fit in it is replaced by

@@ -308,9 +308,7 @@ inline void write_fields(json_writer& w, const se::new_message& e) {
   key(w, "message"); write(w, e.message);
 }
 inline void write_fields(json_writer& w, const se::message_sent& e) {
-  if (e.client_msg_id) {
-    key(w, "client_msg_id"); write_string(w, *e.client_msg_id);
-  }
+  write_optional(w, "client_msg_id", e.client_msg_id);
   key(w, "message"); write(w, e.message);
   key(w, "duplicate"); w.Bool(e.duplicate);
 }
@@ -359,12 +357,8 @@ inline void write_fields(json_writer& w, const se::pong& e) {
 inline void write_fields(json_writer& w, const se::error& e) {
   key(w, "code"); write_string(w, wire_code(e.code));
   key(w, "message"); write_string(w, e.message);
-  if (e.request_type) {
-    key(w, "request_type"); write_string(w, *e.request_type);
-  }
-  if (e.field) {
-    key(w, "field"); write_string(w, *e.field);
-  }
+  write_optional(w, "request_type", e.request_type);
+  write_optional(w, "field", e.field);
 }
 
 inline void write_fields(json_writer& w, const se::attachment_updated& e) {

@@ -274,6 +274,10 @@ class hub {
   connection* find(const connection_id& id);
   template <class F>
   void guarded(connection* c, F&& f) noexcept;
+  /// The body of an entry point that returns a result: `f` guarded
+  /// (errc::internal when it throws), then the end of the call.
+  template <class R, class F>
+  R guarded_call(F&& f);
   void report(std::string_view what) noexcept;
   template <class Event>
   payload_ptr make(const Event& e, const ref_type& ref = std::nullopt);

@@ -91,14 +91,7 @@ struct attachment_record {
 
   /// The message-side view (no url: the server signs one per delivery).
   file_attachment as_file() const {
-    file_attachment a;
-    a.id = id;
-    a.status = status;
-    a.content_type = content_type;
-    a.size = size;
-    a.name = name;
-    a.duration_ms = duration_ms;
-    return a;
+    return file_attachment{id, status, content_type, size, name, std::string(), duration_ms};
   }
 };
 

@@ -31,6 +31,7 @@
 #include <livechat/store/detail/postgresql_schema.hpp>
 #include <livechat/store/detail/postgresql_statement.hpp>
 #include <livechat/store/detail/room_positions.hpp>
+#include <livechat/store/detail/sql_rows.hpp>
 #include <livechat/store/message_store.hpp>
 
 namespace livechat {
@@ -194,6 +195,10 @@ class postgresql_store final : public message_store, public detail::fault_inject
   void abandon() noexcept { conn_.close(); }
 
  protected:
+  // The hooks follow sqlite_store's one for one (the same signatures, the
+  // precheck first): what both compute, the rows and the parameters, is
+  // detail/sql_rows.hpp's; what stays here is libpq's round trips, the
+  // batch's lock order and the reconnects, which SQLite has no use for.
   result<append_result> do_append(const append_request& req) override {
     if (auto ec = precheck()) return ec;
     // A file message needs its attachment (the record is what it shows),
@@ -225,7 +230,7 @@ class postgresql_store final : public message_store, public detail::fault_inject
         auto found = run(sid::find_webhook, f);
         if (!found.ok()) return fail(found, "append: webhook dedupe lookup");
         if (found.rows() == 0) return fail_logic("append: a webhook dedupe record without message");
-        original = detail::pg_read_message(found, 0, 0);
+        original = detail::sql_read_message(detail::pg_row(found, 0), 0);
       }
     }
     if (!original && !req.client_msg_id.empty()) {
@@ -238,7 +243,7 @@ class postgresql_store final : public message_store, public detail::fault_inject
         if (!found.ok()) return fail(found, "append: client_msg_id dedupe lookup");
         if (found.rows() == 0)
           return fail_logic("append: a client_msg_id dedupe record without message");
-        original = detail::pg_read_message(found, 0, 0);
+        original = detail::sql_read_message(detail::pg_row(found, 0), 0);
         if (claimed_webhook) {
           detail::pg_params u;
           u.text(req.webhook_event_id);
@@ -263,7 +268,7 @@ class postgresql_store final : public message_store, public detail::fault_inject
         .text(req.text)
         .text_or_null(req.client_msg_id)
         .text_or_null(req.webhook_event_id);
-    detail::pg_rich_params(p, req.kind, req.attachment);
+    detail::sql_bind_rich(p, req.kind, req.attachment);
     if (p.overflow()) return fail_logic("append: a field is too long for PostgreSQL");
     auto r = run(sid::append, p);
     if (!r.ok()) return fail(r, "append: insert");
@@ -290,11 +295,11 @@ class postgresql_store final : public message_store, public detail::fault_inject
                                 history_sink& out) override {
     if (auto ec = precheck()) return ec;
     detail::pg_params p;
-    p.text(room).integer(as_int(range.after)).integer(as_int(range.through));
+    p.text(room).integer(detail::sql_int(range.after)).integer(detail::sql_int(range.through));
     auto r = run(range.newest_first ? sid::select_messages_desc : sid::select_messages, p);
     if (!r.ok()) return fail(r, "history");
     for (int row = 0; row < r.rows(); ++row)
-      if (!out.add(detail::pg_read_message(r, row, 0))) break;
+      if (!out.add(detail::sql_read_message(detail::pg_row(r, row), 0))) break;
     return {};
   }
 
@@ -310,14 +315,14 @@ class postgresql_store final : public message_store, public detail::fault_inject
     auto r = run(sid::load_session, p);
     if (!r.ok()) return fail(r, "load_session");
     if (r.rows() == 0) return session_state{};
-    return detail::pg_read_session(r, 0, 0);
+    return detail::sql_read_session(detail::pg_row(r, 0), 0);
   }
 
   result<void> do_save_session(std::string_view room, const session_state& s) override {
     if (auto ec = precheck()) return ec;
     if (auto ec = conn_.begin_write("save_session: begin", room)) return ec;
     detail::pg_params p;
-    session_params(p, room, s);
+    detail::sql_bind_session(p, room, s);
     auto r = run(sid::save_session, p);
     if (!r.ok()) return fail(r, "save_session");
     if (auto ec = conn_.finish_write(true, "save_session: commit")) return ec;
@@ -329,8 +334,8 @@ class postgresql_store final : public message_store, public detail::fault_inject
     if (auto ec = precheck()) return ec;
     if (auto ec = conn_.begin_write("save_session_if: begin", room)) return ec;
     detail::pg_params p;
-    session_params(p, room, s);
-    p.integer(as_int(expected_version));
+    detail::sql_bind_session(p, room, s);
+    p.integer(detail::sql_int(expected_version));
     auto r = run(sid::replace_session, p);
     if (!r.ok()) return fail(r, "save_session_if");
     bool saved = r.rows() > 0;
@@ -338,7 +343,7 @@ class postgresql_store final : public message_store, public detail::fault_inject
       // No row matched: either the room has no row yet (version 0, create
       // it) or its version moved on (the insert then finds the row).
       detail::pg_params c;
-      session_params(c, room, s);
+      detail::sql_bind_session(c, room, s);
       auto created = run(sid::create_session, c);
       if (!created.ok()) return fail(created, "save_session_if: create");
       saved = created.rows() > 0;
@@ -394,29 +399,12 @@ class postgresql_store final : public message_store, public detail::fault_inject
                                      const std::optional<conversation_position>& after,
                                      conversation_sink& out) override {
     if (auto ec = precheck()) return ec;
-    const bool by_status = cq.status.has_value();
-    const bool by_claimer = !cq.claimed_by.empty();
-    const sid which = by_status && by_claimer ? sid::list_claimer_status
-                      : by_claimer            ? sid::list_claimer
-                      : by_status             ? sid::list_status
-                                              : sid::list_all;
-    constexpr std::int64_t top = std::numeric_limits<std::int64_t>::max();
     detail::pg_params p;
-    p.integer(after ? after->last_at : top).integer(after ? after->order : top);
-    if (by_claimer) p.text(cq.claimed_by);
-    if (by_status) p.text(to_string(*cq.status));
-    // One row more than the page tells whether a next page exists.
-    constexpr auto max_limit = static_cast<std::uint64_t>(top - 1);
-    const auto lim = static_cast<std::uint64_t>(cq.limit);
-    p.integer(static_cast<std::int64_t>(lim < max_limit ? lim : max_limit) + 1);
-    auto r = run(which, p);
+    detail::sql_bind_list(p, cq, after);
+    auto r = run(detail::sql_list_statement<sid>(cq), p);
     if (!r.ok()) return fail(r, "list_conversations");
-    for (int row = 0; row < r.rows(); ++row) {
-      constexpr int n = detail::pg_message_columns;
-      const conversation_position at{r.integer_at(row, n + 5), r.integer_at(row, n + 6)};
-      if (!out.add(detail::pg_read_message(r, row, 0), detail::pg_read_session(r, row, n), at))
-        break;
-    }
+    for (int row = 0; row < r.rows(); ++row)
+      if (!detail::sql_add_conversation(detail::pg_row(r, row), out)) break;
     return {};
   }
 
@@ -433,11 +421,7 @@ class postgresql_store final : public message_store, public detail::fault_inject
     if (auto ec = precheck()) return ec;
     if (auto ec = conn_.begin_write("put_attachment: begin", attachment_lock_room)) return ec;
     detail::pg_params p;
-    p.text(a.id).text(a.owner).text(to_string(a.status)).text(a.content_type)
-        .integer(as_int(a.size)).text(a.name);
-    if (a.duration_ms) p.integer(*a.duration_ms); else p.null();
-    p.integer(a.created_at.time_since_epoch().count());
-    if (a.status == attachment_status::ready) p.text(content); else p.null();
+    detail::sql_bind_new_attachment(p, a, content);
     if (p.overflow()) return fail_logic("put_attachment: too large for PostgreSQL");
     auto r = run(sid::put_attachment, p);
     if (!r.ok()) return fail(r, "put_attachment");
@@ -468,9 +452,7 @@ class postgresql_store final : public message_store, public detail::fault_inject
     if (auto ec = precheck()) return ec;
     if (auto ec = conn_.begin_write("finish_attachment: begin", attachment_lock_room)) return ec;
     detail::pg_params p;
-    p.text(id).text(to_string(status)).integer(as_int(content.size()));
-    if (status == attachment_status::ready) p.text(content); else p.null();
-    p.text_or_null(content_type);
+    detail::sql_bind_finished_attachment(p, id, status, content, content_type);
     if (p.overflow()) return fail_logic("finish_attachment: too large for PostgreSQL");
     auto r = run(sid::finish_attachment, p);
     if (!r.ok()) return fail(r, "finish_attachment");
@@ -482,10 +464,10 @@ class postgresql_store final : public message_store, public detail::fault_inject
       out.attachment = std::move(**record);
       if (out.attachment.seq != 0) {
         detail::pg_params m;
-        m.text(out.attachment.room).integer(as_int(out.attachment.seq));
+        m.text(out.attachment.room).integer(detail::sql_int(out.attachment.seq));
         auto msg = run(sid::select_message_at, m);
         if (!msg.ok()) return fail(msg, "finish_attachment: read the message");
-        if (msg.rows() > 0) out.message = detail::pg_read_message(msg, 0, 0);
+        if (msg.rows() > 0) out.message = detail::sql_read_message(detail::pg_row(msg, 0), 0);
       }
     }
     if (auto ec = conn_.finish_write(changed, "finish_attachment: commit")) return ec;
@@ -503,25 +485,11 @@ class postgresql_store final : public message_store, public detail::fault_inject
     auto r = run(sid::find_attachment, p);
     if (!r.ok()) return fail(r, "find_attachment");
     if (r.rows() == 0) return std::optional<attachment_record>();
-    return std::optional<attachment_record>(detail::pg_read_attachment(r, 0));
+    return std::optional<attachment_record>(detail::sql_read_attachment(detail::pg_row(r, 0), 0));
   }
 
   explicit postgresql_store(const postgresql_options& options)
       : options_(options), conn_(options.group_commit, options.reconnect_interval) {}
-
-  static std::int64_t as_int(std::uint64_t v) noexcept {
-    constexpr auto top = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
-    return static_cast<std::int64_t>(v < top ? v : top);
-  }
-
-  static void session_params(detail::pg_params& p, std::string_view room, const session_state& s) {
-    p.text(room).text(to_string(s.status));
-    if (s.claimed_by)
-      p.text(s.claimed_by->user_id).text(s.claimed_by->name);
-    else
-      p.null().null();
-    p.integer(s.updated_at.time_since_epoch().count()).integer(as_int(s.version));
-  }
 
   /// Injected failures (they touch nothing), counted as calls.
   std::error_code injected() {

@@ -11,7 +11,6 @@
 #include <sqlite3.h>
 
 #include <chrono>
-#include <climits>  // INT_MAX
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -26,54 +25,20 @@
 #include <livechat/error.hpp>
 #include <livechat/protocol/model.hpp>
 #include <livechat/store/detail/fault_injection.hpp>
-#include <livechat/store/detail/random_epoch.hpp>
 #include <livechat/store/detail/room_positions.hpp>
+#include <livechat/store/detail/sqlite_open.hpp>
 #include <livechat/store/detail/sqlite_schema.hpp>
 #include <livechat/store/detail/sqlite_statement.hpp>
 #include <livechat/store/detail/sqlite_transaction.hpp>
+#include <livechat/store/detail/sql_rows.hpp>
 #include <livechat/store/message_store.hpp>
+#include <livechat/store/sqlite_options.hpp>
 
 #if SQLITE_VERSION_NUMBER < 3024000
 #error "livechat/store/sqlite_store.hpp needs SQLite 3.24 or newer (UPSERT)"
 #endif
 
 namespace livechat {
-
-/// `PRAGMA synchronous` for the WAL journal.
-enum class sqlite_synchronous {
-  /// No fsync per commit. A committed write survives a crash of the
-  /// process (SIGKILL included); the last commits before a power loss or
-  /// an OS crash may be rolled back. The database is never corrupted.
-  normal,
-  /// fsync of the WAL on every commit: committed writes survive a power
-  /// loss too, for one fsync per `flush()` (milliseconds on most disks).
-  full,
-};
-
-/// How `sqlite_store::open` sets up the connection.
-struct sqlite_options {
-  /// The database file, created if missing (with its `-wal` and `-shm`
-  /// companions beside it). Must not be empty.
-  std::string path;
-  /// Durability of a commit against power loss; see `sqlite_synchronous`.
-  sqlite_synchronous synchronous = sqlite_synchronous::normal;
-  /// How long a statement waits for another connection's lock before it
-  /// fails with `errc::store_failure` (sqlite3_busy_timeout). The hub's
-  /// thread blocks meanwhile, so keep it short where latency matters.
-  std::chrono::milliseconds busy_timeout{5000};
-  /// true: writes go into one open transaction that `flush()` commits,
-  /// so N writes between two flushes cost one commit (and, with `full`,
-  /// one fsync). false: every write commits on its own and `flush()` does
-  /// nothing; simpler to reason about, one commit per write.
-  bool group_commit = true;
-  /// SQLite may refuse WAL and keep the rollback journal without an error:
-  /// on a file system without shared memory (some network and container
-  /// mounts), or for ":memory:". Readers would then block the writer and
-  /// "committed survives SIGKILL" rests on a journal livechat is not
-  /// tested with, so `open` fails by default ("journal_mode is 'delete',
-  /// not 'wal'"). true: accept it; `journal_mode()` tells which one runs.
-  bool allow_rollback_journal = false;
-};
 
 /// MessageStore on one SQLite database file, with the same semantics as
 /// `memory_store` (the conformance tests run both), plus durability.
@@ -206,14 +171,14 @@ class sqlite_store final : public message_store, public detail::fault_injection 
       detail::sqlite_query q(stmt(sid::find_webhook));
       q.text(req.webhook_event_id);
       const int rc = q.step();
-      if (rc == SQLITE_ROW) original = detail::sqlite_read_message(q, 0);
+      if (rc == SQLITE_ROW) original = detail::sql_read_message(q, 0);
       else if (rc != SQLITE_DONE) return fail(rc, "append: webhook dedupe lookup");
     }
     if (!original && !req.client_msg_id.empty()) {
       detail::sqlite_query q(stmt(sid::find_client_msg));
       q.text(req.room).text(req.sender.id).text(req.client_msg_id);
       const int rc = q.step();
-      if (rc == SQLITE_ROW) original = detail::sqlite_read_message(q, 0);
+      if (rc == SQLITE_ROW) original = detail::sql_read_message(q, 0);
       else if (rc != SQLITE_DONE) return fail(rc, "append: client_msg_id dedupe lookup");
     }
     if (original) {
@@ -272,7 +237,7 @@ class sqlite_store final : public message_store, public detail::fault_injection 
           .text(req.text)
           .integer(created_ms)
           .text_or_null(req.client_msg_id);
-      detail::sqlite_bind_rich(q, req.kind, req.attachment);
+      detail::sql_bind_rich(q, req.kind, req.attachment);
       const int rc = q.step();
       if (rc != SQLITE_DONE) return fail(rc, "append: insert message");
     }
@@ -316,7 +281,7 @@ class sqlite_store final : public message_store, public detail::fault_injection 
         .integer(static_cast<std::int64_t>(r.through));
     int rc;
     while ((rc = q.step()) == SQLITE_ROW)
-      if (!out.add(detail::sqlite_read_message(q, 0))) return {};
+      if (!out.add(detail::sql_read_message(q, 0))) return {};
     if (rc != SQLITE_DONE) return fail(rc, "history");
     return {};
   }
@@ -333,7 +298,7 @@ class sqlite_store final : public message_store, public detail::fault_injection 
     const int rc = q.step();
     if (rc == SQLITE_DONE) return session_state{};
     if (rc != SQLITE_ROW) return fail(rc, "load_session");
-    return detail::sqlite_read_session(q, 0);
+    return detail::sql_read_session(q, 0);
   }
 
   result<void> do_save_session(std::string_view room, const session_state& s) override {
@@ -342,13 +307,7 @@ class sqlite_store final : public message_store, public detail::fault_injection 
     if (int rc = w.begin(); rc != SQLITE_OK) return fail(rc, "save_session: begin");
     {
       detail::sqlite_query q(stmt(sid::save_session));
-      q.text(room).text(to_string(s.status));
-      if (s.claimed_by)
-        q.text(s.claimed_by->user_id).text(s.claimed_by->name);
-      else
-        q.null().null();
-      q.integer(s.updated_at.time_since_epoch().count())
-          .integer(static_cast<std::int64_t>(s.version));
+      detail::sql_bind_session(q, room, s);
       const int rc = q.step();
       if (rc != SQLITE_DONE) return fail(rc, "save_session");
     }
@@ -419,28 +378,11 @@ class sqlite_store final : public message_store, public detail::fault_injection 
                                      const std::optional<conversation_position>& after,
                                      conversation_sink& out) override {
     if (auto ec = precheck()) return ec;
-    const bool by_status = cq.status.has_value();
-    const bool by_claimer = !cq.claimed_by.empty();
-    const sid which = by_status && by_claimer ? sid::list_claimer_status
-                      : by_claimer            ? sid::list_claimer
-                      : by_status             ? sid::list_status
-                                              : sid::list_all;
-    constexpr std::int64_t top = std::numeric_limits<std::int64_t>::max();
-    detail::sqlite_query q(stmt(which));
-    q.integer(after ? after->last_at : top).integer(after ? after->order : top);
-    if (by_claimer) q.text(cq.claimed_by);
-    if (by_status) q.text(to_string(*cq.status));
-    // One row more than the page tells whether a next page exists.
-    constexpr auto max_limit = static_cast<std::uint64_t>(top - 1);
-    const auto lim = static_cast<std::uint64_t>(cq.limit);
-    q.integer(static_cast<std::int64_t>(lim < max_limit ? lim : max_limit) + 1);
+    detail::sqlite_query q(stmt(detail::sql_list_statement<sid>(cq)));
+    detail::sql_bind_list(q, cq, after);
     int rc;
-    while ((rc = q.step()) == SQLITE_ROW) {
-      constexpr int n = detail::sqlite_message_columns;
-      const conversation_position at{q.integer_at(n + 5), q.integer_at(n + 6)};
-      if (!out.add(detail::sqlite_read_message(q, 0), detail::sqlite_read_session(q, n), at))
-        return {};
-    }
+    while ((rc = q.step()) == SQLITE_ROW)
+      if (!detail::sql_add_conversation(q, out)) return {};
     if (rc != SQLITE_DONE) return fail(rc, "list_conversations");
     return {};
   }
@@ -470,11 +412,7 @@ class sqlite_store final : public message_store, public detail::fault_injection 
     detail::sqlite_transaction::write w(tx_, db_);
     if (int rc = w.begin(); rc != SQLITE_OK) return fail(rc, "put_attachment: begin");
     detail::sqlite_query q(stmt(sid::put_attachment));
-    q.text(a.id).text(a.owner).text(to_string(a.status)).text(a.content_type)
-        .integer(static_cast<std::int64_t>(a.size)).text(a.name);
-    if (a.duration_ms) q.integer(*a.duration_ms); else q.null();
-    q.integer(a.created_at.time_since_epoch().count());
-    if (a.status == attachment_status::ready) q.blob(content); else q.null();
+    detail::sql_bind_new_attachment(q, a, content);
     const int rc = q.step();
     if (rc != SQLITE_DONE) return fail(rc, "put_attachment");
     const bool inserted = sqlite3_changes(db_) > 0;
@@ -506,9 +444,7 @@ class sqlite_store final : public message_store, public detail::fault_injection 
     if (int rc = w.begin(); rc != SQLITE_OK) return fail(rc, "finish_attachment: begin");
     {
       detail::sqlite_query q(stmt(sid::finish_attachment));
-      q.text(id).text(to_string(status)).integer(static_cast<std::int64_t>(content.size()));
-      if (status == attachment_status::ready) q.blob(content); else q.null();
-      q.text_or_null(content_type);
+      detail::sql_bind_finished_attachment(q, id, status, content, content_type);
       const int rc = q.step();
       if (rc != SQLITE_DONE) return fail(rc, "finish_attachment");
     }
@@ -525,7 +461,7 @@ class sqlite_store final : public message_store, public detail::fault_injection 
         detail::sqlite_query q(stmt(sid::select_message_at));
         q.text(out.attachment.room).integer(static_cast<std::int64_t>(out.attachment.seq));
         const int rc = q.step();
-        if (rc == SQLITE_ROW) out.message = detail::sqlite_read_message(q, 0);
+        if (rc == SQLITE_ROW) out.message = detail::sql_read_message(q, 0);
         else if (rc != SQLITE_DONE) return fail(rc, "finish_attachment: read the message");
       }
     }
@@ -543,7 +479,7 @@ class sqlite_store final : public message_store, public detail::fault_injection 
     const int rc = q.step();
     if (rc == SQLITE_DONE) return std::optional<attachment_record>();
     if (rc != SQLITE_ROW) return fail(rc, "find_attachment");
-    return std::optional<attachment_record>(detail::sqlite_read_attachment(q, 0));
+    return std::optional<attachment_record>(detail::sql_read_attachment(q, 0));
   }
 
 
@@ -584,86 +520,14 @@ class sqlite_store final : public message_store, public detail::fault_injection 
     return q.unsigned_at(0);
   }
 
-  // --- opening --------------------------------------------------------------
-
   /// Sets last_error_ and returns false on failure; the destructor cleans up.
   bool init() {
-    if (sqlite3_libversion_number() < 3024000) {
-      last_error_ = "SQLite 3.24 or newer is required, this is ";
-      last_error_ += sqlite3_libversion();
+    if (!detail::sqlite_open(options_, db_, journal_mode_, last_error_) ||
+        !detail::sqlite_migrate(db_, last_error_) ||
+        !detail::sqlite_load_epoch(db_, epoch_, last_error_))
       return false;
-    }
-    if (options_.path.empty()) {
-      last_error_ = "sqlite_options::path is empty";
-      return false;
-    }
-    const int rc = sqlite3_open_v2(options_.path.c_str(), &db_,
-                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                   nullptr);
-    if (rc != SQLITE_OK) return open_failed(rc, "open");
-    const auto timeout = options_.busy_timeout.count();
-    sqlite3_busy_timeout(db_, timeout <= 0         ? 0
-                              : timeout >= INT_MAX ? INT_MAX
-                                                   : static_cast<int>(timeout));
-
-    // The first statement reads the file: garbage fails here ("file is
-    // not a database").
-    std::string mode;
-    if (!query_text("PRAGMA journal_mode=WAL", "setting WAL mode", mode)) return false;
-    // The pragma answers the mode now in force; it does not fail when WAL
-    // is refused.
-    for (char& ch : mode)
-      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-    journal_mode_ = mode;
-    if (mode != "wal" && !options_.allow_rollback_journal) {
-      last_error_ = "journal_mode is '" + mode +
-                    "', not 'wal': SQLite refused WAL (a file system without shared memory, or "
-                    "an in-memory database); use a local file system, or set "
-                    "allow_rollback_journal";
-      return false;
-    }
-    if (sqlite3_db_readonly(db_, "main") == 1) {
-      last_error_ = "the database file is read-only";
-      return false;
-    }
-    const char* sync = options_.synchronous == sqlite_synchronous::full
-                           ? "PRAGMA synchronous=FULL"
-                           : "PRAGMA synchronous=NORMAL";
-    if (!exec(sync, sync) || !exec("PRAGMA foreign_keys=ON", "enabling foreign keys")) return false;
-    if (!detail::sqlite_migrate(db_, last_error_)) return false;
-    if (!load_epoch()) return false;
-
-    if (const int prc = stmts_.prepare(db_); prc != SQLITE_OK) return open_failed(prc, "prepare");
-    return true;
-  }
-
-  bool open_failed(int rc, const char* what) {
-    return detail::sqlite_failed(db_, rc, what, last_error_);
-  }
-  bool exec(const char* sql, const char* what) {
-    return detail::sqlite_exec(db_, sql, what, last_error_);
-  }
-  bool query_text(const char* sql, const char* what, std::string& out) {
-    return detail::sqlite_query_text(db_, sql, what, out, last_error_);
-  }
-
-  bool load_epoch() {
-    if (!query_text("SELECT value FROM meta WHERE key = 'epoch'", "reading the epoch", epoch_))
-      return false;
-    if (!epoch_.empty()) return true;
-    // A new database (or one whose epoch row was lost: its history is
-    // then a new lineage, which is what a new epoch tells clients).
-    // Only hex digits: safe to splice into the SQL.
-    const std::string fresh = detail::random_epoch();
-    const std::string sql =
-        "INSERT OR IGNORE INTO meta(key, value) VALUES('epoch', '" + fresh + "')";
-    if (!exec(sql.c_str(), "storing the epoch")) return false;
-    if (!query_text("SELECT value FROM meta WHERE key = 'epoch'", "reading the epoch", epoch_))
-      return false;
-    if (epoch_.empty()) {
-      last_error_ = "the epoch could not be stored";
-      return false;
-    }
+    if (const int rc = stmts_.prepare(db_); rc != SQLITE_OK)
+      return detail::sqlite_failed(db_, rc, "prepare", last_error_);
     return true;
   }
 

@@ -91,6 +91,14 @@ inline void key(json_writer& w, std::string_view k) {
   w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
 }
 inline void write_time(json_writer& w, system_time t) { write_string(w, format_timestamp(t)); }
+/// `"name": value` when `v` holds one, nothing otherwise: PROTOCOL.md
+/// leaves an absent optional string out rather than writing null.
+inline void write_optional(json_writer& w, std::string_view name,
+                           const std::optional<std::string>& v) {
+  if (v) {
+    key(w, name); write_string(w, *v);
+  }
+}
 
 inline void write(json_writer& w, const user_ref& u) {
   w.StartObject();

@@ -105,22 +105,15 @@ inline bool hub<Transport, Clock>::commit() {
 
 template <class Transport, class Clock>
 inline result<append_result> hub<Transport, Clock>::post_user_message(const inbound_message& m) {
-  result<append_result> out = errc::internal;
-  guarded(nullptr, [&] { out = ingest_user_message(m); });
-  commit_.end_call();
-  drain_closes();
-  return out;
+  return guarded_call<result<append_result>>([&] { return ingest_user_message(m); });
 }
 
 template <class Transport, class Clock>
 inline result<append_result> hub<Transport, Clock>::post_operator_message(
     const identity& who, std::string_view conversation_id, std::string_view text,
     std::string_view client_msg_id) {
-  result<append_result> out = errc::internal;
-  guarded(nullptr, [&] { out = ingest_operator_message(who, conversation_id, text, client_msg_id); });
-  commit_.end_call();
-  drain_closes();
-  return out;
+  return guarded_call<result<append_result>>(
+      [&] { return ingest_operator_message(who, conversation_id, text, client_msg_id); });
 }
 
 template <class Transport, class Clock>
@@ -217,6 +210,16 @@ inline void hub<Transport, Clock>::guarded(connection* c, F&& f) noexcept {
   } catch (...) {
     report("exception while reporting an exception");
   }
+}
+
+template <class Transport, class Clock>
+template <class R, class F>
+inline R hub<Transport, Clock>::guarded_call(F&& f) {
+  R out = errc::internal;
+  guarded(nullptr, [&] { out = f(); });
+  commit_.end_call();
+  drain_closes();
+  return out;
 }
 
 template <class Transport, class Clock>

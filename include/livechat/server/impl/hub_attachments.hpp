@@ -78,11 +78,8 @@ template <class Transport, class Clock>
 inline result<attachment_update> hub<Transport, Clock>::finish_attachment(
     std::string_view attachment_id, attachment_status status, std::string_view content,
     std::string_view content_type) {
-  result<attachment_update> out = errc::internal;
-  guarded(nullptr, [&] { out = finish_upload(attachment_id, status, content, content_type); });
-  commit_.end_call();
-  drain_closes();
-  return out;
+  return guarded_call<result<attachment_update>>(
+      [&] { return finish_upload(attachment_id, status, content, content_type); });
 }
 
 template <class Transport, class Clock>

@@ -6,24 +6,21 @@
 // that brings a database up to date. The version is the `schema_version`
 // row of `livechat_meta`; several servers starting at once migrate one
 // after the other (a transaction-scoped advisory lock), and none of them
-// touches a schema written by a newer livechat.
+// touches a schema written by a newer livechat. Why this runner is not
+// sqlite_schema.hpp's: detail/sql_migration.hpp.
 
 #include <libpq-fe.h>
 
 #include <cstdlib>   // std::strtol
-#include <iterator>  // std::size
 #include <string>
 
+#include <livechat/store/detail/sql_migration.hpp>
 #include <livechat/store/detail/postgresql_statement.hpp>
 #include <livechat/store/detail/random_epoch.hpp>
 
 namespace livechat::detail {
 
-/// A schema step: `sql` takes the database from `version - 1` to `version`.
-struct pg_migration {
-  int version;
-  const char* sql;
-};
+using pg_migration = sql_migration;
 
 /// The schema history, oldest first. Append new steps; never edit one that
 /// has shipped (databases in the field have already run it).
@@ -121,7 +118,7 @@ CREATE TABLE livechat_attachments(
 };
 
 /// The version the newest step writes.
-inline constexpr int pg_schema_version = pg_migrations[std::size(pg_migrations) - 1].version;
+inline constexpr int pg_schema_version = sql_newest_version(pg_migrations);
 
 /// Runs `sql` (one or more statements) to the end; false with `error` set.
 inline bool pg_run(PGconn* conn, const char* sql, const char* what, std::string& error) {
@@ -166,13 +163,12 @@ inline bool pg_migrate(PGconn* conn, std::string& epoch, std::string& error) {
     return pg_abandon_migration(conn);
   }
   if (version > pg_schema_version) {
-    error = "schema version " + v + " is newer than this livechat supports (" +
-            std::to_string(pg_schema_version) + "); open it with a newer livechat";
+    error = sql_newer_schema(v, pg_schema_version);
     return pg_abandon_migration(conn);
   }
   for (const pg_migration& m : pg_migrations) {
     if (m.version <= version) continue;
-    const std::string step = "migration to schema version " + std::to_string(m.version);
+    const std::string step = sql_step_name(m.version);
     if (!pg_run(conn, m.sql, step.c_str(), error)) return pg_abandon_migration(conn);
   }
   // Only digits and hex digits: safe to splice into the SQL.
@@ -186,11 +182,7 @@ inline bool pg_migrate(PGconn* conn, std::string& epoch, std::string& error) {
       !pg_run(conn, "COMMIT", "migration: commit", error))
     return pg_abandon_migration(conn);
   if (!pg_read_meta(conn, "epoch", epoch, error)) return false;
-  if (epoch.empty()) {
-    error = "the epoch could not be stored";
-    return false;
-  }
-  return true;
+  return sql_epoch_found(epoch, error);
 }
 
 }  // namespace livechat::detail

@@ -4,7 +4,8 @@
 
 // postgresql_store's statements: every query it runs, prepared once per
 // connection (again after a reconnect), the parameters of one execution,
-// the result that owns a PGresult, and the readers of the rows.
+// the result that owns a PGresult and a row of it (the parameter list and
+// the row detail/sql_rows.hpp's binders and readers take).
 //
 // Every parameter and every result column travels in binary format: the
 // strings a user chose (ids, names, text, dedupe keys) are `bytea`
@@ -16,17 +17,13 @@
 #include <libpq-fe.h>
 
 #include <array>
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <variant>
 
-#include <livechat/protocol/model.hpp>
-#include <livechat/store/attachment_record.hpp>
 
 namespace livechat::detail {
 
@@ -119,6 +116,8 @@ class pg_params {
     }
     return add(out, 8);
   }
+  /// The same as `text`: a `bytea` parameter is its bytes in binary format.
+  pg_params& blob(std::string_view v) noexcept { return text(v); }
   pg_params& null() noexcept { return add(nullptr, 0); }
   /// A `double precision` (float8): its IEEE 754 bits, big-endian.
   pg_params& real(double v) noexcept {
@@ -156,7 +155,9 @@ class pg_params {
   std::array<std::array<char, 8>, capacity> numbers_{};
 };
 
-// Prepared once per connection as "livechat_<index>".
+// Prepared once per connection as "livechat_<index>". The names follow
+// sqlite_sid's where both stores run the same query: sql_list_statement
+// picks `list_*` by name from either enum.
 enum class pg_sid : std::size_t {
   claim_webhook,
   claim_client_msg,
@@ -188,15 +189,14 @@ enum class pg_sid : std::size_t {
 
 inline constexpr std::size_t pg_stmt_count = static_cast<std::size_t>(pg_sid::count_);
 
-// The columns of a message, in pg_read_message's order (schema v2 on),
-// and the join that brings its file's metadata.
+// The columns of a message, in sql_read_message's order (detail/sql_rows.hpp;
+// schema v2 on), and the join that brings its file's metadata.
 #define LIVECHAT_PG_MESSAGE_COLUMNS_                                                      \
   "m.room, m.seq, m.id, m.sender_type, m.sender_id, m.sender_name, m.text, m.created_at, " \
   "m.client_msg_id, m.kind, m.attachment_id, m.sticker_package_id, m.sticker_id, "        \
   "m.location_title, m.location_address, m.latitude, m.longitude, a.status, "              \
   "a.content_type, a.size, a.name, a.duration_ms"
 #define LIVECHAT_PG_FILE_ " LEFT JOIN livechat_attachments a ON a.id = m.attachment_id "
-inline constexpr int pg_message_columns = 22;
 
 // The conversation list after a cursor ($1, $2), with a filter: `where`
 // adds its terms (parameters from $3), `limit` is the LIMIT's parameter.
@@ -378,87 +378,20 @@ inline bool pg_failed(PGconn* conn, const pg_result& r, const char* what, std::s
   return false;
 }
 
-// Row readers, for the column orders of `pg_sql`.
+/// One row of a result, as detail/sql_rows.hpp's readers take it.
+class pg_row {
+ public:
+  pg_row(const pg_result& r, int row) noexcept : r_(r), row_(row) {}
+  bool is_null(int col) const noexcept { return r_.is_null(row_, col); }
+  std::int64_t integer_at(int col) const noexcept { return r_.integer_at(row_, col); }
+  std::uint64_t unsigned_at(int col) const noexcept { return r_.unsigned_at(row_, col); }
+  double real_at(int col) const noexcept { return r_.real_at(row_, col); }
+  std::string text_at(int col) const { return r_.text_at(row_, col); }
 
-inline message pg_read_message(const pg_result& r, int row, int col) {
-  message m;
-  m.room = r.text_at(row, col);
-  m.seq = r.unsigned_at(row, col + 1);
-  m.id = r.text_at(row, col + 2);
-  // The schema's CHECK keeps anything else out.
-  m.sender.type = parse_sender_type(r.text_at(row, col + 3)).value_or(sender_type::system);
-  m.sender.id = r.text_at(row, col + 4);
-  m.sender.name = r.text_at(row, col + 5);
-  m.text = r.text_at(row, col + 6);
-  m.created_at = system_time(std::chrono::milliseconds(r.integer_at(row, col + 7)));
-  m.client_msg_id = r.text_at(row, col + 8);
-  // Schema v2: NULL kind is a text message (every row written before it).
-  if (r.is_null(row, col + 9)) return m;
-  m.kind = parse_message_kind(r.text_at(row, col + 9)).value_or(message_kind::text);
-  if (m.kind == message_kind::sticker) {
-    m.attachment = sticker_attachment{r.text_at(row, col + 11), r.text_at(row, col + 12)};
-  } else if (m.kind == message_kind::location) {
-    m.attachment = location_attachment{r.text_at(row, col + 13), r.text_at(row, col + 14),
-                                       r.real_at(row, col + 15), r.real_at(row, col + 16)};
-  } else if (has_file(m.kind)) {
-    file_attachment a;
-    a.id = r.text_at(row, col + 10);
-    a.status = parse_attachment_status(r.text_at(row, col + 17)).value_or(attachment_status::failed);
-    a.content_type = r.text_at(row, col + 18);
-    a.size = r.unsigned_at(row, col + 19);
-    a.name = r.text_at(row, col + 20);
-    if (!r.is_null(row, col + 21))
-      a.duration_ms = static_cast<std::uint32_t>(r.integer_at(row, col + 21));
-    m.attachment = std::move(a);
-  }
-  return m;
-}
-
-/// The row of `find_attachment`.
-inline attachment_record pg_read_attachment(const pg_result& r, int row) {
-  attachment_record a;
-  a.id = r.text_at(row, 0);
-  a.owner = r.text_at(row, 1);
-  a.room = r.text_at(row, 2);
-  a.seq = r.unsigned_at(row, 3);
-  a.status = parse_attachment_status(r.text_at(row, 4)).value_or(attachment_status::failed);
-  a.content_type = r.text_at(row, 5);
-  a.size = r.unsigned_at(row, 6);
-  a.name = r.text_at(row, 7);
-  if (!r.is_null(row, 8)) a.duration_ms = static_cast<std::uint32_t>(r.integer_at(row, 8));
-  a.created_at = system_time(std::chrono::milliseconds(r.integer_at(row, 9)));
-  return a;
-}
-
-/// Parameters 10-17 of append: the kind and what it carries (NULLs for text).
-inline void pg_rich_params(pg_params& p, message_kind kind, const message_attachment& a) {
-  if (kind == message_kind::text) {
-    for (int i = 0; i < 8; ++i) p.null();
-    return;
-  }
-  p.text(to_string(kind));
-  const auto* f = std::get_if<file_attachment>(&a);
-  p.text_or_null(f != nullptr ? std::string_view(f->id) : std::string_view());
-  if (const auto* s = std::get_if<sticker_attachment>(&a))
-    p.text(s->package_id).text(s->sticker_id);
-  else
-    p.null().null();
-  if (const auto* l = std::get_if<location_attachment>(&a))
-    p.text(l->title).text(l->address).real(l->latitude).real(l->longitude);
-  else
-    p.null().null().null().null();
-}
-
-inline session_state pg_read_session(const pg_result& r, int row, int col) {
-  session_state s;
-  if (r.is_null(row, col)) return s;  // never saved: the default session
-  s.status = parse_session_status(r.text_at(row, col)).value_or(session_status::open);
-  if (!r.is_null(row, col + 1))
-    s.claimed_by = user_ref{r.text_at(row, col + 1), r.text_at(row, col + 2)};
-  s.updated_at = system_time(std::chrono::milliseconds(r.integer_at(row, col + 3)));
-  s.version = r.unsigned_at(row, col + 4);
-  return s;
-}
+ private:
+  const pg_result& r_;
+  int row_;
+};
 
 }  // namespace livechat::detail
 

@@ -8,18 +8,14 @@
 #include <sqlite3.h>
 
 #include <cstdlib>   // std::strtol
-#include <iterator>  // std::size
 #include <string>
 
+#include <livechat/store/detail/sql_migration.hpp>
 #include <livechat/store/detail/sqlite_statement.hpp>
 
 namespace livechat::detail {
 
-/// A schema step: `sql` takes the database from `version - 1` to `version`.
-struct sqlite_migration {
-  int version;
-  const char* sql;
-};
+using sqlite_migration = sql_migration;
 
 /// The schema history, oldest first. Append new steps; never edit one that
 /// has shipped (databases in the field have already run it).
@@ -139,8 +135,7 @@ CREATE TABLE attachments(
 };
 
 /// The version the newest step writes.
-inline constexpr int sqlite_schema_version =
-    sqlite_migrations[std::size(sqlite_migrations) - 1].version;
+inline constexpr int sqlite_schema_version = sql_newest_version(sqlite_migrations);
 
 inline bool sqlite_user_version(sqlite3* db, int& out, std::string& error) {
   std::string v;
@@ -163,14 +158,12 @@ inline bool sqlite_migrate(sqlite3* db, std::string& error) {
   int version = 0;
   if (!sqlite_user_version(db, version, error)) return false;
   if (version > sqlite_schema_version) {
-    error = "schema version " + std::to_string(version) +
-            " is newer than this livechat supports (" + std::to_string(sqlite_schema_version) +
-            "); open it with a newer livechat";
+    error = sql_newer_schema(std::to_string(version), sqlite_schema_version);
     return false;
   }
   for (const sqlite_migration& m : sqlite_migrations) {
     if (m.version <= version) continue;
-    const std::string step = "migration to schema version " + std::to_string(m.version);
+    const std::string step = sql_step_name(m.version);
     if (!sqlite_exec(db, "BEGIN IMMEDIATE", step.c_str(), error)) return false;
     // Another process may have migrated since the check above.
     if (!sqlite_user_version(db, version, error)) return sqlite_abandon_migration(db);

@@ -3,21 +3,17 @@
 #define LIVECHAT_STORE_DETAIL_SQLITE_STATEMENT_HPP
 
 // sqlite_store's statements: every query it runs, prepared once per
-// connection and reused, the wrapper that binds and reads one use of a
-// statement, and the readers of the rows they return.
+// connection and reused, and the wrapper that binds and reads one use of a
+// statement (a row and a parameter list for detail/sql_rows.hpp).
 
 #include <sqlite3.h>
 
 #include <array>
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <variant>
 
-#include <livechat/protocol/model.hpp>
-#include <livechat/store/attachment_record.hpp>
 
 namespace livechat::detail {
 
@@ -138,14 +134,13 @@ inline constexpr std::size_t sqlite_stmt_count = static_cast<std::size_t>(sqlite
 // filter's terms (parameters from ?3), `limit` is the LIMIT's parameter
 // number. The row-value comparison is what lets SQLite seek the index
 // to the cursor; the partial indexes' WHERE terms are spelled out.
-// A message's columns (sqlite_read_message's order, schema v3 on) and the
-// join that brings its file's metadata.
+// A message's columns (sql_read_message's order, detail/sql_rows.hpp;
+// schema v3 on) and the join that brings its file's metadata.
 #define LIVECHAT_SQLITE_MESSAGE_ "m.room, m.seq, m.id, m.sender_type, m.sender_id, m.sender_name, " \
   "m.text, m.created_at, m.client_msg_id, m.kind, m.attachment_id, m.sticker_package_id, "         \
   "m.sticker_id, m.location_title, m.location_address, m.latitude, m.longitude, a.status, "        \
   "a.content_type, a.size, a.name, a.duration_ms"
 #define LIVECHAT_SQLITE_FILE_ " LEFT JOIN attachments a ON a.id = m.attachment_id "
-inline constexpr int sqlite_message_columns = 22;
 
 #define LIVECHAT_SQLITE_LIST_(where, limit)                                                       \
   "SELECT " LIVECHAT_SQLITE_MESSAGE_ ", r.session_status, r.claimed_by_id, r.claimed_by_name, "   \
@@ -154,7 +149,9 @@ inline constexpr int sqlite_message_columns = 22;
   "WHERE r.last_order IS NOT NULL AND (r.last_at, r.last_order) < (?1, ?2)" where                 \
   " ORDER BY r.last_at DESC, r.last_order DESC LIMIT ?" limit
 
-// In `sqlite_sid` order. Message columns always come first, in sqlite_read_message's order.
+// In `sqlite_sid` order. Message columns always come first, in sql_read_message's order;
+// the parameters of save_session, put_attachment and finish_attachment and the
+// list queries' are in sql_rows.hpp's binders' order.
 inline constexpr std::array<const char*, sqlite_stmt_count> sqlite_sql = {{
     "BEGIN IMMEDIATE",
     "COMMIT",
@@ -295,86 +292,6 @@ inline bool sqlite_query_text(sqlite3* db, const char* sql, const char* what, st
   if (!ok) sqlite_failed(db, rc, what, error);
   sqlite3_finalize(s);
   return ok;
-}
-
-// Row readers, for the column orders of `sqlite_sql`.
-
-inline message sqlite_read_message(const sqlite_query& q, int col) {
-  message m;
-  m.room = q.text_at(col);
-  m.seq = q.unsigned_at(col + 1);
-  m.id = q.text_at(col + 2);
-  // The schema's CHECK keeps anything else out.
-  m.sender.type = parse_sender_type(q.text_at(col + 3)).value_or(sender_type::system);
-  m.sender.id = q.text_at(col + 4);
-  m.sender.name = q.text_at(col + 5);
-  m.text = q.text_at(col + 6);
-  m.created_at = system_time(std::chrono::milliseconds(q.integer_at(col + 7)));
-  m.client_msg_id = q.text_at(col + 8);
-  // Schema v3: NULL kind is a text message (every row written before it).
-  if (q.is_null(col + 9)) return m;
-  m.kind = parse_message_kind(q.text_at(col + 9)).value_or(message_kind::text);
-  if (m.kind == message_kind::sticker) {
-    m.attachment = sticker_attachment{q.text_at(col + 11), q.text_at(col + 12)};
-  } else if (m.kind == message_kind::location) {
-    m.attachment = location_attachment{q.text_at(col + 13), q.text_at(col + 14),
-                                       q.real_at(col + 15), q.real_at(col + 16)};
-  } else if (has_file(m.kind)) {
-    file_attachment a;
-    a.id = q.text_at(col + 10);
-    a.status = parse_attachment_status(q.text_at(col + 17)).value_or(attachment_status::failed);
-    a.content_type = q.text_at(col + 18);
-    a.size = q.unsigned_at(col + 19);
-    a.name = q.text_at(col + 20);
-    if (!q.is_null(col + 21)) a.duration_ms = static_cast<std::uint32_t>(q.integer_at(col + 21));
-    m.attachment = std::move(a);
-  }
-  return m;
-}
-
-/// Parameters 10-17 of insert_message: the kind and what it carries (NULLs for text).
-inline void sqlite_bind_rich(sqlite_query& q, message_kind kind, const message_attachment& a) {
-  if (kind == message_kind::text) {
-    for (int i = 0; i < 8; ++i) q.null();
-    return;
-  }
-  q.text(to_string(kind));
-  const auto* f = std::get_if<file_attachment>(&a);
-  q.text_or_null(f != nullptr ? std::string_view(f->id) : std::string_view());
-  if (const auto* s = std::get_if<sticker_attachment>(&a))
-    q.text(s->package_id).text(s->sticker_id);
-  else
-    q.null().null();
-  if (const auto* l = std::get_if<location_attachment>(&a))
-    q.text(l->title).text(l->address).real(l->latitude).real(l->longitude);
-  else
-    q.null().null().null().null();
-}
-
-/// The row of `find_attachment`, from `col`.
-inline attachment_record sqlite_read_attachment(const sqlite_query& q, int col) {
-  attachment_record a;
-  a.id = q.text_at(col);
-  a.owner = q.text_at(col + 1);
-  a.room = q.text_at(col + 2);
-  a.seq = q.unsigned_at(col + 3);
-  a.status = parse_attachment_status(q.text_at(col + 4)).value_or(attachment_status::failed);
-  a.content_type = q.text_at(col + 5);
-  a.size = q.unsigned_at(col + 6);
-  a.name = q.text_at(col + 7);
-  if (!q.is_null(col + 8)) a.duration_ms = static_cast<std::uint32_t>(q.integer_at(col + 8));
-  a.created_at = system_time(std::chrono::milliseconds(q.integer_at(col + 9)));
-  return a;
-}
-
-inline session_state sqlite_read_session(const sqlite_query& q, int col) {
-  session_state s;
-  if (q.is_null(col)) return s;  // never saved: the default session
-  s.status = parse_session_status(q.text_at(col)).value_or(session_status::open);
-  if (!q.is_null(col + 1)) s.claimed_by = user_ref{q.text_at(col + 1), q.text_at(col + 2)};
-  s.updated_at = system_time(std::chrono::milliseconds(q.integer_at(col + 3)));
-  s.version = q.unsigned_at(col + 4);
-  return s;
 }
 
 }  // namespace livechat::detail
