@@ -608,6 +608,9 @@ int main(int argc, char** argv) {
       po.channel_token = opts.line_channel_token;
       po.api_base = opts.line_api_base;
       po.log = [&log](std::string_view line) { log.warn("line_profile", {{"msg", line}}); };
+      po.changed = [&hub](const std::string& user_id) {
+        guarded("line_profile", [&] { hub.customer_changed(user_id); });
+      };
       line_profiles = livechat_server::line_profiles::make(line_content->http(), std::move(po));
       api_opts.line_customer_seen = [profiles = line_profiles.get()](const std::string& user_id) {
         return profiles->seen(user_id);
