@@ -1488,4 +1488,39 @@ TEMPLATE_TEST_CASE("store conformance: a pending attachment becomes ready or fai
   CHECK((*store.find_attachment("p3"))->status == attachment_status::ready);
 }
 
+TEMPLATE_TEST_CASE("store conformance: pending attachments are listed; a failed one may still become ready",
+                   LIVECHAT_STORE_CONFORMANCE_TAGS, LIVECHAT_STORE_CONFORMANCE_TYPES) {
+  harness<TestType> h;
+  auto& store = h.store();
+  using livechat::attachment_status;
+  CHECK(store.pending_attachments(10)->empty());
+  for (const char* id : {"q3", "q1", "q2"}) {
+    auto a = upload(id, "U1", attachment_status::pending);
+    // q3 oldest, then q1 and q2 at once (ordered by id)
+    a.created_at = std::string(id) == "q3" ? at(5000) : at(6000);
+    REQUIRE(store.put_attachment(a, {}).ok());
+  }
+  REQUIRE(store.put_attachment(upload("r1"), "ready").ok());
+  REQUIRE(store.append(file_message(room_a, "q1")).ok());
+  REQUIRE(store.flush().ok());
+  CHECK(*store.pending_attachments(10) == std::vector<std::string>{"q3", "q1", "q2"});
+  CHECK(*store.pending_attachments(2) == std::vector<std::string>{"q3", "q1"});
+  CHECK(store.pending_attachments(0)->empty());
+
+  REQUIRE(store.finish_attachment("q1", attachment_status::failed, {}).ok());
+  CHECK(*store.pending_attachments(10) == std::vector<std::string>{"q3", "q2"});
+  // Failed stays failed once said; a retried fetch that succeeds makes it ready.
+  CHECK(store.finish_attachment("q1", attachment_status::failed, {}).error() == errc::validation_error);
+  auto retried = store.finish_attachment("q1", attachment_status::ready, "late", "image/jpeg");
+  REQUIRE(retried.ok());
+  CHECK(retried->attachment.status == attachment_status::ready);
+  REQUIRE(retried->message);
+  CHECK(std::get<livechat::file_attachment>(retried->message->attachment).status ==
+        attachment_status::ready);
+  CHECK(store.finish_attachment("q1", attachment_status::ready, "again").error() ==
+        errc::validation_error);
+  REQUIRE(store.flush().ok());
+  CHECK(**store.attachment_content("q1") == "late");
+}
+
 #endif  // LIVECHAT_TESTS_STORE_CONFORMANCE_HPP

@@ -117,6 +117,7 @@ export const HANDLERS = {
     if (c) {
       if (Number.isInteger(p.last_seq)) c.last_seq = Math.max(c.last_seq || 0, p.last_seq);
       if (Number.isInteger(p.read_seq)) c.read_seq = Math.max(c.read_seq || 0, p.read_seq);
+      if (p.customer) c.customer = p.customer;  // a profile that arrived later
       this._summary(p.room);
     }
     this._emit('conversation', p);

@@ -383,6 +383,11 @@ int main(int argc, char** argv) {
       };
 #endif
     store.set_max_attachment_bytes(opts.max_attachment_bytes);
+    // Upload bodies and LINE downloads share one bound on the memory they hold.
+    const auto upload_memory = std::make_shared<livechat_server::byte_budget>(
+        opts.max_upload_memory_bytes != 0 ? opts.max_upload_memory_bytes
+                                           : 4 * opts.max_attachment_bytes);
+    livechat_server::checked_request::upload_memory = upload_memory;
 #ifdef LIVECHAT_SERVER_WITH_LINE_PUSH
     // A customer's image, video, audio or file: fetched from LINE off the
     // hub's thread, then ready or failed (without a token: failed at once).
@@ -395,11 +400,18 @@ int main(int argc, char** argv) {
       co.api_base = opts.line_api_base == "https://api.line.me" ? "https://api-data.line.me"
                                                                : opts.line_api_base;
       co.max_bytes = opts.max_attachment_bytes;
+      co.memory = upload_memory;
       co.log = [&log](std::string_view line) { log.warn("line_content", {{"msg", line}}); };
       line_content = livechat_server::line_content_fetcher::make(
           io, std::move(co),
-          [&hub, &log](const std::string& id, bool ok, std::string body, std::string type) {
+          [&hub, &store, &log](const std::string& id, bool ok, std::string body, std::string type) {
             guarded("line_content", [&] {
+              if (!ok) {
+                // A retried fetch of a file already failed: it stays failed, said once.
+                auto found = store.find_attachment(id);
+                if (found && *found && (*found)->status == livechat::attachment_status::failed)
+                  return;
+              }
               auto done = hub.finish_attachment(
                   id, ok ? livechat::attachment_status::ready : livechat::attachment_status::failed,
                   body, type);
@@ -410,15 +422,24 @@ int main(int argc, char** argv) {
                                           {"error", done.error().message()}});
             });
           });
-      api_opts.fetch_line_content = [fetcher = line_content.get()](const std::string& id,
-                                                                  const std::string& message_id) {
-        fetcher->fetch(id, message_id);
+      api_opts.fetch_line_content = [fetcher = line_content.get(), &store](
+                                        const std::string& id, const std::string& message_id) {
+        if (fetcher->active(id)) return;
+        auto found = store.find_attachment(id);
+        if (!found || !*found) return;
+        const auto status = (*found)->status;
+        if (status == livechat::attachment_status::pending ||
+            (status == livechat::attachment_status::failed && fetcher->failed_transiently(id)))
+          fetcher->fetch(id, message_id);
       };
       // Customers' display names and pictures, on the same HTTP client.
       livechat_server::line_profile_options po;
       po.channel_token = opts.line_channel_token;
       po.api_base = opts.line_api_base;
       po.log = [&log](std::string_view line) { log.warn("line_profile", {{"msg", line}}); };
+      po.changed = [&hub](const std::string& user_id) {
+        guarded("line_profile", [&] { hub.customer_changed(user_id); });
+      };
       line_profiles = livechat_server::line_profiles::make(line_content->http(), std::move(po));
       api_opts.line_customer_seen = [profiles = line_profiles.get()](const std::string& user_id) {
         return profiles->seen(user_id);
@@ -428,6 +449,28 @@ int main(int argc, char** argv) {
       });
     }
 #endif
+    // A fetch a stopped (or killed) server left unfinished leaves its file
+    // pending in the store: resume it (within the fetcher's queue bound;
+    // the rest at the next start), or fail it where nothing can fetch it.
+    // Uploads are never pending, so every pending file is a customer's.
+    constexpr std::size_t max_resumed = 1000;  // the content fetcher's queue bound
+    if (auto pending = store.pending_attachments(max_resumed); !pending) {
+      log.error("store_error", {{"msg", "pending attachments not read"}, {"reason", store_last_error()}});
+    } else {
+      const std::string_view line_prefix = "line-";
+      for (const std::string& id : *pending) {
+        if (id.compare(0, line_prefix.size(), line_prefix) != 0) continue;
+        if (api_opts.fetch_line_content) {
+          api_opts.fetch_line_content(id, id.substr(line_prefix.size()));
+        } else if (auto done = hub.finish_attachment(id, livechat::attachment_status::failed); !done) {
+          log.warn("line_content", {{"msg", "attachment not updated"}, {"id", id},
+                                    {"error", done.error().message()}});
+        }
+      }
+      if (!pending->empty())
+        log.info("line_content", {{"msg", "pending attachments resumed"},
+                                  {"count", std::to_string(pending->size())}});
+    }
     livechat_server::api_routes<decltype(hub)> api(
         hub, store, *auth, clock, metrics, std::move(api_opts),
         [&](std::string_view line) {

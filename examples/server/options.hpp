@@ -91,6 +91,10 @@ struct options {
   /// Largest file POST /api/v1/attachments takes (413 beyond), and the
   /// store's bound on one attachment.
   std::size_t max_attachment_bytes = 10ULL * 1024 * 1024;
+  /// Upload bodies and LINE downloads held in memory at once, server-wide
+  /// (503 with Retry-After beyond; 413 for one that could never fit).
+  /// 0: four times max_attachment_bytes.
+  std::size_t max_upload_memory_bytes = 0;
 
   /// The hub's limits, each with its flag (--max-connections-per-user,
   /// --rate-burst, ...); main() adds what is not a limit (group commit).
@@ -349,6 +353,11 @@ inline void add_flags(CLI::App& app, options& o, bool& jwt_flag_seen) {
   add_uint(app, limits, "--max-attachment-bytes",
            "largest file an upload may be (413 beyond) (10485760)", 1, 1ULL << 30,
            [&o](std::uint64_t v) { o.max_attachment_bytes = static_cast<std::size_t>(v); });
+  add_uint(app, limits, "--max-upload-memory-bytes",
+           "upload bodies and LINE downloads in memory at once, server-wide;\n"
+           "beyond, 503 with Retry-After (0 = 4 x --max-attachment-bytes) (0)",
+           0, 1ULL << 40,
+           [&o](std::uint64_t v) { o.max_upload_memory_bytes = static_cast<std::size_t>(v); });
 }
 
 inline void describe(CLI::App& app) {

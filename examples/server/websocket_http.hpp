@@ -20,6 +20,7 @@
 #include <websocketpp/http/response.hpp>
 #include <websocketpp/processors/processor.hpp>
 
+#include "http/byte_budget.hpp"
 #include "http/json_errors.hpp"
 #include "http/message.hpp"
 #include "http/router.hpp"
@@ -74,6 +75,11 @@ class json_error_response : public websocketpp::http::parser::response {
       // 1 MiB on every route but an upload's (--max-attachment-bytes).
       case 413: message = "request body too large"; break;
       case 431: message = "request headers too large"; break;
+      // Only the upload memory bound refuses this early (checked_request).
+      case 503:
+        message = "the server holds as many uploads as it may at once; retry later";
+        replace_header("Retry-After", "1");
+        break;
       default: break;
     }
     replace_header("Content-Type", "application/json");
@@ -101,6 +107,11 @@ class checked_request : public websocketpp::http::parser::request {
   using base = websocketpp::http::parser::request;
   using ptr = std::shared_ptr<checked_request>;
 
+  /// Bytes of upload bodies in memory, server-wide (--max-upload-memory-bytes),
+  /// shared with the LINE content downloads; unset: unbounded. Set once
+  /// by main() before the server accepts (one server per process).
+  static inline std::shared_ptr<byte_budget> upload_memory;
+
   std::size_t consume(const char* buf, std::size_t len) {
     limit_body(buf, len);
     std::size_t n = 0;
@@ -113,6 +124,7 @@ class checked_request : public websocketpp::http::parser::request {
                                            websocketpp::http::status_code::bad_request);
       throw;
     }
+    if (upload_ && !reserved_ && (m_body_bytes_needed > 0 || ready())) reserve_upload();
     if (ready() && !checked_) {
       checked_ = true;
       if (websocketpp::processor::is_websocket_handshake(*this) &&
@@ -143,10 +155,31 @@ class checked_request : public websocketpp::http::parser::request {
     const bool upload = line_.compare(0, post.size(), post) == 0 && line_.size() > post.size() &&
                         (line_[post.size()] == ' ' || line_[post.size()] == '?');
     if (!upload && get_max_body_size() > max_http_body) set_max_body_size(max_http_body);
+    upload_ = upload;
     line_.clear();
     line_.shrink_to_fit();
   }
 
+  /// The upload's whole body is reserved as soon as its headers are read
+  /// (at most one read buffer of it is held by then): 413 when it could
+  /// never fit, 503 with Retry-After while others hold the memory. Held
+  /// until the request is destroyed, with the connection.
+  void reserve_upload() {
+    reserved_ = true;
+    const auto& b = upload_memory;
+    if (!b) return;
+    const std::size_t n = m_body_bytes_needed + get_body().size();
+    if (b->too_large(n))
+      throw websocketpp::http::exception("upload larger than the upload memory",
+                                         websocketpp::http::status_code::request_entity_too_large);
+    if (!byte_budget::try_reserve(b, n, reservation_))
+      throw websocketpp::http::exception("upload memory in use",
+                                         websocketpp::http::status_code::service_unavailable);
+  }
+
+  bool upload_ = false;
+  bool reserved_ = false;
+  byte_budget::reservation reservation_;
   bool line_known_ = false;
   std::string line_;
   bool checked_ = false;

@@ -4,7 +4,9 @@
 // operator's upload, sent with send_message, delivered with a signed url
 // that serves the same bytes; signatures that are expired, tampered with
 // or for another file; Bearer; ranges; the size limit; a hostile name and
-// type served as a download, never as a page.
+// type served as a download, never as a page; the server-wide bound on
+// upload memory (503 while others hold it, 413 for one that never fits).
+#include "held_upload.hpp"
 #include "server_process.hpp"
 #include "ws_client.hpp"
 #ifdef LIVECHAT_CLIENT_BINARY
@@ -24,6 +26,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <unistd.h>
 
 using namespace livechat_itest;
@@ -230,6 +233,48 @@ TEST_CASE("attachments: 10 MiB + 1 byte is 413 and nothing is stored", "[integra
   sqlite3_close(handle);
 #endif
   for (const char* suffix : {"", "-wal", "-shm"}) std::remove((db + suffix).c_str());
+}
+
+TEST_CASE("attachments: uploads in flight share one memory bound: 503 while it is held, 413 if never",
+          "[integration][attachments][upload]") {
+  SECTION("503 with Retry-After while another upload holds the memory") {
+    ServerProcess server({"--max-attachment-bytes", "100000", "--max-upload-memory-bytes", "150000"});
+    const std::uint16_t port = server.port();
+    held_upload held(port, binary_bytes(100000), 1000);
+    REQUIRE(held.ok());
+    // The server reserves the held body's 100000 bytes once it has read the headers.
+    HttpResponse refused;
+    for (int i = 0; i < 40; ++i) {
+      refused = upload(port, "b.bin", "application/octet-stream", binary_bytes(60000));
+      if (refused.status == 503) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    INFO(refused);
+    CHECK(refused.status == 503);
+    CHECK(refused.header("Retry-After") == "1");
+    CHECK(Event::from_text(refused.body).has("/error/code"));
+    // What still fits goes through: a bound, not a lock.
+    CHECK(upload(port, "c.bin", "application/octet-stream", binary_bytes(40000)).status == 201);
+    HttpResponse done = held.finish();
+    INFO(done);
+    CHECK(done.status == 201);
+    CHECK(Event::from_text(done.body).json("/attachment/size") == "100000");
+    // Released with the connection that held it.
+    HttpResponse later;
+    for (int i = 0; i < 40; ++i) {
+      later = upload(port, "d.bin", "application/octet-stream", binary_bytes(60000));
+      if (later.status == 201) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    CHECK(later.status == 201);
+  }
+  SECTION("413 for one larger than the whole bound") {
+    ServerProcess server({"--max-attachment-bytes", "100000", "--max-upload-memory-bytes", "50000"});
+    HttpResponse big = upload(server.port(), "e.bin", "application/octet-stream", binary_bytes(60000));
+    INFO(big);
+    CHECK(big.status == 413);
+    CHECK(upload(server.port(), "f.bin", "application/octet-stream", binary_bytes(50000)).status == 201);
+  }
 }
 
 #ifdef LIVECHAT_CLIENT_BINARY

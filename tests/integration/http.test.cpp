@@ -334,6 +334,10 @@ TEST_CASE("HTTP: security headers on every response", "[integration][http]") {
         CHECK(csp.find("frame-ancestors 'none'") != std::string::npos);
         CHECK(csp.find("default-src 'self'") != std::string::npos);
         CHECK(csp.find("unsafe-inline") == std::string::npos);
+        // Images: this server and exactly LINE's profile and sticker CDN hosts.
+        CHECK(csp.find("img-src 'self' data: https://profile.line-scdn.net "
+                       "https://stickershop.line-scdn.net;") != std::string::npos);
+        CHECK(csp.find('*') == std::string::npos);
         CHECK(r.header("Referrer-Policy") == "no-referrer");
         CHECK(r.header("X-Frame-Options") == "DENY");
         CHECK(r.header("Cache-Control") == "no-cache");

@@ -4,7 +4,9 @@
 // (PROTOCOL.md "Rich messages"): sticker and location stored as metadata,
 // an image stored pending and then fetched from a stub of the Messaging
 // API's content endpoint (ready, the same bytes at its url), a fetch that
-// fails three times (failed), and no channel token (failed at once).
+// fails three times (failed), and no channel token (failed at once); a
+// fetch a SIGKILLed server left pending is resumed by the next start, and
+// a redelivered webhook retries a transient failure (never a 404).
 // Needs a server that talks to LINE (libcurl), as line_push.test.cpp.
 #ifdef LIVECHAT_TEST_LINE_PUSH
 #include "server_process.hpp"
@@ -17,6 +19,10 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
 
 #include <atomic>
 #include <chrono>
@@ -33,8 +39,9 @@ namespace {
 const std::string kUser = "Ucontent0123456789";
 const std::string kRoom = "conversation:" + kUser;
 
-/// A one-thread HTTP/1.1 stub on 127.0.0.1: each request gets the status
-/// and body `script(n)` says (n from 0); the request lines are recorded.
+/// A one-thread HTTP/1.1 stub on 127.0.0.1: each content request gets the
+/// status and body `script(n)` says (n from 0: the content requests so
+/// far); a profile request gets a 404; the request lines are recorded.
 class content_stub {
  public:
   struct reply {
@@ -89,13 +96,15 @@ class content_stub {
         if (n <= 0) break;
         head.append(buf, static_cast<std::size_t>(n));
       }
+      const bool profile = head.rfind("GET /v2/bot/profile/", 0) == 0;
       std::size_t index = 0;
       {
         std::lock_guard<std::mutex> lock(mutex_);
-        index = requests_.size();
+        index = content_requests_;
+        if (!profile) ++content_requests_;
         requests_.push_back(head.substr(0, head.find("\r\n\r\n")));
       }
-      const reply r = script_(index);
+      const reply r = profile ? reply{404, "{}", "application/json"} : script_(index);
       std::string out = "HTTP/1.1 " + std::to_string(r.status) + " X\r\nContent-Type: " +
                         r.content_type + "\r\nContent-Length: " + std::to_string(r.body.size()) +
                         "\r\nConnection: close\r\n\r\n" + r.body;
@@ -116,7 +125,50 @@ class content_stub {
   std::thread thread_;
   std::mutex mutex_;
   std::vector<std::string> requests_;
+  std::size_t content_requests_ = 0;
 };
+
+/// Polls until the stub has seen `n` content requests (at most 10 s).
+bool wait_requests(content_stub& stub, std::size_t n) {
+  for (int i = 0; i < 200 && stub.requests().size() < n; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  return stub.requests().size() >= n;
+}
+
+/// The conversation's first message as the REST history shows it, polled
+/// until its attachment's status is `status` (at most 15 s).
+Event first_message_when(std::uint16_t port, const std::string& status) {
+  Event m = Event::from_text("{}");
+  for (int i = 0; i < 300; ++i) {
+    HttpResponse hist = http_get(port, "/api/v1/conversations/" + kUser + "/messages",
+                                 "Authorization: Bearer op\r\n");
+    if (hist.status == 200) {
+      m = Event::from_text(hist.body);
+      if (m.has("/messages/0/attachment/status") && m.str("/messages/0/attachment/status") == status)
+        return m;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return m;
+}
+
+#ifdef LIVECHAT_ITEST_SQLITE
+/// A fresh database path under the temp dir, removed (with -wal/-shm) at the end.
+struct temp_db {
+  std::string path;
+  temp_db() {
+    static int counter = 0;
+    path = (std::filesystem::temp_directory_path() /
+            ("livechat-line-" + std::to_string(::getpid()) + "-" + std::to_string(++counter) + ".db"))
+               .string();
+    remove_all();
+  }
+  ~temp_db() { remove_all(); }
+  void remove_all() const {
+    for (const char* suffix : {"", "-wal", "-shm"}) std::remove((path + suffix).c_str());
+  }
+};
+#endif
 
 std::string message_event(const std::string& event_id, const std::string& message) {
   return R"({"type":"message","timestamp":1,"source":{"type":"user","userId":")" + kUser +
@@ -212,6 +264,116 @@ TEST_CASE("LINE rich messages: a fetch that fails 3 times, and no token, are fai
     CHECK(m.str("/payload/message/text") == "a.pdf");
     CHECK(member.wait_for("attachment_updated").str("/payload/attachment/status") == "failed");
   }
+}
+
+#ifdef LIVECHAT_ITEST_SQLITE
+TEST_CASE("LINE rich messages: a fetch a killed server left pending is resumed at the next start",
+          "[integration][line_content]") {
+  temp_db db;
+  const std::string png = "\x89PNG\r\n\x1a\n" + std::string(2000, '\x07');
+  std::atomic<bool> release{false};
+  content_stub stub([&](std::size_t n) {
+    // The first download hangs until the server that asked is gone.
+    for (int i = 0; n == 0 && i < 200 && !release; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    return content_stub::reply{200, png, "image/png"};
+  });
+  const std::vector<std::string> args = {"--store", "sqlite:" + db.path, "--line-channel-token", "tok",
+                                         "--line-api-base",
+                                         "http://127.0.0.1:" + std::to_string(stub.port())};
+  {
+    ServerProcess server(args);
+    REQUIRE(post_events(server.port(), {message_event("K1", R"({"type":"image","id":"8001"})")}).status ==
+            200);
+    REQUIRE(wait_requests(stub, 1));
+    REQUIRE(server.signal(SIGKILL));
+    REQUIRE(server.wait_exit(std::chrono::milliseconds(5000)).has_value());
+  }
+  release = true;
+  ServerProcess server(args);
+  Event m = first_message_when(server.port(), "ready");
+  INFO(m);
+  REQUIRE(m.str("/messages/0/attachment/status") == "ready");
+  CHECK(m.json("/messages/0/attachment/size") == std::to_string(png.size()));
+  CHECK(http_get(server.port(), m.str("/messages/0/attachment/url")).body == png);
+  const auto requests = stub.requests();
+  REQUIRE(requests.size() == 2);
+  CHECK(requests[1].rfind("GET /v2/bot/message/8001/content HTTP/1.1", 0) == 0);
+}
+#endif
+
+TEST_CASE("LINE rich messages: a redelivery retries a transient failure, never a 404",
+          "[integration][line_content]") {
+  const std::string jpeg = "\xff\xd8\xff\xe0" + std::string(500, '\x11') + "\xff\xd9";
+  SECTION("three 503s, then the redelivery gets it") {
+    content_stub stub([&](std::size_t n) {
+      return n < 3 ? content_stub::reply{503, "{}", "application/json"}
+                   : content_stub::reply{200, jpeg, "image/jpeg"};
+    });
+    ServerProcess server({"--line-channel-token", "tok", "--line-api-base",
+                          "http://127.0.0.1:" + std::to_string(stub.port())});
+    WsClient member("member");
+    member.login(server.port(), "op");
+    REQUIRE(member.send("join_room", "{\"room\":\"" + kRoom + "\"}"));
+    member.expect("conversation_update");
+    const std::string event = message_event("R1", R"({"type":"image","id":"9001"})");
+    REQUIRE(post_events(server.port(), {event}).status == 200);
+    CHECK(member.wait_for("attachment_updated", Millis(30000)).str("/payload/attachment/status") ==
+          "failed");
+    REQUIRE(post_events(server.port(), {event}).status == 200);
+    Event updated = member.wait_for("attachment_updated", Millis(10000));
+    INFO(updated);
+    CHECK(updated.str("/payload/attachment/status") == "ready");
+    CHECK(updated.json("/payload/seq") == "1");
+    CHECK(http_get(server.port(), updated.str("/payload/attachment/url")).body == jpeg);
+    CHECK(stub.requests().size() == 4);
+  }
+  SECTION("a 404 stays failed") {
+    content_stub stub([&](std::size_t) { return content_stub::reply{404, "{}", "application/json"}; });
+    ServerProcess server({"--line-channel-token", "tok", "--line-api-base",
+                          "http://127.0.0.1:" + std::to_string(stub.port())});
+    WsClient member("member");
+    member.login(server.port(), "op");
+    REQUIRE(member.send("join_room", "{\"room\":\"" + kRoom + "\"}"));
+    member.expect("conversation_update");
+    const std::string event = message_event("R2", R"({"type":"video","id":"9002"})");
+    REQUIRE(post_events(server.port(), {event}).status == 200);
+    CHECK(member.wait_for("attachment_updated").str("/payload/attachment/status") == "failed");
+    REQUIRE(post_events(server.port(), {event}).status == 200);
+    // The redelivery is answered after its decision: a fetch would have started by now.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    CHECK(stub.requests().size() == 1);
+  }
+}
+
+TEST_CASE("LINE rich messages: a download in flight holds upload memory", "[integration][line_content][upload]") {
+  const std::string jpeg = "\xff\xd8\xff\xe0" + std::string(50000, '\x21') + "\xff\xd9";
+  std::atomic<bool> release{false};
+  content_stub stub([&](std::size_t) {
+    for (int i = 0; i < 400 && !release; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    return content_stub::reply{200, jpeg, "image/jpeg"};
+  });
+  ServerProcess server({"--line-channel-token", "tok", "--line-api-base",
+                        "http://127.0.0.1:" + std::to_string(stub.port()), "--max-attachment-bytes",
+                        "100000", "--max-upload-memory-bytes", "150000"});
+  const std::uint16_t port = server.port();
+  WsClient member("member");
+  member.login(port, "op");
+  REQUIRE(member.send("join_room", "{\"room\":\"" + kRoom + "\"}"));
+  member.expect("conversation_update");
+  REQUIRE(post_events(port, {message_event("M1", R"({"type":"image","id":"9101"})")}).status == 200);
+  REQUIRE(wait_requests(stub, 1));
+  // The download may bring up to 100000 bytes: 60000 more do not fit.
+  const std::string body(60000, 'u');
+  HttpResponse refused = http_post(port, "/api/v1/attachments?name=u.bin", body,
+                                   "Authorization: Bearer op\r\n", "application/octet-stream");
+  INFO(refused);
+  CHECK(refused.status == 503);
+  release = true;
+  CHECK(member.wait_for("attachment_updated", Millis(10000)).str("/payload/attachment/status") == "ready");
+  CHECK(http_post(port, "/api/v1/attachments?name=u.bin", body, "Authorization: Bearer op\r\n",
+                  "application/octet-stream")
+            .status == 201);
 }
 
 #endif  // LIVECHAT_TEST_LINE_PUSH

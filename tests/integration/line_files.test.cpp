@@ -372,6 +372,37 @@ TEST_CASE("LINE customers: the profile names the customer after the first messag
   CHECK(profile_gets == 1);
 }
 
+TEST_CASE("LINE customers: a profile that arrives after the first message reaches the inbox watchers",
+          "[integration][line_files]") {
+  push_stub stub([](const std::string& head) {
+    if (head.rfind("GET /v2/bot/profile/" + kCustomer + " ", 0) == 0)
+      return R"({"userId":")" + kCustomer + R"(","displayName":"Hanako","pictureUrl":"https://profile.line-scdn.net/h"})";
+    return std::string("{}");
+  });
+  ServerProcess server({"--line-channel-token", "tok", "--line-api-base", stub.base()});
+  const std::uint16_t port = server.port();
+  WsClient watcher("watcher");
+  watcher.login(port, "boss");
+  REQUIRE(watcher.send("watch_inbox"));
+  watcher.expect("inbox_update");
+  REQUIRE(post_text(port, "P1", "hello").status == 200);
+  // The activity goes out with the message, before the profile can be back.
+  CHECK(watcher.wait_for("conversation_activity").str("/payload/customer/name") == kCustomer);
+  Event pushed = watcher.wait_for("conversation_update");
+  INFO(pushed);
+  CHECK(pushed.str("/payload/room") == "conversation:" + kCustomer);
+  CHECK(pushed.str("/payload/customer/name") == "Hanako");
+  CHECK(pushed.str("/payload/customer/picture_url") == "https://profile.line-scdn.net/h");
+  // A whole conversation_update, as a join would get it.
+  CHECK(pushed.json("/payload/last_seq") == "1");
+  CHECK(pushed.str("/payload/messages/0/text") == "hello");
+  CHECK(pushed.json("/payload/read_seq") == "0");
+  CHECK_FALSE(pushed.str("/payload/epoch").empty());
+  // Unchanged on the next message: nothing more is pushed.
+  REQUIRE(post_text(port, "P2", "again").status == 200);
+  CHECK(watcher.wait_for("conversation_activity").str("/payload/customer/name") == "Hanako");
+}
+
 TEST_CASE("LINE customers: without a token the customer is the user id", "[integration][line_files]") {
   ServerProcess server;
   WsClient watcher("watcher");

@@ -266,6 +266,25 @@ test('mark_read offline is sent after the rejoin; read_receipt of our other tab 
   assert.deepEqual(ws.lastFrame('mark_read').payload, { room: ROOM, seq: 4 });
 });
 
+test('a conversation_update pushed to a watcher updates the summary\'s customer and keeps the history', () => {
+  const { c, seen } = setup();
+  c.join(ROOM);
+  c.watchInbox(true);
+  const ws = connect(c);
+  const watch = ws.lastFrame('watch_inbox');
+  ws.serverSend('inbox_update', { conversations: [{ room: ROOM, conversation_id: 'U1', last_message: message(ROOM, 2),
+    last_seq: 2, session: { status: 'open', claimed_by: null, version: 0 }, read_seq: 0,
+    customer: { id: 'U1', name: 'U1', picture_url: null } }], online: [] }, watch.ref);
+  answerJoin(ws, { messages: [1, 2].map((s) => message(ROOM, s)) });
+  const customer = { id: 'U1', name: 'Taro', picture_url: 'https://profile.line-scdn.net/x' };
+  ws.serverSend('conversation_update', { room: ROOM, conversation_id: 'U1', session: { status: 'open', claimed_by: null,
+    version: 0 }, members: [], messages: [1, 2].map((s) => message(ROOM, s)), last_seq: 2, has_more: false,
+  epoch: 'E1', recovered: false, read_seq: 0, customer });
+  assert.deepEqual(c.conversations().find((x) => x.room === ROOM).customer, customer);
+  assert.deepEqual(seen.messages, [ROOM + '#1', ROOM + '#2'], 'each message once');
+  assert.deepEqual(seen.resets, []);
+});
+
 test('auth refused: disconnected, no reconnect; a throwing callback is reported, not thrown', () => {
   const { c, clock, seen } = setup();
   c.on('state', () => { throw new Error('boom'); });

@@ -32,8 +32,9 @@ struct api_options {
   /// Most users whose REST write bucket is remembered at once (each costs
   /// about 100 bytes; see user_rate_limiter).
   std::size_t rest_rate_users = 10'000;
-  /// Fetches a customer's file content (attachment id, LINE message id);
-  /// empty: no channel token, the file is failed at once.
+  /// Fetches a customer's file content (attachment id, LINE message id)
+  /// when due (a new file, or a redelivered one whose fetch is not running
+  /// or failed transiently); empty: no channel token, the file is failed at once.
   std::function<void(const std::string&, const std::string&)> fetch_line_content;
   /// A customer's message arrived (their LINE user id): the display name
   /// when known (empty: not yet), and the profile fetched when due; empty:

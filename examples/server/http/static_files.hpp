@@ -70,8 +70,12 @@ class static_files {
     // script or style from a message text could not run or load anything
     // either. frame-ancestors (and X-Frame-Options for older browsers):
     // no page may frame the console to click through it (clickjacking).
+    // Images also from exactly LINE's two CDN hosts: customers' profile
+    // pictures and sticker images (docs/protocol.md "Customer pictures and
+    // stickers" says why not a proxy).
     r.headers.emplace_back("Content-Security-Policy",
-                           "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+                           "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: "
+                           "https://profile.line-scdn.net https://stickershop.line-scdn.net; "
                            "object-src 'none'; base-uri 'none'; form-action 'self'; "
                            "frame-ancestors 'none'");
     r.headers.emplace_back("X-Frame-Options", "DENY");

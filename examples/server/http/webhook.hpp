@@ -36,7 +36,8 @@ class webhook_route {
   static constexpr const char* path = "/api/v1/webhook";
 
   /// `verify` empty: the signature is not checked (no `--line-channel-secret`).
-  /// Starts fetching a pending file's content (attachment id, LINE message id).
+  /// Starts fetching a file's content (attachment id, LINE message id) when
+  /// it is due: pending and not on its way, or failed transiently.
   using content_fetch = std::function<void(const std::string&, const std::string&)>;
 
   /// A customer's message (their user id): their display name, or empty.
@@ -96,6 +97,13 @@ class webhook_route {
       }
       if (stored->duplicate) {
         metrics_.count_webhook(server_metrics::webhook_outcome::duplicate);
+        // LINE redelivers when it did not get our 200: a fetch of the same
+        // file that is not running (a restart lost it) or failed for a
+        // transient reason gets another try. The fetcher decides; without
+        // one the file was failed at its first delivery.
+        if (const auto* f = std::get_if<livechat::file_attachment>(&ev.message.attachment);
+            f != nullptr && fetch_content_)
+          fetch_content_(f->id, ev.message.message_id);
       } else {
         metrics_.observe_commit(std::chrono::steady_clock::now() - start);
         metrics_.count_webhook(server_metrics::webhook_outcome::stored);

@@ -11,6 +11,12 @@
 // with client::backoff's full-jitter delay, `max_attempts` in all; any
 // other status fails at once. The outcome goes to `done` on the
 // io_context's thread (the server hands it to hub::finish_attachment).
+// An attachment already queued, running or waiting to retry is not fetched
+// twice (a redelivered webhook, a restart's resume); one that failed for a
+// transient reason (5xx, 429, network, queue full) is remembered, a bounded
+// number of them, so a redelivery may try it again. With `memory` (the
+// server's upload memory bound) each download reserves its largest body
+// first and waits in the queue while the memory is held by others.
 
 #include <chrono>
 #include <cstddef>
@@ -20,6 +26,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 
 #include <asio/io_context.hpp>
@@ -27,6 +34,7 @@
 
 #include <livechat/client/backoff.hpp>
 
+#include "../http/byte_budget.hpp"
 #include "http_client.hpp"
 
 namespace livechat_server {
@@ -44,6 +52,8 @@ struct line_content_options {
   std::size_t max_queue = 1000;
   std::string ca_file;
   std::function<void(std::string_view line)> log;
+  /// Shared with uploads; a body larger than its limit fails. Empty: unbounded.
+  std::shared_ptr<byte_budget> memory;
 };
 
 class line_content_fetcher : public std::enable_shared_from_this<line_content_fetcher> {
@@ -65,13 +75,24 @@ class line_content_fetcher : public std::enable_shared_from_this<line_content_fe
   /// Queues the download of LINE message `message_id` (decimal digits)
   /// into attachment `attachment_id`.
   void fetch(std::string attachment_id, std::string message_id) {
+    if (stopped_ || active_.count(attachment_id) != 0) return;  // already on its way
     if (queue_.size() >= opts_.max_queue) {
       log("content of " + attachment_id + " not fetched: queue full");
-      done_(attachment_id, false, {}, {});
+      finish(attachment_id, false, {}, {}, true);
       return;
     }
-    queue_.push_back(job{std::move(attachment_id), std::move(message_id), 0});
+    active_.insert(attachment_id);
+    queue_.push_back(job{std::move(attachment_id), std::move(message_id), 0, nullptr});
     pump();
+  }
+
+  /// True while `attachment_id` is queued, downloading or waiting to retry.
+  bool active(const std::string& attachment_id) const { return active_.count(attachment_id) != 0; }
+
+  /// True when the last fetch of `attachment_id` failed for a reason that
+  /// may pass (5xx, 429, network, queue full), so trying again is worth it.
+  bool failed_transiently(const std::string& attachment_id) const {
+    return transient_.count(attachment_id) != 0;
   }
 
   /// The HTTP client it downloads with, for other requests to LINE (profiles).
@@ -85,6 +106,9 @@ class line_content_fetcher : public std::enable_shared_from_this<line_content_fe
     std::string attachment_id;
     std::string message_id;
     int attempts;
+    /// The body's memory, held from the first attempt to the outcome
+    /// (shared: a job is copied into callbacks).
+    std::shared_ptr<byte_budget::reservation> memory{};
   };
 
   line_content_fetcher(asio::io_context& io, line_content_options o, completion done)
@@ -98,10 +122,40 @@ class line_content_fetcher : public std::enable_shared_from_this<line_content_fe
 
   void pump() {
     while (!stopped_ && running_ < opts_.max_concurrent && !queue_.empty()) {
-      job j = std::move(queue_.front());
+      job& next = queue_.front();
+      if (opts_.memory) {
+        next.memory = std::make_shared<byte_budget::reservation>();
+        if (!byte_budget::try_reserve(opts_.memory, body_limit(), *next.memory)) {
+          next.memory.reset();
+          wait_for_memory();
+          return;
+        }
+      }
+      job j = std::move(next);
       queue_.pop_front();
       start(std::move(j));
     }
+  }
+
+  /// The largest body a download may hold: the per-file bound, or the
+  /// whole memory bound when that is smaller (a larger file fails).
+  std::size_t body_limit() const noexcept {
+    return opts_.memory && opts_.memory->too_large(opts_.max_bytes) ? opts_.memory->limit()
+                                                                    : opts_.max_bytes;
+  }
+
+  /// Uploads release memory without telling anyone: look again shortly.
+  void wait_for_memory() {
+    if (memory_timer_armed_) return;
+    memory_timer_armed_ = true;
+    auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(100));
+    std::weak_ptr<line_content_fetcher> self = weak_from_this();
+    timer->async_wait([self, timer](const std::error_code& ec) {
+      auto s = self.lock();
+      if (!s) return;
+      s->memory_timer_armed_ = false;
+      if (!ec) s->pump();
+    });
   }
 
   void start(job j) {
@@ -111,7 +165,7 @@ class line_content_fetcher : public std::enable_shared_from_this<line_content_fe
     r.url = opts_.api_base + "/v2/bot/message/" + j.message_id + "/content";
     r.headers.push_back("Authorization: Bearer " + opts_.channel_token);
     r.timeout = opts_.request_timeout;
-    r.max_body = opts_.max_bytes + 1;  // one more: a body that long is too long
+    r.max_body = body_limit() + 1;  // one more: a body that long is too long
     r.ca_file = opts_.ca_file;
     std::weak_ptr<line_content_fetcher> self = weak_from_this();
     http_->submit(std::move(r), [self, j](line::http_response resp) mutable {
@@ -123,12 +177,12 @@ class line_content_fetcher : public std::enable_shared_from_this<line_content_fe
     --running_;
     if (stopped_) return;
     if (resp.status >= 200 && resp.status < 300) {
-      if (resp.body_truncated || resp.body.size() > opts_.max_bytes) {
-        log("content of " + j.attachment_id + " is larger than " + std::to_string(opts_.max_bytes) +
+      if (resp.body_truncated || resp.body.size() > body_limit()) {
+        log("content of " + j.attachment_id + " is larger than " + std::to_string(body_limit()) +
             " bytes");
-        done_(j.attachment_id, false, {}, {});
+        finish(j.attachment_id, false, {}, {}, false);
       } else {
-        done_(j.attachment_id, true, std::move(resp.body), resp.header("Content-Type"));
+        finish(j.attachment_id, true, std::move(resp.body), resp.header("Content-Type"), false);
       }
     } else if ((resp.status == 0 || resp.status == 429 || resp.status >= 500) &&
                j.attempts < opts_.max_attempts) {
@@ -137,8 +191,10 @@ class line_content_fetcher : public std::enable_shared_from_this<line_content_fe
       log("content of " + j.attachment_id + " not fetched: " +
           (resp.status != 0 ? "status " + std::to_string(resp.status) : resp.error) + " after " +
           std::to_string(j.attempts) + " attempts");
-      done_(j.attachment_id, false, {}, {});
+      finish(j.attachment_id, false, {}, {},
+             resp.status == 0 || resp.status == 429 || resp.status >= 500);
     }
+    j.memory.reset();  // before the next one asks for it (a retry moved it on)
     pump();
   }
 
@@ -162,6 +218,23 @@ class line_content_fetcher : public std::enable_shared_from_this<line_content_fe
     });
   }
 
+  /// The end of one attachment's fetch: no longer active, remembered when
+  /// the failure may pass (at most max_queue of them: the oldest go), then
+  /// `done`.
+  void finish(const std::string& id, bool ok, std::string body, std::string type, bool transient) {
+    active_.erase(id);
+    transient_.erase(id);
+    if (transient) {
+      if (transient_order_.size() >= opts_.max_queue) {
+        transient_.erase(transient_order_.front());
+        transient_order_.pop_front();
+      }
+      transient_.insert(id);
+      transient_order_.push_back(id);
+    }
+    done_(id, ok, std::move(body), std::move(type));
+  }
+
   void log(const std::string& line) const {
     if (opts_.log) opts_.log(line);
   }
@@ -172,8 +245,12 @@ class line_content_fetcher : public std::enable_shared_from_this<line_content_fe
   livechat::client::backoff_settings backoff_settings_;
   std::unique_ptr<line::http_client> http_;
   std::deque<job> queue_;
+  std::unordered_set<std::string> active_;
+  std::unordered_set<std::string> transient_;
+  std::deque<std::string> transient_order_;  ///< may name ids no longer in transient_
   std::size_t running_ = 0;
   bool stopped_ = false;
+  bool memory_timer_armed_ = false;
 };
 
 }  // namespace livechat_server

@@ -47,6 +47,9 @@ struct line_profile_options {
   std::size_t max_body = 64 * 1024;
   std::string ca_file;
   std::function<void(std::string_view line)> log;
+  /// A profile arrived whose name or picture differs from what was known
+  /// (the first one included): the server tells the inbox watchers.
+  std::function<void(const std::string& user_id)> changed;
 };
 
 /// See the top of this file. Every member function runs on the
@@ -152,9 +155,11 @@ class line_profiles : public std::enable_shared_from_this<line_profiles> {
     std::string name;
     std::string picture;
     if (resp.status == 200 && !resp.body_truncated && parse(resp.body, name, picture)) {
+      const bool changed = name != e.display_name || picture != e.picture_url;
       e.display_name = std::move(name);
       e.picture_url = std::move(picture);
       e.next_fetch = now + opts_.refresh;
+      if (changed && opts_.changed) opts_.changed(user_id);
       return;
     }
     e.next_fetch = now + opts_.retry_after;

@@ -6,6 +6,7 @@
 
 import { S, el, formatTime, me, node } from './console_state.js';
 import { openRoom, renderConversationTitle } from './conversation.js';
+import { lineImage } from './message_view.js';
 import { unseenWhileHidden } from './notifications.js';
 
 // The live inbox holds the 100 newest conversations; a filter also shows the
@@ -62,6 +63,8 @@ export function renderInbox() {
     li.classList.toggle('selected', i === selected);
     li.setAttribute('aria-selected', String(c.room === S.current));
     const row = node('div', 'row');
+    const pic = lineImage(c.customer && c.customer.picture_url, 'https://profile.line-scdn.net/', 'avatar');
+    if (pic) row.append(pic);
     row.append(node('span', 'cid', (c.customer && c.customer.name) || c.conversation_id));
     if (c.unread > 0) row.append(node('span', 'unread-count', String(c.unread)));
     if (c.session) row.append(node('span', 'badge ' + c.session.status, c.session.status));

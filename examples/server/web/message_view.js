@@ -32,11 +32,26 @@ function localUrl(u) {
   return typeof u === 'string' && u.startsWith('/api/v1/attachments/') ? u : null;
 }
 
+/** An <img> of LINE's CDN (the page's CSP allows exactly these hosts), or null for any other url. */
+export function lineImage(u, prefix, className) {
+  if (typeof u !== 'string' || !u.startsWith(prefix)) return null;
+  const img = node('img', className);
+  img.src = u;
+  img.alt = '';
+  img.referrerPolicy = 'no-referrer';
+  img.loading = 'lazy';
+  return img;
+}
+
 /** An image, video, audio, file, sticker or location; null for a kind this console does not know (shown as text). */
 export function attachmentNode(m) {
   const a = m.attachment;
   if (m.kind === 'sticker') {
     const card = node('div', 'card sticker');
+    const id = String(a.sticker_id ?? '');
+    const sticker = /^[0-9]{1,20}$/.test(id) ? lineImage('https://stickershop.line-scdn.net/stickershop/v1/sticker/' +
+      id + '/android/sticker.png', 'https://stickershop.line-scdn.net/', 'sticker-image') : null;
+    if (sticker) card.append(sticker);
     card.append(node('strong', null, 'Sticker'));
     card.append(node('span', 'hint', ' package ' + String(a.package_id ?? '?') + ' · sticker ' + String(a.sticker_id ?? '?')));
     return card;

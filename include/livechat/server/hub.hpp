@@ -175,6 +175,11 @@ class hub {
                                               std::string_view content = {},
                                               std::string_view content_type = {});
 
+  /// The customer of `conversation_id` changed (their messenger profile
+  /// arrived or was refreshed: see set_customer_resolver):
+  /// `conversation_update` with the new `customer` to the inbox watchers.
+  void customer_changed(std::string_view conversation_id);
+
   /// Called with a description of anything unexpected (an exception from
   /// the store, the authenticator or the transport).
   void set_error_handler(error_handler h) { on_error_ = std::move(h); }
@@ -329,6 +334,7 @@ class hub {
   template <class Messages>
   void sign_urls(Messages& messages) const;
   result<void> pending_file(const inbound_message& in, system_time now);
+  void push_customer(std::string_view conversation_id);
   result<attachment_update> finish_upload(std::string_view id, attachment_status status,
                                           std::string_view content, std::string_view content_type);
   result<append_result> ingest_user_message(const inbound_message& in);
@@ -378,5 +384,6 @@ class hub {
 #include <livechat/server/impl/hub.hpp>
 #include <livechat/server/impl/hub_events.hpp>
 #include <livechat/server/impl/hub_attachments.hpp>
+#include <livechat/server/impl/hub_customers.hpp>
 
 #endif

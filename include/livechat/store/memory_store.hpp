@@ -7,6 +7,7 @@
 // (PROTOCOL.md "Durability"): a client that resumes against a fresh store
 // must learn that its `since_seq` refers to a history that is gone.
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -283,6 +284,19 @@ class memory_store final : public message_store, public detail::fault_injection 
     return std::optional<std::string>(it->second.content);
   }
 
+  result<std::vector<std::string>> do_pending_attachments(std::size_t limit) override {
+    if (injected_failure()) return errc::store_failure;
+    std::vector<const attachment_record*> pending;
+    for (const auto& [id, a] : attachments_)
+      if (a.record.status == attachment_status::pending) pending.push_back(&a.record);
+    std::sort(pending.begin(), pending.end(), [](const auto* a, const auto* b) {
+      return a->created_at != b->created_at ? a->created_at < b->created_at : a->id < b->id;
+    });
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < pending.size() && i < limit; ++i) out.push_back(pending[i]->id);
+    return out;
+  }
+
   result<attachment_update> do_finish_attachment(std::string_view id, attachment_status status,
                                                  std::string_view content,
                                                  std::string_view content_type) override {
@@ -290,7 +304,8 @@ class memory_store final : public message_store, public detail::fault_injection 
     auto it = detail::find_in(attachments_, id);
     if (it == attachments_.end()) return errc::not_found;
     attachment_record& r = it->second.record;
-    if (r.status != attachment_status::pending) return errc::validation_error;
+    const bool retried = r.status == attachment_status::failed && status == attachment_status::ready;
+    if (r.status != attachment_status::pending && !retried) return errc::validation_error;
     r.status = status;
     r.size = content.size();
     if (!content_type.empty()) r.content_type = std::string(content_type);

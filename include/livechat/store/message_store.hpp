@@ -280,11 +280,12 @@ class message_store {
   }
 
   /// A `pending` attachment becomes `ready` with `content` (and its
-  /// `content_type` when one is given) or `failed` (no content). Returns the
-  /// record as stored and the message that carries it. An unknown id →
-  /// not_found; one that is not pending, or content on a failure →
-  /// validation_error; content above the bound → limit_exceeded (the
-  /// caller marks it failed).
+  /// `content_type` when one is given) or `failed` (no content); a `failed`
+  /// one may still become `ready` (a fetch retried after a transient
+  /// failure). Returns the record as stored and the message that carries
+  /// it. An unknown id → not_found; any other change, or content on a
+  /// failure → validation_error; content above the bound → limit_exceeded
+  /// (the caller marks it failed).
   result<attachment_update> finish_attachment(std::string_view id, attachment_status status,
                                               std::string_view content,
                                               std::string_view content_type = {}) {
@@ -293,6 +294,13 @@ class message_store {
       return count(errc::validation_error);
     if (content.size() > max_attachment_bytes_) return count(errc::limit_exceeded);
     return counted(do_finish_attachment(id, status, content, content_type));
+  }
+
+  /// The ids of up to `limit` attachments still `pending`, oldest first:
+  /// the fetches a stopped server left unfinished, for the next to resume.
+  result<std::vector<std::string>> pending_attachments(std::size_t limit) {
+    if (limit == 0) return std::vector<std::string>();
+    return counted(do_pending_attachments(limit));
   }
 
   /// The bound on one attachment's bytes (default 10 MiB).
@@ -364,7 +372,12 @@ class message_store {
   virtual result<std::optional<std::string>> do_attachment_content(std::string_view) {
     return errc::store_failure;
   }
-  /// Only a pending record changes (else validation_error; unknown: not_found).
+  /// A store without attachments has none pending.
+  virtual result<std::vector<std::string>> do_pending_attachments(std::size_t) {
+    return std::vector<std::string>();
+  }
+  /// Only a pending record changes, or a failed one becomes ready (else
+  /// validation_error; unknown: not_found).
   virtual result<attachment_update> do_finish_attachment(std::string_view, attachment_status,
                                                          std::string_view, std::string_view) {
     return errc::store_failure;

@@ -479,6 +479,17 @@ class postgresql_store final : public message_store, public detail::fault_inject
  private:
   using sid = detail::pg_sid;
 
+  result<std::vector<std::string>> do_pending_attachments(std::size_t limit) override {
+    if (auto ec = precheck()) return ec;
+    detail::pg_params p;
+    p.integer(as_int(limit));
+    auto r = run(sid::pending_attachments, p);
+    if (!r.ok()) return fail(r, "pending_attachments");
+    std::vector<std::string> out;
+    for (int i = 0; i < r.rows(); ++i) out.push_back(r.text_at(i, 0));
+    return out;
+  }
+
   result<std::optional<attachment_record>> read_attachment(std::string_view id) {
     detail::pg_params p;
     p.text(id);

@@ -470,6 +470,20 @@ class sqlite_store final : public message_store, public detail::fault_injection 
     return out;
   }
 
+  result<std::vector<std::string>> do_pending_attachments(std::size_t limit) override {
+    if (auto ec = precheck()) return ec;
+    detail::sqlite_query q(stmt(sid::pending_attachments));
+    q.integer(static_cast<std::int64_t>(std::min<std::size_t>(limit, 1u << 30)));
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < limit; ++i) {
+      const int rc = q.step();
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) return fail(rc, "pending_attachments");
+      out.push_back(q.text_at(0));
+    }
+    return out;
+  }
+
  private:
   using sid = detail::sqlite_sid;
 

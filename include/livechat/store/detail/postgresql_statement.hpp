@@ -184,6 +184,7 @@ enum class pg_sid : std::size_t {
   finish_attachment,
   select_message_at,
   read_positions,
+  pending_attachments,
   count_
 };
 
@@ -319,17 +320,21 @@ inline constexpr std::array<const char*, pg_stmt_count> pg_sql = {{
     "FROM livechat_attachments WHERE id = $1::text",
     // attachment_content
     "SELECT content FROM livechat_attachments WHERE id = $1::text AND status = 'ready'",
-    // finish_attachment: only a pending one changes. $1 id, $2 status, $3 size,
-    // $4 content, $5 content_type (NULL: keep).
+    // finish_attachment: only a pending one changes, or a failed one becomes
+    // ready (a retried fetch). $1 id, $2 status, $3 size, $4 content,
+    // $5 content_type (NULL: keep).
     "UPDATE livechat_attachments SET status = $2::text, size = $3::bigint, content = $4::bytea, "
-    "content_type = coalesce($5::bytea, content_type) WHERE id = $1::text AND status = 'pending' "
-    "RETURNING id",
+    "content_type = coalesce($5::bytea, content_type) WHERE id = $1::text "
+    "AND (status = 'pending' OR (status = 'failed' AND $2::text = 'ready')) RETURNING id",
     // select_message_at
     "SELECT " LIVECHAT_PG_MESSAGE_COLUMNS_ " FROM livechat_messages m" LIVECHAT_PG_FILE_
     "WHERE m.room = $1::text AND m.seq = $2::bigint",
     // read_positions: $2 is a JSON array of rooms; each is a primary-key lookup.
     "SELECT room, seq FROM livechat_read_positions "
     "WHERE user_id = $1::bytea AND room IN (SELECT jsonb_array_elements_text($2::text::jsonb))",
+    // pending_attachments: once at startup, so a scan is fine (no index to maintain).
+    "SELECT id FROM livechat_attachments WHERE status = 'pending' ORDER BY created_at, id "
+    "LIMIT $1::bigint",
 }};
 #undef LIVECHAT_PG_LIST_
 #undef LIVECHAT_PG_MESSAGE_COLUMNS_

@@ -125,6 +125,7 @@ enum class sqlite_sid : std::size_t {
   finish_attachment,
   select_message_at,
   read_positions,
+  pending_attachments,
   count_
 };
 
@@ -205,12 +206,15 @@ inline constexpr std::array<const char*, sqlite_stmt_count> sqlite_sql = {{
     "SELECT content FROM attachments WHERE id = ?1 AND status = 'ready'",
     "UPDATE attachments SET room = ?2, seq = ?3 WHERE id = ?1 AND seq IS NULL",
     "UPDATE attachments SET status = ?2, size = ?3, content = ?4, "
-    "content_type = coalesce(?5, content_type) WHERE id = ?1 AND status = 'pending'",
+    "content_type = coalesce(?5, content_type) WHERE id = ?1 "
+    "AND (status = 'pending' OR (status = 'failed' AND ?2 = 'ready'))",
     "SELECT " LIVECHAT_SQLITE_MESSAGE_ " FROM messages m" LIVECHAT_SQLITE_FILE_
     "WHERE m.room = ?1 AND m.seq = ?2",
     // read_positions: ?2 is a JSON array of rooms; each is a primary-key lookup.
     "SELECT room, seq FROM read_positions "
     "WHERE user_id = ?1 AND room IN (SELECT value FROM json_each(?2))",
+    // pending_attachments: once at startup, so a scan is fine (no index to maintain).
+    "SELECT id FROM attachments WHERE status = 'pending' ORDER BY created_at, id LIMIT ?1",
 }};
 #undef LIVECHAT_SQLITE_LIST_
 #undef LIVECHAT_SQLITE_MESSAGE_
