@@ -219,7 +219,7 @@ TEST_CASE("cluster node: a commit's records are flushed to the broker before its
     for (const auto& f : c.a.transport.inbox[2])
       if (f.find("\"new_message\"") != std::string::npos) anna_has_it = true;
     std::size_t to_b = 0;
-    for (const auto& d : c.broker.queue) to_b += d.to == "b" && is_room_message(d) ? 1 : 0;
+    for (const auto& d : c.broker.queue) to_b += d.to == "b" && is_room_message(d) ? 1u : 0u;
     flushes.emplace_back(to_b, anna_has_it);
   };
   c.a.say(1, "one");

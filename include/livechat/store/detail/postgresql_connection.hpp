@@ -105,10 +105,12 @@ class pg_connection {
   /// connection turned out dead outside a transaction: then nothing of it
   /// ran, and nothing pending was lost.
   pg_result run(pg_sid id, const pg_params& p) {
+    ++round_trips_;
     pg_result r = pg_exec(conn_, id, p);
     if (r.ok() || open_ || PQstatus(conn_) == CONNECTION_OK) return r;
     ready_ = false;
     if (!reconnect()) return pg_result();
+    ++round_trips_;
     return pg_exec(conn_, id, p);
   }
 
@@ -146,10 +148,14 @@ class pg_connection {
       if (room > batch_top_room_) batch_top_room_.assign(room.data(), room.size());
       return {};
     }
+    ++round_trips_;
     pg_result r = pg_exec(conn_, "BEGIN");
     if (!r.ok() && PQstatus(conn_) != CONNECTION_OK) {
       ready_ = false;
-      if (reconnect()) r = pg_exec(conn_, "BEGIN");
+      if (reconnect()) {
+        ++round_trips_;
+        r = pg_exec(conn_, "BEGIN");
+      }
     }
     if (!r.ok()) return fail(r, what);
     open_ = true;
@@ -159,6 +165,10 @@ class pg_connection {
 
   /// Batches committed early to keep the room order (see begin_write).
   std::size_t ordered_commits() const noexcept { return ordered_commits_; }
+
+  /// Statements sent and waited for (the caller's thread blocks on each):
+  /// BEGIN, COMMIT and ROLLBACK included, connecting and preparing not.
+  std::uint64_t round_trips() const noexcept { return round_trips_; }
 
   /// Ends a write: counts it in the batch (group commit) or commits it.
   /// `wrote`: the write changed something (a duplicate did not).
@@ -226,6 +236,7 @@ class pg_connection {
   static void ignore_notice(void*, const char*) noexcept {}
 
   std::error_code commit(const char* what) {
+    ++round_trips_;
     const pg_result r = pg_exec(conn_, "COMMIT");
     open_ = false;
     pending_ = 0;
@@ -242,7 +253,10 @@ class pg_connection {
 
   void abort_batch() {
     if (!open_) return;
-    if (conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK) pg_exec(conn_, "ROLLBACK");
+    if (conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK) {
+      ++round_trips_;
+      pg_exec(conn_, "ROLLBACK");
+    }
     if (pending_ > 0) {
       lost_ = true;
       lost_reason_ = error_;
@@ -296,6 +310,7 @@ class pg_connection {
   std::size_t pending_ = 0;  ///< writes in the open batch
   std::string batch_top_room_;  ///< the highest room the open transaction wrote to
   std::size_t ordered_commits_ = 0;
+  std::uint64_t round_trips_ = 0;
   std::string lost_reason_;
   std::string error_;
   std::string connect_error_;
