@@ -55,6 +55,10 @@ class memory_bus final : public livechat::cluster::bus {
     return b_.up;
   }
   bool up() const override { return b_.up; }
+  void flush() override {
+    if (on_flush) on_flush();
+  }
+  std::function<void()> on_flush;
   std::vector<std::string> confirmations;
   std::vector<std::vector<std::string>> commands;
 
@@ -191,6 +195,39 @@ TEST_CASE("cluster node: a room's messages reach the other node once, in seq ord
   c.pump();
   CHECK(new_message_seqs(c.b.frames(3)) == std::vector<std::uint64_t>{4});
   CHECK(c.b.node.stats().duplicates >= 1);
+}
+
+TEST_CASE("cluster node: a commit's records are flushed to the broker before its local sends",
+          "[cluster_node]") {
+  cluster c;
+  c.a.login(1, "alice");
+  c.a.join(1);
+  c.a.login(2, "anna");
+  c.a.join(2);
+  c.b.login(3, "bob");
+  c.b.join(3);
+  c.pump();
+  for (int id : {1, 2}) c.a.frames(id);
+  c.b.frames(3);
+
+  // At each flush: the records published so far, and whether anna (on the
+  // writer's node) already got the message. A publish that waited for the
+  // local sends would reach the other node a whole fan-out later.
+  std::vector<std::pair<std::size_t, bool>> flushes;
+  c.a.bus.on_flush = [&] {
+    bool anna_has_it = false;
+    for (const auto& f : c.a.transport.inbox[2])
+      if (f.find("\"new_message\"") != std::string::npos) anna_has_it = true;
+    std::size_t to_b = 0;
+    for (const auto& d : c.broker.queue) to_b += d.to == "b" && is_room_message(d) ? 1u : 0u;
+    flushes.emplace_back(to_b, anna_has_it);
+  };
+  c.a.say(1, "one");
+  REQUIRE_FALSE(flushes.empty());
+  CHECK(flushes.front() == std::pair<std::size_t, bool>{1, false});
+  CHECK(new_message_seqs(c.a.frames(2)) == std::vector<std::uint64_t>{1});
+  c.pump();
+  CHECK(new_message_seqs(c.b.frames(3)) == std::vector<std::uint64_t>{1});
 }
 
 TEST_CASE("cluster node: a message the broker lost is filled from the store after the wait",

@@ -416,6 +416,34 @@ TEST_CASE("postgresql_store: a connection killed mid-batch loses the batch, then
   CHECK(page->messages[1].text == "a5");
 }
 
+// The event loop waits for every round trip of its turn's group commit:
+// each write's statements (BEGIN goes in one pipeline with the first) and
+// COMMIT. Counted, so that a change that adds one per write (or a commit
+// per write) shows.
+TEST_CASE("postgresql_store: the round trips of one group commit", "[postgresql]") {
+  auto store = open_store(fresh_schema());
+  REQUIRE(store->append(request(room_a, "warm")).ok());  // the room's row exists
+  REQUIRE(store->flush().ok());
+
+  std::uint64_t before = store->round_trips();
+  REQUIRE(store->append(request(room_a, "one")).ok());
+  REQUIRE(store->flush().ok());
+  const std::uint64_t one = store->round_trips() - before;
+  CHECK(one == 2);  // BEGIN + the append, COMMIT
+
+  before = store->round_trips();
+  for (int i = 0; i < 5; ++i)
+    REQUIRE(store->append(request(room_a, "m" + std::to_string(i), "u", "c" + std::to_string(i))).ok());
+  REQUIRE(store->flush().ok());
+  const std::uint64_t five = store->round_trips() - before;
+  INFO("one append: " << one << ", five with client_msg_id: " << five);
+  CHECK(five == 5 * 2 + 1);  // (dedupe key + append) x 5, BEGIN with the first, COMMIT
+
+  before = store->round_trips();
+  REQUIRE(store->flush().ok());  // nothing open: no round trip
+  CHECK(store->round_trips() == before);
+}
+
 TEST_CASE("postgresql_store: the server stops and restarts", "[postgresql]") {
   postgres_server& srv = server();
   const std::string conninfo = fresh_schema();

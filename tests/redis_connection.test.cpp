@@ -6,10 +6,16 @@
 // Its own binary, one ctest case (livechat.redis_connection).
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <asio/io_context.hpp>
@@ -117,6 +123,59 @@ TEST_CASE("redis connection: unanswered bytes stay under the bound while Redis d
   REQUIRE(run_until(io, [&] { return c.pending_bytes() == 0; }));
   CHECK(c.publish("ch", payload));
   c.stop();
+}
+
+// A Redis that died (FIN, then RST for what was written after it) sets the
+// socket's error to EPIPE; hiredis's next write(2) then raises SIGPIPE,
+// whose default action ends the process, before any read could notice the
+// end. The connection writes with SIGPIPE blocked: it only goes down. In a
+// child process, whose death by SIGPIPE the parent sees.
+TEST_CASE("redis connection: writing to a Redis that is gone does not raise SIGPIPE", "[redis]") {
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(listener >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  REQUIRE(::bind(listener, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(listener, 4) == 0);
+  REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  const int port = ntohs(addr.sin_port);
+
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    // 0: went down without a signal; 2: never connected; 3: stayed up.
+    ::signal(SIGPIPE, SIG_DFL);
+    asio::io_context io;
+    livechat::redis::connection c(io, options(port));
+    c.start();
+    if (!run_until(io, [&] { return c.up(); }, 2000ms)) ::_exit(2);
+    const int peer = ::accept(listener, nullptr, nullptr);
+    ::close(peer);  // FIN: the "Redis" is gone
+    std::this_thread::sleep_for(50ms);
+    // Each write without running the loop (no read sees the end first):
+    // the first is answered with RST, the second finds EPIPE.
+    for (int i = 0; i < 3 && c.up(); ++i) {
+      c.publish("ch", "after the end");
+      c.flush();
+      std::this_thread::sleep_for(50ms);
+    }
+    run_until(io, [&] { return !c.up(); }, 2000ms);
+    ::_exit(c.up() ? 3 : 0);
+  }
+  ::close(listener);
+  int status = 0;
+  pid_t waited = 0;
+  for (int i = 0; i < 500 && (waited = ::waitpid(child, &status, WNOHANG)) == 0; ++i)
+    std::this_thread::sleep_for(10ms);
+  if (waited == 0) {
+    ::kill(child, SIGKILL);
+    ::waitpid(child, &status, 0);
+  }
+  INFO("child status " << status);
+  CHECK_FALSE((WIFSIGNALED(status) && WTERMSIG(status) == SIGPIPE));
+  CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
 }
 
 TEST_CASE("redis URL", "[redis]") {

@@ -34,6 +34,10 @@ class bus {
   /// when dropped.
   virtual bool command(const std::vector<std::string>& argv) = 0;
 
+  /// Sends what was published and commanded so far now, in one write if
+  /// the broker allows, instead of whenever the event loop gets to it.
+  virtual void flush() {}
+
   /// True while the broker is reachable for both publishing and receiving.
   virtual bool up() const = 0;
 };

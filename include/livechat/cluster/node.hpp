@@ -134,6 +134,8 @@ class node final : public server::cluster_link {
     return false;
   }
 
+  void flush_committed() override { bus_.flush(); }
+
   void joined(const std::string& room, std::uint64_t last_seq) override {
     if (sequencer_.tracked(room)) return;
     sequencer_.track(room, last_seq);

@@ -97,6 +97,7 @@ class broker final : public cluster::bus {
     std::vector<std::string_view> v(argv.begin(), argv.end());
     return pub_.command(v);
   }
+  void flush() override { pub_.flush(); }
   bool up() const override { return pub_.up() && sub_.up(); }
 
   const connection& publisher() const noexcept { return pub_; }

@@ -120,7 +120,18 @@ class connection {
     }
     pending_bytes_ += bytes;
     ++stats_.commands;
+    unflushed_ = true;
     return true;
+  }
+
+  /// Writes the commands given since the last flush now rather than when
+  /// the loop next polls the socket (after every handler queued before:
+  /// the latency of a publish should not include the sends a commit just
+  /// queued). One write for all of them; nothing when there are none.
+  void flush() {
+    if (!unflushed_) return;
+    unflushed_ = false;
+    if (ac_ != nullptr && up_) detail::asio_adapter::write_now(ac_);
   }
 
   bool publish(std::string_view channel, std::string_view message) {
@@ -257,6 +268,7 @@ class connection {
   bool was_up_ = true;  // the first failure to connect is reported too
   bool stopped_ = true;
   bool subscriber_ = false;
+  bool unflushed_ = false;  // commands given since flush()
   std::size_t pending_bytes_ = 0;
   std::set<std::string> channels_;
   connection_stats stats_;

@@ -57,6 +57,11 @@ class cluster_link {
   /// hub is to deliver it to the room's local members now (see Ordering).
   virtual bool committed(const cluster_event& e) = 0;
 
+  /// The events handed to `committed` since the last call are to go out to
+  /// the other nodes now: the hub calls this after a commit's events and
+  /// before that commit's local sends, which would otherwise all go first.
+  virtual void flush_committed() {}
+
   /// A local connection joined `room`, whose history it was shown up to
   /// `last_seq`: subscribe to the room, if not yet.
   virtual void joined(const std::string& room, std::uint64_t last_seq) = 0;

@@ -172,6 +172,8 @@ class postgresql_store final : public message_store, public detail::fault_inject
   /// Batches committed before their flush, to keep the lock order (see
   /// "Group commit" above).
   std::size_t ordered_commits() const noexcept { return conn_.ordered_commits(); }
+  /// Statements this store sent and waited for (BEGIN and COMMIT included).
+  std::uint64_t round_trips() const noexcept { return conn_.round_trips(); }
 
   /// Writes in the open transaction, waiting for `flush()`.
   std::size_t pending_writes() const noexcept { return conn_.pending(); }

@@ -10,7 +10,16 @@
 // released, never closed: hiredis closes it. Pending handlers hold the
 // adapter (shared_ptr), so a wait that completes after the context is gone
 // finds `ac_ == nullptr` and does nothing.
+//
+// hiredis 0.14 writes with write(2), which raises SIGPIPE on a socket whose
+// peer is gone (Redis killed while a command was on its way): the default
+// action ends the process. Every hiredis write runs with SIGPIPE blocked on
+// this thread and a SIGPIPE it raised is consumed, as libpq does; the write
+// fails with EPIPE instead and hiredis disconnects as for any other error.
 
+#include <signal.h>
+
+#include <ctime>
 #include <memory>
 
 #include <asio/error.hpp>
@@ -20,6 +29,35 @@
 #include <hiredis/async.h>
 
 namespace livechat::redis::detail {
+
+/// Blocks SIGPIPE on this thread for its lifetime; one raised meanwhile is
+/// taken off the thread before unblocking. A thread that had SIGPIPE
+/// blocked already keeps its mask and its pending signals as they are.
+class sigpipe_guard {
+ public:
+  sigpipe_guard() noexcept {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    blocked_ = pthread_sigmask(SIG_BLOCK, &pipe_, &old_) == 0 && sigismember(&old_, SIGPIPE) == 0;
+  }
+  ~sigpipe_guard() {
+    if (!blocked_) return;
+    sigset_t pending;
+    sigemptyset(&pending);
+    if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1) {
+      const timespec zero{0, 0};
+      (void)sigtimedwait(&pipe_, nullptr, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  sigpipe_guard(const sigpipe_guard&) = delete;
+  sigpipe_guard& operator=(const sigpipe_guard&) = delete;
+
+ private:
+  sigset_t pipe_;
+  sigset_t old_;
+  bool blocked_ = false;  // by this guard
+};
 
 class asio_adapter : public std::enable_shared_from_this<asio_adapter> {
  public:
@@ -38,6 +76,23 @@ class asio_adapter : public std::enable_shared_from_this<asio_adapter> {
       delete h;
     };
     return true;
+  }
+
+  /// Writes what hiredis has buffered for `ac` now, instead of when the
+  /// loop next polls the socket: that poll comes after every handler
+  /// already queued (a commit's hundreds of WebSocket sends), so a
+  /// PUBLISH would wait for all of them. Nothing while hiredis is running
+  /// one of `ac`'s handlers (the armed wait writes right after).
+  static void write_now(redisAsyncContext* ac) {
+    if (ac == nullptr || ac->ev.data == nullptr) return;
+    holder_type self = *static_cast<holder_type*>(ac->ev.data);  // the write may free the context
+    if (self->ac_ == nullptr || self->busy_) return;
+    self->busy_ = true;
+    {
+      sigpipe_guard no_sigpipe;
+      redisAsyncHandleWrite(ac);  // may free the context (cleanup)
+    }
+    self->busy_ = false;
   }
 
   asio_adapter(const asio_adapter&) = delete;
@@ -64,7 +119,9 @@ class asio_adapter : public std::enable_shared_from_this<asio_adapter> {
                    [self = shared_from_this()](const asio::error_code& ec) {
                      self->reading_ = false;
                      if (ec || self->ac_ == nullptr) return;
+                     self->busy_ = true;
                      redisAsyncHandleRead(self->ac_);  // may free the context (cleanup)
+                     self->busy_ = false;
                      self->arm_read();
                    });
   }
@@ -76,7 +133,12 @@ class asio_adapter : public std::enable_shared_from_this<asio_adapter> {
                    [self = shared_from_this()](const asio::error_code& ec) {
                      self->writing_ = false;
                      if (ec || self->ac_ == nullptr) return;
-                     redisAsyncHandleWrite(self->ac_);
+                     self->busy_ = true;
+                     {
+                       sigpipe_guard no_sigpipe;
+                       redisAsyncHandleWrite(self->ac_);  // may free the context (cleanup)
+                     }
+                     self->busy_ = false;
                      self->arm_write();
                    });
   }
@@ -95,6 +157,7 @@ class asio_adapter : public std::enable_shared_from_this<asio_adapter> {
   bool writing_wanted_ = false;
   bool reading_ = false;
   bool writing_ = false;
+  bool busy_ = false;  // inside redisAsyncHandleRead/Write of this context
 };
 
 }  // namespace livechat::redis::detail

@@ -166,8 +166,11 @@ inline void hub<Transport, Clock>::share(cluster_audience to, const std::string&
   cluster_event e{to, room, seq, p, except != nullptr ? except->public_id : std::string()};
   if (commit_.holding())
     shares_.push_back({commit_.current_write(), std::move(e)});
-  else if (link_->committed(e) && to == cluster_audience::message)
-    to_room_except(to, room, p, e.except);
+  else {
+    const bool deliver_now = link_->committed(e);
+    link_->flush_committed();
+    if (deliver_now && to == cluster_audience::message) to_room_except(to, room, p, e.except);
+  }
 }
 
 /// After a commit, before its sends go out: the shares that survive it
@@ -185,6 +188,7 @@ inline void hub<Transport, Clock>::share_committed(bool committed) {
         if (link_->committed(e) && e.to == cluster_audience::message)
           to_room_except(e.to, e.room, e.frame, e.except);
       });
+  guarded(nullptr, [&] { link_->flush_committed(); });
 }
 
 template <class Transport, class Clock>

@@ -105,10 +105,13 @@ class pg_connection {
   /// connection turned out dead outside a transaction: then nothing of it
   /// ran, and nothing pending was lost.
   pg_result run(pg_sid id, const pg_params& p) {
+    if (begin_pending_) return run_after_begin(id, p);
+    ++round_trips_;
     pg_result r = pg_exec(conn_, id, p);
     if (r.ok() || open_ || PQstatus(conn_) == CONNECTION_OK) return r;
     ready_ = false;
     if (!reconnect()) return pg_result();
+    ++round_trips_;
     return pg_exec(conn_, id, p);
   }
 
@@ -146,12 +149,9 @@ class pg_connection {
       if (room > batch_top_room_) batch_top_room_.assign(room.data(), room.size());
       return {};
     }
-    pg_result r = pg_exec(conn_, "BEGIN");
-    if (!r.ok() && PQstatus(conn_) != CONNECTION_OK) {
-      ready_ = false;
-      if (reconnect()) r = pg_exec(conn_, "BEGIN");
-    }
-    if (!r.ok()) return fail(r, what);
+    // BEGIN goes out with the write's first statement, in one pipeline
+    // (run_after_begin): the loop waits for one round trip, not two.
+    begin_pending_ = true;
     open_ = true;
     batch_top_room_.assign(room.data(), room.size());
     return {};
@@ -159,6 +159,10 @@ class pg_connection {
 
   /// Batches committed early to keep the room order (see begin_write).
   std::size_t ordered_commits() const noexcept { return ordered_commits_; }
+
+  /// Statements sent and waited for (the caller's thread blocks on each):
+  /// BEGIN, COMMIT and ROLLBACK included, connecting and preparing not.
+  std::uint64_t round_trips() const noexcept { return round_trips_; }
 
   /// Ends a write: counts it in the batch (group commit) or commits it.
   /// `wrote`: the write changed something (a duplicate did not).
@@ -216,7 +220,9 @@ class pg_connection {
 
   /// Commits what is open (best effort), then closes.
   void commit_and_close() noexcept {
-    if (conn_ != nullptr && open_ && PQstatus(conn_) == CONNECTION_OK) pg_exec(conn_, "COMMIT");
+    if (conn_ != nullptr && open_ && !begin_pending_ && PQstatus(conn_) == CONNECTION_OK)
+      pg_exec(conn_, "COMMIT");
+    begin_pending_ = false;
     close();
   }
 
@@ -225,7 +231,65 @@ class pg_connection {
 
   static void ignore_notice(void*, const char*) noexcept {}
 
+  /// The first statement of a transaction: BEGIN and the statement in one
+  /// pipeline (libpq pipeline mode), one round trip. Retried once on a new
+  /// connection when the connection turned out dead before BEGIN took:
+  /// then nothing of the transaction ran.
+  pg_result run_after_begin(pg_sid id, const pg_params& p) {
+    begin_pending_ = false;
+    bool begun = false;
+    ++round_trips_;
+    pg_result r = begin_and_run(id, p, begun);
+    if (!begun && PQstatus(conn_) != CONNECTION_OK) {
+      ready_ = false;
+      if (!reconnect()) return r;
+      ++round_trips_;
+      r = begin_and_run(id, p, begun);
+    }
+    return r;
+  }
+
+  /// The BEGIN's failure if it failed (`begun` false), else the
+  /// statement's result. Leaves the connection out of pipeline mode.
+  pg_result begin_and_run(pg_sid id, const pg_params& p, bool& begun) {
+    begun = false;
+    if (PQenterPipelineMode(conn_) != 1) return pg_result();
+    const std::string name = pg_statement_name(id);
+    const bool sent =
+        PQsendQueryParams(conn_, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 &&
+        PQsendQueryPrepared(conn_, name.c_str(), p.count(), p.values(), p.lengths(), p.formats(), 1) ==
+            1 &&
+        PQpipelineSync(conn_) == 1;
+    pg_result begin_result;
+    pg_result result;
+    if (sent) {
+      // Each query's result is followed by a null; then the sync's result.
+      begin_result = pg_result(PQgetResult(conn_));
+      if (begin_result.get() != nullptr) PQclear(PQgetResult(conn_));
+      result = pg_result(PQgetResult(conn_));
+      if (result.get() != nullptr) PQclear(PQgetResult(conn_));
+    }
+    // The sync's result, or whatever a failure left: drained (bounded)
+    // until libpq lets the connection leave pipeline mode.
+    for (int i = 0; i < 16 && PQexitPipelineMode(conn_) != 1; ++i) {
+      PGresult* rest = PQgetResult(conn_);
+      if (rest == nullptr && PQstatus(conn_) != CONNECTION_OK) break;
+      PQclear(rest);
+    }
+    if (!sent) return pg_result();
+    if (!begin_result.ok()) return begin_result;
+    begun = true;
+    return result;
+  }
+
   std::error_code commit(const char* what) {
+    if (begin_pending_) {  // no statement ran: there is nothing to commit
+      begin_pending_ = false;
+      open_ = false;
+      pending_ = 0;
+      return {};
+    }
+    ++round_trips_;
     const pg_result r = pg_exec(conn_, "COMMIT");
     open_ = false;
     pending_ = 0;
@@ -242,7 +306,12 @@ class pg_connection {
 
   void abort_batch() {
     if (!open_) return;
-    if (conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK) pg_exec(conn_, "ROLLBACK");
+    if (begin_pending_) {
+      begin_pending_ = false;  // nothing was sent: nothing to roll back
+    } else if (conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK) {
+      ++round_trips_;
+      pg_exec(conn_, "ROLLBACK");
+    }
     if (pending_ > 0) {
       lost_ = true;
       lost_reason_ = error_;
@@ -292,10 +361,12 @@ class pg_connection {
   PGconn* conn_ = nullptr;
   bool ready_ = false;       ///< connected, statements prepared
   bool open_ = false;        ///< a transaction is open (a batch, or one write)
+  bool begin_pending_ = false;  ///< open_, but BEGIN goes out with the next statement
   bool lost_ = false;        ///< a batch was rolled back: the next flush fails
   std::size_t pending_ = 0;  ///< writes in the open batch
   std::string batch_top_room_;  ///< the highest room the open transaction wrote to
   std::size_t ordered_commits_ = 0;
+  std::uint64_t round_trips_ = 0;
   std::string lost_reason_;
   std::string error_;
   std::string connect_error_;
