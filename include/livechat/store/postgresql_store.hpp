@@ -484,7 +484,7 @@ class postgresql_store final : public message_store, public detail::fault_inject
   result<std::vector<std::string>> do_pending_attachments(std::size_t limit) override {
     if (auto ec = precheck()) return ec;
     detail::pg_params p;
-    p.integer(as_int(limit));
+    p.integer(detail::sql_int(limit));
     auto r = run(sid::pending_attachments, p);
     if (!r.ok()) return fail(r, "pending_attachments");
     std::vector<std::string> out;
