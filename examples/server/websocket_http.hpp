@@ -192,53 +192,7 @@ class checked_request : public websocketpp::http::parser::request {
 /// reservation is held by the connection and released when it is
 /// destroyed (websocketpp ends an HTTP connection once the response is
 /// written, or at its handshake timeout if the client never reads).
-class http_response_budget {
- public:
-  explicit http_response_budget(std::size_t limit) : limit_(limit) {}
-
-  class reservation {
-   public:
-    reservation() = default;
-    reservation(const std::shared_ptr<http_response_budget>& b, std::size_t n) : budget_(b), n_(n) {}
-    reservation(reservation&& o) noexcept : budget_(std::move(o.budget_)), n_(std::exchange(o.n_, 0)) {}
-    reservation& operator=(reservation&& o) noexcept {
-      if (this != &o) {
-        release();
-        budget_ = std::move(o.budget_);
-        n_ = std::exchange(o.n_, 0);
-      }
-      return *this;
-    }
-    reservation(const reservation&) = delete;
-    reservation& operator=(const reservation&) = delete;
-    ~reservation() { release(); }
-
-   private:
-    void release() noexcept {
-      if (auto b = budget_.lock()) b->used_ -= n_;
-      budget_.reset();
-      n_ = 0;
-    }
-    std::weak_ptr<http_response_budget> budget_;
-    std::size_t n_ = 0;
-  };
-
-  /// Reserves `n` bytes; false (nothing reserved) when that would pass the
-  /// limit. 0: unlimited.
-  static bool try_reserve(const std::shared_ptr<http_response_budget>& b, std::size_t n,
-                          reservation& out) {
-    if (b->limit_ != 0 && (n > b->limit_ || b->used_ > b->limit_ - n)) return false;
-    b->used_ += n;
-    out = reservation(b, n);
-    return true;
-  }
-
-  std::size_t used() const noexcept { return used_; }
-
- private:
-  std::size_t limit_;
-  std::size_t used_ = 0;
-};
+using http_response_budget = byte_budget;
 
 /// Refuses a WebSocket handshake from the validate handler: `status` with
 /// PROTOCOL.md's JSON error body. (websocketpp sends the response and

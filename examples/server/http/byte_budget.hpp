@@ -6,7 +6,9 @@
 // (--max-upload-memory-bytes): every upload body being read and every
 // file being downloaded from LINE reserves its size first, so many at once
 // cannot each hold --max-attachment-bytes. A reservation is released when
-// it is destroyed. Single-threaded: used on the io_context's thread only.
+// it is destroyed. The same class bounds the bytes of HTTP responses not
+// yet sent (http_response_budget, websocket_http.hpp). Single-threaded:
+// used on the io_context's thread only.
 
 #include <cstddef>
 #include <memory>
