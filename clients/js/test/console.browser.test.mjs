@@ -1,12 +1,13 @@
 // livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
 //
-// The operator console (examples/server/web) in Chromium, one operator at a
-// time (sessions, several tabs and the link: console_sessions.browser.test.mjs;
+// The operator console (examples/server/web) in Chromium: what an operator
+// sees and does (unread across tabs and the link: console_link.browser.test.mjs;
 // how both run: browser.mjs). Each case is a bug the console had: a draft
-// followed you to the next conversation, Join stayed disabled, the page was
-// 496 px wide on a 390 px phone, /favicon.ico was 404, a reload forgot
-// everything; and what an operator must not miss: a customer writing while
-// the tab is hidden is a desktop notification and a count in the title.
+// followed you to the next conversation, Join stayed disabled, buttons
+// ignored the session, the page was 496 px wide on a 390 px phone,
+// /favicon.ico was 404, a reload forgot everything; and what an operator
+// must not miss: a customer writing while the tab is hidden is a desktop
+// notification and a count in the title.
 
 import assert from 'node:assert/strict';
 import { PNG, UPLOAD_LIMIT, consoleTest, rowOf } from './browser.mjs';
@@ -163,6 +164,38 @@ consoleTest('the console in Chromium', async (t, { server, browser, openConsole 
     await page.keyboard.press('Enter');
     assert.equal('conversation:' + (await page.textContent('#title')), second);
     await page.close();
+  });
+
+  await t.test('claim, release and close follow the session; the timeline says who', async () => {
+    await server.webhook('Usession', 'help');
+    const alice = await openConsole('alice');
+    const bob = await openConsole('bob');
+    for (const p of [alice, bob]) {
+      await rowOf(p, 'Usession').click();
+      await p.waitForSelector('#messages li[data-seq="1"]');
+    }
+    assert.deepEqual(await Promise.all(['#claim', '#release', '#close-session'].map((b) => bob.isDisabled(b))), [false, true, false]);
+    await bob.click('#claim');
+    await bob.waitForFunction(() => document.querySelector('#session-status').textContent === 'claimed');
+    assert.deepEqual(await Promise.all(['#claim', '#release', '#close-session'].map((b) => bob.isDisabled(b))), [true, false, false]);
+    await alice.waitForFunction(() => document.querySelector('#session-holder').textContent === 'by bob');
+    assert.deepEqual(await Promise.all(['#claim', '#release', '#close-session'].map((b) => alice.isDisabled(b))), [true, true, true],
+      "an operator cannot take or close another's claim");
+    await alice.waitForSelector('#messages li.system:has-text("bob claimed the conversation")');
+    await bob.waitForSelector('#messages li.system:has-text("you claimed the conversation")');
+    await bob.click('#filters button[data-filter="mine"]');
+    assert.deepEqual(await bob.$$eval('#inbox li', (l) => l.map((x) => x.dataset.room)), ['conversation:Usession']);
+    await bob.click('#filters button[data-filter="unassigned"]');
+    assert.equal(await rowOf(bob, 'Usession').count(), 0);
+    await bob.click('#filters button[data-filter="all"]');
+    await bob.click('#close-session');
+    await alice.waitForFunction(() => document.querySelector('#session-status').textContent === 'closed');
+    assert.equal(await alice.textContent('#session-holder'), 'handled by bob');
+    await alice.waitForSelector('#messages li.system:has-text("the conversation was closed (handled by bob)")');
+    assert.equal(await bob.isDisabled('#close-session'), true);
+    await bob.waitForSelector('#messages li.system:has-text("you closed the conversation")');
+    await alice.close();
+    await bob.close();
   });
 
   await t.test('older messages: the note at the top, Load older pages back; a pill when scrolled up', async () => {

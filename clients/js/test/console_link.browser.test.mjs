@@ -1,51 +1,19 @@
 // livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
 //
-// The operator console (examples/server/web) in Chromium: sessions shared by
-// operators, unread counts across tabs, and the link (WebSocket blocked, a
+// The operator console (examples/server/web) in Chromium: unread counts and
+// messages across operators and tabs, and the link (WebSocket blocked, a
 // frozen server, a message sent while the server is down). Each case is a
 // bug the console had: a message sent while the link died was lost, nothing
-// was unread, buttons ignored the session. How it runs: browser.mjs; the
-// single-operator cases are in console.browser.test.mjs. The case that kills
-// and restarts the server runs last but the opt-in slow one, and nothing
-// after it depends on what that server held.
+// was unread. How it runs: browser.mjs; what one operator sees and does is
+// in console.browser.test.mjs. The case that kills and restarts the server
+// runs last but the opt-in slow one, and nothing after it depends on what
+// that server held.
 
 import assert from 'node:assert/strict';
 import { Server, waitFor } from './helpers.mjs';
 import { consoleTest, rowOf, webRoot } from './browser.mjs';
 
-consoleTest('sessions, tabs and the link in Chromium', async (t, { server, browser, openConsole }) => {
-  await t.test('claim, release and close follow the session; the timeline says who', async () => {
-    await server.webhook('Usession', 'help');
-    const alice = await openConsole('alice');
-    const bob = await openConsole('bob');
-    for (const p of [alice, bob]) {
-      await rowOf(p, 'Usession').click();
-      await p.waitForSelector('#messages li[data-seq="1"]');
-    }
-    assert.deepEqual(await Promise.all(['#claim', '#release', '#close-session'].map((b) => bob.isDisabled(b))), [false, true, false]);
-    await bob.click('#claim');
-    await bob.waitForFunction(() => document.querySelector('#session-status').textContent === 'claimed');
-    assert.deepEqual(await Promise.all(['#claim', '#release', '#close-session'].map((b) => bob.isDisabled(b))), [true, false, false]);
-    await alice.waitForFunction(() => document.querySelector('#session-holder').textContent === 'by bob');
-    assert.deepEqual(await Promise.all(['#claim', '#release', '#close-session'].map((b) => alice.isDisabled(b))), [true, true, true],
-      "an operator cannot take or close another's claim");
-    await alice.waitForSelector('#messages li.system:has-text("bob claimed the conversation")');
-    await bob.waitForSelector('#messages li.system:has-text("you claimed the conversation")');
-    await bob.click('#filters button[data-filter="mine"]');
-    assert.deepEqual(await bob.$$eval('#inbox li', (l) => l.map((x) => x.dataset.room)), ['conversation:Usession']);
-    await bob.click('#filters button[data-filter="unassigned"]');
-    assert.equal(await rowOf(bob, 'Usession').count(), 0);
-    await bob.click('#filters button[data-filter="all"]');
-    await bob.click('#close-session');
-    await alice.waitForFunction(() => document.querySelector('#session-status').textContent === 'closed');
-    assert.equal(await alice.textContent('#session-holder'), 'handled by bob');
-    await alice.waitForSelector('#messages li.system:has-text("the conversation was closed (handled by bob)")');
-    assert.equal(await bob.isDisabled('#close-session'), true);
-    await bob.waitForSelector('#messages li.system:has-text("you closed the conversation")');
-    await alice.close();
-    await bob.close();
-  });
-
+consoleTest('tabs and the link in Chromium', async (t, { server, browser, openConsole }) => {
   await t.test('unread counts, mark_read when read, and the other tab follows', async () => {
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     const tab1 = await openConsole('carol', { context: ctx });
