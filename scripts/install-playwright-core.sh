@@ -2,7 +2,7 @@
 # livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
 #
 # Installs playwright-core (pinned) from the npm registry into DIR, for the
-# console's tests in Chromium (clients/js/test/console.browser.test.mjs):
+# console's tests in Chromium (clients/js/test/*.browser.test.mjs):
 #   scripts/install-playwright-core.sh DIR   → DIR/node_modules/playwright-core
 # ctest runs it as the fixture of those tests, into the build tree: nothing
 # is downloaded at build time and nothing goes into the source tree. npm
