@@ -579,6 +579,37 @@ TEST_CASE("sqlite_store: two stores on one file keep seq and ids consistent", "[
   }
 }
 
+TEST_CASE("sqlite_store: a batch's counters are never taken for another batch's", "[sqlite]") {
+  // Within a batch the store reads the message order and a room's seq
+  // once; the next batch must read them again, as another connection may
+  // have written in between.
+  temp_db file;
+  sqlite_options o = options_for(file.path(), true);
+  o.busy_timeout = std::chrono::milliseconds(20);
+  auto first = open_store(o);
+  auto second = open_store(o);
+  std::set<std::string> ids;
+  std::uint64_t expected_a = 0;
+  std::uint64_t expected_b = 0;
+  for (int round = 0; round < 3; ++round) {
+    sqlite_store& s = round % 2 == 0 ? *first : *second;
+    for (int i = 0; i < 3; ++i) {
+      auto a = s.append(request(room_a, "a"));
+      auto b = s.append(request(room_b, "b"));
+      REQUIRE(a.ok());
+      REQUIRE(b.ok());
+      CHECK(a->message.seq == ++expected_a);
+      CHECK(b->message.seq == ++expected_b);
+      ids.insert(a->message.id);
+      ids.insert(b->message.id);
+    }
+    REQUIRE(s.flush().ok());
+  }
+  CHECK(ids.size() == 18);  // ids number the store-wide order: none given twice
+  CHECK(seqs_of(*first->history(room_a, std::nullopt, 50)) == range(1, 9));
+  CHECK(seqs_of(*second->history(room_b, std::nullopt, 50)) == range(1, 9));
+}
+
 TEST_CASE("sqlite_store: connection settings", "[sqlite]") {
   temp_db file;
   sqlite_options o = options_for(file.path());
@@ -589,6 +620,9 @@ TEST_CASE("sqlite_store: connection settings", "[sqlite]") {
     CHECK(raw_db::scalar_on(db, "PRAGMA synchronous") == "1");
     CHECK(raw_db::scalar_on(db, "PRAGMA foreign_keys") == "1");
     CHECK(raw_db::scalar_on(db, "PRAGMA busy_timeout") == "5000");
+    // Savepoint journals in memory, checkpoints every 10,000 WAL pages.
+    CHECK(raw_db::scalar_on(db, "PRAGMA temp_store") == "2");
+    CHECK(raw_db::scalar_on(db, "PRAGMA wal_autocheckpoint") == "10000");
     CHECK(raw_db::scalar_on(db, "PRAGMA user_version") ==
           std::to_string(sqlite_store::schema_version));
     CHECK(store->options().group_commit);
@@ -599,6 +633,13 @@ TEST_CASE("sqlite_store: connection settings", "[sqlite]") {
     auto store = open_store(o);
     CHECK(raw_db::scalar_on(store->native_handle(), "PRAGMA synchronous") == "2");
     CHECK(raw_db::scalar_on(store->native_handle(), "PRAGMA busy_timeout") == "250");
+    fill(*store, room_a, 2);
+    CHECK(store->flush().ok());
+  }
+  SECTION("checkpoints left to the application") {
+    o.wal_autocheckpoint_pages = 0;
+    auto store = open_store(o);
+    CHECK(raw_db::scalar_on(store->native_handle(), "PRAGMA wal_autocheckpoint") == "0");
     fill(*store, room_a, 2);
     CHECK(store->flush().ok());
   }

@@ -26,6 +26,7 @@
 #include <livechat/protocol/model.hpp>
 #include <livechat/store/detail/fault_injection.hpp>
 #include <livechat/store/detail/room_positions.hpp>
+#include <livechat/store/detail/sqlite_batch_counters.hpp>
 #include <livechat/store/detail/sqlite_open.hpp>
 #include <livechat/store/detail/sqlite_schema.hpp>
 #include <livechat/store/detail/sqlite_statement.hpp>
@@ -187,13 +188,16 @@ class sqlite_store final : public message_store, public detail::fault_injection 
       return append_result{std::move(*original), true};
     }
 
-    // Counters are read inside the write transaction, never cached, so a
-    // rolled-back batch leaves nothing stale behind. (Plain SELECT + write
-    // rather than RETURNING, which would need SQLite 3.35.)
+    // Counters are read inside the write transaction, and kept only for
+    // the rest of it (sqlite_batch_counters), so a rolled-back batch leaves
+    // nothing stale behind. (Plain SELECT + write rather than RETURNING,
+    // which would need SQLite 3.35.)
     std::uint64_t seq = 0;
     std::string id;
     std::int64_t order = 0;
-    {
+    if (const auto known = counters_.order(tx_.batch())) {
+      order = *known + 1;  // this batch wrote it last: no read
+    } else {
       detail::sqlite_query q(stmt(sid::read_order));
       const int rc = q.step();
       if (rc != SQLITE_ROW) return fail(rc, "append: read the message counter");
@@ -214,9 +218,13 @@ class sqlite_store final : public message_store, public detail::fault_injection 
       if (!*found) return errc::validation_error;  // nothing written yet: the savepoint rolls back
       file = std::move(*found);
     }
-    auto last = last_seq_of(req.room, "append: read the room's seq");
-    if (!last) return last.error();
-    seq = *last + 1;
+    if (const auto known = counters_.last_seq(tx_.batch(), req.room)) {
+      seq = *known + 1;
+    } else {
+      auto last = last_seq_of(req.room, "append: read the room's seq");
+      if (!last) return last.error();
+      seq = *last + 1;
+    }
     const std::int64_t created_ms = req.now.time_since_epoch().count();
     {
       detail::sqlite_query q(stmt(sid::bump_room));
@@ -260,7 +268,9 @@ class sqlite_store final : public message_store, public detail::fault_injection 
       const int rc = q.step();
       if (rc != SQLITE_DONE) return fail(rc, "append: insert webhook event record");
     }
+    const std::uint64_t batch = tx_.batch();
     if (int rc = w.finish(true); rc != SQLITE_OK) return fail(rc, "append: commit");
+    if (tx_.open()) counters_.wrote(batch, order, req.room, seq);
 
     append_result out{req.stored_as(seq, std::move(id)), false};
     if (file) out.message.attachment = file->as_file();
@@ -555,6 +565,7 @@ class sqlite_store final : public message_store, public detail::fault_injection 
   sqlite3* db_ = nullptr;
   detail::sqlite_statements stmts_;
   detail::sqlite_transaction tx_;
+  detail::sqlite_batch_counters counters_;  ///< the open batch's counters, never read twice
   std::string epoch_;
   std::string last_error_;
   std::string journal_mode_;

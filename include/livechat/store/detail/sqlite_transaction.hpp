@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 
 #include <cstddef>
+#include <cstdint>
 
 #include <livechat/store/detail/sqlite_statement.hpp>
 
@@ -28,6 +29,9 @@ class sqlite_transaction {
   bool open() const noexcept { return open_; }
   /// Writes in the open batch.
   std::size_t pending() const noexcept { return pending_; }
+  /// The number of the open batch (or of the last one): a new one at every
+  /// BEGIN, so what was learnt inside a batch is never taken for another's.
+  std::uint64_t batch() const noexcept { return batch_; }
 
   /// After any failed statement: notices a transaction SQLite rolled back
   /// on its own; the writes it held are lost.
@@ -90,6 +94,7 @@ class sqlite_transaction {
       if (!t_.open_) {
         if (int rc = t_.stmts_.step_once(sqlite_sid::begin); rc != SQLITE_OK) return rc;
         t_.open_ = true;
+        ++t_.batch_;
       } else if (t_.pending_ > 0) {
         if (int rc = t_.stmts_.step_once(sqlite_sid::savepoint); rc != SQLITE_OK) return rc;
         savepoint_ = true;
@@ -142,6 +147,7 @@ class sqlite_transaction {
   bool open_ = false;        ///< a batch (or a single write) is open
   bool lost_ = false;        ///< SQLite rolled back a batch on its own: the next flush fails
   std::size_t pending_ = 0;  ///< writes in the open batch
+  std::uint64_t batch_ = 0;  ///< bumped at every BEGIN
 };
 
 }  // namespace livechat::detail
