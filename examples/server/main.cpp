@@ -44,10 +44,9 @@
 #include "http/router.hpp"
 #include "http/static_files.hpp"
 #ifdef LIVECHAT_SERVER_WITH_LINE_PUSH
-#include "line/content_fetcher.hpp"
-#include "line/profiles.hpp"
 #include "line/push_queue.hpp"
 #endif
+#include "line/inbound.hpp"
 #include "log/sink.hpp"
 #include "log/websocketpp_logger.hpp"
 #include "options.hpp"
@@ -389,88 +388,11 @@ int main(int argc, char** argv) {
                                            : 4 * opts.max_attachment_bytes);
     livechat_server::checked_request::upload_memory = upload_memory;
 #ifdef LIVECHAT_SERVER_WITH_LINE_PUSH
-    // A customer's image, video, audio or file: fetched from LINE off the
-    // hub's thread, then ready or failed (without a token: failed at once).
-    std::shared_ptr<livechat_server::line_content_fetcher> line_content;
-    std::shared_ptr<livechat_server::line_profiles> line_profiles;  // after: uses its client
-    if (!opts.line_channel_token.empty()) {
-      livechat_server::line_content_options co;
-      co.channel_token = opts.line_channel_token;
-      // LINE serves content from its data host; another base (a stub) serves both.
-      co.api_base = opts.line_api_base == "https://api.line.me" ? "https://api-data.line.me"
-                                                               : opts.line_api_base;
-      co.max_bytes = opts.max_attachment_bytes;
-      co.memory = upload_memory;
-      co.log = [&log](std::string_view line) { log.warn("line_content", {{"msg", line}}); };
-      line_content = livechat_server::line_content_fetcher::make(
-          io, std::move(co),
-          [&hub, &store, &log](const std::string& id, bool ok, std::string body, std::string type) {
-            guarded("line_content", [&] {
-              if (!ok) {
-                // A retried fetch of a file already failed: it stays failed, said once.
-                auto found = store.find_attachment(id);
-                if (found && *found && (*found)->status == livechat::attachment_status::failed)
-                  return;
-              }
-              auto done = hub.finish_attachment(
-                  id, ok ? livechat::attachment_status::ready : livechat::attachment_status::failed,
-                  body, type);
-              if (!done && ok)  // e.g. larger than the store takes: failed, not pending forever
-                done = hub.finish_attachment(id, livechat::attachment_status::failed);
-              if (!done)
-                log.warn("line_content", {{"msg", "attachment not updated"}, {"id", id},
-                                          {"error", done.error().message()}});
-            });
-          });
-      api_opts.fetch_line_content = [fetcher = line_content.get(), &store](
-                                        const std::string& id, const std::string& message_id) {
-        if (fetcher->active(id)) return;
-        auto found = store.find_attachment(id);
-        if (!found || !*found) return;
-        const auto status = (*found)->status;
-        if (status == livechat::attachment_status::pending ||
-            (status == livechat::attachment_status::failed && fetcher->failed_transiently(id)))
-          fetcher->fetch(id, message_id);
-      };
-      // Customers' display names and pictures, on the same HTTP client.
-      livechat_server::line_profile_options po;
-      po.channel_token = opts.line_channel_token;
-      po.api_base = opts.line_api_base;
-      po.log = [&log](std::string_view line) { log.warn("line_profile", {{"msg", line}}); };
-      po.changed = [&hub](const std::string& user_id) {
-        guarded("line_profile", [&] { hub.customer_changed(user_id); });
-      };
-      line_profiles = livechat_server::line_profiles::make(line_content->http(), std::move(po));
-      api_opts.line_customer_seen = [profiles = line_profiles.get()](const std::string& user_id) {
-        return profiles->seen(user_id);
-      };
-      hub.set_customer_resolver([profiles = line_profiles.get()](std::string_view id) {
-        return profiles->customer(id);
-      });
-    }
+    // Customers' files and profiles from LINE (line/inbound.hpp).
+    const auto line_in = livechat_server::start_line_inbound(io, opts, hub, store, log,
+                                                             upload_memory, api_opts);
 #endif
-    // A fetch a stopped (or killed) server left unfinished leaves its file
-    // pending in the store: resume it (within the fetcher's queue bound;
-    // the rest at the next start), or fail it where nothing can fetch it.
-    // Uploads are never pending, so every pending file is a customer's.
-    constexpr std::size_t max_resumed = 1000;  // the content fetcher's queue bound
-    if (auto pending = store.pending_attachments(max_resumed); !pending) {
-      log.error("store_error", {{"msg", "pending attachments not read"}, {"reason", store_last_error()}});
-    } else {
-      const std::string_view line_prefix = "line-";
-      for (const std::string& id : *pending) {
-        if (id.compare(0, line_prefix.size(), line_prefix) != 0) continue;
-        if (api_opts.fetch_line_content) {
-          api_opts.fetch_line_content(id, id.substr(line_prefix.size()));
-        } else if (auto done = hub.finish_attachment(id, livechat::attachment_status::failed); !done) {
-          log.warn("line_content", {{"msg", "attachment not updated"}, {"id", id},
-                                    {"error", done.error().message()}});
-        }
-      }
-      if (!pending->empty())
-        log.info("line_content", {{"msg", "pending attachments resumed"},
-                                  {"count", std::to_string(pending->size())}});
-    }
+    livechat_server::resume_pending_fetches(hub, store, log, api_opts, store_last_error);
     livechat_server::api_routes<decltype(hub)> api(
         hub, store, *auth, clock, metrics, std::move(api_opts),
         [&](std::string_view line) {
