@@ -17,13 +17,19 @@
 #                  (line tables): what the sanitizers' reports print, at
 #                  ~10% less compile time than full debug info.
 #   3. build-fuzz  scripts/fuzz.sh: the libFuzzer harnesses (Clang), run side
-#                  by side for LIVECHAT_FUZZ_SECONDS each (default 20 here;
-#                  0 skips them), once nothing else runs.
+#                  by side for LIVECHAT_FUZZ_SECONDS each (default 10 here;
+#                  0 skips them), once nothing else runs: the corpus in
+#                  tests/fuzz/corpus is replayed by every ctest run, so
+#                  this budget only looks for new inputs.
 # Step 2 compiles while step 1's tests run, and the harnesses of step 3
 # while step 2's tests run, both at nice 19 (see below): the tests mostly
 # wait, and the compiles take only the CPU time they leave.
 # LIVECHAT_SKIP_SANITIZERS=1 skips steps 2 and 3. LIVECHAT_JOBS sets the
-# parallelism of builds and ctest (default: the number of cores).
+# parallelism of the builds (default: the number of cores),
+# LIVECHAT_TEST_JOBS that of ctest (default: twice that). The tests mostly
+# wait (timeouts, reconnects, child processes: one -O2 run used 63 CPU-seconds
+# in 241 s of wall time at -j2), so two per core halve their wall time; the
+# longest cases carry a COST so they start first.
 # ccache is used when installed (CMAKE_CXX_COMPILER_LAUNCHER, unless that is
 # set already, even empty to turn it off). install-deps.sh does not install
 # it: a fresh machine starts with an empty cache, so ccache only adds its
@@ -36,7 +42,8 @@ cd "$root"
 
 jobs="${LIVECHAT_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 export LIVECHAT_JOBS="$jobs"      # scripts/fuzz.sh
-export LIVECHAT_FUZZ_SECONDS="${LIVECHAT_FUZZ_SECONDS:-20}"
+test_jobs="${LIVECHAT_TEST_JOBS:-$((jobs * 2))}"
+export LIVECHAT_FUZZ_SECONDS="${LIVECHAT_FUZZ_SECONDS:-10}"
 
 if [ -z "${CMAKE_CXX_COMPILER_LAUNCHER+set}" ] && command -v ccache >/dev/null 2>&1; then
   # Read by CMake when it creates a build tree; the consumer cases and
@@ -118,7 +125,7 @@ if [ "$sanitizers" = 1 ]; then
 else
   step "build-ci: test"
 fi
-(cd build-ci && ctest --output-on-failure -j "$jobs")
+(cd build-ci && ctest --output-on-failure -j "$test_jobs")
 
 if [ "$sanitizers" = 0 ]; then
   step "build-asan: skipped (LIVECHAT_SKIP_SANITIZERS=1); all tests passed in ${SECONDS} s"
@@ -138,7 +145,7 @@ if [ "$fuzz" = 1 ] && [ "$LIVECHAT_FUZZ_SECONDS" != 0 ]; then
 else
   step "build-asan: test"
 fi
-(cd build-asan && ctest --output-on-failure -j "$jobs" -E '^livechat\.consume\.')
+(cd build-asan && ctest --output-on-failure -j "$test_jobs" -E '^livechat\.consume\.')
 
 if [ "$fuzz" = 1 ]; then
   if [ -n "$background_pid" ]; then

@@ -92,7 +92,8 @@ function(livechat_add_consumer name)
       --build-noclean
       --build-options ${_options}
       ${_test_command})
-  set_tests_properties(livechat.consume.${name} PROPERTIES TIMEOUT 300)
+  # COST: compiles start before the cases that mostly wait (tests/CMakeLists.txt).
+  set_tests_properties(livechat.consume.${name} PROPERTIES TIMEOUT 300 COST 30)
   if(arg_PREFIX)
     set_tests_properties(livechat.consume.${name} PROPERTIES FIXTURES_REQUIRED livechat_consume_prefixes)
   endif()
