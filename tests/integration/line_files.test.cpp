@@ -216,6 +216,18 @@ TEST_CASE("LINE files: an operator's image is pushed as an image LINE can fetch"
   const std::string text = file["text"];
   CHECK(text.rfind("terms.pdf\n" + kPublic + "/api/v1/attachments/", 0) == 0);
   CHECK(http_get(port, local_path(text.substr(text.find('\n') + 1))).body == "%PDF-1.4 tiny");
+
+  // An MP4 video as a video message; its preview, a still this server serves.
+  const std::string mp4 = std::string("\0\0\0\x18" "ftypmp42", 12) + std::string(500, '\x01');
+  upload_and_send(port, op, "clip.mp4", "video/mp4", mp4);
+  REQUIRE(stub.wait_for(3));
+  pushed video(stub.bodies()[2]);
+  CHECK(video["type"] == "video");
+  CHECK(http_get(port, local_path(video["originalContentUrl"])).body == mp4);
+  CHECK(video["previewImageUrl"] == kPublic + "/video-preview.png");
+  const HttpResponse still = http_get(port, "/video-preview.png");
+  CHECK(still.status == 200);
+  CHECK(still.body.rfind("\x89PNG", 0) == 0);
 }
 
 TEST_CASE("LINE files: without --public-url an image goes as a text with the link", "[integration][line_files]") {
@@ -278,7 +290,19 @@ TEST_CASE("LINE files: which files go as media", "[integration][line_files]") {
   CHECK(body.find("previewImageUrl") == std::string::npos);
   CHECK(livechat_server::line::outgoing_for(file_message(message_kind::audio, "audio/mp4", {}), base, sign).type ==
         "text");
-  CHECK(livechat_server::line::outgoing_for(file_message(message_kind::video, "video/mp4", 9), base, sign).type ==
+  // MP4 video as a video message, its preview the server's generic still.
+  auto video = livechat_server::line::outgoing_for(file_message(message_kind::video, "video/mp4", 9), base, sign);
+  CHECK(video.type == "video");
+  CHECK(video.url == "https://h/p/a1");
+  CHECK(video.preview_url == "https://h/video-preview.png");
+  const std::string video_body = livechat_server::line::push_body("U1", video);
+  CHECK(video_body.find(R"("originalContentUrl":"https://h/p/a1")") != std::string::npos);
+  CHECK(video_body.find(R"("previewImageUrl":"https://h/video-preview.png")") != std::string::npos);
+  CHECK(video_body.find("duration") == std::string::npos);
+  // LINE plays MP4 only: other video goes as a link.
+  CHECK(livechat_server::line::outgoing_for(file_message(message_kind::video, "video/quicktime", 9), base, sign)
+            .type == "text");
+  CHECK(livechat_server::line::outgoing_for(file_message(message_kind::video, "video/mp4", 9), "", sign).type ==
         "text");
   CHECK(livechat_server::line::outgoing_for(file_message(message_kind::image, "image/png", {}), "", sign).text ==
         "f\n/p/a1");

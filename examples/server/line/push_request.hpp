@@ -117,14 +117,20 @@ inline std::string make_uuid_v4() {
   return out;
 }
 
-/// One message to push: a text, or an image or audio LINE fetches from
-/// `url` (PROTOCOL.md "Rich messages": operators' files).
+/// One message to push: a text, or an image, video or audio LINE fetches
+/// from `url` (PROTOCOL.md "Rich messages": operators' files).
 struct outgoing {
-  std::string type = "text";  ///< text, image or audio
+  std::string type = "text";  ///< text, image, video or audio
   std::string text;           ///< type text
-  std::string url;            ///< image, audio: originalContentUrl (and the image's preview)
+  std::string url;            ///< image, video, audio: originalContentUrl (and the image's preview)
+  std::string preview_url;    ///< video: previewImageUrl
   std::uint32_t duration_ms = 0;  ///< audio
 };
+
+/// The still LINE shows for a video until it plays: the server makes no
+/// frame of its own, so every video shows the console's play picture
+/// (examples/server/web/video-preview.png, served at this path).
+inline constexpr std::string_view video_preview_path = "/video-preview.png";
 
 /// How long a url pushed to LINE stays valid: LINE fetches the content when
 /// the user opens the message, which may be days later.
@@ -133,10 +139,10 @@ inline constexpr std::chrono::hours pushed_url_lifetime{24 * 7};
 /// What an operator's message becomes on LINE. `public_base`: the server's
 /// public https base, empty when not known; `signed_path(id)`: the path and
 /// query of a signed url of attachment `id` valid pushed_url_lifetime.
-/// Images (JPEG or PNG, all LINE shows) and audio with a known duration
-/// (LINE requires it) go as media when the base is known; video needs a
-/// preview image this server does not make, so it goes, like every other
-/// file, as its text with the link (a bare path when the base is unknown).
+/// Images (JPEG or PNG, all LINE shows), MP4 video (with the generic
+/// preview above) and audio with a known duration (LINE requires it) go as
+/// media when the base is known; every other file goes as its text with
+/// the link (a bare path when the base is unknown).
 template <class SignedPath>
 outgoing outgoing_for(const livechat::message& m, std::string_view public_base,
                       const SignedPath& signed_path) {
@@ -148,10 +154,12 @@ outgoing outgoing_for(const livechat::message& m, std::string_view public_base,
   if (!public_base.empty()) {
     const bool image = m.kind == livechat::message_kind::image &&
                        (f->content_type == "image/jpeg" || f->content_type == "image/png");
+    const bool video = m.kind == livechat::message_kind::video && f->content_type == "video/mp4";
     const bool audio = m.kind == livechat::message_kind::audio && f->duration_ms && *f->duration_ms > 0;
-    if (image || audio) {
-      o.type = image ? "image" : "audio";
+    if (image || video || audio) {
+      o.type = image ? "image" : video ? "video" : "audio";
       o.url = url;
+      if (video) o.preview_url = std::string(public_base) + std::string(video_preview_path);
       o.duration_ms = audio ? *f->duration_ms : 0;
       return o;
     }
@@ -182,9 +190,9 @@ inline std::string push_body(std::string_view to, const outgoing& o) {
   } else {
     w.Key("originalContentUrl");
     str(o.url);
-    if (o.type == "image") {
+    if (o.type == "image" || o.type == "video") {
       w.Key("previewImageUrl");
-      str(o.url);
+      str(o.type == "image" ? o.url : o.preview_url);
     } else {
       w.Key("duration");
       w.Uint(o.duration_ms);
