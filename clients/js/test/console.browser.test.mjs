@@ -312,14 +312,18 @@ consoleTest('the console in Chromium', async (t, { server, browser, openConsole 
     // of an upload still under way.
     const cancel = '#uploads li[data-upload="cancelled.bin"] button';
     await page.waitForSelector('#uploads li[data-upload="cancelled.bin"] progress');
-    const clicked = await page.$eval(cancel, (b) => {
+    // Polled: the row can be drawn before it is laid out (a box of 0 x 0
+    // for a frame); the click happens only on a shown button.
+    const clicked = await (await page.waitForFunction((sel) => {
+      const b = document.querySelector(sel);
+      if (!b) return null;
       const box = b.getBoundingClientRect();
-      const seen = { label: b.textContent, shown: box.width > 0 && box.height > 0,
-        underWay: b.closest('li').querySelector('progress') !== null };
+      if (!(box.width > 0 && box.height > 0)) return null;
+      const seen = { label: b.textContent, underWay: b.closest('li').querySelector('progress') !== null };
       b.click();
       return seen;
-    });
-    assert.deepEqual(clicked, { label: 'cancel', shown: true, underWay: true });
+    }, cancel, { timeout: 5000, polling: 'raf' })).jsonValue();
+    assert.deepEqual(clicked, { label: 'cancel', underWay: true });
     assert.equal(await page.locator('#uploads li').count(), 0, 'cancelled');
     await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
 
