@@ -100,11 +100,23 @@ fi
 
 # True when nothing accepts on 127.0.0.1:$1.
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-# A free port from a random start in 20000-59999 (bounded tries).
+# A random port from 20000 up to the kernel's ephemeral range
+# (ip_local_port_range, 32768 by default): one picked inside that range
+# can be taken, between the check and the bind, by any outgoing
+# connection or `--port 0` listener on the machine (it happened beside
+# other tests). tests/cluster_smoke.sh picks its ports the same way.
+random_port() {
+  local low=32768 high
+  read -r low high < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  local span=$((low - 20000))
+  [ "$span" -ge 1000 ] || span=1000
+  echo $((20000 + RANDOM % span))
+}
+# A free port (bounded tries).
 free_port() {
   local p tries
   for tries in $(seq 1 200); do
-    p=$((20000 + RANDOM % 40000))
+    p="$(random_port)"
     if port_free "$p"; then echo "$p"; return 0; fi
   done
   return 1

@@ -29,7 +29,9 @@ http_status() {
 
 base=""
 for try in $(seq 1 100); do
-  p=$((20000 + RANDOM % 40000))
+  # Below the ephemeral range, as run-cluster.sh's random_port explains.
+  read -r low _ < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || low=32768
+  p=$((20000 + RANDOM % (low > 21000 ? low - 20000 - 1 : 1000)))
   if port_free "$p" && port_free $((p + 1)); then base="$p"; break; fi
 done
 [ -n "$base" ] || fail "no two free consecutive ports"
