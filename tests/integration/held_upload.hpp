@@ -6,6 +6,7 @@
 // first bytes of its body sent, the rest when the test says. The server
 // holds its memory meanwhile (--max-upload-memory-bytes). 127.0.0.1 only.
 
+#include "stub_reply.hpp"
 #include "ws_client.hpp"
 
 #include <arpa/inet.h>
@@ -69,15 +70,7 @@ class held_upload {
   }
 
  private:
-  bool send_all(const std::string& s) {
-    std::size_t done = 0;
-    for (int i = 0; i < 100000 && done < s.size(); ++i) {
-      const ssize_t n = ::send(fd_, s.data() + done, s.size() - done, MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      done += static_cast<std::size_t>(n);
-    }
-    return done == s.size();
-  }
+  bool send_all(const std::string& s) { return livechat_itest::send_all(fd_, s); }
 
   int fd_ = -1;
   std::string body_;

@@ -10,6 +10,7 @@
 // Needs a server that talks to LINE (libcurl), as line_push.test.cpp.
 #ifdef LIVECHAT_TEST_LINE_PUSH
 #include "server_process.hpp"
+#include "stub_reply.hpp"
 #include "ws_client.hpp"
 
 #include <catch2/catch.hpp>
@@ -105,15 +106,7 @@ class content_stub {
         requests_.push_back(head.substr(0, head.find("\r\n\r\n")));
       }
       const reply r = profile ? reply{404, "{}", "application/json"} : script_(index);
-      std::string out = "HTTP/1.1 " + std::to_string(r.status) + " X\r\nContent-Type: " +
-                        r.content_type + "\r\nContent-Length: " + std::to_string(r.body.size()) +
-                        "\r\nConnection: close\r\n\r\n" + r.body;
-      std::size_t sent = 0;
-      while (sent < out.size()) {
-        const ssize_t n = ::send(c, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
-        if (n <= 0) break;
-        sent += static_cast<std::size_t>(n);
-      }
+      send_stub_reply(c, r.status, r.content_type, r.body);
       ::close(c);
     }
   }

@@ -11,6 +11,7 @@
 #ifdef LIVECHAT_TEST_LINE_PUSH
 #include "line/push_request.hpp"
 #include "server_process.hpp"
+#include "stub_reply.hpp"
 #include "ws_client.hpp"
 
 #include <catch2/catch.hpp>
@@ -117,14 +118,7 @@ class push_stub {
         bodies_.push_back(end == std::string::npos ? std::string() : in.substr(end + 4));
       }
       const std::string body = answer_(head);
-      const std::string out = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
-                              std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
-      std::size_t sent = 0;
-      while (sent < out.size()) {
-        const ssize_t n = ::send(c, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
-        if (n <= 0) break;
-        sent += static_cast<std::size_t>(n);
-      }
+      send_stub_reply(c, 200, "application/json", body);
       ::close(c);
     }
   }
