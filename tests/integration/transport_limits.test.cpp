@@ -276,9 +276,17 @@ TEST_CASE("Replies nobody reads stay bounded in memory", "[integration][transpor
             fds.push_back(fd);
         }
         // Every request answered (or refused) while none is read: a control
-        // request still gets through.
+        // request still gets through. It waits its turn behind the 48 pages
+        // the single event-loop thread builds first (seconds under ASan on a
+        // loaded CI machine), so it is given 20 s, not the default 5.
         std::this_thread::sleep_for(500ms);
-        CHECK(http_get(port, "/healthz").status == 200);
+        const auto health_start = std::chrono::steady_clock::now();
+        const HttpResponse health = http_get(port, "/healthz", "", 20s);
+        INFO(health << " after " << std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::steady_clock::now() - health_start)
+                                        .count()
+                    << " ms");
+        CHECK(health.status == 200);
         const long rss_held = rss_kib(server.pid());
         int ok = 0, busy = 0, other = 0;
         for (int fd : fds) {
