@@ -16,6 +16,7 @@
 #   LATENCY_RATE (5000)  deliveries per second of the latency scenarios (1 room)
 #   FIRST_PORT (a random one from 20000)  the nodes listen on it and the next
 #   JSON_OUT             also keep the JSON lines in this file
+#   METRICS_OUT          after the runs, each node's GET /metrics into METRICS_OUT.node0, .node1
 #   LIVECHAT_SERVER, LIVECHAT_LOAD   the binaries (default: in BUILD_DIR)
 #
 # The cluster (nodes, Redis and PostgreSQL) runs on core 0 and the
@@ -128,6 +129,12 @@ run one_latency "${one_node[@]}" --rooms 1 --mode rate --rate "$msg_rate"
 run two_latency "${two_nodes[@]}" --rooms 1 --mode rate --rate "$msg_rate"
 
 if [ -n "${JSON_OUT:-}" ]; then cp "$json" "$JSON_OUT"; fi
+if [ -n "${METRICS_OUT:-}" ]; then
+  for i in "${!node_ports[@]}"; do
+    curl -sSf --max-time 5 "http://127.0.0.1:${node_ports[$i]}/metrics" >"$METRICS_OUT.node$i" ||
+      echo "cluster.sh: could not read node $i's /metrics" >&2
+  done
+fi
 
 field() {
   { grep -F "\"label\":\"$1\"" "$json" | grep -F '"ok":true' | tail -n 1 |

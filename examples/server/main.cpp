@@ -116,6 +116,7 @@ int main(int argc, char** argv) {
   if (!opened) return store_exit;
   const std::unique_ptr<livechat::message_store> owned_store = std::move(opened->store);
   const std::function<std::string()> store_last_error = std::move(opened->last_error);
+  std::function<livechat_server::store_waits()> store_waits = std::move(opened->waits);
   livechat::message_store& store = *owned_store;
 
   try {
@@ -131,6 +132,7 @@ int main(int argc, char** argv) {
     livechat::server::hub<livechat_server::websocket_transport> hub(transport, clock, store, *auth,
                                                                     hub_cfg);
     livechat_server::server_metrics metrics;
+    metrics.set_store_waits(std::move(store_waits));
     hub.set_commit_request([&] {
       asio::post(io, [&] { guarded("commit", [&] { livechat_server::timed_commit(hub, metrics); }); });
     });
@@ -460,7 +462,8 @@ int main(int argc, char** argv) {
 #ifdef LIVECHAT_SERVER_WITH_REDIS
         guarded("cluster tick", [&] {
           if (cluster) cluster->tick();
-          if (probe_store && ++probe_ticks % 10 == 0) probe.run(store);
+          if (probe_store && ++probe_ticks % 10 == 0)
+            metrics.outside_turns([&] { probe.run(store); });
         });
 #endif
         log.flush_suppressed();  // the summary of a flood that has stopped

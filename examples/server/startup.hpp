@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include <sys/resource.h>
@@ -82,9 +83,19 @@ struct opened_store {
   /// database's message): the hub and the routes only see
   /// errc::store_failure, which tells an operator nothing.
   std::function<std::string()> last_error = [] { return std::string(); };
+  /// A store with a network round trip (PostgreSQL): the round trips its
+  /// write transactions made so far and the time the loop waited for them,
+  /// for /metrics. Empty otherwise.
+  std::function<store_waits()> waits;
 };
 
 namespace detail {
+
+template <class Store, class = void>
+struct has_wait_time : std::false_type {};
+template <class Store>
+struct has_wait_time<Store, std::void_t<decltype(std::declval<const Store&>().batch_wait_time())>>
+    : std::true_type {};
 
 /// Opens one of the SQL stores (both have `open(options, why)` and
 /// `last_error()`); nullopt after logging why.
@@ -101,6 +112,8 @@ std::optional<opened_store> open_sql_store(const StoreOptions& so, const char* w
   Store* s = opened.value().get();
   out.store = std::move(opened.value());
   out.last_error = [s] { return s->last_error(); };
+  if constexpr (has_wait_time<Store>::value)
+    out.waits = [s] { return store_waits{s->batch_round_trips(), s->batch_wait_time()}; };
   return out;
 }
 

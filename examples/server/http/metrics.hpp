@@ -49,7 +49,42 @@ inline std::string format_double(double v) {
   return buf;
 }
 
+/// One histogram family (cumulative buckets, sum, count) into `out`.
+template <std::size_t N>
+void render_histogram(std::string& out, const char* name, const char* help,
+                      const std::array<double, N>& bounds,
+                      const std::array<std::uint64_t, N + 1>& counts, double sum,
+                      std::uint64_t count) {
+  out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " histogram\n";
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < N; ++i) {
+    cumulative += counts[i];
+    out += std::string(name) + "_bucket{le=\"" + format_double(bounds[i]) + "\"} " +
+           std::to_string(cumulative) + "\n";
+  }
+  cumulative += counts[N];
+  out += std::string(name) + "_bucket{le=\"+Inf\"} " + std::to_string(cumulative) + "\n";
+  out += std::string(name) + "_sum " + format_double(sum) + "\n";
+  out += std::string(name) + "_count " + std::to_string(count) + "\n";
+}
+
+/// The bucket of `v` among `bounds` (N: +Inf).
+template <std::size_t N>
+std::size_t bucket_of(const std::array<double, N>& bounds, double v) noexcept {
+  std::size_t i = 0;
+  while (i < N && v > bounds[i]) ++i;
+  return i;
+}
+
 }  // namespace metrics_detail
+
+/// A store's account of the round trips its write transactions made the
+/// loop wait for so far (postgresql_store::batch_round_trips and
+/// batch_wait_time).
+struct store_waits {
+  std::uint64_t round_trips = 0;
+  std::chrono::steady_clock::duration waited{};
+};
 
 /// Counters the HTTP side keeps for GET /metrics (the hub keeps its own:
 /// `hub.stats()`). Single-threaded like the hub.
@@ -70,6 +105,45 @@ class server_metrics {
     ++commit_counts_[i];  // index commit_buckets.size() is +Inf
     commit_sum_ += s;
     ++commit_count_;
+  }
+
+  /// Upper bounds of `livechat_store_turn_round_trips`; +Inf implied.
+  static constexpr std::array<double, 12> turn_trip_buckets = {1, 2, 3, 4, 5, 6, 8, 11, 16, 24, 32, 64};
+
+  /// The store whose waits each commit observes (see observe_turn); none
+  /// for a store without a round trip.
+  void set_store_waits(std::function<store_waits()> f) {
+    waits_ = std::move(f);
+    if (waits_) waits_seen_ = waits_();
+  }
+
+  /// After a commit: the round trips and the wait of the write
+  /// transactions since the previous one (this turn's writes, the reads
+  /// made while they were open, the COMMIT) into
+  /// `livechat_store_turn_round_trips` / `_wait_seconds`.
+  void observe_turn() {
+    if (!waits_) return;
+    const store_waits now = waits_();
+    const auto trips = static_cast<double>(now.round_trips - waits_seen_.round_trips);
+    const double s = std::chrono::duration<double>(now.waited - waits_seen_.waited).count();
+    waits_seen_ = now;
+    ++turn_trip_counts_[metrics_detail::bucket_of(turn_trip_buckets, trips)];
+    ++turn_wait_counts_[metrics_detail::bucket_of(commit_buckets, s)];
+    turn_trip_sum_ += trips;
+    turn_wait_sum_ += s;
+    ++turn_count_;
+  }
+
+  /// Runs `f` and leaves the store waits it caused out of every turn (the
+  /// health probe's read is not part of any).
+  template <class F>
+  void outside_turns(F&& f) {
+    if (!waits_) return static_cast<void>(f());
+    const store_waits before = waits_();
+    f();
+    const store_waits after = waits_();
+    waits_seen_.round_trips += after.round_trips - before.round_trips;
+    waits_seen_.waited += after.waited - before.waited;
   }
 
   void count_http(std::string_view route, int status) { ++http_[{std::string(route), status}]; }
@@ -99,6 +173,17 @@ class server_metrics {
     out += "livechat_store_commit_seconds_bucket{le=\"+Inf\"} " + std::to_string(cumulative) + "\n";
     out += "livechat_store_commit_seconds_sum " + metrics_detail::format_double(commit_sum_) + "\n";
     out += "livechat_store_commit_seconds_count " + std::to_string(commit_count_) + "\n";
+    if (waits_) {
+      metrics_detail::render_histogram(
+          out, "livechat_store_turn_round_trips",
+          "Store round trips the event loop waited for per commit: one loop turn's writes, "
+          "the reads made while they were open, the COMMIT.",
+          turn_trip_buckets, turn_trip_counts_, turn_trip_sum_, turn_count_);
+      metrics_detail::render_histogram(
+          out, "livechat_store_turn_wait_seconds",
+          "Time the event loop waited for those round trips per commit.", commit_buckets,
+          turn_wait_counts_, turn_wait_sum_, turn_count_);
+    }
 
     out += "# HELP livechat_http_requests_total HTTP requests answered, by route and status.\n"
            "# TYPE livechat_http_requests_total counter\n";
@@ -140,6 +225,13 @@ class server_metrics {
   std::array<std::uint64_t, commit_buckets.size() + 1> commit_counts_{};
   double commit_sum_ = 0;
   std::uint64_t commit_count_ = 0;
+  std::function<store_waits()> waits_;
+  store_waits waits_seen_;
+  std::array<std::uint64_t, turn_trip_buckets.size() + 1> turn_trip_counts_{};
+  std::array<std::uint64_t, commit_buckets.size() + 1> turn_wait_counts_{};
+  double turn_trip_sum_ = 0;
+  double turn_wait_sum_ = 0;
+  std::uint64_t turn_count_ = 0;
   std::map<std::pair<std::string, int>, std::uint64_t> http_;
   std::array<std::uint64_t, 4> webhook_{};
   std::array<std::uint64_t, 4> handshakes_refused_{};
@@ -154,6 +246,7 @@ bool timed_commit(Hub& hub, server_metrics& metrics) {
   const auto start = std::chrono::steady_clock::now();
   const bool ok = hub.commit();
   metrics.observe_commit(std::chrono::steady_clock::now() - start);
+  metrics.observe_turn();
   return ok;
 }
 

@@ -174,6 +174,14 @@ class postgresql_store final : public message_store, public detail::fault_inject
   std::size_t ordered_commits() const noexcept { return conn_.ordered_commits(); }
   /// Statements this store sent and waited for (BEGIN and COMMIT included).
   std::uint64_t round_trips() const noexcept { return conn_.round_trips(); }
+  /// The time the owner's thread waited for those round trips, in total.
+  std::chrono::steady_clock::duration wait_time() const noexcept { return conn_.waited(); }
+  /// Of those, the round trips made while a write transaction was open
+  /// (from the statement that carried its BEGIN to its COMMIT, reads in
+  /// between included): what one event-loop turn's group commit costs.
+  std::uint64_t batch_round_trips() const noexcept { return conn_.batch_round_trips(); }
+  /// The time the owner's thread waited for `batch_round_trips()`.
+  std::chrono::steady_clock::duration batch_wait_time() const noexcept { return conn_.batch_waited(); }
 
   /// Writes in the open transaction, waiting for `flush()`.
   std::size_t pending_writes() const noexcept { return conn_.pending(); }

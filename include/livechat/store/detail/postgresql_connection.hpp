@@ -105,6 +105,7 @@ class pg_connection {
   /// connection turned out dead outside a transaction: then nothing of it
   /// ran, and nothing pending was lost.
   pg_result run(pg_sid id, const pg_params& p) {
+    const waiting timed(*this);
     if (begin_pending_) return run_after_begin(id, p);
     ++round_trips_;
     pg_result r = pg_exec(conn_, id, p);
@@ -163,6 +164,14 @@ class pg_connection {
   /// Statements sent and waited for (the caller's thread blocks on each):
   /// BEGIN, COMMIT and ROLLBACK included, connecting and preparing not.
   std::uint64_t round_trips() const noexcept { return round_trips_; }
+  /// The time the caller's thread spent in those round trips (and in the
+  /// reconnections they made).
+  std::chrono::steady_clock::duration waited() const noexcept { return waited_; }
+  /// Of those, the ones made while a write transaction was open (from the
+  /// statement that carried its BEGIN to its COMMIT or ROLLBACK, reads in
+  /// between included), and their time.
+  std::uint64_t batch_round_trips() const noexcept { return batch_round_trips_; }
+  std::chrono::steady_clock::duration batch_waited() const noexcept { return batch_waited_; }
 
   /// Ends a write: counts it in the batch (group commit) or commits it.
   /// `wrote`: the write changed something (a duplicate did not).
@@ -231,6 +240,30 @@ class pg_connection {
 
   static void ignore_notice(void*, const char*) noexcept {}
 
+  /// Adds the time from its construction to its destruction, and the
+  /// round trips made meanwhile, to the totals (and to the batch's when a
+  /// transaction was open at its construction).
+  class waiting {
+   public:
+    explicit waiting(pg_connection& c) noexcept
+        : c_(c), in_batch_(c.open_), trips_(c.round_trips_), start_(steady::now()) {}
+    ~waiting() {
+      const steady::duration d = steady::now() - start_;
+      c_.waited_ += d;
+      if (!in_batch_) return;
+      c_.batch_waited_ += d;
+      c_.batch_round_trips_ += c_.round_trips_ - trips_;
+    }
+    waiting(const waiting&) = delete;
+    waiting& operator=(const waiting&) = delete;
+
+   private:
+    pg_connection& c_;
+    bool in_batch_;
+    std::uint64_t trips_;
+    steady::time_point start_;
+  };
+
   /// The first statement of a transaction: BEGIN and the statement in one
   /// pipeline (libpq pipeline mode), one round trip. Retried once on a new
   /// connection when the connection turned out dead before BEGIN took:
@@ -289,6 +322,7 @@ class pg_connection {
       pending_ = 0;
       return {};
     }
+    const waiting timed(*this);
     ++round_trips_;
     const pg_result r = pg_exec(conn_, "COMMIT");
     open_ = false;
@@ -309,6 +343,7 @@ class pg_connection {
     if (begin_pending_) {
       begin_pending_ = false;  // nothing was sent: nothing to roll back
     } else if (conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK) {
+      const waiting timed(*this);
       ++round_trips_;
       pg_exec(conn_, "ROLLBACK");
     }
@@ -367,6 +402,9 @@ class pg_connection {
   std::string batch_top_room_;  ///< the highest room the open transaction wrote to
   std::size_t ordered_commits_ = 0;
   std::uint64_t round_trips_ = 0;
+  steady::duration waited_{};
+  std::uint64_t batch_round_trips_ = 0;
+  steady::duration batch_waited_{};
   std::string lost_reason_;
   std::string error_;
   std::string connect_error_;
