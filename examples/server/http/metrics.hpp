@@ -108,7 +108,8 @@ class server_metrics {
   }
 
   /// Upper bounds of `livechat_store_turn_round_trips`; +Inf implied.
-  static constexpr std::array<double, 12> turn_trip_buckets = {1, 2, 3, 4, 5, 6, 8, 11, 16, 24, 32, 64};
+  static constexpr std::array<double, 16> turn_trip_buckets = {1,  2,  3,  4,  5,   6,   8,   11,
+                                                              16, 24, 32, 64, 128, 256, 512, 1024};
 
   /// The store whose waits each commit observes (see observe_turn); none
   /// for a store without a round trip.
