@@ -719,6 +719,7 @@ class shared_store_view final : public livechat::message_store {
  public:
   explicit shared_store_view(livechat::message_store& shared) : shared_(shared) {}
   std::function<void()> before_save;
+  std::size_t session_loads = 0;  ///< load_session calls (each one a round trip with PostgreSQL)
 
  protected:
   livechat::result<livechat::append_result> do_append(const livechat::append_request& r) override {
@@ -747,6 +748,7 @@ class shared_store_view final : public livechat::message_store {
     return shared_.epoch(room);
   }
   livechat::result<livechat::session_state> do_load_session(std::string_view room) override {
+    ++session_loads;
     return shared_.load_session(room);
   }
   livechat::result<void> do_save_session(std::string_view room,
@@ -869,6 +871,94 @@ TEST_CASE("two servers on one store: the claim that loses the race is refused",
     REQUIRE(s.ok());
     CHECK(s->claimed_by->user_id == "alice");
     CHECK(s->version == 3);
+  }
+}
+
+namespace {
+
+/// A cluster_link that keeps what the hub shares and lets it deliver
+/// every message at once (as a node with nothing held back does).
+struct recording_link final : livechat::server::cluster_link {
+  std::vector<livechat::server::cluster_event> events;
+  bool committed(const livechat::server::cluster_event& e) override {
+    events.push_back(e);
+    return true;
+  }
+  void joined(const std::string&, std::uint64_t) override {}
+  void local_presence(const std::string&, const std::string&, int) override {}
+  std::vector<std::string> frames_to(livechat::server::cluster_audience to) const {
+    std::vector<std::string> out;
+    for (const auto& e : events)
+      if (e.to == to) out.push_back(*e.frame);
+    return out;
+  }
+};
+
+}  // namespace
+
+// With a store across the network every read is a round trip the event
+// loop waits for; conversation_activity needs the room's session, which the
+// append returns, so a turn of k messages reads no session (PostgreSQL:
+// 1 + k round trips with the COMMIT, postgresql_store.test.cpp).
+TEST_CASE("a message costs no session read: conversation_activity takes the append's",
+          "[hub][store]") {
+  harness b;  // owns the store
+  shared_store_view view(b.store);
+  recording_transport t;
+  livechat::manual_clock clock;
+  test_authenticator auth;
+  livechat::server::hub_config cfg;
+  cfg.group_commit = true;
+  livechat::server::hub<recording_transport, livechat::manual_clock> a(t, clock, view, auth, cfg);
+  a.set_commit_request([] {});
+  recording_link link;
+  a.set_cluster_link(&link);
+  a.on_open(1);
+  a.on_message(1, R"({"type":"auth","payload":{"token":"alice"}})");
+  a.on_message(1, R"({"type":"join_room","payload":{"room":")" + room_a + R"("}})");
+  a.on_message(1, R"({"type":"claim_session","payload":{"room":")" + room_a + R"("}})");
+  REQUIRE(a.commit());
+  link.events.clear();
+  const std::size_t loads = view.session_loads;
+
+  for (int i = 0; i < 5; ++i)
+    a.on_message(1, R"({"type":"send_message","payload":{"room":")" + room_a +
+                        R"(","text":"m)" + std::to_string(i) + "\"" +
+                        (i % 2 == 0 ? R"(,"client_msg_id":"c)" + std::to_string(i) + "\"" : "") +
+                        "}}");
+  REQUIRE(a.commit());
+  CHECK(view.session_loads == loads);
+  const auto activity = link.frames_to(livechat::server::cluster_audience::watchers);
+  REQUIRE(activity.size() == 5);
+  for (const auto& raw : activity) {
+    rapidjson::Document d;
+    d.Parse(raw.c_str());
+    REQUIRE(std::string(d["type"].GetString()) == "conversation_activity");
+    CHECK(std::string(d["payload"]["session"]["status"].GetString()) == "claimed");
+    CHECK(std::string(d["payload"]["session"]["claimed_by"]["user_id"].GetString()) == "alice");
+    CHECK(d["payload"]["session"]["version"].GetInt() == 1);
+  }
+
+  SECTION("a customer's message reopens a closed session without reading it") {
+    a.on_message(1, R"({"type":"close_session","payload":{"room":")" + room_a + R"("}})");
+    REQUIRE(a.commit());
+    link.events.clear();
+    const std::size_t before = view.session_loads;
+    const std::string conversation(livechat::conversation_id_of(room_a).value_or(""));
+    REQUIRE_FALSE(conversation.empty());
+    livechat::server::inbound_message in{conversation, "U1", "", "hello?", "evt-1"};
+    auto r = a.post_user_message(in);
+    REQUIRE(r.ok());
+    CHECK(view.session_loads == before);
+    const auto seen = link.frames_to(livechat::server::cluster_audience::watchers);
+    REQUIRE(seen.size() == 1);
+    rapidjson::Document d;
+    d.Parse(seen.front().c_str());
+    CHECK(std::string(d["payload"]["session"]["status"].GetString()) == "open");
+    CHECK(d["payload"]["session"]["version"].GetInt() == 3);
+    auto stored = b.store.load_session(room_a);
+    REQUIRE(stored.ok());
+    CHECK(stored->status == livechat::session_status::open);
   }
 }
 

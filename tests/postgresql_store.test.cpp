@@ -341,7 +341,9 @@ TEST_CASE("postgresql_store: migrations", "[postgresql]") {
            "INSERT INTO livechat_rooms(room, last_seq, last_order, last_at) "
            "VALUES('conversation:A', 1, 1, 1000);"
            "INSERT INTO livechat_messages VALUES('conversation:A', 1, '00000000000000bb-1', 'user', "
-           "'U1', 'Ann', 'old one', 1000, NULL);"
+           "'U1', 'Ann', 'old one', 1000, 'k1');"
+           "INSERT INTO livechat_client_msg_ids VALUES('conversation:A', 'U1', 'k1', 1);"
+           "INSERT INTO livechat_webhook_events VALUES('evt-old', 'conversation:A', 1);"
            "SELECT setval('livechat_order', 1);";
     REQUIRE(server().exec(sql) == "");
     auto store = open_store(v1conn);
@@ -354,6 +356,17 @@ TEST_CASE("postgresql_store: migrations", "[postgresql]") {
     CHECK(page->messages[0].text == "old one");
     CHECK(page->messages[0].kind == livechat::message_kind::text);
     CHECK(page->messages[0].attachment.index() == 0);
+    // v3: the dedupe records of v1 name their message by id now.
+    auto resent = store->append(request(room_a, "again", "U1", "k1"));
+    REQUIRE(resent.ok());
+    CHECK(resent->duplicate);
+    CHECK(resent->message.id == "00000000000000bb-1");
+    auto event = request(room_a, "redelivered", "U1");
+    event.webhook_event_id = "evt-old";
+    auto redelivered = store->append(event);
+    REQUIRE(redelivered.ok());
+    CHECK(redelivered->duplicate);
+    CHECK(redelivered->message.text == "old one");
     livechat::attachment_record a;
     a.id = "f1";
     a.owner = "op";
@@ -417,31 +430,131 @@ TEST_CASE("postgresql_store: a connection killed mid-batch loses the batch, then
 }
 
 // The event loop waits for every round trip of its turn's group commit:
-// each write's statements (BEGIN goes in one pipeline with the first) and
-// COMMIT. Counted, so that a change that adds one per write (or a commit
-// per write) shows.
+// one statement per append, dedupe keys included (BEGIN goes in one
+// pipeline with the first), and COMMIT: k messages cost 1 + k. Counted, so
+// that a change that adds one per write (or a commit per write) shows.
 TEST_CASE("postgresql_store: the round trips of one group commit", "[postgresql]") {
   auto store = open_store(fresh_schema());
   REQUIRE(store->append(request(room_a, "warm")).ok());  // the room's row exists
   REQUIRE(store->flush().ok());
 
-  std::uint64_t before = store->round_trips();
-  REQUIRE(store->append(request(room_a, "one")).ok());
-  REQUIRE(store->flush().ok());
-  const std::uint64_t one = store->round_trips() - before;
-  CHECK(one == 2);  // BEGIN + the append, COMMIT
+  enum class key { none, client_msg_id, webhook_event_id };
+  int n = 0;
+  // k appends of one kind and the flush: their round trips, also as the
+  // batch counters (everything here happens inside the batch).
+  auto turn = [&](int k, key kind) {
+    const std::uint64_t before = store->round_trips();
+    const std::uint64_t batch_before = store->batch_round_trips();
+    for (int i = 0; i < k; ++i, ++n) {
+      auto req = request(room_a, "m" + std::to_string(n), "u",
+                         kind == key::client_msg_id ? "c" + std::to_string(n) : std::string());
+      if (kind == key::webhook_event_id) req.webhook_event_id = "w" + std::to_string(n);
+      auto r = store->append(req);
+      REQUIRE(r.ok());
+      CHECK_FALSE(r->duplicate);
+    }
+    REQUIRE(store->flush().ok());
+    const std::uint64_t trips = store->round_trips() - before;
+    CHECK(store->batch_round_trips() - batch_before == trips);
+    return trips;
+  };
+  for (int k : {1, 5}) {
+    INFO(k << " messages in one turn");
+    CHECK(turn(k, key::none) == 1 + static_cast<std::uint64_t>(k));
+    CHECK(turn(k, key::client_msg_id) == 1 + static_cast<std::uint64_t>(k));
+    CHECK(turn(k, key::webhook_event_id) == 1 + static_cast<std::uint64_t>(k));
+  }
 
-  before = store->round_trips();
-  for (int i = 0; i < 5; ++i)
-    REQUIRE(store->append(request(room_a, "m" + std::to_string(i), "u", "c" + std::to_string(i))).ok());
-  REQUIRE(store->flush().ok());
-  const std::uint64_t five = store->round_trips() - before;
-  INFO("one append: " << one << ", five with client_msg_id: " << five);
-  CHECK(five == 5 * 2 + 1);  // (dedupe key + append) x 5, BEGIN with the first, COMMIT
+  SECTION("a duplicate costs its statement and the read of the original") {
+    const std::uint64_t before = store->round_trips();
+    REQUIRE(store->append(request(room_a, "new", "u", "fresh-key")).ok());
+    auto again = store->append(request(room_a, "resent", "u", "c1"));  // from the turns above
+    REQUIRE(again.ok());
+    CHECK(again->duplicate);
+    CHECK(again->message.text == "m1");
+    REQUIRE(store->flush().ok());
+    CHECK(store->round_trips() - before == 4);  // BEGIN + new, resent, its original, COMMIT
+  }
 
-  before = store->round_trips();
+  SECTION("the append returns the session; a message costs no session read") {
+    livechat::session_state claimed;
+    claimed.status = livechat::session_status::claimed;
+    claimed.claimed_by = livechat::user_ref{"op1", "Op One"};
+    claimed.version = 7;
+    claimed.updated_at = livechat::system_time(std::chrono::milliseconds(4000));
+    REQUIRE(store->save_session(room_a, claimed).ok());
+    const std::uint64_t before = store->round_trips();
+    auto r = store->append(request(room_a, "while claimed"));
+    REQUIRE(r.ok());
+    CHECK(store->round_trips() - before == 1);  // save_session carried the BEGIN
+    CHECK(r->session.status == livechat::session_status::claimed);
+    REQUIRE(r->session.claimed_by);
+    CHECK(r->session.claimed_by->user_id == "op1");
+    CHECK(r->session.claimed_by->name == "Op One");
+    CHECK(r->session.version == 7);
+    CHECK(r->session.updated_at == claimed.updated_at);
+    REQUIRE(store->flush().ok());
+    auto other = store->append(request(room_b, "a new room"));
+    REQUIRE(other.ok());
+    CHECK(other->session.status == livechat::session_status::open);
+    CHECK(other->session.version == 0);
+    CHECK_FALSE(other->session.claimed_by);
+    REQUIRE(store->flush().ok());
+  }
+
+  const std::uint64_t before = store->round_trips();
   REQUIRE(store->flush().ok());  // nothing open: no round trip
   CHECK(store->round_trips() == before);
+}
+
+// A duplicate's original committed by another server while the append
+// waited for its key (after the append's snapshot) is found. Both keys.
+TEST_CASE("postgresql_store: a duplicate committed while the append waits for it",
+          "[postgresql]") {
+  const std::string conninfo = fresh_schema();
+  auto first = open_store(conninfo);
+  auto second = open_store(conninfo);
+  for (const bool webhook : {false, true}) {
+    INFO((webhook ? "webhook_event_id" : "client_msg_id"));
+    auto req = request(room_a, webhook ? "from LINE" : "typed", "u1", webhook ? "" : "k1");
+    if (webhook) req.webhook_event_id = "evt-race";
+    auto held = first->append(req);  // the key is claimed; its batch stays open
+    REQUIRE(held.ok());
+    REQUIRE_FALSE(held->duplicate);
+    livechat::result<livechat::append_result> raced = errc::store_failure;
+    auto resent = req;
+    resent.text = "resent";
+    std::thread t([&] { raced = second->append(resent); });  // waits for first's key
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    REQUIRE(first->flush().ok());
+    t.join();
+    REQUIRE(raced.ok());
+    CHECK(raced->duplicate);
+    CHECK(raced->message.id == held->message.id);
+    CHECK(raced->message.text == req.text);
+    REQUIRE(second->flush().ok());
+  }
+  CHECK(*first->last_seq(room_a) == 2);
+}
+
+// Both keys on one request: the webhook key wins; a client_msg_id duplicate
+// releases the webhook key it claimed, so the event can still be stored.
+TEST_CASE("postgresql_store: both dedupe keys on one append", "[postgresql]") {
+  auto store = open_store(fresh_schema());
+  REQUIRE(store->append(request(room_a, "typed", "u1", "k1")).ok());
+  auto both = request(room_a, "both", "u1", "k1");
+  both.webhook_event_id = "evt-both";
+  auto r = store->append(both);
+  REQUIRE(r.ok());
+  CHECK(r->duplicate);
+  CHECK(r->message.text == "typed");
+  auto later = request(room_a, "the event alone", "u1");
+  later.webhook_event_id = "evt-both";
+  auto stored = store->append(later);
+  REQUIRE(stored.ok());
+  CHECK_FALSE(stored->duplicate);
+  CHECK(stored->message.seq == 2);
+  REQUIRE(store->flush().ok());
 }
 
 TEST_CASE("postgresql_store: the server stops and restarts", "[postgresql]") {

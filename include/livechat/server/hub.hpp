@@ -328,7 +328,8 @@ class hub {
   void on_event(connection& c, const client_events::watch_inbox& ev, const ref_type& ref);
   void on_event(connection& c, const client_events::unwatch_inbox&, const ref_type& ref);
   void on_event(connection& c, const client_events::send_message& ev, const ref_type& ref);
-  void publish(const message& m, const connection* except, std::string_view message_json = {});
+  void publish(const message& m, const session_state& session, const connection* except,
+               std::string_view message_json = {});
   bool attach_upload(connection& c, const client_events::send_message& ev, append_request& req,
                      const ref_type& ref);
   template <class Messages>

@@ -110,7 +110,7 @@ class memory_store final : public message_store, public detail::fault_injection 
       if (it != webhook_events_.end()) {
         const room_data* owner = find_room(it->second.first);
         LIVECHAT_ASSERT(owner && it->second.second <= owner->messages.size());
-        return append_result{owner->messages[it->second.second - 1], true};
+        return append_result{owner->messages[it->second.second - 1], true, session_state{}};
       }
     }
 
@@ -127,7 +127,8 @@ class memory_store final : public message_store, public detail::fault_injection 
       dedupe_key.reserve(req.sender.id.size() + 1 + req.client_msg_id.size());
       dedupe_key.append(req.sender.id).append(1, '\x1f').append(req.client_msg_id);
       auto it = room.dedupe.find(dedupe_key);
-      if (it != room.dedupe.end()) return append_result{room.messages[it->second - 1], true};
+      if (it != room.dedupe.end())
+        return append_result{room.messages[it->second - 1], true, session_state{}};
     }
 
     std::string id;
@@ -149,7 +150,7 @@ class memory_store final : public message_store, public detail::fault_injection 
     if (!req.webhook_event_id.empty())
       webhook_events_.emplace(req.webhook_event_id, std::make_pair(req.room, stored.seq));
     reindex(room, stored.created_at);
-    return append_result{stored, false};
+    return append_result{stored, false, room.session};
   }
 
   result<std::uint64_t> do_last_seq(std::string_view room_name) override {

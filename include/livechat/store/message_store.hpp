@@ -64,6 +64,11 @@ struct append_request {
 struct append_result {
   livechat::message message;  ///< the stored message (the original one on a duplicate)
   bool duplicate = false;     ///< true: nothing was stored, `message` is the earlier one
+  /// The room's session as the append found it (a stored message, not a
+  /// duplicate): what conversation_activity carries, read by the write
+  /// itself so the caller needs no second read (a round trip with a
+  /// database server). Default on a duplicate.
+  session_state session{};
 };
 
 /// Counters kept by the non-virtual layer; read them for metrics.

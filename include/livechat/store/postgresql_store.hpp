@@ -100,9 +100,12 @@ struct postgresql_options {
 /// transaction, under a lock that makes servers starting together migrate
 /// one after the other, and refuses a schema from a newer livechat.
 ///
-/// Costs: one round trip per read; an append is one statement (two or
-/// three with dedupe keys); a write in a batch adds nothing else, and the
-/// flush one round trip. The owner's thread waits for each round trip.
+/// Costs: one round trip per read; an append is one statement, dedupe
+/// keys included, and returns the room's session with the message (a
+/// duplicate costs a second one, which reads the original, and a file
+/// message reads its attachment first); a write in a batch adds nothing
+/// else, and the flush one round trip. The owner's thread waits for each
+/// round trip.
 ///
 /// Tests can make it fail on purpose like the other stores: after
 /// `fail_after(n)` the next `n` `do_*` calls run and every later one returns
@@ -223,50 +226,9 @@ class postgresql_store final : public message_store, public detail::fault_inject
     }
     if (auto ec = conn_.begin_write("append: begin", req.room)) return ec;
 
-    // The dedupe keys are claimed first: a key that is already stored (or
-    // being stored by a transaction that then commits) is a duplicate, and
-    // nothing else is written.
-    std::optional<message> original;
-    bool claimed_webhook = false;
-    if (!req.webhook_event_id.empty()) {
-      detail::pg_params p;
-      p.text(req.webhook_event_id).text(req.room);
-      auto r = run(sid::claim_webhook, p);
-      if (!r.ok()) return fail(r, "append: webhook dedupe claim");
-      claimed_webhook = r.rows() > 0;
-      if (!claimed_webhook) {
-        detail::pg_params f;
-        f.text(req.webhook_event_id);
-        auto found = run(sid::find_webhook, f);
-        if (!found.ok()) return fail(found, "append: webhook dedupe lookup");
-        if (found.rows() == 0) return fail_logic("append: a webhook dedupe record without message");
-        original = detail::sql_read_message(detail::pg_row(found, 0), 0);
-      }
-    }
-    if (!original && !req.client_msg_id.empty()) {
-      detail::pg_params p;
-      p.text(req.room).text(req.sender.id).text(req.client_msg_id);
-      auto r = run(sid::claim_client_msg, p);
-      if (!r.ok()) return fail(r, "append: client_msg_id dedupe claim");
-      if (r.rows() == 0) {
-        auto found = run(sid::find_client_msg, p);
-        if (!found.ok()) return fail(found, "append: client_msg_id dedupe lookup");
-        if (found.rows() == 0)
-          return fail_logic("append: a client_msg_id dedupe record without message");
-        original = detail::sql_read_message(detail::pg_row(found, 0), 0);
-        if (claimed_webhook) {
-          detail::pg_params u;
-          u.text(req.webhook_event_id);
-          auto undone = run(sid::unclaim_webhook, u);
-          if (!undone.ok()) return fail(undone, "append: webhook dedupe release");
-        }
-      }
-    }
-    if (original) {
-      if (auto ec = conn_.finish_write(false, "append: commit")) return ec;
-      return append_result{std::move(*original), true};
-    }
-
+    // One statement claims the dedupe keys, bumps the room's counter,
+    // stores the message and returns the session (pg_sql's `append`); a
+    // duplicate writes nothing and returns the original.
     const std::int64_t created_ms = req.now.time_since_epoch().count();
     detail::pg_params p;
     p.text(req.room)
@@ -281,15 +243,21 @@ class postgresql_store final : public message_store, public detail::fault_inject
     detail::sql_bind_rich(p, req.kind, req.attachment);
     if (p.overflow()) return fail_logic("append: a field is too long for PostgreSQL");
     auto r = run(sid::append, p);
-    if (!r.ok()) return fail(r, "append: insert");
-    if (r.rows() != 1) return fail_logic("append: the insert returned no row");
-    const std::uint64_t seq = r.unsigned_at(0, 0);
-    std::string id = r.text_at(0, 1);
-    if (auto ec = conn_.finish_write(true, "append: commit")) return ec;
-
-    append_result out{req.stored_as(seq, std::move(id)), false};
-    if (file) out.message.attachment = file->as_file();
-    return out;
+    if (!r.ok()) return fail(r, "append");
+    if (r.rows() != 1) return fail_logic("append: the statement returned no row");
+    const detail::pg_row row(r, 0);
+    if (!row.is_null(0)) {
+      const std::uint64_t seq = row.unsigned_at(0);
+      if (auto ec = conn_.finish_write(true, "append: commit")) return ec;
+      append_result out{req.stored_as(seq, row.text_at(1)), false,
+                        detail::sql_read_session(row, 2)};
+      if (file) out.message.attachment = file->as_file();
+      return out;
+    }
+    auto original = duplicate_of(req, row);
+    if (!original) return original.error();
+    if (auto ec = conn_.finish_write(false, "append: commit")) return ec;
+    return append_result{std::move(*original), true, session_state{}};
   }
 
   result<std::uint64_t> do_last_seq(std::string_view room) override {
@@ -498,6 +466,32 @@ class postgresql_store final : public message_store, public detail::fault_inject
     std::vector<std::string> out;
     for (int i = 0; i < r.rows(); ++i) out.push_back(r.text_at(i, 0));
     return out;
+  }
+
+  /// The earlier message of a duplicate append, whose result row is `row`
+  /// (see pg_sql's `append`), read by a new statement: it also sees an
+  /// original that another transaction committed while the append waited
+  /// for its key. A webhook key claimed for the message that was not
+  /// stored (its client_msg_id was the duplicate) is released.
+  result<message> duplicate_of(const append_request& req, const detail::pg_row& row) {
+    constexpr int claimed_webhook = 7;
+    const bool webhook_taken = !req.webhook_event_id.empty() && row.is_null(claimed_webhook);
+    if (!row.is_null(claimed_webhook)) {
+      const std::string unused_id = row.text_at(claimed_webhook);
+      detail::pg_params u;
+      u.text(req.webhook_event_id).text(unused_id);
+      auto undone = run(sid::unclaim_webhook, u);
+      if (!undone.ok()) return fail(undone, "append: webhook dedupe release");
+    }
+    detail::pg_params f;
+    if (webhook_taken)
+      f.text(req.webhook_event_id);
+    else
+      f.text(req.room).text(req.sender.id).text(req.client_msg_id);
+    auto found = run(webhook_taken ? sid::find_webhook : sid::find_client_msg, f);
+    if (!found.ok()) return fail(found, "append: dedupe lookup");
+    if (found.rows() == 0) return fail_logic("append: a dedupe record without message");
+    return detail::sql_read_message(detail::pg_row(found, 0), 0);
   }
 
   result<std::optional<attachment_record>> read_attachment(std::string_view id) {

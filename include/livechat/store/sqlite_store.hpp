@@ -185,7 +185,7 @@ class sqlite_store final : public message_store, public detail::fault_injection 
     if (original) {
       // Nothing written: nothing to undo, nothing added to the batch.
       if (int rc = w.finish(false); rc != SQLITE_OK) return fail(rc, "append: commit");
-      return append_result{std::move(*original), true};
+      return append_result{std::move(*original), true, session_state{}};
     }
 
     // Counters are read inside the write transaction, and kept only for
@@ -268,11 +268,23 @@ class sqlite_store final : public message_store, public detail::fault_injection 
       const int rc = q.step();
       if (rc != SQLITE_DONE) return fail(rc, "append: insert webhook event record");
     }
+    // The session for the caller's conversation_activity: a key lookup in
+    // this process, so the caller doesn't read it again.
+    session_state session;
+    {
+      detail::sqlite_query q(stmt(sid::load_session));
+      q.text(req.room);
+      const int rc = q.step();
+      if (rc == SQLITE_ROW)
+        session = detail::sql_read_session(q, 0);
+      else if (rc != SQLITE_DONE)
+        return fail(rc, "append: read the session");
+    }
     const std::uint64_t batch = tx_.batch();
     if (int rc = w.finish(true); rc != SQLITE_OK) return fail(rc, "append: commit");
     if (tx_.open()) counters_.wrote(batch, order, req.room, seq);
 
-    append_result out{req.stored_as(seq, std::move(id)), false};
+    append_result out{req.stored_as(seq, std::move(id)), false, std::move(session)};
     if (file) out.message.attachment = file->as_file();
     return out;
   }

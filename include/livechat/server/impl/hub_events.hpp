@@ -286,7 +286,7 @@ inline void hub<Transport, Clock>::on_event(connection& c, const client_events::
   deliver(c, std::make_shared<const std::string>(encode_message_sent(
                  ev.client_msg_id, json, false, clock_.system_now(),
                  ref ? std::optional<std::string_view>(*ref) : std::nullopt)));
-  publish(m, &c, json);
+  publish(m, stored->session, &c, json);
   // The message the typist was typing has arrived: the indicator ends.
   if (typing_.stop(ev.room, c.who.user_id))
     to_room(ev.room, make(server_events::typing{ev.room, c.who.user_id, c.who.name, false}), &c,
@@ -295,9 +295,12 @@ inline void hub<Transport, Clock>::on_event(connection& c, const client_events::
 
 /// new_message to the room (but `except`), conversation_activity to the
 /// inbox watchers, and, for an operator's message, the outbound channel.
+/// `session`: the room's, as the append returned it (or as the caller
+/// changed it since), so a message costs no session read.
 /// `message_json`: `m` as encode_message_object wrote it, or empty.
 template <class Transport, class Clock>
-inline void hub<Transport, Clock>::publish(const message& m, const connection* except,
+inline void hub<Transport, Clock>::publish(const message& m, const session_state& session,
+                                           const connection* except,
                                            std::string_view message_json) {
   ++stats_.messages_stored;
   std::string own;
@@ -308,15 +311,10 @@ inline void hub<Transport, Clock>::publish(const message& m, const connection* e
     share(cluster_audience::message, m.room, std::move(frame), m.seq, except);
   else
     to_room(m.room, std::move(frame), except);
-  if (!watchers_.empty() || link_ != nullptr) {  // other nodes' watchers too
-    auto session = store_.load_session(m.room);
-    if (session)
-      to_watchers(make(server_events::conversation_activity{
-          m.room, std::string(conversation_id_of(m.room).value_or("")), m, session.value(),
-          customer_of(m.room)}));
-    else
-      report("message store: " + session.error().message());
-  }
+  if (!watchers_.empty() || link_ != nullptr)  // other nodes' watchers too
+    to_watchers(make(server_events::conversation_activity{
+        m.room, std::string(conversation_id_of(m.room).value_or("")), m, session,
+        customer_of(m.room)}));
   if (m.sender.type == sender_type::operator_) commit_.defer_outbound(m);
 }
 
@@ -341,23 +339,28 @@ inline result<append_result> hub<Transport, Clock>::ingest_user_message(const in
   if (!stored->duplicate) {
     note_write(nullptr, std::nullopt, "webhook");
     // The message is stored whatever happens to the session: a failure
-    // there is reported and the message still goes out.
-    auto session = store_.load_session(req.room);
-    const std::uint64_t seen = session ? session->version : 0;
-    if (session &&
-        reopen_on_user_message(session.value(), clock_.system_now()).effect == session_effect::changed) {
+    // there is reported and the message still goes out. The append read
+    // the session (no round trip of its own).
+    session_state session = stored->session;
+    const std::uint64_t seen = session.version;
+    if (reopen_on_user_message(session, clock_.system_now()).effect == session_effect::changed) {
       // Compare-and-set: when another server changed the session since
-      // the load, its change stands.
-      auto saved = store_.save_session_if(req.room, seen, session.value());
-      if (saved && *saved)  // back to open with nobody holding it: what a release looks like
-        to_room_and_watchers(req.room, make(server_events::session_released{req.room, session.value()}));
-      else if (!saved)
+      // the append read it, its change stands (and is what the watchers see).
+      auto saved = store_.save_session_if(req.room, seen, session);
+      if (saved && *saved) {  // back to open with nobody holding it: what a release looks like
+        to_room_and_watchers(req.room, make(server_events::session_released{req.room, session}));
+      } else if (!saved) {
         report("message store: " + saved.error().message());
-    } else if (!session) {
-      report("message store: " + session.error().message());
+        session = stored->session;
+      } else if (auto now = store_.load_session(req.room); now) {
+        session = std::move(now.value());
+      } else {
+        report("message store: " + now.error().message());
+        session = stored->session;
+      }
     }
     sign_url(stored->message);
-    publish(stored->message, nullptr);
+    publish(stored->message, session, nullptr);
   }
   if (!commit_outbox()) return errc::store_failure;
   return stored;
@@ -384,7 +387,7 @@ inline result<append_result> hub<Transport, Clock>::ingest_operator_message(
   if (!stored->duplicate) {
     note_write(nullptr, std::nullopt, "send_message");
     sign_url(stored->message);
-    publish(stored->message, nullptr);
+    publish(stored->message, stored->session, nullptr);
   }
   if (!commit_outbox()) return errc::store_failure;
   return stored;

@@ -41,6 +41,12 @@ using pg_migration = sql_migration;
 /// text, so every older row reads as before) and what it carries; the
 /// files with their bytes in `livechat_attachments` (`bytea`, TOASTed out
 /// of line, so a metadata read never touches the content).
+///
+/// v3. The dedupe records name their message by id instead of seq. The id
+/// (`epoch-order`) is known before the room's counter is bumped, the seq
+/// only after; so the record can be claimed first and the message written
+/// in the same statement (one round trip per append), and a duplicate
+/// still bumps nothing. Old records get the id of the message at their seq.
 inline constexpr pg_migration pg_migrations[] = {
     {1, R"sql(
 CREATE SEQUENCE livechat_order;
@@ -114,6 +120,18 @@ CREATE TABLE livechat_attachments(
   created_at bigint NOT NULL,
   content bytea
 );
+)sql"},
+    {3, R"sql(
+ALTER TABLE livechat_client_msg_ids ADD COLUMN message_id text;
+UPDATE livechat_client_msg_ids d SET message_id = m.id FROM livechat_messages m
+  WHERE m.room = d.room AND m.seq = d.seq;
+DELETE FROM livechat_client_msg_ids WHERE message_id IS NULL;
+ALTER TABLE livechat_client_msg_ids ALTER COLUMN message_id SET NOT NULL, DROP COLUMN seq;
+ALTER TABLE livechat_webhook_events ADD COLUMN message_id text;
+UPDATE livechat_webhook_events w SET message_id = m.id FROM livechat_messages m
+  WHERE m.room = w.room AND m.seq = w.seq;
+DELETE FROM livechat_webhook_events WHERE message_id IS NULL;
+ALTER TABLE livechat_webhook_events ALTER COLUMN message_id SET NOT NULL, DROP COLUMN seq;
 )sql"},
 };
 

@@ -159,8 +159,6 @@ class pg_params {
 // sqlite_sid's where both stores run the same query: sql_list_statement
 // picks `list_*` by name from either enum.
 enum class pg_sid : std::size_t {
-  claim_webhook,
-  claim_client_msg,
   unclaim_webhook,
   find_webhook,
   find_client_msg,
@@ -213,40 +211,66 @@ inline constexpr std::size_t pg_stmt_count = static_cast<std::size_t>(pg_sid::co
 // In `pg_sid` order. Tables are unqualified: they live in the first schema
 // of the connection's search_path.
 inline constexpr std::array<const char*, pg_stmt_count> pg_sql = {{
-    // claim_webhook: the dedupe key first, with seq 0 until the message is
-    // in; a concurrent writer of the same key waits here for the other
-    // transaction, then sees its row (no row returned: a duplicate).
-    "INSERT INTO livechat_webhook_events(event_id, room, seq) VALUES($1::bytea, $2::text, 0) "
-    "ON CONFLICT DO NOTHING RETURNING seq",
-    // claim_client_msg
-    "INSERT INTO livechat_client_msg_ids(room, sender_id, client_msg_id, seq) "
-    "VALUES($1::text, $2::bytea, $3::bytea, 0) ON CONFLICT DO NOTHING RETURNING seq",
-    // unclaim_webhook: a webhook key claimed by a write that turned out to
-    // be a client_msg_id duplicate.
-    "DELETE FROM livechat_webhook_events WHERE event_id = $1::bytea AND seq = 0",
+    // unclaim_webhook: the webhook key an append claimed for a message it
+    // then did not store (its client_msg_id was a duplicate). $2 that
+    // message's id.
+    "DELETE FROM livechat_webhook_events WHERE event_id = $1::bytea AND message_id = $2::text",
     // find_webhook
     "SELECT " LIVECHAT_PG_MESSAGE_COLUMNS_
     " FROM livechat_webhook_events w JOIN livechat_messages m "
-    "ON m.room = w.room AND m.seq = w.seq" LIVECHAT_PG_FILE_ "WHERE w.event_id = $1::bytea",
+    "ON m.id = w.message_id" LIVECHAT_PG_FILE_ "WHERE w.event_id = $1::bytea",
     // find_client_msg
     "SELECT " LIVECHAT_PG_MESSAGE_COLUMNS_
     " FROM livechat_client_msg_ids d JOIN livechat_messages m "
-    "ON m.room = d.room AND m.seq = d.seq" LIVECHAT_PG_FILE_
+    "ON m.id = d.message_id" LIVECHAT_PG_FILE_
     "WHERE d.room = $1::text AND d.sender_id = $2::bytea AND d.client_msg_id = $3::bytea",
-    // append: the room's counter row is bumped (or created) and locked
-    // until the transaction ends, so concurrent writers to one room,
-    // whatever their process, take seqs one after the other; the message
-    // and the claimed dedupe keys get that seq in the same statement.
+    // append: one statement, one round trip, dedupe keys included.
     // $1 room, $2 created_at, $3 epoch, $4 sender_type, $5 sender_id,
-    // $6 sender_name, $7 text, $8 client_msg_id, $9 webhook_event_id,
-    // $10-$17 kind, attachment_id, sticker and location metadata (schema v2);
-    // a file not yet carried by a message gets this one's (room, seq).
-    "WITH bumped AS ("
+    // $6 sender_name, $7 text, $8 client_msg_id, $9 webhook_event_id (both
+    // NULL when absent), $10-$17 kind, attachment_id, sticker and location
+    // metadata (schema v2).
+    //  - `ord`: the message's order, so its id (`epoch-order`) is known
+    //    before its seq (schema v3: the dedupe records hold the id).
+    //  - The dedupe keys are claimed first (the webhook key, then the
+    //    client_msg_id unless the webhook key was taken): a key already
+    //    stored, or being stored by a transaction that then commits (the
+    //    insert waits for it), is not claimed, and nothing else is written.
+    //  - `bumped`: only when every key was claimed, the room's counter row
+    //    is bumped (or created) and locked until the transaction ends, so
+    //    concurrent writers to one room, whatever their process, take seqs
+    //    one after the other. It returns the room's session too, for the
+    //    caller's conversation_activity; the row stays locked, so it stays
+    //    current until commit.
+    //  - The message gets that seq; a file not yet carried by a message
+    //    gets this one's (room, seq).
+    //  - A duplicate's original is not read here: find_webhook or
+    //    find_client_msg reads it (a second round trip, for a resend). In
+    //    this statement it would cost every append a quarter more server
+    //    CPU (a larger plan to start), and an original that another
+    //    transaction committed while this one waited for its key is not in
+    //    this statement's snapshot anyway.
+    // One row: seq, id (NULL on a duplicate), the session (5 columns), the
+    // id a claimed webhook key names (NULL if none).
+    "WITH ord AS (SELECT nextval('livechat_order') AS o), "
+    "webhook_claim AS ("
+    "INSERT INTO livechat_webhook_events(event_id, room, message_id) "
+    "SELECT $9::bytea, $1::text, $3::text || '-' || o::text FROM ord WHERE $9::bytea IS NOT NULL "
+    "ON CONFLICT DO NOTHING RETURNING message_id), "
+    "client_claim AS ("
+    "INSERT INTO livechat_client_msg_ids(room, sender_id, client_msg_id, message_id) "
+    "SELECT $1::text, $5::bytea, $8::bytea, $3::text || '-' || o::text FROM ord "
+    "WHERE $8::bytea IS NOT NULL AND ($9::bytea IS NULL OR EXISTS (SELECT 1 FROM webhook_claim)) "
+    "ON CONFLICT DO NOTHING RETURNING message_id), "
+    "fresh AS (SELECT o FROM ord "
+    "WHERE ($9::bytea IS NULL OR EXISTS (SELECT 1 FROM webhook_claim)) "
+    "AND ($8::bytea IS NULL OR EXISTS (SELECT 1 FROM client_claim))), "
+    "bumped AS ("
     "INSERT INTO livechat_rooms AS r (room, last_seq, last_order, last_at) "
-    "VALUES($1::text, 1, nextval('livechat_order'), $2::bigint) "
+    "SELECT $1::text, 1, f.o, $2::bigint FROM fresh f "
     "ON CONFLICT (room) DO UPDATE SET last_seq = r.last_seq + 1, "
     "last_order = excluded.last_order, last_at = excluded.last_at "
-    "RETURNING r.last_seq, r.last_order), "
+    "RETURNING r.last_seq, r.last_order, r.session_status, r.claimed_by_id, r.claimed_by_name, "
+    "r.session_updated_at, r.session_version), "
     "stored AS ("
     "INSERT INTO livechat_messages(room, seq, id, sender_type, sender_id, sender_name, text, "
     "created_at, client_msg_id, kind, attachment_id, sticker_package_id, sticker_id, "
@@ -255,13 +279,10 @@ inline constexpr std::array<const char*, pg_stmt_count> pg_sql = {{
     "$6::bytea, $7::bytea, $2::bigint, $8::bytea, $10::text, $11::text, $12::bytea, $13::bytea, "
     "$14::bytea, $15::bytea, $16::float8, $17::float8 FROM bumped b RETURNING seq, id), "
     "file_link AS (UPDATE livechat_attachments a SET room = $1::text, seq = s.seq FROM stored s "
-    "WHERE $11::text IS NOT NULL AND a.id = $11::text AND a.seq IS NULL RETURNING a.seq), "
-    "client_key AS (UPDATE livechat_client_msg_ids d SET seq = s.seq FROM stored s "
-    "WHERE $8::bytea IS NOT NULL AND d.room = $1::text AND d.sender_id = $5::bytea "
-    "AND d.client_msg_id = $8::bytea RETURNING d.seq), "
-    "webhook_key AS (UPDATE livechat_webhook_events w SET seq = s.seq FROM stored s "
-    "WHERE $9::bytea IS NOT NULL AND w.event_id = $9::bytea RETURNING w.seq) "
-    "SELECT s.seq, s.id FROM stored s",
+    "WHERE $11::text IS NOT NULL AND a.id = $11::text AND a.seq IS NULL RETURNING a.seq) "
+    "SELECT s.seq, s.id, b.session_status, b.claimed_by_id, b.claimed_by_name, "
+    "b.session_updated_at, b.session_version, (SELECT message_id FROM webhook_claim) "
+    "FROM (SELECT 1) AS one LEFT JOIN stored s ON true LEFT JOIN bumped b ON true",
     // room_last_seq
     "SELECT last_seq FROM livechat_rooms WHERE room = $1::text",
     // select_messages
