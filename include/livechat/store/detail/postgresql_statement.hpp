@@ -245,8 +245,8 @@ inline constexpr std::array<const char*, pg_stmt_count> pg_sql = {{
     //    gets this one's (room, seq).
     //  - A duplicate's original is not read here: find_webhook or
     //    find_client_msg reads it (a second round trip, for a resend). In
-    //    this statement it would cost every append a quarter more server
-    //    CPU (a larger plan to start), and an original that another
+    //    this statement it would cost every append about a third more
+    //    server CPU (a larger plan to start), and an original that another
     //    transaction committed while this one waited for its key is not in
     //    this statement's snapshot anyway.
     // One row: seq, id (NULL on a duplicate), the session (5 columns), the
