@@ -64,8 +64,9 @@ if [ -z "${CMAKE_CXX_COMPILER_LAUNCHER+set}" ] && command -v ccache >/dev/null 2
   export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}"
   # With debug info (the sanitizer tree's -g1) ccache hashes the build
   # directory, so a clone in a new path missed the cache on that whole tree
-  # (730 s against 411 s for the same commit). The reports' paths come from
-  # the source files, which CCACHE_BASEDIR already makes relative.
+  # (730 s against 411 s for the same commit). The cost: a sanitizer
+  # report's paths may start with the directory of the build that filled
+  # the cache; its functions, files and lines are right.
   export CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-true}"
 fi
 
