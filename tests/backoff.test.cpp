@@ -8,6 +8,10 @@
 
 #include <livechat/client/backoff.hpp>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_backoff {
+
 using livechat::client::backoff;
 using livechat::client::backoff_settings;
 using namespace std::chrono_literals;
@@ -147,3 +151,5 @@ TEST_CASE("backoff tolerates odd settings", "[backoff]") {
     CHECK_FALSE(b.next_delay().has_value());
   }
 }
+
+}  // namespace livechat_unit_backoff

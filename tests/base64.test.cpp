@@ -6,6 +6,10 @@
 
 #include <catch2/catch.hpp>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_base64 {
+
 using livechat::detail::base64_decode;
 using livechat::detail::base64_encode;
 using livechat::detail::base64url_decode;
@@ -125,3 +129,5 @@ TEST_CASE("base64url", "[base64]") {
     }
   }
 }
+
+}  // namespace livechat_unit_base64

@@ -7,6 +7,10 @@
 
 #include <catch2/catch.hpp>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_block_pool {
+
 using livechat::wspp::detail::block_pool;
 using livechat::wspp::detail::pool_allocator;
 
@@ -63,3 +67,5 @@ TEST_CASE("block_pool: shared_ptr control blocks with a deleter are recycled", "
   many.clear();
   CHECK(deleted == 4);
 }
+
+}  // namespace livechat_unit_block_pool

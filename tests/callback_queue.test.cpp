@@ -10,6 +10,10 @@
 #include <string>
 #include <vector>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_callback_queue {
+
 using livechat::client::detail::callback_queue;
 
 TEST_CASE("callback_queue runs callbacks in order once the outermost entry ends",
@@ -76,3 +80,5 @@ TEST_CASE("callback_queue::notify copies the arguments and checks the callback w
   q.drain([](const char*) noexcept {});
   CHECK(got == std::vector<std::string>{"before", "after"});
 }
+
+}  // namespace livechat_unit_callback_queue

@@ -6,6 +6,10 @@
 #include <chrono>
 #include <type_traits>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_clock {
+
 using namespace std::chrono_literals;
 
 TEST_CASE("manual_clock moves only when told", "[clock]") {
@@ -141,3 +145,5 @@ TEST_CASE("is_clock_v", "[clock]") {
     CHECK_FALSE(is_clock_v<system_now_returns_an_int>);
   }
 }
+
+}  // namespace livechat_unit_clock

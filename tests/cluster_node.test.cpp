@@ -17,6 +17,10 @@
 
 #include "hub_harness.hpp"
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_cluster_node {
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -358,3 +362,5 @@ TEST_CASE("cluster node: inbox events reach the watchers of a node whose writer 
   CHECK(count(in_room, "new_message") == 1);
   CHECK(count(outside, "new_message") == 0);
 }
+
+}  // namespace livechat_unit_cluster_node

@@ -18,6 +18,10 @@
 #include <variant>
 #include <vector>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_codec {
+
 namespace {
 
 namespace ce = livechat::client_events;
@@ -1435,3 +1439,5 @@ TEST_CASE("codec: send_message with attachment_id makes text optional", "[codec]
   CHECK(frame.find("\"text\"") == std::string::npos);
   CHECK(decode_ok<ce::send_message>(frame).attachment_id == std::optional<std::string>("abc"));
 }
+
+}  // namespace livechat_unit_codec

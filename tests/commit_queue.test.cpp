@@ -9,6 +9,10 @@
 
 #include <livechat/server/detail/commit_queue.hpp>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_commit_queue {
+
 namespace {
 
 struct conn {
@@ -220,3 +224,5 @@ TEST_CASE("commit_queue: each send keeps its own payload when broadcasts interle
     CHECK_FALSE(q.holding());
   }
 }
+
+}  // namespace livechat_unit_commit_queue

@@ -6,6 +6,10 @@
 
 #include <catch2/catch.hpp>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_dev_authenticator {
+
 namespace {
 const livechat::system_time now{std::chrono::milliseconds(1'700'000'000'000)};
 }  // namespace
@@ -81,3 +85,5 @@ TEST_CASE("dev_authenticator", "[auth]") {
     CHECK(base.authenticate("carol", now)->user_id == "carol");
   }
 }
+
+}  // namespace livechat_unit_dev_authenticator

@@ -5,6 +5,10 @@
 
 #include <livechat/cluster/envelope.hpp>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_envelope {
+
 using namespace livechat::cluster;
 using livechat::server::cluster_audience;
 
@@ -59,3 +63,5 @@ TEST_CASE("cluster envelope: presence records", "[envelope]") {
   CHECK_FALSE(decode_presence(R"({"v":1,"node":"n","op":"set","users":[["a","x",5]]})", 10, 4));
   CHECK_FALSE(decode_presence(R"({"v":1,"node":"n","op":"set","users":[["a","x",1],["b","y",1]]})", 1));
 }
+
+}  // namespace livechat_unit_envelope

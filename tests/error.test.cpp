@@ -9,6 +9,10 @@
 #include <system_error>
 #include <utility>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_error {
+
 using livechat::errc;
 
 namespace {
@@ -207,3 +211,5 @@ TEST_CASE("result<T>::value() on an error throws in every build", "[error]") {
   livechat::result<int> ok = 3;
   CHECK_NOTHROW(ok.value());
 }
+
+}  // namespace livechat_unit_error

@@ -7,6 +7,10 @@
 
 #include <catch2/catch.hpp>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_hmac_sha256 {
+
 namespace {
 std::string hex(const livechat::detail::hmac_sha256_digest& d) {
   static constexpr char digits[] = "0123456789abcdef";
@@ -71,3 +75,5 @@ TEST_CASE("constant_time_equal", "[hmac]") {
     CHECK_FALSE(constant_time_equal("a", ""));
   }
 }
+
+}  // namespace livechat_unit_hmac_sha256

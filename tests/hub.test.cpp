@@ -6,6 +6,10 @@
 
 #include "hub_harness.hpp"
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_hub {
+
 using namespace livechat_test;
 using namespace std::chrono_literals;
 
@@ -1775,3 +1779,5 @@ TEST_CASE("inbox_update stops before 1 MiB of encoded conversations", "[hub][inb
   CHECK(list.Size() < 100);
   CHECK(std::string(list[0]["room"].GetString()) == "conversation:U99");  // newest first
 }
+
+}  // namespace livechat_unit_hub

@@ -10,6 +10,10 @@
 
 #include "hub_harness.hpp"
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_hub_attachments {
+
 using namespace livechat_test;
 using livechat::attachment_status;
 
@@ -157,3 +161,5 @@ TEST_CASE("a pending file that becomes ready or failed", "[hub][attachments]") {
   CHECK(h.pending(1) == 0);
   CHECK(h.pending(2) == 0);
 }
+
+}  // namespace livechat_unit_hub_attachments

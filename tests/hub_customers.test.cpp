@@ -11,6 +11,10 @@
 
 #include "hub_harness.hpp"
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_hub_customers {
+
 using namespace livechat_test;
 
 namespace {
@@ -112,3 +116,5 @@ TEST_CASE("the inbox page's byte cap counts each row's customer", "[hub][custome
   INFO(capped.raw.size());
   CHECK(capped.payload()["conversations"].Size() == 1);
 }
+
+}  // namespace livechat_unit_hub_customers

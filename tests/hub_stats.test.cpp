@@ -6,6 +6,10 @@
 #include <livechat/error.hpp>
 #include <livechat/server/hub_stats.hpp>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_hub_stats {
+
 using livechat::server::hub_stats;
 
 TEST_CASE("hub_stats starts at zero", "[hub_stats]") {
@@ -26,3 +30,5 @@ TEST_CASE("hub_stats has a slot for every event type and every wire error code",
   STATIC_REQUIRE(std::tuple_size_v<decltype(hub_stats::errors_out)> ==
                  static_cast<std::size_t>(livechat::errc::internal) + 1);
 }
+
+}  // namespace livechat_unit_hub_stats

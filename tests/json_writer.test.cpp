@@ -12,6 +12,10 @@
 #include <livechat/protocol/events.hpp>
 #include <livechat/protocol/model.hpp>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_json_writer {
+
 namespace {
 
 livechat::message sample_message() {
@@ -101,3 +105,5 @@ TEST_CASE("json_writer: presence entries spelled as RapidJSON writes them, escap
   CHECK(ours == std::string(buf.GetString(), buf.GetSize()));
   CHECK(ours.find(R"({"user_id":"bob","name":"","connections":4294967295})") != std::string::npos);
 }
+
+}  // namespace livechat_unit_json_writer

@@ -11,6 +11,10 @@
 #include <livechat/detail/base64.hpp>
 #include <livechat/detail/hmac_sha256.hpp>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_jwt_authenticator {
+
 namespace {
 
 using livechat::errc;
@@ -440,3 +444,5 @@ TEST_CASE("jwt_authenticator configuration and stats", "[auth][jwt]") {
     CHECK(auth.stats().rejected == 4);
   }
 }
+
+}  // namespace livechat_unit_jwt_authenticator

@@ -7,6 +7,10 @@
 #include <livechat/protocol/limits.hpp>
 #include <livechat/server/hub_config.hpp>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_limits {
+
 TEST_CASE("codec_limits carries the PROTOCOL.md defaults", "[limits]") {
   const livechat::codec_limits l;
   CHECK(l.max_text_length == 5000);
@@ -27,3 +31,5 @@ TEST_CASE("the codec enforces the limits it is given", "[limits]") {
   REQUIRE(d.payload_error);
   CHECK(d.payload_error->field == "text");
 }
+
+}  // namespace livechat_unit_limits

@@ -5,6 +5,10 @@
 
 #include <catch2/catch.hpp>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_line_signature {
+
 TEST_CASE("line_signature: base64(HMAC-SHA256(secret, body))", "[line_signature]") {
   const std::string body = R"({"destination":"U1","events":[]})";
   // openssl dgst -sha256 -hmac secret -binary | base64
@@ -18,3 +22,5 @@ TEST_CASE("line_signature: base64(HMAC-SHA256(secret, body))", "[line_signature]
   flipped[0] = flipped[0] == 'A' ? 'B' : 'A';
   CHECK_FALSE(livechat::line_signature_valid("secret", body, flipped));
 }
+
+}  // namespace livechat_unit_line_signature

@@ -11,6 +11,10 @@
 #include <variant>
 #include <vector>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_line_webhook {
+
 namespace {
 
 using livechat::errc;
@@ -361,3 +365,5 @@ TEST_CASE("parse_line_webhook: every message type is stored (PROTOCOL.md rich me
     }
   }
 }
+
+}  // namespace livechat_unit_line_webhook

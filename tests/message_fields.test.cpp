@@ -6,6 +6,10 @@
 #include <catch2/catch.hpp>
 #include <rapidjson/document.h>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_message_fields {
+
 namespace {
 
 livechat::message_fields_result read(const std::string& json, const livechat::codec_limits& limits = {}) {
@@ -60,3 +64,5 @@ TEST_CASE("message_fields: undecodable text and non-objects are invalid_json", "
   REQUIRE(r.error);
   CHECK(r.error->code == livechat::errc::invalid_json);
 }
+
+}  // namespace livechat_unit_message_fields

@@ -3,6 +3,10 @@
 
 #include <catch2/catch.hpp>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_message_label {
+
 using livechat::client::human_size;
 using livechat::client::message_label;
 
@@ -43,3 +47,5 @@ TEST_CASE("human_size: bytes, KiB, MiB", "[client]") {
   CHECK(human_size(1024 * 1024) == "1.0 MiB");
   CHECK(human_size(10 * 1024 * 1024 + 512 * 1024) == "10.5 MiB");
 }
+
+}  // namespace livechat_unit_message_label

@@ -7,6 +7,10 @@
 
 #include <livechat/client/message_queue.hpp>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_message_queue {
+
 using namespace livechat::client;
 using namespace std::chrono_literals;
 
@@ -262,3 +266,5 @@ TEST_CASE("drop_reason names", "[message_queue]") {
   CHECK(std::string(to_string(drop_reason::too_many_retries)) == "too_many_retries");
   CHECK(std::string(to_string(drop_reason::cancelled)) == "cancelled");
 }
+
+}  // namespace livechat_unit_message_queue

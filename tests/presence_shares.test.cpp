@@ -8,6 +8,10 @@
 #include <livechat/clock.hpp>
 #include <livechat/cluster/presence_shares.hpp>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_presence_shares {
+
 namespace {
 
 using time_point = livechat::manual_clock::time_point;
@@ -45,3 +49,5 @@ TEST_CASE("presence_shares: deltas per change, whole shares, leases", "[presence
   CHECK(p.node_count() == 0);
   CHECK(p.drop("a").empty());
 }
+
+}  // namespace livechat_unit_presence_shares

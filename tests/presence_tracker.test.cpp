@@ -7,6 +7,10 @@
 #include <string>
 #include <vector>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_presence_tracker {
+
 namespace {
 
 using livechat::presence_entry;
@@ -122,3 +126,5 @@ TEST_CASE("presence_tracker keeps the name of the latest connect", "[presence_tr
   p.disconnect("alice");
   check_entry(p.connect("alice", "A."), "alice", "A.", 1);
 }
+
+}  // namespace livechat_unit_presence_tracker

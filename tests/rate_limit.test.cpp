@@ -7,6 +7,10 @@
 
 #include <livechat/clock.hpp>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_rate_limit {
+
 // The arithmetic is tested in token_bucket.test.cpp; this is the public surface
 // as a per-user limiter uses it.
 TEST_CASE("rate_limit: admit the burst, say how long to wait, drop when full", "[rate_limit]") {
@@ -23,3 +27,5 @@ TEST_CASE("rate_limit: admit the burst, say how long to wait, drop when full", "
   CHECK(b.try_take(t0 + 250ms, rate));
   CHECK(b.full_at(t0 + 750ms, rate));
 }
+
+}  // namespace livechat_unit_rate_limit

@@ -11,6 +11,10 @@
 #include <string>
 #include <vector>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_room_history {
+
 using livechat::client::room_history;
 namespace se = livechat::server_events;
 
@@ -198,3 +202,5 @@ TEST_CASE("room_history: a lost connection forgets the join in flight", "[room_h
   CHECK_FALSE(h.filling());
   CHECK_FALSE(h.join_answered());
 }
+
+}  // namespace livechat_unit_room_history

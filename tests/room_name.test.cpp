@@ -6,6 +6,10 @@
 #include <string>
 #include <string_view>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_room_name {
+
 using livechat::conversation_id_of;
 using livechat::is_valid_conversation_id;
 using livechat::is_valid_room;
@@ -98,3 +102,5 @@ TEST_CASE("room_of builds the room name", "[room_name]") {
     CHECK_FALSE(is_valid_room(room_of("a b")));
   }
 }
+
+}  // namespace livechat_unit_room_name

@@ -15,6 +15,10 @@
 #include <utility>
 #include <vector>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_room_registry {
+
 namespace {
 
 using registry = livechat::room_registry<int>;
@@ -581,3 +585,5 @@ TEST_CASE("room_registry matches a reference model under random operations",
   CHECK(compare(r, m, rooms, handles).empty());
   CHECK(r.room_count() == 0);
 }
+
+}  // namespace livechat_unit_room_registry

@@ -9,6 +9,10 @@
 #include <livechat/clock.hpp>
 #include <livechat/cluster/room_sequencer.hpp>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_room_sequencer {
+
 namespace {
 
 using time_point = livechat::manual_clock::time_point;
@@ -83,3 +87,5 @@ TEST_CASE("room_sequencer: a gap is due after the wait, and the store fills it",
   s.offer(room, 10, "m10", t0 + 2s);
   CHECK(s.due(t0 + 2s, 1h) == std::vector<std::string>{room});
 }
+
+}  // namespace livechat_unit_room_sequencer

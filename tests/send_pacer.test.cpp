@@ -8,6 +8,10 @@
 
 #include <chrono>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_send_pacer {
+
 using livechat::client::detail::send_pacer;
 using namespace std::chrono_literals;
 
@@ -53,3 +57,5 @@ TEST_CASE("send_pacer: rate_limited pauses and halves the pace until restart", "
   CHECK(p.tokens() == Approx(30.0));
   CHECK_FALSE(p.paused(t0 + 60s));
 }
+
+}  // namespace livechat_unit_send_pacer

@@ -7,6 +7,10 @@
 #include <livechat/protocol/codec.hpp>
 #include <livechat/protocol/server_codec.hpp>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_server_codec {
+
 using namespace livechat;
 namespace se = server_events;
 namespace ce = client_events;
@@ -473,3 +477,5 @@ TEST_CASE("server codec: rich messages (kind, attachment) and attachment_updated
     CHECK(d.attachment.duration_ms == std::optional<std::uint32_t>(1500));
   }
 }
+
+}  // namespace livechat_unit_server_codec

@@ -20,6 +20,10 @@
 
 #include "hub_harness.hpp"
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_session {
+
 using namespace livechat::client;
 using namespace std::chrono_literals;
 namespace se = livechat::server_events;
@@ -1340,3 +1344,5 @@ TEST_CASE("session callbacks may call back into the session", "[session]") {
   f.s.on_close(1006, "");
   CHECK(f.s.current_state() == state::disconnected);
 }
+
+}  // namespace livechat_unit_session

@@ -22,6 +22,10 @@
 
 #include "hub_harness.hpp"
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_session_hub {
+
 using namespace livechat::client;
 using namespace std::chrono_literals;
 
@@ -429,3 +433,5 @@ TEST_CASE("session against a real hub: a pace above the server's limit still sto
                       [](const auto& s) { return s.second == state::reconnecting; }) == 0);
   UNSCOPED_INFO("refused frames: " << refused);
 }
+
+}  // namespace livechat_unit_session_hub

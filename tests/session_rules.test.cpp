@@ -9,6 +9,10 @@
 #include <string>
 #include <utility>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_session_rules {
+
 namespace {
 
 using livechat::errc;
@@ -297,3 +301,5 @@ TEST_CASE("session_rules: version grows by exactly 1 per change", "[session_rule
   // updated_at is the time of the last change (the close, at the last ms used).
   CHECK(s.updated_at == at(ms - 1));
 }
+
+}  // namespace livechat_unit_session_rules

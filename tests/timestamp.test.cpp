@@ -7,6 +7,10 @@
 #include <cstdint>
 #include <string>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_timestamp {
+
 namespace {
 
 using livechat::format_timestamp;
@@ -162,3 +166,5 @@ TEST_CASE("to_system_time truncates to milliseconds", "[timestamp]") {
   const system_clock::time_point t{microseconds(1500999)};
   CHECK(livechat::to_system_time(t) == at(1500));
 }
+
+}  // namespace livechat_unit_timestamp

@@ -6,6 +6,10 @@
 #include <livechat/clock.hpp>
 #include <livechat/detail/token_bucket.hpp>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_token_bucket {
+
 using livechat::detail::token_rate;
 using bucket = livechat::detail::token_bucket<livechat::manual_clock::time_point>;
 using namespace std::chrono_literals;
@@ -94,3 +98,5 @@ TEST_CASE("token_bucket: works with any chrono time_point", "[token_bucket]") {
   CHECK_FALSE(b.try_take(steady::time_point{} + 50ms, rate));
   CHECK(b.try_take(steady::time_point{} + 100ms, rate));
 }
+
+}  // namespace livechat_unit_token_bucket

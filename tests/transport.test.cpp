@@ -11,6 +11,10 @@
 #include <string_view>
 #include <utility>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_transport {
+
 namespace {
 
 using livechat::server::is_connection_id_v;
@@ -117,8 +121,12 @@ class private_send {
 
 }  // namespace
 
+}  // namespace livechat_unit_transport
+
 // A named namespace: Clang warns about operators of internal linkage that
-// only unevaluated traits use.
+// only unevaluated traits use. It stays outside livechat_unit_transport
+// because the std::hash specializations below must be declared at a scope
+// that encloses std.
 namespace transport_test_ids {
 
 struct hashed_id {
@@ -147,32 +155,34 @@ struct id_with_bad_hash {
 
 }  // namespace transport_test_ids
 
+template <>
+struct std::hash<transport_test_ids::hashed_id> {
+  std::size_t operator()(const transport_test_ids::hashed_id& id) const noexcept { return std::hash<int>{}(id.v); }
+};
+template <>
+struct std::hash<transport_test_ids::id_without_equality> {
+  std::size_t operator()(const transport_test_ids::id_without_equality& id) const noexcept {
+    return std::hash<int>{}(id.v);
+  }
+};
+template <>
+struct std::hash<transport_test_ids::id_with_void_equality> {
+  std::size_t operator()(const transport_test_ids::id_with_void_equality& id) const noexcept {
+    return std::hash<int>{}(id.v);
+  }
+};
+template <>
+struct std::hash<transport_test_ids::id_with_bad_hash> {
+  std::string operator()(const transport_test_ids::id_with_bad_hash&) const { return {}; }  // not a size_t
+};
+
+namespace livechat_unit_transport {
+
 using transport_test_ids::hashed_id;
 using transport_test_ids::id_with_bad_hash;
 using transport_test_ids::id_with_void_equality;
 using transport_test_ids::id_without_equality;
 using transport_test_ids::id_without_hash;
-
-template <>
-struct std::hash<hashed_id> {
-  std::size_t operator()(const hashed_id& id) const noexcept { return std::hash<int>{}(id.v); }
-};
-template <>
-struct std::hash<id_without_equality> {
-  std::size_t operator()(const id_without_equality& id) const noexcept {
-    return std::hash<int>{}(id.v);
-  }
-};
-template <>
-struct std::hash<id_with_void_equality> {
-  std::size_t operator()(const id_with_void_equality& id) const noexcept {
-    return std::hash<int>{}(id.v);
-  }
-};
-template <>
-struct std::hash<id_with_bad_hash> {
-  std::string operator()(const id_with_bad_hash&) const { return {}; }  // not a size_t
-};
 
 namespace {
 
@@ -247,3 +257,5 @@ TEST_CASE("is_transport_v rejects a type missing any requirement", "[transport]"
     CHECK_FALSE(is_transport_v<good_transport*>);
   }
 }
+
+}  // namespace livechat_unit_transport

@@ -8,6 +8,10 @@
 #include <string>
 #include <vector>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_typing_tracker {
+
 namespace {
 
 using time_point = std::chrono::steady_clock::time_point;
@@ -159,3 +163,5 @@ TEST_CASE("typing_tracker rooms and users are independent", "[typing_tracker]") 
     CHECK(t.is_typing(room_a, "carol"));
   }
 }
+
+}  // namespace livechat_unit_typing_tracker

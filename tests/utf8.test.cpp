@@ -12,6 +12,10 @@
 
 #include <catch2/catch.hpp>
 
+// Named per file so that the unit tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_unit_utf8 {
+
 using livechat::detail::decode_utf8;
 using livechat::detail::invalid_code_point;
 using livechat::detail::is_printable_utf8;
@@ -190,3 +194,5 @@ TEST_CASE("utf8: utf8_length counts code points", "[utf8]") {
   for (int i = 0; i < 5000; ++i) long_text += "\xE3\x81\x82";
   CHECK(utf8_length(long_text) == 5000);
 }
+
+}  // namespace livechat_unit_utf8

@@ -29,6 +29,10 @@
 #include <thread>
 #include <unistd.h>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_attachments {
+
 using namespace livechat_itest;
 
 namespace {
@@ -301,3 +305,5 @@ TEST_CASE("attachments: livechat-client tail labels a file message", "[integrati
   CHECK(tail.stop() == 0);
 }
 #endif
+
+}  // namespace livechat_itest_attachments

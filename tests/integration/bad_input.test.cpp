@@ -14,6 +14,10 @@
 #include <optional>
 #include <string>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_bad_input {
+
 using namespace livechat_itest;
 using namespace std::chrono_literals;
 
@@ -259,3 +263,5 @@ TEST_CASE("authentication order and auth payload errors", "[integration]") {
     }
     check_alive(c);
 }
+
+}  // namespace livechat_itest_bad_input

@@ -30,6 +30,10 @@
 #include <unordered_map>
 #include <vector>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_churn {
+
 using namespace livechat_itest;
 using namespace std::chrono_literals;
 
@@ -334,3 +338,5 @@ TEST_CASE("churn: 10 rounds of 1,000 connections leave no descriptor, socket, ga
     INFO("server output (tail):\n" << tail(server.output_after_exit(), 3000));
     CHECK(exit_code == 0);
 }
+
+}  // namespace livechat_itest_churn

@@ -27,6 +27,10 @@
 #include <thread>
 #include <vector>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_client {
+
 using namespace livechat_itest;
 using namespace std::chrono_literals;
 
@@ -383,3 +387,5 @@ TEST_CASE("livechat-client: tail prints every acknowledged message exactly once 
                               << ms(done_at - t0) << " ms in all; " << duplicates
                               << " resend(s) answered as duplicates after the restart");
 }
+
+}  // namespace livechat_itest_client

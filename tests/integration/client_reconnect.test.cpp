@@ -44,6 +44,10 @@
 #include <livechat/websocketpp/client_transport.hpp>
 #include <livechat/websocketpp/periodic_timer.hpp>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_client_reconnect {
+
 using namespace livechat_itest;
 using namespace std::chrono_literals;
 
@@ -311,3 +315,5 @@ TEST_CASE("200 clients reconnecting after a server restart spread their attempts
   CHECK(static_cast<double>(jittered.due.peak_window) <= 0.6 * static_cast<double>(lockstep.due.peak_window));
   CHECK(static_cast<double>(jittered.due.peak_bucket) <= 0.6 * static_cast<double>(lockstep.due.peak_bucket));
 }
+
+}  // namespace livechat_itest_client_reconnect

@@ -27,6 +27,10 @@
 #include <thread>
 #include <vector>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_cluster {
+
 using namespace livechat_itest;
 
 namespace {
@@ -476,3 +480,5 @@ TEST_CASE("Cluster: Redis killed mid-traffic and restarted: nothing acknowledged
 }
 
 #endif
+
+}  // namespace livechat_itest_cluster

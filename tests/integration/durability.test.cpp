@@ -17,6 +17,10 @@
 #include <string>
 #include <thread>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_durability {
+
 using namespace livechat_itest;
 using namespace std::chrono_literals;
 
@@ -134,3 +138,5 @@ TEST_CASE("an unusable SQLite path is a clear startup error", "[integration][dur
   CHECK(r.exit_code == 1);
   CHECK(r.output.find("SQLite") != std::string::npos);
 }
+
+}  // namespace livechat_itest_durability

@@ -10,6 +10,10 @@
 
 #include <string>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_forwarded_for {
+
 using namespace livechat_server;
 
 namespace {
@@ -170,3 +174,5 @@ TEST_CASE("X-Forwarded-For: only from trusted peers, rightmost untrusted entry",
     CHECK(client_address("127.0.0.1", shorter, p).address == "203.0.113.1");
   }
 }
+
+}  // namespace livechat_itest_forwarded_for

@@ -33,6 +33,10 @@
 #include <string>
 #include <vector>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_hostile_input {
+
 using namespace livechat_itest;
 using namespace std::chrono_literals;
 
@@ -926,3 +930,5 @@ TEST_CASE("hostile input: auth_failed comes before close 4003 even when another 
     CHECK(answered == kTries);
     close_all({&writer, &busy});
 }
+
+}  // namespace livechat_itest_hostile_input

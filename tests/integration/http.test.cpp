@@ -17,6 +17,10 @@
 #include <system_error>
 #include <vector>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_http {
+
 using namespace livechat_itest;
 
 namespace {
@@ -356,3 +360,5 @@ TEST_CASE("HTTP: security headers on every response", "[integration][http]") {
         }
     }
 }
+
+}  // namespace livechat_itest_http

@@ -19,6 +19,10 @@
 #include <string>
 #include <vector>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_jwt {
+
 using namespace livechat_itest;
 using namespace std::chrono_literals;
 
@@ -321,3 +325,5 @@ TEST_CASE("no token and no secret ever appears in the server's output", "[integr
     CHECK(out.find("Authorization") == std::string::npos);
     CHECK(out.find("Bearer") == std::string::npos);
 }
+
+}  // namespace livechat_itest_jwt

@@ -12,6 +12,10 @@
 #include <string>
 #include <utility>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_lifecycle {
+
 using namespace livechat_itest;
 using namespace std::chrono_literals;
 
@@ -127,3 +131,5 @@ TEST_CASE("command-line flags", "[integration][flags]") {
         }
     }
 }
+
+}  // namespace livechat_itest_lifecycle

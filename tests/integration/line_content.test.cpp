@@ -33,6 +33,10 @@
 #include <thread>
 #include <vector>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_line_content {
+
 using namespace livechat_itest;
 
 namespace {
@@ -370,3 +374,5 @@ TEST_CASE("LINE rich messages: a download in flight holds upload memory", "[inte
 }
 
 #endif  // LIVECHAT_TEST_LINE_PUSH
+
+}  // namespace livechat_itest_line_content

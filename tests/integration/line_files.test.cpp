@@ -34,6 +34,10 @@
 #include <thread>
 #include <vector>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_line_files {
+
 using namespace livechat_itest;
 
 namespace {
@@ -434,3 +438,5 @@ TEST_CASE("LINE customers: without a token the customer is the user id", "[integ
 }
 
 #endif  // LIVECHAT_TEST_LINE_PUSH
+
+}  // namespace livechat_itest_line_files

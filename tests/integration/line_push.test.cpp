@@ -52,6 +52,10 @@
 #include <utility>
 #include <vector>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_line_push {
+
 using namespace std::chrono_literals;
 using livechat_server::line_push_client;
 using livechat_server::line_push_options;
@@ -1067,3 +1071,5 @@ TEST_CASE("livechat-server pushes through the proxy of its environment", "[integ
 }
 
 #endif  // LIVECHAT_TEST_LINE_PUSH && <openssl/ssl.h>
+
+}  // namespace livechat_itest_line_push

@@ -16,6 +16,10 @@
 
 #include <websocketpp/concurrency/none.hpp>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_log_sink {
+
 using namespace livechat_server::logging;
 using namespace std::chrono_literals;
 
@@ -178,3 +182,5 @@ TEST_CASE("log sink: the websocketpp logger policy forwards by channel", "[log]"
   CHECK(c.lines[0] == "level=warn event=websocketpp_error msg=\"handle_read_frame error: \\\"x\\\"\\n\"\n");
   CHECK(c.lines[1] == "level=error event=websocketpp_fatal msg=lost\n");
 }
+
+}  // namespace livechat_itest_log_sink

@@ -15,6 +15,10 @@
 #include <string>
 #include <vector>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_logging {
+
 using namespace livechat_itest;
 using namespace std::chrono_literals;
 
@@ -155,3 +159,5 @@ TEST_CASE("a flood of hostile handshakes and frames leaves a bounded log", "[int
   CHECK(lines.size() < static_cast<std::size_t>(kEach));
   REQUIRE(server.stop() == 0);
 }
+
+}  // namespace livechat_itest_logging

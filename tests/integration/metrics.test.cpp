@@ -17,6 +17,10 @@
 #include <thread>
 #include <vector>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_metrics {
+
 using namespace livechat_itest;
 using namespace std::chrono_literals;
 
@@ -226,3 +230,5 @@ TEST_CASE("metrics: answers HEAD and refuses other methods", "[integration][metr
     CHECK(post.status == 405);
     CHECK(Event::from_text(post.body).str("/error/code") == "method_not_allowed");
 }
+
+}  // namespace livechat_itest_metrics

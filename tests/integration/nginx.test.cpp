@@ -31,6 +31,10 @@
 #include <string>
 #include <vector>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_nginx {
+
 using namespace livechat_itest;
 
 namespace {
@@ -230,3 +234,5 @@ TEST_CASE("Behind nginx: upgrade, REST, a client moving between nodes, the cap p
 }
 
 #endif
+
+}  // namespace livechat_itest_nginx

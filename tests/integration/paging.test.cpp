@@ -15,6 +15,10 @@
 #include <string>
 #include <vector>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_paging {
+
 using namespace livechat_itest;
 using namespace std::chrono_literals;
 
@@ -233,3 +237,5 @@ TEST_CASE("a page of messages stops before 1 MiB (the issue's 500 x 5,000 U+0001
         CHECK(seen == range(1, 500));
     }
 }
+
+}  // namespace livechat_itest_paging

@@ -15,6 +15,10 @@
 #include <thread>
 #include <vector>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_policy {
+
 using namespace livechat_itest;
 using namespace std::chrono_literals;
 
@@ -306,3 +310,5 @@ TEST_CASE("policy and limit flags are listed and validated", "[integration][poli
         CHECK(r.output.find("--soft-unsent-bytes") == std::string::npos);
     }
 }
+
+}  // namespace livechat_itest_policy

@@ -21,6 +21,10 @@
 #include <thread>
 #include <vector>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_postgresql {
+
 using namespace livechat_itest;
 
 namespace {
@@ -157,3 +161,5 @@ TEST_CASE("PostgreSQL store: two servers share seqs, dedupe, claims and history"
 }
 
 #endif
+
+}  // namespace livechat_itest_postgresql

@@ -17,6 +17,10 @@
 #include <string>
 #include <vector>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_rate_limit {
+
 using namespace livechat_itest;
 using namespace std::chrono_literals;
 
@@ -133,3 +137,5 @@ TEST_CASE("livechat-client paced above the server's limit stores every message e
         ++refusals;
     WARN(n << " messages stored once in " << took.count() << " ms; " << refusals << " frames refused");
 }
+
+}  // namespace livechat_itest_rate_limit

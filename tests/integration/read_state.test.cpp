@@ -14,6 +14,10 @@
 #include <string>
 #include <vector>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_read_state {
+
 using namespace livechat_itest;
 
 namespace {
@@ -154,3 +158,5 @@ TEST_CASE("REST history pages back with before_seq, each message once", "[integr
     page = get_ok(port, path + "&before_seq=100", "alice");  // beyond the end: the latest
     CHECK(seqs(page) == std::vector<long>{5, 6, 7});
 }
+
+}  // namespace livechat_itest_read_state

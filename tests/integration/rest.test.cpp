@@ -15,6 +15,10 @@
 #include <thread>
 #include <vector>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_rest {
+
 using namespace livechat_itest;
 using namespace std::chrono_literals;
 
@@ -393,3 +397,5 @@ TEST_CASE("REST: with the default limits a burst of posts is cut at the connecti
         if (e.type() == "conversation_activity") ++activity;
     CHECK(activity == accepted);
 }
+
+}  // namespace livechat_itest_rest

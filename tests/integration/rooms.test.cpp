@@ -18,6 +18,10 @@
 #include <thread>
 #include <vector>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_rooms {
+
 using namespace livechat_itest;
 using namespace std::chrono_literals;
 
@@ -368,3 +372,5 @@ TEST_CASE("more than 100 refused frames within 10 s close with 1008", "[integrat
     }
     CHECK(c.closed_with() == 1008);
 }
+
+}  // namespace livechat_itest_rooms

@@ -16,6 +16,10 @@
 #include <thread>
 #include <vector>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_server {
+
 using namespace livechat_itest;
 using namespace std::chrono_literals;
 
@@ -425,3 +429,5 @@ TEST_CASE("full operator flow with dev auth", "[integration]") {
     // alice A watches no inbox: presence is not pushed to everyone.
     CHECK(count_type(alice_a.sync(), "presence_diff") == 0);
 }
+
+}  // namespace livechat_itest_server

@@ -30,6 +30,10 @@
 #include <thread>
 #include <vector>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_shutdown {
+
 using namespace livechat_itest;
 using namespace std::chrono_literals;
 
@@ -298,3 +302,5 @@ TEST_CASE("during shutdown the listener is closed and a late upgrade gets 503", 
     CHECK(*code == 0);
     CHECK(elapsed < 5000ms);
 }
+
+}  // namespace livechat_itest_shutdown

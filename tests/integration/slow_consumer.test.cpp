@@ -34,6 +34,10 @@
 #include <string>
 #include <vector>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_slow_consumer {
+
 using namespace livechat_itest;
 using namespace std::chrono_literals;
 
@@ -342,3 +346,5 @@ TEST_CASE("slow consumer: closed with 1013 while 50 receivers get all 3,000 mess
     INFO("server output (tail):\n" << tail(server.output_after_exit(), 3000));
     CHECK(exit_code == 0);
 }
+
+}  // namespace livechat_itest_slow_consumer

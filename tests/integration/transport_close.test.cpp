@@ -26,6 +26,10 @@
 #include <sstream>
 #include <thread>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_transport_close {
+
 using namespace livechat_itest;
 using namespace std::chrono_literals;
 
@@ -323,3 +327,5 @@ TEST_CASE("Close 1013 reaches a slow consumer that keeps sending", "[integration
     CHECK(all_closed.load());
     check_all(results, 1013, "slow consumer");
 }
+
+}  // namespace livechat_itest_transport_close

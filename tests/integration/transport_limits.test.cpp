@@ -14,6 +14,10 @@
 #include <sstream>
 #include <thread>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_transport_limits {
+
 using namespace livechat_itest;
 using namespace std::chrono_literals;
 
@@ -394,3 +398,5 @@ TEST_CASE("A ping flood from a client that never reads does not grow the server"
     if (!kAddressSanitizer) CHECK(rss_after - rss_before < 8 * 1024);
     CHECK(server.stop() == 0);
 }
+
+}  // namespace livechat_itest_transport_limits

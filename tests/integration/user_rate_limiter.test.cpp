@@ -13,6 +13,10 @@
 #include <cstddef>
 #include <string>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_user_rate_limiter {
+
 using livechat_server::user_rate_limiter;
 using namespace std::chrono_literals;
 
@@ -60,3 +64,5 @@ TEST_CASE("user_rate_limiter: many user ids never grow the table beyond its boun
     CHECK(limiter.acquire("late", t0 + 3s) == 0);
     CHECK(limiter.size() == 1);
 }
+
+}  // namespace livechat_itest_user_rate_limiter

@@ -22,6 +22,10 @@
 #include <string>
 #include <vector>
 
+// Named per file so that the tests can be compiled as one unit
+// (LIVECHAT_TEST_UNITY): no two files' helpers collide.
+namespace livechat_itest_webhook {
+
 using namespace livechat_itest;
 using namespace std::chrono_literals;
 
@@ -428,3 +432,5 @@ TEST_CASE("webhook: a text event without webhookEventId is skipped, also when re
     const HttpResponse m = http_get(port, "/metrics");
     CHECK(m.body.find("livechat_webhook_events_total{result=\"skipped\"} 4") != std::string::npos);
 }
+
+}  // namespace livechat_itest_webhook
