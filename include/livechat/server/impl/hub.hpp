@@ -439,8 +439,10 @@ inline void hub<Transport, Clock>::forget(connection& c) {
     if (typing_.stop_if(room, user, &c))
       to_room(room, make(server_events::typing{room, user, c.who.name, false}), nullptr,
               droppable::yes);
-    if (out.last_of_user)
+    if (out.last_of_user) {
+      if (link_ != nullptr) link_->local_member(room, user, c.who.name, false);
       to_room(room, make(server_events::operator_left{room, user, c.who.name}), nullptr);
+    }
   }
   announce_presence(presence_.disconnect(user));
 }
