@@ -520,7 +520,7 @@ TEST_CASE("Cluster: a room's other events never overtake, on another node, the m
   CHECK(c.stop() == 0);
 }
 
-TEST_CASE("Cluster: conversation_update.members lists the members on every node; a SIGKILLed node's leave within the lease + 1 s",
+TEST_CASE("Cluster: conversation_update.members lists the members on every node, and a SIGKILLed node's leave within the lease + 1 s",
           "[integration][cluster]") {
   cluster_env env = make_env();
   constexpr int ttl_ms = 1000;
