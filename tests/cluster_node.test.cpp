@@ -459,3 +459,40 @@ TEST_CASE("cluster node: conversation_update.members lists every node's members,
   c.b.join(3);
   CHECK(members_in(c.b.frames(3)) == "bob ");
 }
+
+TEST_CASE("cluster node: on the writer's node too, a room's events follow the message sent before them",
+          "[cluster_node]") {
+  cluster c;
+  c.a.login(1, "alice");
+  c.a.join(1);
+  c.a.login(2, "anna");
+  c.a.join(2);
+  c.b.login(3, "bob");
+  c.b.join(3);
+  c.pump();
+  c.a.frames(2);
+  // Alice's message ends her typing: anna gets the message, then the end
+  // of the indicator, as from one server (the message waits for its
+  // commit; the typing event, sent in the same call, must not pass it).
+  c.a.send(1, R"({"type":"typing_start","payload":{"room":")" + room + R"("}})");
+  CHECK(types_of(c.a.frames(2)) == std::vector<std::string>{"typing"});
+  c.a.say(1, "one");
+  CHECK(types_of(c.a.frames(2)) == std::vector<std::string>{"new_message 1", "typing"});
+  c.pump();
+  c.b.frames(3);
+
+  // Bob's message 2 never reaches A: A holds alice's 3, and her claim
+  // waits behind it on A as well.
+  c.b.say(3, "lost on the way to A");
+  c.pump([](const memory_broker::delivery& d) { return !(d.to == "a" && is_room_message(d)); });
+  c.a.frames(2);
+  c.b.frames(3);
+  c.a.say(1, "three");
+  c.a.send(1, R"({"type":"claim_session","payload":{"room":")" + room + R"("}})");
+  CHECK(types_of(c.a.frames(2)).empty());
+  c.tick(200ms);
+  CHECK(types_of(c.a.frames(2)) ==
+        std::vector<std::string>{"new_message 2", "new_message 3", "session_claimed"});
+  c.pump();
+  CHECK(types_of(c.b.frames(3)) == std::vector<std::string>{"new_message 3", "session_claimed"});
+}

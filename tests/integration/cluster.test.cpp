@@ -474,7 +474,7 @@ TEST_CASE("Cluster: Redis killed mid-traffic and restarted: nothing acknowledged
 
 #if defined(LIVECHAT_TEST_CLUSTER)
 
-TEST_CASE("Cluster: a room's other events never overtake, on another node, the message sent before them",
+TEST_CASE("Cluster: a room's other events never overtake the message sent before them, on the writer's node or another",
           "[integration][cluster]") {
   cluster_env env = make_env();
   ServerProcess a(node_args(env, "node-a"));
@@ -482,13 +482,15 @@ TEST_CASE("Cluster: a room's other events never overtake, on another node, the m
   // A third node on the same store without the broker: its messages reach
   // A and B only through the store, when their gap wait (150 ms) is over.
   ServerProcess c({"--store", env.pg->uri(env.schema), "--log-level", "warn"});
-  WsClient writer("writer"), reader("reader"), unheard("unheard");
+  WsClient writer("writer"), peer("peer"), reader("reader"), unheard("unheard");
   writer.login(a.port(), "op-a");
+  peer.login(a.port(), "peer-a");  // on the writer's node
   reader.login(b.port(), "reader-b");
   unheard.login(c.port(), "op-c");
-  for (WsClient* m : {&writer, &reader, &unheard}) join(*m);
+  for (WsClient* m : {&writer, &peer, &reader, &unheard}) join(*m);
   REQUIRE(writer.send("claim_session", "{\"room\":\"" + kRoom + "\"}"));
   REQUIRE(reader.wait_for("session_claimed").str("/payload/session/claimed_by/user_id") == "op-a");
+  REQUIRE(peer.wait_for("session_claimed").str("/payload/session/claimed_by/user_id") == "op-a");
 
   // seq 1 from C (never published), then A's seq 2, A's typing and the
   // close at once: on one server the reader gets 1, 2, typing, closed.
@@ -497,20 +499,27 @@ TEST_CASE("Cluster: a room's other events never overtake, on another node, the m
   REQUIRE(writer.send("send_message", "{\"room\":\"" + kRoom + "\",\"text\":\"last words\"}"));
   REQUIRE(writer.send("typing_start", "{\"room\":\"" + kRoom + "\"}"));
   REQUIRE(writer.send("close_session", "{\"room\":\"" + kRoom + "\"}"));
-  std::vector<std::string> got;
-  for (int i = 0; i < 100; ++i) {
-    std::optional<Event> e = reader.next(Millis(5000));
-    if (!e) break;
-    if (e->type() == "new_message")
-      got.push_back("new_message " + e->json("/payload/message/seq"));
-    else if (e->type() == "typing" || e->type() == "session_closed")
-      got.push_back(e->type());
-    if (e->type() == "session_closed") break;
+  auto order_of = [](WsClient& m) {
+    std::vector<std::string> got;
+    for (int i = 0; i < 100; ++i) {
+      std::optional<Event> e = m.next(Millis(5000));
+      if (!e) break;
+      if (e->type() == "new_message")
+        got.push_back("new_message " + e->json("/payload/message/seq"));
+      else if (e->type() == "typing" || e->type() == "session_closed")
+        got.push_back(e->type());
+      if (e->type() == "session_closed") break;
+    }
+    return got;
+  };
+  const std::vector<std::string> expected{"new_message 1", "new_message 2", "typing", "session_closed"};
+  for (WsClient* m : {&reader, &peer}) {  // on the other node, and on the writer's
+    const std::vector<std::string> got = order_of(*m);
+    std::string seen;
+    for (const auto& g : got) seen += g + ", ";
+    INFO(m->name() << " got: " << seen);
+    CHECK(got == expected);
   }
-  std::string seen;
-  for (const auto& g : got) seen += g + ", ";
-  INFO("reader on node B got: " << seen);
-  CHECK(got == std::vector<std::string>{"new_message 1", "new_message 2", "typing", "session_closed"});
   const std::string m = http_get(b.port(), "/metrics").body;
   const std::size_t at = m.find("\nlivechat_cluster_events_held_total ");
   REQUIRE(at != std::string::npos);

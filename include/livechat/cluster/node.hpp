@@ -135,7 +135,16 @@ class node final : public server::cluster_link {
         mark = std::max(mark, e.seq);
       }
     }
-    if (!message) return false;
+    if (!message) {
+      if (e.local) {  // this node's members get it after the message it follows, too
+        if (sequencer_.tracked(e.room))
+          sequenced(e.room, sequencer_.offer_event(e.room, seq, item{e.frame, e.except, e.to}, clock_.now()));
+        else
+          deliver(e.to, e.room, e.frame, e.except);
+        schedule_flush();
+      }
+      return false;
+    }
     auto out = sequencer_.offer(e.room, e.seq, item{e.frame, e.except, e.to}, clock_.now());
     // Next in line with nothing waiting: the hub sends it in this turn (the
     // common case, one node's own message). Else it joins the queue.
@@ -146,6 +155,10 @@ class node final : public server::cluster_link {
   }
 
   void flush_committed() override { bus_.flush(); }
+
+  bool holding(const std::string& room) const override {
+    return sequencer_.held(room) != 0 || sequencer_.waiting(room) != 0;
+  }
 
   void joined(const std::string& room, std::uint64_t last_seq) override {
     if (sequencer_.tracked(room)) return;
@@ -361,7 +374,7 @@ class node final : public server::cluster_link {
     for (auto& d : out) {
       if (!d.message) {  // an event that may have waited for a message
         stats_.events_held += d.held ? 1 : 0;
-        deliver(d.item.to, room, std::move(d.item.frame));
+        deliver(d.item.to, room, std::move(d.item.frame), std::move(d.item.except));
         continue;
       }
       if (d.held) {

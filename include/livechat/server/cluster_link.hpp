@@ -32,7 +32,8 @@ struct cluster_event {
   std::string room;            ///< the room the event is about (empty: none)
   std::uint64_t seq = 0;       ///< `message` only
   payload_ptr frame;
-  std::string except;          ///< `message`: the sender's connection (its public id), on this node
+  std::string except;          ///< not to this connection (its public id), on this node
+  bool local = false;          ///< not `message`: the link delivers it to this node's audience too
 };
 
 /// The hub's side of a cluster.
@@ -52,7 +53,9 @@ struct cluster_event {
 /// order): when it is next in line and nothing waits before it, the link
 /// answers true and the hub delivers it to the room at once, in the same
 /// turn; otherwise the link delivers it later, through
-/// `deliver_from_cluster`.
+/// `deliver_from_cluster`. An event of a room whose message is on its way
+/// here (in the same batch, or `holding`) comes with `local`: the hub has
+/// not delivered it, the link does, after that message.
 class cluster_link {
  public:
   virtual ~cluster_link() = default;
@@ -65,6 +68,9 @@ class cluster_link {
   /// the other nodes now: the hub calls this after a commit's events and
   /// before that commit's local sends, which would otherwise all go first.
   virtual void flush_committed() {}
+
+  /// True while a message of `room` waits here for an earlier seq.
+  virtual bool holding(const std::string& /*room*/) const { return false; }
 
   /// A local connection joined `room`, whose history it was shown up to
   /// `last_seq`: subscribe to the room, if not yet.
