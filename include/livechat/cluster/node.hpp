@@ -493,9 +493,16 @@ class node final : public server::cluster_link {
   }
 
   void end_typing(const typist& t) {
-    deliver(server::cluster_audience::typing, t.room,
-            std::make_shared<const std::string>(encode(
-                server_events::typing{t.room, t.user_id, t.name, false}, clock_.system_now())));
+    auto frame = std::make_shared<const std::string>(
+        encode(server_events::typing{t.room, t.user_id, t.name, false}, clock_.system_now()));
+    // Behind the typist's own events still waiting there (its typing_start
+    // among them), never before.
+    if (sequencer_.tracked(t.room))
+      sequenced(t.room, sequencer_.offer_event(t.room, 0,
+                                               item{std::move(frame), {}, server::cluster_audience::typing},
+                                               clock_.now()));
+    else
+      deliver(server::cluster_audience::typing, t.room, std::move(frame));
   }
 
   void end_typists_of(const std::string& origin) {
