@@ -363,4 +363,142 @@ TEST_CASE("cluster node: inbox events reach the watchers of a node whose writer 
   CHECK(count(outside, "new_message") == 0);
 }
 
+namespace {
+
+/// The frame types `frames` holds, new_message with its seq ("new_message 2").
+std::vector<std::string> types_of(const std::vector<std::string>& frames) {
+  std::vector<std::string> out;
+  for (const auto& f : frames) {
+    rapidjson::Document d;
+    d.Parse(f.c_str());
+    std::string t = d["type"].GetString();
+    if (t == "new_message") t += " " + std::to_string(d["payload"]["message"]["seq"].GetUint64());
+    out.push_back(t);
+  }
+  return out;
+}
+
+/// conversation_update.members of the last conversation_update in `frames`.
+std::string members_in(const std::vector<std::string>& frames) {
+  std::string out = "(none)";
+  for (const auto& f : frames) {
+    rapidjson::Document d;
+    d.Parse(f.c_str());
+    if (std::string(d["type"].GetString()) != "conversation_update") continue;
+    out.clear();
+    for (const auto& m : d["payload"]["members"].GetArray()) out += std::string(m["user_id"].GetString()) + " ";
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("cluster node: a room's other events wait on the other node for the message sent before them",
+          "[cluster_node]") {
+  cluster c;
+  c.a.login(1, "alice");
+  c.a.join(1);
+  c.b.login(3, "bob");
+  c.b.join(3);
+  c.pump();
+  c.b.frames(3);
+  c.a.say(1, "lost");
+  c.pump([](const memory_broker::delivery& d) { return !is_room_message(d); });  // seq 1 never arrives
+  // On one server bob would get 2, then the claim, then the typing.
+  c.a.say(1, "kept");
+  c.a.send(1, R"({"type":"claim_session","payload":{"room":")" + room + R"("}})");
+  c.a.send(1, R"({"type":"typing_start","payload":{"room":")" + room + R"("}})");
+  c.pump();
+  CHECK(types_of(c.b.frames(3)).empty());  // all wait for 1
+  c.tick(200ms);                           // past gap_wait: 1 is read from the store
+  CHECK(types_of(c.b.frames(3)) ==
+        std::vector<std::string>{"new_message 1", "new_message 2", "session_claimed", "typing"});
+  CHECK(c.b.node.stats().events_held == 2);
+  // Nothing missing: the next ones go at once, still in order.
+  c.a.say(1, "three");
+  c.a.send(1, R"({"type":"close_session","payload":{"room":")" + room + R"("}})");
+  c.pump();
+  // (the message ends alice's typing)
+  CHECK(types_of(c.b.frames(3)) == std::vector<std::string>{"new_message 3", "typing", "session_closed"});
+}
+
+TEST_CASE("cluster node: conversation_update.members lists every node's members, and a silent node's go with its lease",
+          "[cluster_node]") {
+  cluster c;
+  c.a.login(1, "alice");
+  c.a.join(1);
+  c.a.login(2, "anna");
+  c.a.join(2);
+  c.a.login(4, "anna");  // a second tab of anna's: she is listed once
+  c.a.join(4);
+  c.b.login(3, "bob");
+  c.b.login(5, "anna");  // and anna on B too
+  c.b.join(5);
+  c.pump();
+  c.b.join(3);
+  CHECK(members_in(c.b.frames(3)) == "alice anna bob ");
+  c.pump();
+  c.a.join(1);  // answered on A: B's members too
+  CHECK(members_in(c.a.frames(1)) == "alice anna bob ");
+
+  // Alice leaves the room on A; anna closes one tab there (still a member).
+  c.a.send(1, R"({"type":"leave_room","payload":{"room":")" + room + R"("}})");
+  c.a.hub.on_close(4);
+  c.pump();
+  c.b.join(3);
+  CHECK(members_in(c.b.frames(3)) == "anna bob ");
+  // Anna leaves on B: A still has her.
+  c.b.hub.on_close(5);
+  c.pump();
+  c.b.join(3);
+  CHECK(members_in(c.b.frames(3)) == "anna bob ");
+
+  // A goes silent: after the lease, B lists its own members only.
+  for (int i = 0; i < 16; ++i) {
+    c.clock.advance(100ms);
+    c.b.hub.tick(c.clock.now());
+    c.b.node.tick();
+    c.b.settle();
+  }
+  c.b.join(3);
+  CHECK(members_in(c.b.frames(3)) == "bob ");
+}
+
+TEST_CASE("cluster node: on the writer's node too, a room's events follow the message sent before them",
+          "[cluster_node]") {
+  cluster c;
+  c.a.login(1, "alice");
+  c.a.join(1);
+  c.a.login(2, "anna");
+  c.a.join(2);
+  c.b.login(3, "bob");
+  c.b.join(3);
+  c.pump();
+  c.a.frames(2);
+  // Alice's message ends her typing: anna gets the message, then the end
+  // of the indicator, as from one server (the message waits for its
+  // commit; the typing event, sent in the same call, must not pass it).
+  c.a.send(1, R"({"type":"typing_start","payload":{"room":")" + room + R"("}})");
+  CHECK(types_of(c.a.frames(2)) == std::vector<std::string>{"typing"});
+  c.a.say(1, "one");
+  CHECK(types_of(c.a.frames(2)) == std::vector<std::string>{"new_message 1", "typing"});
+  c.pump();
+  c.b.frames(3);
+
+  // Bob's message 2 never reaches A: A holds alice's 3, and her claim
+  // waits behind it on A as well.
+  c.b.say(3, "lost on the way to A");
+  c.pump([](const memory_broker::delivery& d) { return !(d.to == "a" && is_room_message(d)); });
+  c.a.frames(2);
+  c.b.frames(3);
+  c.a.say(1, "three");
+  c.a.send(1, R"({"type":"claim_session","payload":{"room":")" + room + R"("}})");
+  CHECK(types_of(c.a.frames(2)).empty());
+  c.tick(200ms);
+  CHECK(types_of(c.a.frames(2)) ==
+        std::vector<std::string>{"new_message 2", "new_message 3", "session_claimed"});
+  c.pump();
+  CHECK(types_of(c.b.frames(3)) == std::vector<std::string>{"new_message 3", "session_claimed"});
+}
+
 }  // namespace livechat_unit_cluster_node

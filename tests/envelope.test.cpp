@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <vector>
 
 #include <livechat/cluster/envelope.hpp>
 
@@ -62,6 +63,24 @@ TEST_CASE("cluster envelope: presence records", "[envelope]") {
   CHECK_FALSE(decode_presence(R"({"v":1,"node":"n","op":"set","users":[["a","x",-1]]})"));
   CHECK_FALSE(decode_presence(R"({"v":1,"node":"n","op":"set","users":[["a","x",5]]})", 10, 4));
   CHECK_FALSE(decode_presence(R"({"v":1,"node":"n","op":"set","users":[["a","x",1],["b","y",1]]})", 1));
+}
+
+TEST_CASE("cluster envelope: presence entries name their rooms", "[envelope]") {
+  presence_record p{"node-b", presence_op::set, {{"alice", "Alice", 2, {"conversation:x", "conversation:y"}}}};
+  const std::string encoded = encode_presence(p);
+  CHECK(encoded.find(R"(["alice","Alice",2,["conversation:x","conversation:y"]])") != std::string::npos);
+  auto r = decode_presence(encoded);
+  REQUIRE(r);
+  REQUIRE(r->users.size() == 1);
+  CHECK(r->users[0].rooms == std::vector<std::string>{"conversation:x", "conversation:y"});
+  // No rooms: left out, as before.
+  CHECK(encode_presence({"n", presence_op::set, {{"bob", "Bob", 1}}}).find(R"(["bob","Bob",1])") !=
+        std::string::npos);
+  CHECK_FALSE(decode_presence(R"({"v":1,"node":"n","op":"set","users":[["a","x",1,["not a room"]]]})"));
+  CHECK_FALSE(decode_presence(R"({"v":1,"node":"n","op":"set","users":[["a","x",1,"conversation:x"]]})"));
+  CHECK_FALSE(decode_presence(R"({"v":1,"node":"n","op":"set","users":[["a","x",1,[],5]]})"));
+  CHECK_FALSE(decode_presence(
+      R"({"v":1,"node":"n","op":"set","users":[["a","x",1,["conversation:x","conversation:y"]]]})", 10, 10, 1));
 }
 
 }  // namespace livechat_unit_envelope

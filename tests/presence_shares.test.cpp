@@ -50,4 +50,40 @@ TEST_CASE("presence_shares: deltas per change, whole shares, leases", "[presence
   CHECK(p.drop("a").empty());
 }
 
+TEST_CASE("presence_shares: the rooms the other nodes' users are in, gone with their node",
+          "[presence_shares]") {
+  livechat::cluster::presence_shares<time_point> p;
+  const time_point t0{};
+  const std::string x = "conversation:x", y = "conversation:y";
+  auto members = [&](const std::string& room) {
+    std::string out;
+    for (const auto& [id, name] : p.members(room)) out += id + ":" + name + " ";
+    return out;
+  };
+  p.set("a", {"alice", "Alice", 1, {y, x, x}}, t0);
+  p.set("b", {"alice", "Alice", 1, {x}}, t0);
+  p.set("b", {"bob", "Bob", 2, {x}}, t0);
+  CHECK(members(x) == "alice:Alice bob:Bob ");
+  CHECK(members(y) == "alice:Alice ");
+  CHECK(members("conversation:z").empty());
+  // Alice leaves y on A: no presence change, one membership change.
+  CHECK(str(p.set("a", {"alice", "Alice", 1, {x}}, t0)).empty());
+  CHECK(members(y).empty());
+  CHECK(p.room_count() == 1);
+  // B's whole share without bob: bob leaves x too.
+  CHECK(str(p.replace("b", {{"alice", "Alice", 1, {x}}}, t0 + 1ms)) == "bob-2 ");
+  CHECK(members(x) == "alice:Alice ");
+  // A's lease runs out: alice stays in x through B until B says bye.
+  p.expire(t0 + 1000ms, 1000ms);
+  CHECK_FALSE(p.knows("a"));
+  CHECK(members(x) == "alice:Alice ");
+  p.drop("b");
+  CHECK(members(x).empty());
+  CHECK(p.room_count() == 0);
+  // A user whose count drops to 0 leaves every room.
+  p.set("c", {"carol", "Carol", 1, {x, y}}, t0);
+  p.set("c", {"carol", "Carol", 0, {x, y}}, t0);
+  CHECK(p.room_count() == 0);
+}
+
 }  // namespace livechat_unit_presence_shares

@@ -150,6 +150,8 @@ class cluster_member {
             s.filled_messages);
     counter("livechat_cluster_duplicates_total", "Messages received again and not delivered again.",
             s.duplicates);
+    counter("livechat_cluster_events_held_total",
+            "Other room events that waited for the message they were sent after.", s.events_held);
     counter("livechat_presence_lease_renewals_total", "Renewals of this node's presence lease.",
             s.lease_renewals);
     counter("livechat_presence_nodes_expired_total", "Nodes whose presence lease ran out.", s.nodes_expired);

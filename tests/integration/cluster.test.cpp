@@ -481,4 +481,105 @@ TEST_CASE("Cluster: Redis killed mid-traffic and restarted: nothing acknowledged
 
 #endif
 
+#if defined(LIVECHAT_TEST_CLUSTER)
+
+TEST_CASE("Cluster: a room's other events never overtake the message sent before them, on the writer's node or another",
+          "[integration][cluster]") {
+  cluster_env env = make_env();
+  ServerProcess a(node_args(env, "node-a"));
+  ServerProcess b(node_args(env, "node-b"));
+  // A third node on the same store without the broker: its messages reach
+  // A and B only through the store, when their gap wait (150 ms) is over.
+  ServerProcess c({"--store", env.pg->uri(env.schema), "--log-level", "warn"});
+  WsClient writer("writer"), peer("peer"), reader("reader"), unheard("unheard");
+  writer.login(a.port(), "op-a");
+  peer.login(a.port(), "peer-a");  // on the writer's node
+  reader.login(b.port(), "reader-b");
+  unheard.login(c.port(), "op-c");
+  for (WsClient* m : {&writer, &peer, &reader, &unheard}) join(*m);
+  REQUIRE(writer.send("claim_session", "{\"room\":\"" + kRoom + "\"}"));
+  REQUIRE(reader.wait_for("session_claimed").str("/payload/session/claimed_by/user_id") == "op-a");
+  REQUIRE(peer.wait_for("session_claimed").str("/payload/session/claimed_by/user_id") == "op-a");
+
+  // seq 1 from C (never published), then A's seq 2, A's typing and the
+  // close at once: on one server the reader gets 1, 2, typing, closed.
+  REQUIRE(unheard.send("send_message", "{\"room\":\"" + kRoom + "\",\"text\":\"unheard\"}"));
+  REQUIRE(unheard.wait_for("message_sent").json("/payload/message/seq") == "1");
+  REQUIRE(writer.send("send_message", "{\"room\":\"" + kRoom + "\",\"text\":\"last words\"}"));
+  REQUIRE(writer.send("typing_start", "{\"room\":\"" + kRoom + "\"}"));
+  REQUIRE(writer.send("close_session", "{\"room\":\"" + kRoom + "\"}"));
+  auto order_of = [](WsClient& m) {
+    std::vector<std::string> got;
+    for (int i = 0; i < 100; ++i) {
+      std::optional<Event> e = m.next(Millis(5000));
+      if (!e) break;
+      if (e->type() == "new_message")
+        got.push_back("new_message " + e->json("/payload/message/seq"));
+      else if (e->type() == "typing" || e->type() == "session_closed")
+        got.push_back(e->type());
+      if (e->type() == "session_closed") break;
+    }
+    return got;
+  };
+  const std::vector<std::string> expected{"new_message 1", "new_message 2", "typing", "session_closed"};
+  for (WsClient* m : {&reader, &peer}) {  // on the other node, and on the writer's
+    const std::vector<std::string> got = order_of(*m);
+    std::string seen;
+    for (const auto& g : got) seen += g + ", ";
+    INFO(m->name() << " got: " << seen);
+    CHECK(got == expected);
+  }
+  const std::string m = http_get(b.port(), "/metrics").body;
+  const std::size_t at = m.find("\nlivechat_cluster_events_held_total ");
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stol(m.substr(at + 36)) >= 2);  // the typing and the close waited
+  CHECK(a.stop() == 0);
+  CHECK(b.stop() == 0);
+  CHECK(c.stop() == 0);
+}
+
+TEST_CASE("Cluster: conversation_update.members lists the members on every node, and a SIGKILLed node's leave within the lease + 1 s",
+          "[integration][cluster]") {
+  cluster_env env = make_env();
+  constexpr int ttl_ms = 1000;
+  ServerProcess a(node_args(env, "node-a", ttl_ms));
+  ServerProcess b(node_args(env, "node-b", ttl_ms));
+  WsClient on_a("on-a"), on_b("on-b");
+  on_a.login(a.port(), "alice");
+  join(on_a);
+  on_b.login(b.port(), "bob");
+  join(on_b);
+  // A join (or a join again) answered on each node lists the room's members.
+  auto members = [](WsClient& c) {
+    REQUIRE(c.send("join_room", "{\"room\":\"" + kRoom + "\"}"));
+    Event u = c.wait_for("conversation_update");
+    std::string out;
+    for (long i = 0; i < u.size("/payload/members"); ++i)
+      out += u.str("/payload/members/" + std::to_string(i) + "/user_id") + " ";
+    return out;
+  };
+  std::string got;
+  CHECK(eventually([&] { return (got = members(on_b)) == "alice bob "; }, Millis(2000)));
+  INFO("node B lists " << got);
+  CHECK(eventually([&] { return (got = members(on_a)) == "alice bob "; }, Millis(2000)));
+  INFO("node A lists " << got);
+  // Alice leaves the room: gone from B's list too.
+  REQUIRE(on_a.send("leave_room", "{\"room\":\"" + kRoom + "\"}"));
+  on_a.wait_for("room_left");
+  CHECK(eventually([&] { return (got = members(on_b)) == "bob "; }, Millis(2000)));
+  join(on_a);
+  CHECK(eventually([&] { return (got = members(on_b)) == "alice bob "; }, Millis(2000)));
+
+  const auto killed_at = Clock::now();
+  REQUIRE(a.signal(SIGKILL));
+  REQUIRE(a.wait_exit(Millis(5000)).has_value());
+  CHECK(eventually([&] { return (got = members(on_b)) == "bob "; }, Millis(ttl_ms + 1000)));
+  const auto took = std::chrono::duration_cast<Millis>(Clock::now() - killed_at).count();
+  INFO("after " << took << " ms node B lists " << got);
+  CHECK(took <= ttl_ms + 1000);
+  CHECK(b.stop() == 0);
+}
+
+#endif
+
 }  // namespace livechat_itest_cluster

@@ -9,9 +9,13 @@
 //   lc1\n<origin node>\n<audience>\n<seq>\n<room>\n<frame bytes>
 //
 // (a `message` record without frame bytes is a mark: seq exists, read it
-// from the store).
+// from the store). For every other record <seq> is the room's newest seq
+// the publisher knew committed when it emitted the event (0: none): the
+// receiver delivers the event only after that message, as one server
+// would (room_sequencer.hpp).
 // Presence is small JSON on its own channel: {"v":1,"node":N,"op":OP,
-// "users":[[user_id,name,connections],...]}; OP is `hello` (a node that
+// "users":[[user_id,name,connections,[room,...]],...]} (the rooms the user
+// is a member of on that node; left out when none); OP is `hello` (a node that
 // (re)joined asks the others for their shares), `share` (a node's whole
 // share: its renewal), `set` (one or more users changed) or `bye`.
 // Everything that arrives is checked: a malformed record is dropped, never
@@ -28,6 +32,7 @@
 
 #include <livechat/cluster/presence_shares.hpp>
 #include <livechat/protocol/detail/json_writer.hpp>
+#include <livechat/protocol/room_name.hpp>
 #include <livechat/server/cluster_link.hpp>
 
 namespace livechat::cluster {
@@ -128,6 +133,11 @@ inline std::string encode_presence(const presence_record& p) {
     livechat::detail::write_string(w, u.user_id);
     livechat::detail::write_string(w, u.name);
     w.Uint(u.connections);
+    if (!u.rooms.empty()) {
+      w.StartArray();
+      for (const auto& room : u.rooms) livechat::detail::write_string(w, room);
+      w.EndArray();
+    }
     w.EndArray();
   }
   w.EndArray();
@@ -136,10 +146,12 @@ inline std::string encode_presence(const presence_record& p) {
 }
 
 /// nullopt for a malformed record. At most `max_users` entries, each
-/// count at most `max_connections` (what one node can hold).
+/// count at most `max_connections` (what one node can hold), each with at
+/// most `max_rooms` valid room names.
 inline std::optional<presence_record> decode_presence(std::string_view in,
                                                       std::size_t max_users = 1'000'000,
-                                                      std::uint32_t max_connections = 1'000'000) {
+                                                      std::uint32_t max_connections = 1'000'000,
+                                                      std::size_t max_rooms = 100'000) {
   rapidjson::Document d;
   d.Parse(in.data(), in.size());
   if (d.HasParseError() || !d.IsObject()) return std::nullopt;
@@ -167,11 +179,22 @@ inline std::optional<presence_record> decode_presence(std::string_view in,
     return std::nullopt;
   if (users->value.Size() > max_users) return std::nullopt;
   for (const auto& u : users->value.GetArray()) {
-    if (!u.IsArray() || u.Size() != 3 || !u[0].IsString() || !u[1].IsString() || !u[2].IsUint() ||
-        u[0].GetStringLength() == 0 || u[2].GetUint() > max_connections)
+    if (!u.IsArray() || u.Size() < 3 || u.Size() > 4 || !u[0].IsString() || !u[1].IsString() ||
+        !u[2].IsUint() || u[0].GetStringLength() == 0 || u[2].GetUint() > max_connections)
       return std::nullopt;
-    r.users.push_back({std::string(u[0].GetString(), u[0].GetStringLength()),
-                       std::string(u[1].GetString(), u[1].GetStringLength()), u[2].GetUint()});
+    presence_share_entry e{std::string(u[0].GetString(), u[0].GetStringLength()),
+                           std::string(u[1].GetString(), u[1].GetStringLength()), u[2].GetUint(), {}};
+    if (u.Size() == 4) {
+      if (!u[3].IsArray() || u[3].Size() > max_rooms) return std::nullopt;
+      e.rooms.reserve(u[3].Size());
+      for (const auto& room : u[3].GetArray()) {
+        if (!room.IsString()) return std::nullopt;
+        std::string_view name(room.GetString(), room.GetStringLength());
+        if (!is_valid_room(name)) return std::nullopt;
+        e.rooms.emplace_back(name);
+      }
+    }
+    r.users.push_back(std::move(e));
   }
   return r;
 }

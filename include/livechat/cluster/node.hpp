@@ -12,11 +12,16 @@
 //    (room_sequencer.hpp): a message that skips ahead waits; a gap still
 //    open after `gap_wait`, or right after a (re)subscription, is filled
 //    from the store;
+//  - stamps every other event it publishes with the room's newest seq it
+//    knew committed, and delivers the other nodes' events of a room it
+//    orders only after the message of their stamp (a session_closed sent
+//    after message 41 never overtakes 41);
 //  - keeps this node's presence share under a lease (a hash per node with
 //    an expiry, renewed every third of the lease, and the whole share
 //    published with each renewal) and applies the other nodes' shares to
 //    the hub; a node not heard from within the lease loses its share and
-//    its typists stop typing.
+//    its typists stop typing. A share names each user's rooms, so every
+//    node knows every room's members (conversation_update.members).
 // Nothing here waits for the broker: a publish that cannot go out is
 // dropped and counted, and what it carried is recovered from the store.
 
@@ -28,6 +33,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -65,6 +71,7 @@ struct node_stats {
   std::uint64_t received = 0;
   std::uint64_t received_invalid = 0;
   std::uint64_t duplicates = 0;        ///< a seq delivered already (e.g. filled first)
+  std::uint64_t events_held = 0;       ///< other events that waited for a message
   std::uint64_t gap_fills = 0;         ///< store reads that filled a gap
   std::uint64_t filled_messages = 0;   ///< messages delivered from the store
   std::uint64_t lease_renewals = 0;
@@ -113,7 +120,11 @@ class node final : public server::cluster_link {
     const bool inbox = e.to == server::cluster_audience::watchers ||
                        e.to == server::cluster_audience::room_and_watchers;
     const std::string& channel = inbox ? inbox_channel_ : room_channel(e.room);
-    const std::string record = encode_event(opt_.node_id, e.to, e.seq, e.room, *e.frame);
+    const bool message = e.to == server::cluster_audience::message;
+    if (message) note_own(e.room, e.seq);
+    // Any other event carries the newest message it must not overtake.
+    const std::uint64_t seq = message ? e.seq : e.room.empty() ? 0 : known_seq(e.room);
+    const std::string record = encode_event(opt_.node_id, e.to, seq, e.room, *e.frame);
     if (bus_.publish(channel, record)) {
       ++stats_.published;
     } else {
@@ -124,8 +135,17 @@ class node final : public server::cluster_link {
         mark = std::max(mark, e.seq);
       }
     }
-    if (e.to != server::cluster_audience::message) return false;
-    auto out = sequencer_.offer(e.room, e.seq, item{e.frame, e.except}, clock_.now());
+    if (!message) {
+      if (e.local) {  // this node's members get it after the message it follows, too
+        if (sequencer_.tracked(e.room))
+          sequenced(e.room, sequencer_.offer_event(e.room, seq, item{e.frame, e.except, e.to}, clock_.now()));
+        else
+          deliver(e.to, e.room, e.frame, e.except);
+        schedule_flush();
+      }
+      return false;
+    }
+    auto out = sequencer_.offer(e.room, e.seq, item{e.frame, e.except, e.to}, clock_.now());
     // Next in line with nothing waiting: the hub sends it in this turn (the
     // common case, one node's own message). Else it joins the queue.
     if (out.size() == 1 && !out.front().held && pending_.empty()) return true;
@@ -135,6 +155,10 @@ class node final : public server::cluster_link {
   }
 
   void flush_committed() override { bus_.flush(); }
+
+  bool holding(const std::string& room) const override {
+    return sequencer_.held(room) != 0 || sequencer_.waiting(room) != 0;
+  }
 
   void joined(const std::string& room, std::uint64_t last_seq) override {
     if (sequencer_.tracked(room)) return;
@@ -148,7 +172,7 @@ class node final : public server::cluster_link {
     u.name = name;
     const std::int64_t n = static_cast<std::int64_t>(u.connections) + delta;
     u.connections = n < 0 ? 0 : static_cast<std::uint32_t>(n);
-    presence_record r{opt_.node_id, presence_op::set, {{user_id, name, u.connections}}};
+    presence_record r{opt_.node_id, presence_op::set, {entry(user_id, u)}};
     if (u.connections == 0) {
       local_.erase(user_id);
       bus_.command({"HDEL", lease_key_, user_id});
@@ -157,6 +181,22 @@ class node final : public server::cluster_link {
       bus_.command({"PEXPIRE", lease_key_, std::to_string(opt_.presence_ttl.count())});
     }
     publish_presence(r);
+  }
+
+  void local_member(const std::string& room, const std::string& user_id, const std::string& name,
+                    bool member) override {
+    auto it = local_.find(user_id);
+    if (it == local_.end()) return;  // gone from this node: its `set` with 0 said so
+    local_user& u = it->second;
+    u.name = name;
+    const bool changed = member ? u.rooms.insert(room).second : u.rooms.erase(room) != 0;
+    if (changed) publish_presence({opt_.node_id, presence_op::set, {entry(user_id, u)}});
+  }
+
+  std::vector<user_ref> remote_members(const std::string& room) const override {
+    std::vector<user_ref> out;
+    for (auto& [id, name] : shares_.members(room)) out.push_back({std::move(id), std::move(name)});
+    return out;
   }
 
   // --- bus events (outside hub calls) -------------------------------------
@@ -241,6 +281,11 @@ class node final : public server::cluster_link {
         tracked_rooms_.erase(room);
         bus_.unsubscribe(room_channel(room));
       }
+      // An event of a room this node does not order is stamped with its own
+      // last message there; that matters for the moments after it, not
+      // forever (a receiver has long delivered it).
+      for (auto it = own_seq_.begin(); it != own_seq_.end();)
+        it = now - it->second.at >= std::chrono::seconds(10) ? own_seq_.erase(it) : std::next(it);
     }
     flush();
   }
@@ -255,6 +300,11 @@ class node final : public server::cluster_link {
   struct item {
     server::payload_ptr frame;
     std::string except;
+    server::cluster_audience to = server::cluster_audience::message;
+  };
+  struct own_seq {
+    std::uint64_t seq = 0;
+    time_point at{};
   };
   struct typist {
     std::string origin;
@@ -266,7 +316,25 @@ class node final : public server::cluster_link {
   struct local_user {
     std::string name;
     std::uint32_t connections = 0;
+    std::set<std::string> rooms;  // where the user is a member on this node
   };
+
+  static presence_share_entry entry(const std::string& user_id, const local_user& u) {
+    return {user_id, u.name, u.connections, {u.rooms.begin(), u.rooms.end()}};
+  }
+
+  void note_own(const std::string& room, std::uint64_t seq) {
+    own_seq& o = own_seq_[room];
+    o.seq = std::max(o.seq, seq);
+    o.at = clock_.now();
+  }
+
+  /// The newest seq of `room` this node knows committed: delivered, held,
+  /// or its own.
+  std::uint64_t known_seq(const std::string& room) const {
+    auto it = own_seq_.find(room);
+    return std::max(sequencer_.known(room), it == own_seq_.end() ? 0 : it->second.seq);
+  }
 
   std::string room_channel(const std::string& room) const { return opt_.prefix + "room:" + room; }
 
@@ -304,6 +372,11 @@ class node final : public server::cluster_link {
     if (out.empty()) return;
     const time_point now = clock_.now();
     for (auto& d : out) {
+      if (!d.message) {  // an event that may have waited for a message
+        stats_.events_held += d.held ? 1 : 0;
+        deliver(d.item.to, room, std::move(d.item.frame), std::move(d.item.except));
+        continue;
+      }
       if (d.held) {
         const double ms = std::chrono::duration<double, std::milli>(now - d.held_since).count();
         std::size_t b = 0;
@@ -328,7 +401,10 @@ class node final : public server::cluster_link {
     const std::string room(r->room);
     auto frame = [&] { return std::make_shared<const std::string>(r->frame); };
     if (inbox) {
-      if (r->to == cluster_audience::watchers || r->to == cluster_audience::room_and_watchers)
+      if (r->to != cluster_audience::watchers && r->to != cluster_audience::room_and_watchers) return;
+      if (sequencer_.tracked(room))  // after the room's messages it was sent after
+        sequenced(room, sequencer_.offer_event(room, r->seq, item{frame(), {}, r->to}, clock_.now()));
+      else
         deliver(r->to, room, frame());
       return;
     }
@@ -343,15 +419,14 @@ class node final : public server::cluster_link {
           ++stats_.duplicates;
           return;
         }
-        sequenced(room, sequencer_.offer(room, r->seq, item{frame(), {}}, clock_.now()));
+        sequenced(room, sequencer_.offer(room, r->seq, item{frame(), {}, r->to}, clock_.now()));
         return;
       }
       case cluster_audience::typing:
         note_typist(std::string(r->origin), r->frame);
-        deliver(cluster_audience::typing, room, frame());
-        return;
+        [[fallthrough]];
       case cluster_audience::room:
-        deliver(cluster_audience::room, room, frame());
+        sequenced(room, sequencer_.offer_event(room, r->seq, item{frame(), {}, r->to}, clock_.now()));
         return;
       case cluster_audience::watchers:
       case cluster_audience::room_and_watchers:
@@ -388,8 +463,8 @@ class node final : public server::cluster_link {
       from_store.emplace_back(
           m.seq, item{std::make_shared<const std::string>(
                           encode(server_events::new_message{m}, clock_.system_now())),
-                      {}});
-    auto out = sequencer_.fill(room, std::move(from_store), clock_.now());
+                      {}, server::cluster_audience::message});
+    auto out = sequencer_.fill(room, std::move(from_store), clock_.now(), !page->has_more);
     for (const auto& d : out) stats_.filled_messages += d.held ? 0 : 1;
     sequenced(room, std::move(out));
   }
@@ -418,9 +493,16 @@ class node final : public server::cluster_link {
   }
 
   void end_typing(const typist& t) {
-    deliver(server::cluster_audience::typing, t.room,
-            std::make_shared<const std::string>(encode(
-                server_events::typing{t.room, t.user_id, t.name, false}, clock_.system_now())));
+    auto frame = std::make_shared<const std::string>(
+        encode(server_events::typing{t.room, t.user_id, t.name, false}, clock_.system_now()));
+    // Behind the typist's own events still waiting there (its typing_start
+    // among them), never before.
+    if (sequencer_.tracked(t.room))
+      sequenced(t.room, sequencer_.offer_event(t.room, 0,
+                                               item{std::move(frame), {}, server::cluster_audience::typing},
+                                               clock_.now()));
+    else
+      deliver(server::cluster_audience::typing, t.room, std::move(frame));
   }
 
   void end_typists_of(const std::string& origin) {
@@ -467,7 +549,7 @@ class node final : public server::cluster_link {
   void publish_share() {
     presence_record r{opt_.node_id, presence_op::share, {}};
     r.users.reserve(local_.size());
-    for (const auto& [id, u] : local_) r.users.push_back({id, u.name, u.connections});
+    for (const auto& [id, u] : local_) r.users.push_back(entry(id, u));
     publish_presence(r);
   }
 
@@ -491,6 +573,7 @@ class node final : public server::cluster_link {
   presence_shares<time_point> shares_;
   std::map<std::string, local_user> local_;
   std::map<std::string, std::uint64_t> unannounced_;  // room -> newest seq not published
+  std::unordered_map<std::string, own_seq> own_seq_;  // room -> this node's newest message (10 s)
   std::unordered_set<std::string> fill_wanted_;  // fills put off while a batch was open
   std::unordered_map<std::string, typist> typists_;   // (origin, room, user) -> typist
   std::vector<std::function<void()>> pending_;

@@ -9,8 +9,14 @@
 // runs out. Every change comes back as the per-user connection deltas the
 // hub applies (hub::apply_remote_presence), so each watcher on each node
 // gets one presence_diff per change.
+//
+// A share also names the rooms each user is a member of on that node, so
+// a join answered on any node lists the room's members on every node
+// (conversation_update.members); they go with the node's lease like its
+// users.
 
 #include <cstdint>
+#include <algorithm>
 #include <map>
 #include <string>
 #include <utility>
@@ -23,6 +29,7 @@ struct presence_share_entry {
   std::string user_id;
   std::string name;
   std::uint32_t connections = 0;
+  std::vector<std::string> rooms{};  ///< the rooms the user is a member of there, sorted
 };
 
 /// A change of a user's cluster-wide count.
@@ -62,6 +69,7 @@ class presence_shares {
     for (auto it = n.users.begin(); it != n.users.end();) {
       if (listed.count(it->first) == 0) {
         out.push_back({it->first, it->second.name, -static_cast<std::int64_t>(it->second.connections)});
+        unindex(it->first, it->second.rooms);
         it = n.users.erase(it);
       } else {
         ++it;
@@ -80,8 +88,10 @@ class presence_shares {
         ++it;
         continue;
       }
-      for (const auto& [id, u] : it->second.users)
+      for (const auto& [id, u] : it->second.users) {
         out.push_back({id, u.name, -static_cast<std::int64_t>(u.connections)});
+        unindex(id, u.rooms);
+      }
       if (gone != nullptr) gone->push_back(it->first);
       it = nodes_.erase(it);
     }
@@ -99,41 +109,84 @@ class presence_shares {
     std::vector<presence_delta> out;
     auto it = nodes_.find(node);
     if (it == nodes_.end()) return out;
-    for (const auto& [id, u] : it->second.users)
+    for (const auto& [id, u] : it->second.users) {
       out.push_back({id, u.name, -static_cast<std::int64_t>(u.connections)});
+      unindex(id, u.rooms);
+    }
     nodes_.erase(it);
     return out;
   }
 
   std::size_t node_count() const noexcept { return nodes_.size(); }
+
+  /// The other nodes' members of `room`: (user_id, name), by user_id.
+  std::vector<std::pair<std::string, std::string>> members(const std::string& room) const {
+    std::vector<std::pair<std::string, std::string>> out;
+    auto it = rooms_.find(room);
+    if (it == rooms_.end()) return out;
+    out.reserve(it->second.size());
+    for (const auto& [id, m] : it->second) out.emplace_back(id, m.name);
+    return out;
+  }
+
+  /// Rooms with a member on another node (for tests and bounds).
+  std::size_t room_count() const noexcept { return rooms_.size(); }
   bool knows(const std::string& node) const { return nodes_.count(node) != 0; }
 
  private:
   struct user {
     std::string name;
     std::uint32_t connections = 0;
+    std::vector<std::string> rooms;  // sorted, unique
+  };
+  struct member {
+    std::string name;
+    std::uint32_t nodes = 0;  // nodes where the user is in the room
   };
   struct node_share {
     TimePoint heard{};
     std::map<std::string, user> users;
   };
 
-  static void apply(node_share& n, const presence_share_entry& e, std::vector<presence_delta>& out) {
+  void apply(node_share& n, const presence_share_entry& e, std::vector<presence_delta>& out) {
     auto it = n.users.find(e.user_id);
     const std::uint32_t before = it == n.users.end() ? 0 : it->second.connections;
-    if (e.connections == before) {
-      if (it != n.users.end()) it->second.name = e.name;
+    if (e.connections != before)
+      out.push_back({e.user_id, e.name,
+                     static_cast<std::int64_t>(e.connections) - static_cast<std::int64_t>(before)});
+    if (it != n.users.end()) unindex(e.user_id, it->second.rooms);
+    if (e.connections == 0) {
+      if (it != n.users.end()) n.users.erase(it);
       return;
     }
-    out.push_back({e.user_id, e.name,
-                   static_cast<std::int64_t>(e.connections) - static_cast<std::int64_t>(before)});
-    if (e.connections == 0)
-      n.users.erase(it);
-    else
-      n.users[e.user_id] = user{e.name, e.connections};
+    std::vector<std::string> rooms = e.rooms;
+    std::sort(rooms.begin(), rooms.end());
+    rooms.erase(std::unique(rooms.begin(), rooms.end()), rooms.end());
+    index(e.user_id, e.name, rooms);
+    n.users[e.user_id] = user{e.name, e.connections, std::move(rooms)};
+  }
+
+  void index(const std::string& user_id, const std::string& name, const std::vector<std::string>& rooms) {
+    for (const auto& room : rooms) {
+      member& m = rooms_[room][user_id];
+      m.name = name;
+      ++m.nodes;
+    }
+  }
+
+  void unindex(const std::string& user_id, const std::vector<std::string>& rooms) {
+    for (const auto& room : rooms) {
+      auto r = rooms_.find(room);
+      if (r == rooms_.end()) continue;
+      auto m = r->second.find(user_id);
+      if (m == r->second.end()) continue;
+      if (--m->second.nodes == 0) r->second.erase(m);
+      if (r->second.empty()) rooms_.erase(r);
+    }
   }
 
   std::map<std::string, node_share> nodes_;
+  std::map<std::string, std::map<std::string, member>> rooms_;  // room -> user -> member
 };
 
 }  // namespace livechat::cluster

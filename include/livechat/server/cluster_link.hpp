@@ -9,7 +9,9 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include <livechat/protocol/model.hpp>
 #include <livechat/server/transport.hpp>
 
 namespace livechat::server {
@@ -27,10 +29,11 @@ enum class cluster_audience : std::uint8_t {
 /// recipient gets; the other nodes forward them without decoding.
 struct cluster_event {
   cluster_audience to = cluster_audience::room;
-  std::string room;            ///< empty for `watchers`
+  std::string room;            ///< the room the event is about (empty: none)
   std::uint64_t seq = 0;       ///< `message` only
   payload_ptr frame;
-  std::string except;          ///< `message`: the sender's connection (its public id), on this node
+  std::string except;          ///< not to this connection (its public id), on this node
+  bool local = false;          ///< not `message`: the link delivers it to this node's audience too
 };
 
 /// The hub's side of a cluster.
@@ -43,12 +46,16 @@ struct cluster_event {
 /// @par Ordering
 /// `committed` is called after the store committed what the event depends
 /// on (never for a rolled-back write). Every event but `message` the hub
-/// has delivered locally already. A `message` is delivered in `seq` order
+/// has delivered locally already; the other nodes deliver it after the
+/// room's messages this node knew committed when it was emitted. A
+/// `message` is delivered in `seq` order
 /// with the other nodes' (local and remote messages of one room share one
 /// order): when it is next in line and nothing waits before it, the link
 /// answers true and the hub delivers it to the room at once, in the same
 /// turn; otherwise the link delivers it later, through
-/// `deliver_from_cluster`.
+/// `deliver_from_cluster`. An event of a room whose message is on its way
+/// here (in the same batch, or `holding`) comes with `local`: the hub has
+/// not delivered it, the link does, after that message.
 class cluster_link {
  public:
   virtual ~cluster_link() = default;
@@ -62,12 +69,25 @@ class cluster_link {
   /// before that commit's local sends, which would otherwise all go first.
   virtual void flush_committed() {}
 
+  /// True while a message of `room` waits here for an earlier seq.
+  virtual bool holding(const std::string& /*room*/) const { return false; }
+
   /// A local connection joined `room`, whose history it was shown up to
   /// `last_seq`: subscribe to the room, if not yet.
   virtual void joined(const std::string& room, std::uint64_t last_seq) = 0;
 
   /// A local authenticated connection of `user_id` came (+1) or went (-1).
   virtual void local_presence(const std::string& user_id, const std::string& name, int delta) = 0;
+
+  /// A local authenticated user became (`member`) or stopped being a member
+  /// of `room` on this node (its first connection in the room joined, or
+  /// its last one left).
+  virtual void local_member(const std::string& /*room*/, const std::string& /*user_id*/,
+                            const std::string& /*name*/, bool /*member*/) {}
+
+  /// The room's members on the other nodes, sorted by user_id
+  /// (conversation_update.members lists them with this node's).
+  virtual std::vector<user_ref> remote_members(const std::string& /*room*/) const { return {}; }
 };
 
 }  // namespace livechat::server

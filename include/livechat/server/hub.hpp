@@ -300,7 +300,8 @@ class hub {
   void to_watchers(const payload_ptr& p);
   void to_room_and_watchers(const std::string& room, const payload_ptr& p);
   void share(cluster_audience to, const std::string& room, const payload_ptr& p,
-             std::uint64_t seq = 0, const connection* except = nullptr);
+             std::uint64_t seq = 0, const connection* except = nullptr, bool local = false);
+  bool ordered_by_link(const std::string& room) const;
   void share_committed(bool committed);
   void to_room_except(cluster_audience to, const std::string& room, const payload_ptr& p,
                       std::string_view except);
@@ -377,6 +378,7 @@ class hub {
     cluster_event event;
   };
   std::vector<pending_share> shares_;  // events for link_ waiting for this turn's commit
+  std::unordered_set<std::string> message_rooms_;  // rooms with a new_message in shares_
   std::unordered_map<std::string, std::size_t> remote_connections_;  // other nodes' share of presence_
 };
 

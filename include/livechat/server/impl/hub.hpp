@@ -158,15 +158,17 @@ inline void hub<Transport, Clock>::apply_remote_presence(const std::string& user
   finish();
 }
 
-/// Hands `p` to the cluster link once this turn's writes are committed.
+/// Hands `p` to the cluster link once this turn's writes are committed
+/// (`local`: the link delivers it to this node's audience too).
 template <class Transport, class Clock>
 inline void hub<Transport, Clock>::share(cluster_audience to, const std::string& room,
                                          const payload_ptr& p, std::uint64_t seq,
-                                         const connection* except) {
-  cluster_event e{to, room, seq, p, except != nullptr ? except->public_id : std::string()};
-  if (commit_.holding())
+                                         const connection* except, bool local) {
+  cluster_event e{to, room, seq, p, except != nullptr ? except->public_id : std::string(), local};
+  if (commit_.holding()) {
+    if (to == cluster_audience::message) message_rooms_.insert(room);
     shares_.push_back({commit_.current_write(), std::move(e)});
-  else {
+  } else {
     const bool deliver_now = link_->committed(e);
     link_->flush_committed();
     if (deliver_now && to == cluster_audience::message) to_room_except(to, room, p, e.except);
@@ -179,6 +181,7 @@ inline void hub<Transport, Clock>::share(cluster_audience to, const std::string&
 template <class Transport, class Clock>
 inline void hub<Transport, Clock>::share_committed(bool committed) {
   if (shares_.empty()) return;
+  message_rooms_.clear();
   std::vector<pending_share> due;
   due.swap(shares_);
   for (auto& s : due)
@@ -322,10 +325,23 @@ inline void hub<Transport, Clock>::reply_error(connection& c, errc code, std::st
 template <class Transport, class Clock>
 inline void hub<Transport, Clock>::to_room(const std::string& room, const payload_ptr& p,
                                            const connection* except, droppable drop) {
-  if (link_ != nullptr)
-    share(drop == droppable::yes ? cluster_audience::typing : cluster_audience::room, room, p);
+  if (link_ != nullptr) {
+    const auto to = drop == droppable::yes ? cluster_audience::typing : cluster_audience::room;
+    if (ordered_by_link(room)) return share(to, room, p, 0, except, true);
+    share(to, room, p);
+  }
   for (handle h : rooms_.members(room))
     if (h != except && !(drop == droppable::yes && skip_droppable(*h))) deliver(*h, p);
+}
+
+/// A message of `room` is on its way to this node's members through the
+/// link: waiting in this batch for its commit (its local delivery then
+/// joins the commit's sends, behind anything queued now), or held by the
+/// link for an earlier seq. An event of the room sent now must follow it,
+/// so the link delivers the event here too, after the message.
+template <class Transport, class Clock>
+inline bool hub<Transport, Clock>::ordered_by_link(const std::string& room) const {
+  return message_rooms_.count(room) != 0 || link_->holding(room);
 }
 
 template <class Transport, class Clock>
@@ -338,7 +354,10 @@ inline void hub<Transport, Clock>::to_watchers(const payload_ptr& p) {
 template <class Transport, class Clock>
 inline void hub<Transport, Clock>::to_room_and_watchers(const std::string& room,
                                                         const payload_ptr& p) {
-  if (link_ != nullptr) share(cluster_audience::room_and_watchers, room, p);
+  if (link_ != nullptr) {
+    if (ordered_by_link(room)) return share(cluster_audience::room_and_watchers, room, p, 0, nullptr, true);
+    share(cluster_audience::room_and_watchers, room, p);
+  }
   for (handle h : rooms_.members(room)) deliver(*h, p);
   for (handle h : watchers_)
     if (!rooms_.is_member(room, h)) deliver(*h, p);
@@ -439,8 +458,10 @@ inline void hub<Transport, Clock>::forget(connection& c) {
     if (typing_.stop_if(room, user, &c))
       to_room(room, make(server_events::typing{room, user, c.who.name, false}), nullptr,
               droppable::yes);
-    if (out.last_of_user)
+    if (out.last_of_user) {
+      if (link_ != nullptr) link_->local_member(room, user, c.who.name, false);
       to_room(room, make(server_events::operator_left{room, user, c.who.name}), nullptr);
+    }
   }
   announce_presence(presence_.disconnect(user));
 }

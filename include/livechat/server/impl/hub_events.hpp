@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <iterator>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -184,7 +185,11 @@ inline void hub<Transport, Clock>::on_event(connection& c, const client_events::
 
   typename room_registry<handle>::join_outcome joined;
   if (!already) joined = rooms_.join(ev.room, &c, c.who.user_id, c.who.name);
-  if (link_ != nullptr) link_->joined(ev.room, page->last_seq);
+  if (link_ != nullptr) {
+    link_->joined(ev.room, page->last_seq);
+    if (joined.joined && joined.first_of_user)
+      link_->local_member(ev.room, c.who.user_id, c.who.name, true);
+  }
 
   server_events::conversation_update u;
   u.room = ev.room;
@@ -207,8 +212,16 @@ template <class Transport, class Clock>
 inline std::vector<user_ref> hub<Transport, Clock>::members_of(const std::string& room) const {
   std::vector<user_ref> out;
   for (const auto& [id, tally] : rooms_.users(room)) out.push_back({id, tally.name});
-  std::sort(out.begin(), out.end(),
-            [](const user_ref& a, const user_ref& b) { return a.user_id < b.user_id; });
+  const auto by_id = [](const user_ref& a, const user_ref& b) { return a.user_id < b.user_id; };
+  std::sort(out.begin(), out.end(), by_id);
+  if (link_ != nullptr) {  // and the other nodes' (sorted too); a user on two nodes once
+    const std::vector<user_ref> remote = link_->remote_members(room);
+    std::vector<user_ref> all;
+    all.reserve(out.size() + remote.size());
+    std::set_union(out.begin(), out.end(), remote.begin(), remote.end(), std::back_inserter(all),
+                   by_id);
+    out.swap(all);
+  }
   return out;
 }
 
@@ -221,8 +234,10 @@ inline void hub<Transport, Clock>::on_event(connection& c, const client_events::
   if (typing_.stop_if(ev.room, c.who.user_id, &c))
     to_room(ev.room, make(server_events::typing{ev.room, c.who.user_id, c.who.name, false}), &c,
             droppable::yes);
-  if (out.last_of_user)
+  if (out.last_of_user) {
+    if (link_ != nullptr) link_->local_member(ev.room, c.who.user_id, c.who.name, false);
     to_room(ev.room, make(server_events::operator_left{ev.room, c.who.user_id, c.who.name}), &c);
+  }
 }
 
 template <class Transport, class Clock>
