@@ -14,7 +14,7 @@ namespace livechat_unit_block_pool {
 using livechat::wspp::detail::block_pool;
 using livechat::wspp::detail::pool_allocator;
 
-TEST_CASE("block_pool: a block given back is the next one taken; other sizes are not kept",
+TEST_CASE("block_pool: a block given back is the next one taken, other sizes are not kept",
           "[block_pool]") {
   block_pool* pool = block_pool::create(2);
   void* a = pool->take(64);

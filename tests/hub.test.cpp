@@ -259,7 +259,7 @@ TEST_CASE("silent connections are closed with 1001 after 60 s", "[hub][timers]")
 
 // ---------------------------------------------------------------- presence and inbox
 
-TEST_CASE("presence counts users and tabs; watchers get diffs", "[hub][presence]") {
+TEST_CASE("presence counts users and tabs, watchers get diffs", "[hub][presence]") {
   harness h;
   h.login(1, "watcher");
   h.send(1, R"({"type":"watch_inbox","ref":"w"})");
@@ -1341,7 +1341,7 @@ TEST_CASE("backpressure: above the soft mark typing and presence_diff are skippe
   }
 }
 
-TEST_CASE("a reply larger than max_unsent_bytes goes out whole; the next frame closes", "[hub][backpressure]") {
+TEST_CASE("a reply larger than max_unsent_bytes goes out whole, the next frame closes", "[hub][backpressure]") {
   auto cfg = unlimited();
   cfg.max_unsent_bytes = 8 * 1024;
   cfg.soft_unsent_bytes = 2 * 1024;
@@ -1440,7 +1440,7 @@ TEST_CASE("max_connections_per_user: the 21st is refused at auth with 1008", "[h
   CHECK(h.hub.user_connection_count("alice") == 20);
 }
 
-TEST_CASE("max_connections_per_user counts authenticated connections; 0 is unlimited", "[hub][limits]") {
+TEST_CASE("max_connections_per_user counts authenticated connections, 0 is unlimited", "[hub][limits]") {
   SECTION("unauthenticated connections do not count") {
     auto cfg = unlimited();
     cfg.max_connections_per_user = 2;

@@ -57,7 +57,7 @@ TEST_CASE("memory_store: every instance is a new history with a new epoch", "[st
   CHECK(epochs.size() == 50);
 }
 
-TEST_CASE("memory_store: fail_after counts hook calls; history makes one or two", "[store]") {
+TEST_CASE("memory_store: fail_after counts hook calls, history makes one or two", "[store]") {
   memory_store store("e");
   fill(store, room_a, 3);
   REQUIRE(store.calls() == 3);

@@ -44,7 +44,7 @@ struct drops {
 const time_point t0{};
 }  // namespace
 
-TEST_CASE("queue keeps order; pending, size, bytes, dequeue", "[message_queue]") {
+TEST_CASE("queue keeps order, pending, size, bytes, dequeue", "[message_queue]") {
   queue q;
   CHECK(q.empty());
   CHECK(q.enqueue(item("a", "one"), t0));

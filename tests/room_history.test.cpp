@@ -66,7 +66,7 @@ struct recorder {
 
 }  // namespace
 
-TEST_CASE("room_history: the first join has no since_seq; later ones continue the lineage",
+TEST_CASE("room_history: the first join has no since_seq, later ones continue the lineage",
           "[room_history]") {
   recorder r;
   CHECK(r.h.view().name == room);

@@ -742,7 +742,7 @@ TEST_CASE("session queues sends while offline and flushes them in order after th
   CHECK(f.dropped.empty());
 }
 
-TEST_CASE("session joins at once when connected; the first reply loads the room", "[session]") {
+TEST_CASE("session joins at once when connected, the first reply loads the room", "[session]") {
   client_fixture f;
   f.establish();
   CHECK(f.s.ready());  // no rooms: nothing to wait for
@@ -756,7 +756,7 @@ TEST_CASE("session joins at once when connected; the first reply loads the room"
   CHECK(f.s.room(room_b)->last_seq == 9);
 }
 
-TEST_CASE("session sends at once when connected and ready; an unjoined room still goes out",
+TEST_CASE("session sends at once when connected and ready, an unjoined room still goes out",
           "[session]") {
   client_fixture f;
   f.establish();
@@ -1125,7 +1125,7 @@ TEST_CASE("session drops typing while offline and sends it while connected", "[s
   for (const auto& type : f.types()) CHECK(type != "typing_stop");
 }
 
-TEST_CASE("session: claim/release/close need a connection; mark_read waits for one", "[session]") {
+TEST_CASE("session: claim/release/close need a connection, mark_read waits for one", "[session]") {
   client_fixture f;
   f.s.join(room_a);
   f.s.claim(room_a);

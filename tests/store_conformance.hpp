@@ -1488,7 +1488,7 @@ TEMPLATE_TEST_CASE("store conformance: a pending attachment becomes ready or fai
   CHECK((*store.find_attachment("p3"))->status == attachment_status::ready);
 }
 
-TEMPLATE_TEST_CASE("store conformance: pending attachments are listed; a failed one may still become ready",
+TEMPLATE_TEST_CASE("store conformance: pending attachments are listed, a failed one may still become ready",
                    LIVECHAT_STORE_CONFORMANCE_TAGS, LIVECHAT_STORE_CONFORMANCE_TYPES) {
   harness<TestType> h;
   auto& store = h.store();

@@ -580,6 +580,6 @@ TEST_CASE("Cluster: conversation_update.members lists the members on every node,
   CHECK(b.stop() == 0);
 }
 
-#endif
-
 }  // namespace livechat_itest_cluster
+
+#endif

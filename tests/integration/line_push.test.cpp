@@ -581,7 +581,7 @@ TEST_CASE("LINE push: one message reaches the API as LINE expects it", "[integra
     CHECK(h.log_lines().empty());
 }
 
-TEST_CASE("LINE push: each message has its own retry key; a path prefix is kept",
+TEST_CASE("LINE push: each message has its own retry key, a path prefix is kept",
           "[integration][outbound]") {
     http_stub stub([](std::size_t) { return ok(); });
     client_harness h(fast_options(stub.base() + "/line-api/"));

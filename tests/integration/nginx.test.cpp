@@ -233,6 +233,6 @@ TEST_CASE("Behind nginx: upgrade, REST, a client moving between nodes, the cap p
   CHECK(proxy.error_log().find("[emerg]") == std::string::npos);
 }
 
-#endif
-
 }  // namespace livechat_itest_nginx
+
+#endif

@@ -70,7 +70,7 @@ std::string refused(const std::string& reason) {
 
 }  // namespace
 
-TEST_CASE("Allowed origins (--allowed-origin): exact matches only; no Origin is accepted by default", "[integration][policy]") {
+TEST_CASE("Allowed origins (--allowed-origin): exact matches only, no Origin is accepted by default", "[integration][policy]") {
     ServerProcess server({"--allowed-origin", "https://console.example.com", "--allowed-origin=http://localhost:8080"});
     const std::uint16_t port = server.port();
 

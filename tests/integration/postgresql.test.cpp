@@ -160,6 +160,6 @@ TEST_CASE("PostgreSQL store: two servers share seqs, dedupe, claims and history"
   CHECK(c.stop() == 0);
 }
 
-#endif
-
 }  // namespace livechat_itest_postgresql
+
+#endif
