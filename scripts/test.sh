@@ -13,7 +13,8 @@
 #                  not built here (LIVECHAT_UNIT_TESTS=OFF): step 2 builds
 #                  and runs them under the sanitizers, which find more in
 #                  them than the optimizer does, and -Werror stays on there.
-#   2. build-asan  Debug with ASan+UBSan (LIVECHAT_SANITIZE=ON), -Werror:
+#   2. build-asan  Debug with ASan+UBSan (LIVECHAT_SANITIZE=ON), -Werror,
+#                  with Clang when it is installed (see below):
 #                  the unit, store and fuzz-corpus replay tests and the
 #                  programs, then ctest. The header checks, the benchmarks
 #                  and the consumer cases are left out here: they add
@@ -136,9 +137,21 @@ if command -v clang++-14 >/dev/null 2>&1 &&
   fuzz=1
 fi
 
+# The sanitizer tree builds with Clang when it is there with its ASan
+# runtime (install-deps.sh installs both, for the fuzzers): on this code it
+# compiles the tree in about a third of GCC's CPU time (GCC 12 / Clang 14,
+# -O0 -g1 with ASan+UBSan: the server 107 / 45 s, the unit tests' unity
+# unit 157 / 51 s, the whole tree ~600 / 222 s). GCC still builds and
+# checks everything else with -Werror at -O2.
+asan_compiler=()
+if command -v clang++-14 >/dev/null 2>&1 &&
+   [ -f "$(clang++-14 -print-file-name="libclang_rt.asan-$(uname -m).a")" ]; then
+  asan_compiler=(-DCMAKE_CXX_COMPILER=clang++-14)
+fi
+
 if [ "$sanitizers" = 1 ]; then
   step "build-asan: configure"
-  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g1" \
+  cmake -S . -B build-asan "${asan_compiler[@]}" -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g1" \
     -DLIVECHAT_WARNINGS_AS_ERRORS=ON -DLIVECHAT_SANITIZE=ON \
     -DLIVECHAT_BUILD_TESTS=ON -DLIVECHAT_BUILD_EXAMPLES=ON -DLIVECHAT_BUILD_BENCHMARKS=OFF \
     -DLIVECHAT_TEST_CXX20=OFF -DLIVECHAT_HEADER_CHECK=OFF -DLIVECHAT_TEST_UNITY=ON \

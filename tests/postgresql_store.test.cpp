@@ -86,7 +86,7 @@ struct harness<postgresql_store> {
 
 template <>
 struct harness<postgresql_autocommit> {
-  static constexpr const char* name = "postgresql_autocommit";
+  [[maybe_unused]] static constexpr const char* name = "postgresql_autocommit";
   std::unique_ptr<postgresql_store> s = open_store(fresh_schema(), false);
   postgresql_store& store() { return *s; }
 };

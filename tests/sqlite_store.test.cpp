@@ -184,7 +184,7 @@ struct harness<sqlite_store> {
 
 template <>
 struct harness<sqlite_autocommit> {
-  static constexpr const char* name = "sqlite_autocommit";
+  [[maybe_unused]] static constexpr const char* name = "sqlite_autocommit";
   temp_db file;
   std::unique_ptr<sqlite_store> s = open_store(file.path(), false);
   sqlite_store& store() { return *s; }
@@ -192,7 +192,7 @@ struct harness<sqlite_autocommit> {
 
 template <>
 struct harness<sqlite_full_sync> {
-  static constexpr const char* name = "sqlite_full_sync";
+  [[maybe_unused]] static constexpr const char* name = "sqlite_full_sync";
   temp_db file;
   std::unique_ptr<sqlite_store> s = open_store(full_sync(file.path()));
   sqlite_store& store() { return *s; }

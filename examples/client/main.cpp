@@ -214,7 +214,7 @@ class app {
     });
     if (opts_.cmd != command::chat) return;
     const std::string& room = opts_.room;
-    session_.set_on_typing([this, room](const livechat::server_events::typing& t) {
+    session_.set_on_typing([room](const livechat::server_events::typing& t) {
       if (t.room == room) emit("typing " + t.room + " " + t.user_id + (t.is_typing ? " on" : " off"));
     });
     session_.set_on_operator_joined([room](const livechat::server_events::operator_joined& e) {
