@@ -8,7 +8,8 @@
 #                  integration tests, the benchmarks and the header checks
 #                  (each public header compiled on its own as C++17, and
 #                  per folder as C++20), then ctest (integration, JS,
-#                  browser, compile-fail, consumers). The unit tests are
+#                  browser, compile-fail; its consumer cases run beside
+#                  step 2's tests, at nice 19). The unit tests are
 #                  not built here (LIVECHAT_UNIT_TESTS=OFF): step 2 builds
 #                  and runs them under the sanitizers, which find more in
 #                  them than the optimizer does, and -Werror stays on there.
@@ -30,7 +31,7 @@
 #                  this budget only looks for new inputs.
 # Both trees compile their tests as unity translation units
 # (LIVECHAT_TEST_UNITY, tests/CMakeLists.txt): the same hub, session and
-# codec templates parsed and instantiated a few times instead of once per
+# codec templates parsed and instantiated once per tree instead of once per
 # test file.
 # Step 2 compiles while step 1's tests run, and the harnesses of step 3
 # while step 2's tests run, both at nice 19 (see below): the tests mostly
@@ -97,12 +98,17 @@ cmake --build build-ci -j "$jobs"
 # a failure stops it whole. The libFuzzer harnesses build likewise during
 # the sanitizer tree's tests.
 background_pid=""
+consumers_pid=""
 stop_background() {
-  if [ -n "$background_pid" ]; then
-    kill -- "-$background_pid" 2>/dev/null || true
-    wait "$background_pid" 2>/dev/null || true
-    background_pid=""
-  fi
+  local pid
+  for pid in "$background_pid" "$consumers_pid"; do
+    if [ -n "$pid" ]; then
+      kill -- "-$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
+  background_pid=""
+  consumers_pid=""
 }
 trap stop_background EXIT
 # in_background LOG CMD...: starts CMD at nice 19 in its own process group.
@@ -155,27 +161,49 @@ if [ "$sanitizers" = 1 ]; then
 else
   step "build-ci: test"
 fi
-(cd build-ci && ctest --output-on-failure -j "$test_jobs")
+# The consumer cases (livechat.consume.*: CMake projects built against an
+# install and with FetchContent) are compiles, not waits: run beside these
+# tests they took the CPU the sanitizer tree's build needed (a cold run:
+# 226 s of that build left after the tests, against ~60 s without them).
+# They run later, beside the sanitizer tree's tests, at nice 19.
+consumers='^livechat\.consume\.'
+(cd build-ci && ctest --output-on-failure -j "$test_jobs" -E "$consumers")
 
 if [ "$sanitizers" = 0 ]; then
+  step "build-ci: consumer cases"
+  (cd build-ci && ctest --output-on-failure -j "$jobs" -R "$consumers")
   step "build-asan: skipped (LIVECHAT_SKIP_SANITIZERS=1); all tests passed in ${SECONDS} s"
   exit 0
 fi
 
 step "build-asan: build (the rest of it)"
 finish_background "build-asan: build" build-asan/build.log
+# build-ci's consumer cases, in their own process group at nice 19.
+(cd build-ci && exec setsid nice -n 19 ctest --output-on-failure -j "$jobs" -R "$consumers") \
+  >build-ci/consumers.log 2>&1 &
+consumers_pid=$!
 # The same options the asan tree's ctest cases carry (LIVECHAT_SANITIZER_ENV
 # in CMakeLists.txt); the suppressions file silences one known RapidJSON
 # report and nothing else.
 export ASAN_OPTIONS="detect_leaks=1"
 export UBSAN_OPTIONS="suppressions=$root/tests/sanitizers/ubsan.supp:halt_on_error=1:print_stacktrace=1"
 if [ "$fuzz" = 1 ] && [ "$LIVECHAT_FUZZ_SECONDS" != 0 ]; then
-  step "build-asan: test (the libFuzzer harnesses build meanwhile at nice 19: build-asan/build-fuzz.log)"
+  step "build-asan: test (build-ci's consumer cases and the libFuzzer harnesses build meanwhile at nice 19: build-ci/consumers.log, build-asan/build-fuzz.log)"
   in_background build-asan/build-fuzz.log env LIVECHAT_FUZZ_BUILD_ONLY=1 "$root/scripts/fuzz.sh"
 else
-  step "build-asan: test"
+  step "build-asan: test (build-ci's consumer cases build meanwhile at nice 19: build-ci/consumers.log)"
 fi
-(cd build-asan && ctest --output-on-failure -j "$test_jobs" -E '^livechat\.consume\.')
+(cd build-asan && ctest --output-on-failure -j "$test_jobs" -E "$consumers")
+
+step "build-ci: consumer cases (the rest of them)"
+consumers_rc=0
+wait "$consumers_pid" || consumers_rc=$?
+consumers_pid=""
+cat build-ci/consumers.log
+if [ "$consumers_rc" != 0 ]; then
+  echo "build-ci: consumer cases failed (exit $consumers_rc)" >&2
+  exit "$consumers_rc"
+fi
 
 if [ "$fuzz" = 1 ]; then
   if [ -n "$background_pid" ]; then
