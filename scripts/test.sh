@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
 #
-# Every test, as CI runs it (from a fresh clone on 2 cores; the figures are in
-# docs/architecture.md, "CI"):
+# Every test, as CI runs it (from a fresh clone on 2 cores; the layout is
+# described in docs/architecture.md, "Tests"):
 #   1. build-ci    RelWithDebInfo (-O2, no debug info), -Werror: the
 #                  programs (server, client, minimal example), the
 #                  integration tests, the benchmarks and the header checks
@@ -131,9 +131,14 @@ finish_background() {
 
 sanitizers=1
 [ "${LIVECHAT_SKIP_SANITIZERS:-0}" = "1" ] && sanitizers=0
+# clang_runtime NAME: true when clang++-14 and its libclang_rt.NAME runtime
+# (libclang-rt-14-dev) are installed.
+clang_runtime() {
+  command -v clang++-14 >/dev/null 2>&1 &&
+    [ -f "$(clang++-14 -print-file-name="libclang_rt.$1-$(uname -m).a")" ]
+}
 fuzz=0
-if command -v clang++-14 >/dev/null 2>&1 &&
-   [ -f "$(clang++-14 -print-file-name="libclang_rt.fuzzer-$(uname -m).a")" ]; then
+if clang_runtime fuzzer; then
   fuzz=1
 fi
 
@@ -144,8 +149,7 @@ fi
 # unit 157 / 51 s, the whole tree ~600 / 222 s). GCC still builds and
 # checks everything else with -Werror at -O2.
 asan_compiler=()
-if command -v clang++-14 >/dev/null 2>&1 &&
-   [ -f "$(clang++-14 -print-file-name="libclang_rt.asan-$(uname -m).a")" ]; then
+if clang_runtime asan; then
   asan_compiler=(-DCMAKE_CXX_COMPILER=clang++-14)
 fi
 
