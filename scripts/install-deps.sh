@@ -29,7 +29,7 @@
 set -euo pipefail
 
 packages=(
-  g++ make cmake pkg-config ca-certificates
+  g++ make ninja-build cmake pkg-config ca-certificates
   libasio-dev libwebsocketpp-dev rapidjson-dev catch2
   libsqlite3-dev libssl-dev libbenchmark-dev libcli11-dev libcurl4-openssl-dev
   libpq-dev postgresql nginx

@@ -5,9 +5,10 @@
 # described in docs/architecture.md, "Tests"):
 #   1. build-ci    RelWithDebInfo (-O2, no debug info), -Werror: the
 #                  programs (server, client, minimal example), the
-#                  integration tests, the benchmarks and the header checks
-#                  (each public header compiled on its own as C++17, and
-#                  per folder as C++20), then ctest (integration, JS,
+#                  integration tests, the benchmarks (at -O0: built to
+#                  keep them compiling, not to measure) and the header
+#                  checks (each public header compiled on its own as
+#                  C++17, and all of them as C++20), then ctest (integration, JS,
 #                  browser, compile-fail; its consumer cases run beside
 #                  step 2's tests, at nice 19). The unit tests are
 #                  not built here (LIVECHAT_UNIT_TESTS=OFF): step 2 builds
@@ -78,16 +79,27 @@ export LIVECHAT_REQUIRE_NGINX=1
 
 step() { printf '\n==> [%4d s] %s\n' "$SECONDS" "$*"; }
 
+# Ninja (install-deps.sh installs ninja-build) starts each compile as soon
+# as its inputs exist, where Make waits for whole targets; a tree made
+# earlier keeps the generator it was made with.
+configure() {
+  local dir="$1"; shift
+  if [ ! -f "$dir/CMakeCache.txt" ] && command -v ninja >/dev/null 2>&1; then
+    set -- -G Ninja "$@"
+  fi
+  cmake -S . -B "$dir" "$@"
+}
+
 step "build-ci: configure"
 # RelWithDebInfo without the debug info: optimized code (what users run,
 # and what -Werror's flow-sensitive warnings need) at about two thirds of the
 # compile time; the asan tree below keeps full debug info for its reports.
-cmake -S . -B build-ci -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+configure build-ci -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g0 -DNDEBUG" \
   -DLIVECHAT_WARNINGS_AS_ERRORS=ON \
   -DLIVECHAT_BUILD_TESTS=ON -DLIVECHAT_BUILD_EXAMPLES=ON -DLIVECHAT_BUILD_BENCHMARKS=ON \
   -DLIVECHAT_TEST_CXX20=ON -DLIVECHAT_HEADER_CHECK=ON -DLIVECHAT_SANITIZE=OFF \
-  -DLIVECHAT_UNIT_TESTS=OFF -DLIVECHAT_TEST_UNITY=ON
+  -DLIVECHAT_UNIT_TESTS=OFF -DLIVECHAT_TEST_UNITY=ON -DLIVECHAT_BENCH_COMPILE_OPTIONS=-O0
 step "build-ci: build"
 cmake --build build-ci -j "$jobs"
 # The sanitizer tree compiles while the optimized tree's tests run: those
@@ -155,7 +167,7 @@ fi
 
 if [ "$sanitizers" = 1 ]; then
   step "build-asan: configure"
-  cmake -S . -B build-asan "${asan_compiler[@]}" -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g1" \
+  configure build-asan "${asan_compiler[@]}" -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g1" \
     -DLIVECHAT_WARNINGS_AS_ERRORS=ON -DLIVECHAT_SANITIZE=ON \
     -DLIVECHAT_BUILD_TESTS=ON -DLIVECHAT_BUILD_EXAMPLES=ON -DLIVECHAT_BUILD_BENCHMARKS=OFF \
     -DLIVECHAT_TEST_CXX20=OFF -DLIVECHAT_HEADER_CHECK=OFF -DLIVECHAT_TEST_UNITY=ON \
