@@ -17,9 +17,10 @@
 #   2. build-asan  Debug with ASan+UBSan (LIVECHAT_SANITIZE=ON), -Werror,
 #                  with Clang when it is installed (see below):
 #                  the unit, store and fuzz-corpus replay tests and the
-#                  programs, then ctest. The header checks, the benchmarks
-#                  and the consumer cases are left out here: they add
-#                  compile time, not coverage (step 1 ran them). The
+#                  programs, then ctest. The header checks, the compile
+#                  checks, the benchmarks and the consumer cases are left
+#                  out here: they add compile time, not coverage (step 1
+#                  ran them). The
 #                  integration tests run step 1's harness (test code, built
 #                  once) against this tree's sanitized server and client
 #                  (LIVECHAT_INTEGRATION_HARNESS, tests/CMakeLists.txt). -g1
@@ -170,7 +171,8 @@ if [ "$sanitizers" = 1 ]; then
   configure build-asan "${asan_compiler[@]}" -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g1" \
     -DLIVECHAT_WARNINGS_AS_ERRORS=ON -DLIVECHAT_SANITIZE=ON \
     -DLIVECHAT_BUILD_TESTS=ON -DLIVECHAT_BUILD_EXAMPLES=ON -DLIVECHAT_BUILD_BENCHMARKS=OFF \
-    -DLIVECHAT_TEST_CXX20=OFF -DLIVECHAT_HEADER_CHECK=OFF -DLIVECHAT_TEST_UNITY=ON \
+    -DLIVECHAT_TEST_CXX20=OFF -DLIVECHAT_HEADER_CHECK=OFF -DLIVECHAT_COMPILE_CHECKS=OFF \
+    -DLIVECHAT_TEST_UNITY=ON \
     "-DLIVECHAT_INTEGRATION_HARNESS=$root/build-ci/tests/livechat_integration_tests"
   step "build-ci: test (build-asan compiles meanwhile at nice 19: build-asan/build.log)"
   in_background build-asan/build.log cmake --build build-asan -j "$jobs"
