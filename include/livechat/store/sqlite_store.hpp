@@ -68,9 +68,13 @@ namespace livechat {
 /// transaction, and refuses a database from a newer livechat.
 ///
 /// Costs: `append` is a handful of B-tree lookups and inserts (O(log n)),
-/// plus a commit per flush; `history` O(log n + limit), stopping at the
-/// byte budget; `list_conversations` O(log n + limit) through an index per
-/// filter (v2), never a scan and sort.
+/// plus a commit per flush; with group commit an append inserts its
+/// message row only, and the batch writes the id counter and each written
+/// room's row once, before its COMMIT (detail/sqlite_batch_counters.hpp);
+/// `history` O(log n + limit) index entries plus a rowid seek per row
+/// (v4: rows in arrival order), stopping at the byte budget;
+/// `list_conversations` O(log n + limit) through an index per filter (v2),
+/// never a scan and sort.
 ///
 /// Tests can make it fail on purpose like `memory_store`: after
 /// `fail_after(n)` the next `n` `do_*` calls run and every later one
