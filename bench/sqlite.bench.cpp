@@ -101,8 +101,8 @@ livechat::sqlite_options options_for(const std::string& path, bool full) {
 
 // --- The bare loop ------------------------------------------------------------
 
-/// A raw connection with the store's messages row (same columns, arrival
-/// order and (room, seq) index, WAL, same synchronous) and one reused INSERT.
+/// A raw connection with the store's messages row (same columns and key,
+/// WAL, same synchronous) and one reused INSERT.
 struct bare_db {
   sqlite3* db = nullptr;
   sqlite3_stmt* insert = nullptr;
@@ -116,8 +116,8 @@ struct bare_db {
         !exec(full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") ||
         !exec("CREATE TABLE messages(room TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, "
               "sender_type TEXT NOT NULL, sender_id TEXT NOT NULL, sender_name TEXT NOT NULL, "
-              "text TEXT NOT NULL, created_at INTEGER NOT NULL, client_msg_id TEXT)") ||
-        !exec("CREATE UNIQUE INDEX messages_by_room_seq ON messages(room, seq)") ||
+              "text TEXT NOT NULL, created_at INTEGER NOT NULL, client_msg_id TEXT, "
+              "PRIMARY KEY(room, seq)) WITHOUT ROWID") ||
         sqlite3_prepare_v3(db,
                            "INSERT INTO messages(room, seq, id, sender_type, sender_id, "
                            "sender_name, text, created_at, client_msg_id) "

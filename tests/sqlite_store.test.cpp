@@ -818,7 +818,7 @@ TEST_CASE("sqlite_store: a seq beyond SQLite's integers is refused", "[sqlite]")
 
 TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
   temp_db file;
-  CHECK(sqlite_store::schema_version == 4);
+  CHECK(sqlite_store::schema_version == 3);
 
   SECTION("an empty file becomes a database") {
     { std::ofstream(file.path(), std::ios::binary); }
@@ -838,7 +838,7 @@ TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
     }
     raw_db after(file.path());
     CHECK(after.scalar("SELECT body FROM notes") == "keep me");
-    CHECK(after.scalar("PRAGMA user_version") == "4");
+    CHECK(after.scalar("PRAGMA user_version") == "3");
     CHECK(after.scalar("SELECT count(*) FROM messages") == "2");
     CHECK(after.scalar("SELECT length(value) FROM meta WHERE key = 'epoch'") == "16");
   }
@@ -862,12 +862,12 @@ TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
     { open_store(file.path()); }
     {
       raw_db newer(file.path());
-      newer.exec("PRAGMA user_version = 5");
+      newer.exec("PRAGMA user_version = 4");
     }
     const std::string why = open_error(options_for(file.path()));
-    CHECK(contains(why, "schema version 5 is newer"));
+    CHECK(contains(why, "schema version 4 is newer"));
     raw_db after(file.path());
-    CHECK(after.scalar("PRAGMA user_version") == "5");
+    CHECK(after.scalar("PRAGMA user_version") == "4");
   }
 
   SECTION("a version 1 database gets the v2 list indexes and keeps its data") {
@@ -894,7 +894,7 @@ TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
     }
     auto store = open_store(file.path());
     raw_db after(file.path());
-    CHECK(after.scalar("PRAGMA user_version") == "4");
+    CHECK(after.scalar("PRAGMA user_version") == "3");
     CHECK(after.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN "
                        "('rooms_by_status', 'rooms_by_claimer', 'rooms_by_claimer_status')") ==
           "3");
@@ -925,7 +925,7 @@ TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
     }
     auto store = open_store(file.path());
     raw_db after(file.path());
-    CHECK(after.scalar("PRAGMA user_version") == "4");
+    CHECK(after.scalar("PRAGMA user_version") == "3");
     auto page = store->history(room_a, std::nullopt, 50);
     REQUIRE(page.ok());
     REQUIRE(page->messages.size() == 2);
@@ -954,61 +954,6 @@ TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
     CHECK(after.scalar("SELECT length(content) FROM attachments WHERE id = 'f1'") == "9");
     CHECK(std::get<livechat::file_attachment>(store->history(room_a, std::nullopt, 50)->messages[2].attachment)
               .size == 9);
-  }
-
-  SECTION("a version 3 database gets messages in arrival order, the same rows") {
-    {
-      // Built by the v1-v3 steps, rows written as v3 wrote them (clustered
-      // by room and seq; ids number the arrival order across rooms).
-      raw_db v3(file.path());
-      for (const auto& m : livechat::detail::sqlite_migrations)
-        if (m.version <= 3) v3.exec(m.sql);
-      v3.exec("INSERT INTO meta(key, value) VALUES('epoch', '00000000000000aa');"
-              "UPDATE meta SET value = '10' WHERE key = 'last_order';"
-              "INSERT INTO rooms(room, last_seq, last_order, last_at) "
-              "VALUES('conversation:A', 2, 10, 1010), ('conversation:B', 1, 9, 1009);"
-              "INSERT INTO messages(room, seq, id, sender_type, sender_id, sender_name, text, "
-              "created_at, client_msg_id, kind, sticker_package_id, sticker_id) VALUES"
-              "('conversation:A', 1, '00000000000000aa-8', 'user', 'U1', 'Ann', 'a one', 1008, "
-              "NULL, NULL, NULL, NULL),"
-              "('conversation:A', 2, '00000000000000aa-10', 'operator', 'op', 'Op', 'a two', 1010, "
-              "'c1', 'sticker', '11537', '52002734'),"
-              "('conversation:B', 1, '00000000000000aa-9', 'user', 'U2', 'Bo', 'b one', 1009, "
-              "NULL, NULL, NULL, NULL);"
-              "INSERT INTO client_msg_ids VALUES('conversation:A', 'op', 'c1', 2);"
-              "PRAGMA user_version = 3");
-    }
-    auto store = open_store(file.path());
-    raw_db after(file.path());
-    CHECK(after.scalar("PRAGMA user_version") == "4");
-    CHECK_FALSE(contains(after.scalar("SELECT sql FROM sqlite_master WHERE name = 'messages'"),
-                         "WITHOUT ROWID"));
-    // Arrival order: the ids' numbers, 8, 9, 10, whatever the rooms.
-    CHECK(after.scalar("SELECT group_concat(id, ' ') FROM (SELECT id FROM messages ORDER BY rowid)") ==
-          "00000000000000aa-8 00000000000000aa-9 00000000000000aa-10");
-    auto page = store->history(room_a, std::nullopt, 50);
-    REQUIRE(page.ok());
-    REQUIRE(page->messages.size() == 2);
-    CHECK(page->messages[0].text == "a one");
-    CHECK(page->messages[1].text == "a two");
-    CHECK(page->messages[1].client_msg_id == "c1");
-    CHECK(page->messages[1].kind == livechat::message_kind::sticker);
-    // The dedupe and seq rules hold on the new table.
-    auto dup = store->append(request(room_a, "again", "op", "c1"));
-    REQUIRE(dup.ok());
-    CHECK(dup->duplicate);
-    CHECK(dup->message.text == "a two");
-    auto next = store->append(request(room_b, "b two"));
-    REQUIRE(next.ok());
-    CHECK(next->message.seq == 2);
-    CHECK(next->message.id == "00000000000000aa-11");
-    REQUIRE(store->flush().ok());
-    CHECK(after.scalar("SELECT id FROM messages ORDER BY rowid DESC LIMIT 1") ==
-          "00000000000000aa-11");
-    // (room, seq) stays unique.
-    CHECK(after.try_exec("INSERT INTO messages(room, seq, id, sender_type, sender_id, "
-                         "sender_name, text, created_at) VALUES('conversation:A', 2, 'x-1', "
-                         "'user', 'U', 'U', 't', 1)") == SQLITE_CONSTRAINT);
   }
 
   SECTION("a current database with a table missing is refused") {

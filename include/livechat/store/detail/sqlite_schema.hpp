@@ -46,16 +46,6 @@ using sqlite_migration = sql_migration;
 /// record and its bytes. A rowid table, content last: a metadata read
 /// stops before the BLOB's overflow pages, and WITHOUT ROWID suits small
 /// rows only. `room`/`seq` name the first message that carries the file.
-///
-/// v4. `messages` in arrival order (a rowid table, the rows copied in
-/// message order) with a unique index on (room, seq), instead of a table
-/// clustered by (room, seq). A commit of a busy server's batch (a few
-/// messages in each of many rooms) rewrote each written room's last leaf
-/// of full rows, and split those leaves in the middle of the tree every few
-/// commits; now the rows go to the tree's right edge, a few pages per batch,
-/// and only the index's small entries are spread over the rooms: half the
-/// WAL pages per message (218 -> 115 per commit of 215 messages in 50
-/// rooms). A history page reads its rows by rowid through the index.
 inline constexpr sqlite_migration sqlite_migrations[] = {
     {1, R"sql(
 CREATE TABLE meta(
@@ -141,38 +131,6 @@ CREATE TABLE attachments(
   created_at INTEGER NOT NULL,
   content BLOB
 );
-)sql"},
-    {4, R"sql(
-CREATE TABLE messages_v4(
-  room TEXT NOT NULL,
-  seq INTEGER NOT NULL,
-  id TEXT NOT NULL UNIQUE,
-  sender_type TEXT NOT NULL CHECK(sender_type = 'operator' OR sender_type = 'user'
-                                  OR sender_type = 'system'),
-  sender_id TEXT NOT NULL,
-  sender_name TEXT NOT NULL,
-  text TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  client_msg_id TEXT,
-  kind TEXT,
-  attachment_id TEXT,
-  sticker_package_id TEXT,
-  sticker_id TEXT,
-  location_title TEXT,
-  location_address TEXT,
-  latitude REAL,
-  longitude REAL
-);
-INSERT INTO messages_v4(room, seq, id, sender_type, sender_id, sender_name, text, created_at,
-                        client_msg_id, kind, attachment_id, sticker_package_id, sticker_id,
-                        location_title, location_address, latitude, longitude)
-  SELECT room, seq, id, sender_type, sender_id, sender_name, text, created_at, client_msg_id,
-         kind, attachment_id, sticker_package_id, sticker_id, location_title, location_address,
-         latitude, longitude
-  FROM messages ORDER BY CAST(substr(id, instr(id, '-') + 1) AS INTEGER), room, seq;
-DROP TABLE messages;
-ALTER TABLE messages_v4 RENAME TO messages;
-CREATE UNIQUE INDEX messages_by_room_seq ON messages(room, seq);
 )sql"},
 };
 
