@@ -71,8 +71,8 @@ namespace livechat {
 /// plus a commit per flush; with group commit an append inserts its
 /// message row only, and the batch writes the id counter and each written
 /// room's row once, before its COMMIT (detail/sqlite_batch_counters.hpp);
-/// `history` O(log n + limit) index entries plus a rowid seek per row
-/// (v4: rows in arrival order), stopping at the byte budget;
+/// `history` O(log n + limit) (a room's messages are consecutive rows,
+/// clustered by (room, seq)), stopping at the byte budget;
 /// `list_conversations` O(log n + limit) through an index per filter (v2),
 /// never a scan and sort.
 ///
