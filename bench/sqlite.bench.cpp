@@ -20,6 +20,9 @@
 //                                  commit.
 //   BM_sqlite_append_rooms         the same over R rooms in turn (NORMAL, CPU
 //                                  time): a saturated server's turn.
+//   BM_sqlite_history_rooms        one history page (the newest, or after a
+//                                  seq) of one of 50 rooms whose 50,000
+//                                  messages were stored interleaved (CPU time).
 //
 // `full:0` is synchronous=NORMAL (no fsync per commit), `full:1` is FULL
 // (one fsync per commit). Disk waits are not CPU time, so these run on wall
@@ -35,6 +38,7 @@
 #include <filesystem>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -250,6 +254,62 @@ void BM_sqlite_append_rooms(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * k);
 }
 
+/// 50 rooms of 1,000 messages each, stored round robin in batches of 100
+/// (as a saturated server interleaves them), built once per process: the
+/// history benchmarks only read it.
+struct history_fixture {
+  static constexpr std::uint64_t rooms = 50;
+  static constexpr std::uint64_t per_room = 1000;
+  temp_db file;
+  std::unique_ptr<livechat::sqlite_store> store;
+  std::vector<std::string> names;
+  std::string error;
+
+  history_fixture() {
+    store = open_store(file.path(), false, error);
+    if (!store) return;
+    livechat::append_request req = append_request();
+    for (std::uint64_t r = 0; r < rooms; ++r)
+      names.push_back(std::string(room) + "-" + std::to_string(r));
+    for (std::uint64_t i = 0; i < rooms * per_room; ++i) {
+      req.room = names[i % rooms];
+      if (!store->append(req) || (i % 100 == 99 && !store->flush())) {
+        error = store->last_error();
+        store.reset();
+        return;
+      }
+    }
+    if (!store->flush()) {
+      error = store->last_error();
+      store.reset();
+    }
+  }
+
+  static history_fixture& get() {
+    static history_fixture f;
+    return f;
+  }
+};
+
+/// One page of `limit` messages of the next room: the newest (since:0),
+/// or those after seq 500 (since:1, a client catching up).
+void BM_sqlite_history_rooms(benchmark::State& state) {
+  history_fixture& f = history_fixture::get();
+  if (!f.store) return state.SkipWithError(f.error.c_str());
+  const auto limit = static_cast<std::size_t>(state.range(0));
+  const bool since = state.range(1) != 0;
+  std::size_t next = 0;
+  for (auto _ : state) {
+    const std::string& name = f.names[next++ % f.names.size()];
+    auto page = f.store->history(name, since ? std::optional<std::uint64_t>(500) : std::nullopt,
+                                 limit);
+    if (!page || page->messages.size() != limit)
+      return state.SkipWithError("history: not a full page");
+    benchmark::DoNotOptimize(page->messages.data());
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+
 /// Transport that does no I/O: send() counts frames.
 struct counting_transport {
   using connection_id = std::uint64_t;
@@ -328,6 +388,7 @@ BENCHMARK(BM_sqlite_append_group)
     ->UseRealTime();
 // CPU time (no fsync at NORMAL, and the figure compared is the server's CPU).
 BENCHMARK(BM_sqlite_append_rooms)->ArgNames({"k", "rooms"})->Args({100, 50});
+BENCHMARK(BM_sqlite_history_rooms)->ArgNames({"limit", "since"})->Args({50, 0})->Args({50, 1});
 
 }  // namespace
 

@@ -610,6 +610,104 @@ TEST_CASE("sqlite_store: a batch's counters are never taken for another batch's"
   CHECK(seqs_of(*second->history(room_b, std::nullopt, 50)) == range(1, 9));
 }
 
+TEST_CASE("sqlite_store: a batch writes its counters once, at its commit", "[sqlite]") {
+  // With group commit an append writes its message row only; the message
+  // order, the rooms' last seq/message and the sessions it read wait for the
+  // flush (or for a conversation list on this connection), written once with
+  // the batch's last values. Everything this store answers meanwhile, and
+  // everything another connection sees after the commit, is as if each
+  // append had written them.
+  temp_db file;
+  auto store = open_store(file.path());
+  raw_db other(file.path());
+  auto row = [&](const std::string& room) {
+    return other.scalar("SELECT last_seq || '/' || last_order || '/' || last_at FROM rooms "
+                        "WHERE room = '" + room + "'");
+  };
+
+  REQUIRE(store->append(request(room_a, "a1", "alice", {}, 1000)).ok());
+  REQUIRE(store->append(request(room_b, "b1", "alice", {}, 2000)).ok());
+  REQUIRE(store->append(request(room_a, "a2", "alice", {}, 3000)).ok());
+  CHECK(*store->last_seq(room_a) == 2);
+  CHECK(*store->last_seq(room_b) == 1);
+  CHECK(store->history(room_a, std::nullopt, 50)->last_seq == 2);
+
+  // The list on this connection: room_a's last message is the newest.
+  auto list = store->conversations(10);
+  REQUIRE(list.ok());
+  REQUIRE(list->size() == 2);
+  CHECK((*list)[0].room == room_a);
+  CHECK((*list)[0].last_seq == 2);
+  CHECK((*list)[0].last_message->text == "a2");
+  CHECK((*list)[1].room == room_b);
+
+  // Written again after the list: later appends are pending once more.
+  REQUIRE(store->append(request(room_b, "b2", "alice", {}, 4000)).ok());
+  list = store->conversations(10);
+  REQUIRE(list.ok());
+  REQUIRE(list->size() == 2);
+  CHECK((*list)[0].room == room_b);
+  CHECK((*list)[0].last_message->text == "b2");
+
+  // A session read by an append is read again once save_session changed it.
+  livechat::session_state claimed;
+  claimed.status = livechat::session_status::claimed;
+  claimed.claimed_by = livechat::user_ref{"alice", "Alice"};
+  claimed.version = 7;
+  auto before = store->append(request(room_a, "a3", "alice", {}, 5000));
+  REQUIRE(before.ok());
+  CHECK(before->session.version == 0);
+  REQUIRE(store->save_session(room_a, claimed).ok());
+  auto after = store->append(request(room_a, "a4", "alice", {}, 6000));
+  REQUIRE(after.ok());
+  CHECK(after->session.version == 7);
+  CHECK(after->session.status == livechat::session_status::claimed);
+  CHECK(other.scalar("SELECT count(*) FROM rooms") == "0");  // nothing committed yet
+
+  REQUIRE(store->flush().ok());
+  CHECK(row(room_a) == "4/6/6000");
+  CHECK(row(room_b) == "2/4/4000");
+  CHECK(other.scalar("SELECT value FROM meta WHERE key = 'last_order'") == "6");
+  CHECK(other.scalar("SELECT session_version FROM rooms WHERE room = '" + room_a + "'") == "7");
+
+  // The next batch starts from the committed values.
+  auto next = store->append(request(room_b, "b3", "alice", {}, 7000));
+  REQUIRE(next.ok());
+  CHECK(next->message.seq == 3);
+  CHECK(next->message.id == store->epoch() + "-7");
+  REQUIRE(store->flush().ok());
+  CHECK(row(room_b) == "3/7/7000");
+}
+
+TEST_CASE("sqlite_store: counters that cannot be written lose their batch", "[sqlite]") {
+  temp_db file;
+  auto store = open_store(file.path());
+  fill(*store, room_a, 2);
+  REQUIRE(store->flush().ok());
+  // Refuses the rooms row of seq 4, which only the batch's commit writes.
+  exec_on(store->native_handle(),
+          "CREATE TEMP TRIGGER no_four BEFORE UPDATE ON main.rooms WHEN NEW.last_seq = 4 "
+          "BEGIN SELECT RAISE(ABORT, 'four refused'); END;");
+  REQUIRE(store->append(request(room_a, "three")).ok());
+  REQUIRE(store->append(request(room_a, "four")).ok());
+
+  SECTION("at the flush") {
+    auto flushed = store->flush();
+    REQUIRE_FALSE(flushed.ok());
+    CHECK(contains(store->last_error(), "four refused"));
+  }
+  SECTION("at a conversation list, and the next flush says so") {
+    CHECK(store->conversations(10).error() == errc::store_failure);
+    CHECK(contains(store->last_error(), "four refused"));
+    CHECK(store->flush().error() == errc::store_failure);
+  }
+  CHECK(store->pending_writes() == 0);
+  CHECK(store->history(room_a, std::nullopt, 50)->last_seq == 2);
+  CHECK(store->append(request(room_a, "three again"))->message.seq == 3);
+  REQUIRE(store->flush().ok());
+  CHECK(seqs_of(*open_store(file.path())->history(room_a, std::nullopt, 50)) == range(1, 3));
+}
+
 TEST_CASE("sqlite_store: connection settings", "[sqlite]") {
   temp_db file;
   sqlite_options o = options_for(file.path());

@@ -68,9 +68,13 @@ namespace livechat {
 /// transaction, and refuses a database from a newer livechat.
 ///
 /// Costs: `append` is a handful of B-tree lookups and inserts (O(log n)),
-/// plus a commit per flush; `history` O(log n + limit), stopping at the
-/// byte budget; `list_conversations` O(log n + limit) through an index per
-/// filter (v2), never a scan and sort.
+/// plus a commit per flush; with group commit an append inserts its
+/// message row only, and the batch writes the id counter and each written
+/// room's row once, before its COMMIT (detail/sqlite_batch_counters.hpp);
+/// `history` O(log n + limit) (a room's messages are consecutive rows,
+/// clustered by (room, seq)), stopping at the byte budget;
+/// `list_conversations` O(log n + limit) through an index per filter (v2),
+/// never a scan and sort.
 ///
 /// Tests can make it fail on purpose like `memory_store`: after
 /// `fail_after(n)` the next `n` `do_*` calls run and every later one
@@ -126,7 +130,9 @@ class sqlite_store final : public message_store, public detail::fault_injection 
   /// Commits an open transaction (best effort: nothing was acknowledged
   /// from it yet), then closes the database.
   ~sqlite_store() override {
-    if (db_ != nullptr && tx_.open() && tx_.commit() != SQLITE_OK) tx_.rollback();
+    if (db_ != nullptr && tx_.open() &&
+        (write_deferred("close: write the batch's counters") || tx_.commit() != SQLITE_OK))
+      tx_.rollback();
     close();
   }
 
@@ -190,8 +196,9 @@ class sqlite_store final : public message_store, public detail::fault_injection 
 
     // Counters are read inside the write transaction, and kept only for
     // the rest of it (sqlite_batch_counters), so a rolled-back batch leaves
-    // nothing stale behind. (Plain SELECT + write rather than RETURNING,
-    // which would need SQLite 3.35.)
+    // nothing stale behind. With group commit their writes wait for the
+    // batch's commit (write_deferred): only the batch's last values count.
+    const bool defer = options_.group_commit;
     std::uint64_t seq = 0;
     std::string id;
     std::int64_t order = 0;
@@ -203,7 +210,7 @@ class sqlite_store final : public message_store, public detail::fault_injection 
       if (rc != SQLITE_ROW) return fail(rc, "append: read the message counter");
       order = q.integer_at(0) + 1;
     }
-    {
+    if (!defer) {
       detail::sqlite_query q(stmt(sid::write_order));
       q.integer(order);
       const int rc = q.step();
@@ -226,11 +233,10 @@ class sqlite_store final : public message_store, public detail::fault_injection 
       seq = *last + 1;
     }
     const std::int64_t created_ms = req.now.time_since_epoch().count();
-    {
-      detail::sqlite_query q(stmt(sid::bump_room));
-      q.text(req.room).integer(static_cast<std::int64_t>(seq)).integer(order).integer(created_ms);
-      const int rc = q.step();
-      if (rc != SQLITE_DONE) return fail(rc, "append: bump the room's seq");
+    const detail::sqlite_batch_counters::room_bump bump{seq, order, created_ms};
+    if (!defer) {
+      if (const int rc = write_room_bump(req.room, bump); rc != SQLITE_DONE)
+        return fail(rc, "append: bump the room's seq");
     }
     id.reserve(epoch_.size() + 21);
     id.append(epoch_).append(1, '-').append(std::to_string(order));
@@ -268,10 +274,14 @@ class sqlite_store final : public message_store, public detail::fault_injection 
       const int rc = q.step();
       if (rc != SQLITE_DONE) return fail(rc, "append: insert webhook event record");
     }
-    // The session for the caller's conversation_activity: a key lookup in
-    // this process, so the caller doesn't read it again.
+    // The session for the caller's conversation_activity, so the caller
+    // doesn't read it again: read once per room and batch (only
+    // save_session changes it, and it forgets what was read).
+    const std::uint64_t batch = tx_.batch();
     session_state session;
-    {
+    if (const session_state* known = counters_.session(batch, req.room)) {
+      session = *known;
+    } else {
       detail::sqlite_query q(stmt(sid::load_session));
       q.text(req.room);
       const int rc = q.step();
@@ -279,10 +289,10 @@ class sqlite_store final : public message_store, public detail::fault_injection 
         session = detail::sql_read_session(q, 0);
       else if (rc != SQLITE_DONE)
         return fail(rc, "append: read the session");
+      if (defer) counters_.read_session(batch, req.room, session);
     }
-    const std::uint64_t batch = tx_.batch();
     if (int rc = w.finish(true); rc != SQLITE_OK) return fail(rc, "append: commit");
-    if (tx_.open()) counters_.wrote(batch, order, req.room, seq);
+    if (tx_.open()) counters_.wrote(batch, order, req.room, bump, defer);
 
     append_result out{req.stored_as(seq, std::move(id)), false, std::move(session)};
     if (file) out.message.attachment = file->as_file();
@@ -291,6 +301,9 @@ class sqlite_store final : public message_store, public detail::fault_injection 
 
   result<std::uint64_t> do_last_seq(std::string_view room) override {
     if (auto ec = precheck()) return ec;
+    // The rooms row may wait for the batch's commit (write_deferred).
+    if (tx_.open())
+      if (const auto known = counters_.last_seq(tx_.batch(), room)) return *known;
     return last_seq_of(room, "last_seq");
   }
 
@@ -327,6 +340,7 @@ class sqlite_store final : public message_store, public detail::fault_injection 
     if (auto ec = precheck()) return ec;
     detail::sqlite_transaction::write w(tx_, db_);
     if (int rc = w.begin(); rc != SQLITE_OK) return fail(rc, "save_session: begin");
+    counters_.forget_session(room);
     {
       detail::sqlite_query q(stmt(sid::save_session));
       detail::sql_bind_session(q, room, s);
@@ -400,6 +414,11 @@ class sqlite_store final : public message_store, public detail::fault_injection 
                                      const std::optional<conversation_position>& after,
                                      conversation_sink& out) override {
     if (auto ec = precheck()) return ec;
+    // The list reads the rooms rows: they must hold the batch's counters.
+    if (auto ec = write_deferred("list_conversations: write the batch's counters")) {
+      tx_.lose();  // partly written: the batch cannot be committed as it is
+      return ec;
+    }
     detail::sqlite_query q(stmt(detail::sql_list_statement<sid>(cq)));
     detail::sql_bind_list(q, cq, after);
     int rc;
@@ -421,6 +440,10 @@ class sqlite_store final : public message_store, public detail::fault_injection 
       return errc::store_failure;
     }
     if (!tx_.open()) return {};
+    if (auto ec = write_deferred("flush: write the batch's counters")) {
+      tx_.drop();
+      return ec;
+    }
     if (const int rc = tx_.commit(); rc != SQLITE_OK) {
       auto ec = fail(rc, "flush: commit");
       tx_.drop();  // a failed COMMIT may leave it open
@@ -545,6 +568,35 @@ class sqlite_store final : public message_store, public detail::fault_injection 
                                                                     : sqlite3_errstr(rc));
     tx_.sync(db_);
     return errc::store_failure;
+  }
+
+  int write_room_bump(std::string_view room, const detail::sqlite_batch_counters::room_bump& b) {
+    detail::sqlite_query q(stmt(sid::bump_room));
+    q.text(room).integer(static_cast<std::int64_t>(b.seq)).integer(b.order).integer(b.at_ms);
+    return q.step();
+  }
+
+  /// Writes the counters the open batch deferred (the message order, each
+  /// written room's row): before its COMMIT, and before this connection
+  /// reads the rows. On failure the batch is partly written: the caller
+  /// rolls it back.
+  std::error_code write_deferred(std::string_view what) {
+    if (!tx_.open() || !counters_.pending(tx_.batch())) return {};
+    int rc = SQLITE_DONE;
+    {
+      detail::sqlite_query q(stmt(sid::write_order));
+      q.integer(counters_.pending_order());
+      rc = q.step();
+    }
+    if (rc == SQLITE_DONE)
+      counters_.each_pending_room(
+          [&](std::string_view room, const detail::sqlite_batch_counters::room_bump& b) {
+            rc = write_room_bump(room, b);
+            return rc == SQLITE_DONE;
+          });
+    if (rc != SQLITE_DONE) return fail(rc, what);
+    counters_.written();
+    return {};
   }
 
   result<std::uint64_t> last_seq_of(std::string_view room, std::string_view what) {

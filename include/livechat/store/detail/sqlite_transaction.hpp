@@ -69,6 +69,13 @@ class sqlite_transaction {
     lost_ = false;
   }
 
+  /// Rolls back the open transaction outside a flush: its writes are
+  /// lost, and the next flush says so.
+  void lose() noexcept {
+    if (open_ && pending_ > 0) lost_ = true;
+    rollback();
+  }
+
   /// Rolls back the open transaction, if any; its writes are lost.
   void rollback() noexcept {
     if (open_) stmts_.step_once(sqlite_sid::rollback);
