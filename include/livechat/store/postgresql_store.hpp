@@ -11,6 +11,7 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>  // std::stable_sort, std::min
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -186,8 +187,19 @@ class postgresql_store final : public message_store, public detail::fault_inject
   /// The time the owner's thread waited for `batch_round_trips()`.
   std::chrono::steady_clock::duration batch_wait_time() const noexcept { return conn_.batch_waited(); }
 
-  /// Writes in the open transaction, waiting for `flush()`.
-  std::size_t pending_writes() const noexcept { return conn_.pending(); }
+  /// Writes in the open transaction or queued, waiting for `flush()`.
+  std::size_t pending_writes() const noexcept { return conn_.pending() + queued_.size(); }
+
+  /// With group commit: `queue_append` sends nothing until the flush (or
+  /// the next statement), which carries the queued appends and its own
+  /// statement in one pipeline.
+  bool defers_appends() const noexcept override { return options_.group_commit; }
+
+  /// Most statements one pipeline carries: a longer turn takes one round
+  /// trip per this many appends. libpq's blocking connection reads no
+  /// result until it has sent the whole pipeline, so the results must fit
+  /// in the sockets' buffers meanwhile (a few hundred bytes each).
+  static constexpr std::size_t max_pipeline = 128;
 
   /// The connection is up (as of the last call; a dead one is noticed by
   /// the next call).
@@ -224,23 +236,13 @@ class postgresql_store final : public message_store, public detail::fault_inject
       if (!*found) return errc::validation_error;
       file = std::move(*found);
     }
-    if (auto ec = conn_.begin_write("append: begin", req.room)) return ec;
+    if (auto ec = begin_write("append: begin", req.room)) return ec;
 
     // One statement claims the dedupe keys, bumps the room's counter,
     // stores the message and returns the session (pg_sql's `append`); a
     // duplicate writes nothing and returns the original.
-    const std::int64_t created_ms = req.now.time_since_epoch().count();
     detail::pg_params p;
-    p.text(req.room)
-        .integer(created_ms)
-        .text(epoch_)
-        .text(to_string(req.sender.type))
-        .text(req.sender.id)
-        .text(req.sender.name)
-        .text(req.text)
-        .text_or_null(req.client_msg_id)
-        .text_or_null(req.webhook_event_id);
-    detail::sql_bind_rich(p, req.kind, req.attachment);
+    bind_append(p, req);
     if (p.overflow()) return fail_logic("append: a field is too long for PostgreSQL");
     auto r = run(sid::append, p);
     if (!r.ok()) return fail(r, "append");
@@ -258,6 +260,27 @@ class postgresql_store final : public message_store, public detail::fault_inject
     if (!original) return original.error();
     if (auto ec = conn_.finish_write(false, "append: commit")) return ec;
     return append_result{std::move(*original), true, session_state{}};
+  }
+
+  /// Queues a text append for the next pipeline (see `defers_appends`).
+  /// A file message (it reads its attachment first), one with a webhook
+  /// key (a duplicate may have to release the key it claimed) or a store
+  /// without group commit appends at once.
+  result<std::size_t> do_queue_append(const append_request& req) override {
+    if (!options_.group_commit || !req.webhook_event_id.empty() ||
+        std::holds_alternative<file_attachment>(req.attachment))
+      return message_store::do_queue_append(req);
+    if (auto ec = precheck()) return ec;
+    if (auto ec = conn_.writable("append")) return ec;
+    detail::pg_params p;
+    bind_append(p, req);
+    if (p.overflow()) return conn_.set_error("append: a field is too long for PostgreSQL");
+    // Memory stays bounded: a full queue goes out now, in the open batch.
+    if (queued_.size() >= max_pipeline)
+      if (auto ec = send_queued(nullptr, nullptr, false, nullptr)) return ec;
+    const std::size_t ticket = hold_result(errc::store_failure);  // until its pipeline answers
+    queued_.push_back({req, ticket});
+    return ticket;
   }
 
   result<std::uint64_t> do_last_seq(std::string_view room) override {
@@ -298,7 +321,7 @@ class postgresql_store final : public message_store, public detail::fault_inject
 
   result<void> do_save_session(std::string_view room, const session_state& s) override {
     if (auto ec = precheck()) return ec;
-    if (auto ec = conn_.begin_write("save_session: begin", room)) return ec;
+    if (auto ec = begin_write("save_session: begin", room)) return ec;
     detail::pg_params p;
     detail::sql_bind_session(p, room, s);
     auto r = run(sid::save_session, p);
@@ -310,7 +333,7 @@ class postgresql_store final : public message_store, public detail::fault_inject
   result<bool> do_save_session_if(std::string_view room, std::uint64_t expected_version,
                                   const session_state& s) override {
     if (auto ec = precheck()) return ec;
-    if (auto ec = conn_.begin_write("save_session_if: begin", room)) return ec;
+    if (auto ec = begin_write("save_session_if: begin", room)) return ec;
     detail::pg_params p;
     detail::sql_bind_session(p, room, s);
     p.integer(detail::sql_int(expected_version));
@@ -338,7 +361,7 @@ class postgresql_store final : public message_store, public detail::fault_inject
       conn_.set_error("mark_read: seq out of range");
       return errc::validation_error;
     }
-    if (auto ec = conn_.begin_write("mark_read: begin", room)) return ec;
+    if (auto ec = begin_write("mark_read: begin", room)) return ec;
     detail::pg_params p;
     p.text(room).text(user_id).integer(static_cast<std::int64_t>(seq));
     auto r = run(sid::mark_read, p);
@@ -390,14 +413,37 @@ class postgresql_store final : public message_store, public detail::fault_inject
   /// commit fails or when the batch was already lost to an earlier error:
   /// either way none of its writes is stored.
   result<void> do_flush() override {
-    if (auto ec = injected()) return ec;
-    if (auto ec = conn_.flush()) return ec;
+    std::vector<queued_append> duplicates;
+    duplicates.swap(duplicates_);
+    if (auto ec = injected()) {
+      queued_.clear();  // never sent: their results stay failures
+      return ec;
+    }
+    if (queued_.empty() || conn_.lost()) {
+      queued_.clear();
+      if (auto ec = conn_.flush()) return ec;
+    } else if (auto ec = send_queued(nullptr, nullptr, true, &duplicates)) {
+      return ec;
+    }
+    // A duplicate's original, read after the commit: it also sees one that
+    // another server committed while the append waited for its key.
+    for (const auto& d : duplicates) {
+      detail::pg_params f;
+      f.text(d.req.room).text(d.req.sender.id).text(d.req.client_msg_id);
+      auto found = conn_.run(sid::find_client_msg, f);
+      if (!found.ok() || found.rows() == 0) {
+        conn_.fail(found, "append: dedupe lookup");
+        continue;  // that append's result stays a failure
+      }
+      held_result(d.ticket) =
+          append_result{detail::sql_read_message(detail::pg_row(found, 0), 0), true, {}};
+    }
     return {};
   }
 
   result<void> do_put_attachment(const attachment_record& a, std::string_view content) override {
     if (auto ec = precheck()) return ec;
-    if (auto ec = conn_.begin_write("put_attachment: begin", attachment_lock_room)) return ec;
+    if (auto ec = begin_write("put_attachment: begin", attachment_lock_room)) return ec;
     detail::pg_params p;
     detail::sql_bind_new_attachment(p, a, content);
     if (p.overflow()) return fail_logic("put_attachment: too large for PostgreSQL");
@@ -428,7 +474,7 @@ class postgresql_store final : public message_store, public detail::fault_inject
                                                  std::string_view content,
                                                  std::string_view content_type) override {
     if (auto ec = precheck()) return ec;
-    if (auto ec = conn_.begin_write("finish_attachment: begin", attachment_lock_room)) return ec;
+    if (auto ec = begin_write("finish_attachment: begin", attachment_lock_room)) return ec;
     detail::pg_params p;
     detail::sql_bind_finished_attachment(p, id, status, content, content_type);
     if (p.overflow()) return fail_logic("finish_attachment: too large for PostgreSQL");
@@ -456,6 +502,12 @@ class postgresql_store final : public message_store, public detail::fault_inject
 
  private:
   using sid = detail::pg_sid;
+
+  /// An append waiting for its pipeline; `ticket`: its kept result.
+  struct queued_append {
+    append_request req;
+    std::size_t ticket;
+  };
 
   result<std::vector<std::string>> do_pending_attachments(std::size_t limit) override {
     if (auto ec = precheck()) return ec;
@@ -519,8 +571,102 @@ class postgresql_store final : public message_store, public detail::fault_inject
     return conn_.check();
   }
 
-  detail::pg_result run(sid id, const detail::pg_params& p) { return conn_.run(id, p); }
-  std::error_code fail(const detail::pg_result& r, const char* what) { return conn_.fail(r, what); }
+  /// A statement; while appends are queued, in one pipeline after them.
+  detail::pg_result run(sid id, const detail::pg_params& p) {
+    failed_in_pipeline_ = false;
+    const bool write = tail_write_;
+    tail_write_ = false;
+    if (queued_.empty()) return conn_.run(id, p);
+    const detail::pg_connection::step tail{id, tail_room_, write};
+    detail::pg_result out;
+    if (send_queued(&tail, &p, false, nullptr, &out)) {
+      failed_in_pipeline_ = true;
+      return detail::pg_result();
+    }
+    return out;
+  }
+  std::error_code fail(const detail::pg_result& r, const char* what) {
+    // A failed pipeline has said why and rolled the batch back already.
+    if (failed_in_pipeline_) {
+      failed_in_pipeline_ = false;
+      return errc::store_failure;
+    }
+    return conn_.fail(r, what);
+  }
+
+  /// Opens a write in the batch (pg_connection::begin_write); while
+  /// appends are queued, its statement follows them in their pipeline,
+  /// which keeps the lock order.
+  std::error_code begin_write(const char* what, std::string_view room) {
+    if (queued_.empty()) return conn_.begin_write(what, room);
+    if (auto ec = conn_.writable(what)) return ec;
+    tail_room_.assign(room.data(), room.size());
+    tail_write_ = true;
+    return {};
+  }
+
+  /// The parameters of pg_sql's `append`.
+  void bind_append(detail::pg_params& p, const append_request& req) const {
+    p.text(req.room)
+        .integer(req.now.time_since_epoch().count())
+        .text(epoch_)
+        .text(to_string(req.sender.type))
+        .text(req.sender.id)
+        .text(req.sender.name)
+        .text(req.text)
+        .text_or_null(req.client_msg_id)
+        .text_or_null(req.webhook_event_id);
+    detail::sql_bind_rich(p, req.kind, req.attachment);
+  }
+
+  /// Sends the queued appends in ascending room order (the batch's lock
+  /// order; one room's keep their order, so their seqs follow the calls),
+  /// `tail` (with `tail_params`) after them and COMMIT last when
+  /// `commit`: one pipeline, one round trip, per `max_pipeline`
+  /// statements. Fills the appends' kept results; duplicates go to
+  /// `duplicates` (their original is read later) or fail when there is
+  /// none. On failure every queued append of the batch stays a failure.
+  std::error_code send_queued(const detail::pg_connection::step* tail,
+                              const detail::pg_params* tail_params, bool commit,
+                              std::vector<queued_append>* duplicates,
+                              detail::pg_result* tail_result = nullptr) {
+    std::vector<queued_append> q;
+    q.swap(queued_);
+    std::stable_sort(q.begin(), q.end(), [](const queued_append& a, const queued_append& b) {
+      return a.req.room < b.req.room;
+    });
+    std::vector<detail::pg_connection::step> steps;
+    std::vector<detail::pg_result> results;
+    std::size_t start = 0;
+    do {
+      const std::size_t n = std::min(max_pipeline, q.size() - start);
+      const bool last = start + n == q.size();
+      steps.clear();
+      for (std::size_t i = 0; i < n; ++i)
+        steps.push_back({sid::append, q[start + i].req.room, true});
+      if (last && tail != nullptr) steps.push_back(*tail);
+      auto bind = [&](std::size_t i, detail::pg_params& scratch) -> const detail::pg_params& {
+        if (i >= n) return *tail_params;
+        bind_append(scratch, q[start + i].req);
+        return scratch;
+      };
+      if (auto ec = conn_.pipeline(steps, bind, n, last && commit, results, "append")) return ec;
+      for (std::size_t i = 0; i < n; ++i) {
+        queued_append& a = q[start + i];
+        const detail::pg_result& r = results[i];
+        if (r.rows() != 1) continue;  // stays a failure
+        const detail::pg_row row(r, 0);
+        if (!row.is_null(0))
+          held_result(a.ticket) = append_result{a.req.stored_as(row.unsigned_at(0), row.text_at(1)),
+                                                false, detail::sql_read_session(row, 2)};
+        else if (!a.req.client_msg_id.empty())  // only a key makes a duplicate
+          (duplicates != nullptr ? *duplicates : duplicates_).push_back(std::move(a));
+      }
+      if (last && tail != nullptr && tail_result != nullptr) *tail_result = std::move(results[n]);
+      start += n;
+    } while (start < q.size());
+    return {};
+  }
   std::error_code fail_logic(const char* what) { return conn_.fail_logic(what); }
 
   /// False with the reason in `conn_.error()`; the destructor cleans up.
@@ -536,6 +682,11 @@ class postgresql_store final : public message_store, public detail::fault_inject
   postgresql_options options_;
   detail::pg_connection conn_;
   std::string epoch_;
+  std::vector<queued_append> queued_;      ///< appends not sent yet
+  std::vector<queued_append> duplicates_;  ///< sent, found duplicate: read at the flush
+  std::string tail_room_;                  ///< the room of the write begin_write opened
+  bool tail_write_ = false;                ///< begin_write opened one with appends queued
+  bool failed_in_pipeline_ = false;        ///< the last run's pipeline failed (and said why)
 };
 
 }  // namespace livechat
