@@ -1052,7 +1052,7 @@ struct recording_link final : livechat::server::cluster_link {
 // With a store across the network every read is a round trip the event
 // loop waits for; conversation_activity needs the room's session, which the
 // append returns, so a turn of k messages reads no session (PostgreSQL:
-// 1 + k round trips with the COMMIT, postgresql_store.test.cpp).
+// one round trip with the COMMIT, postgresql_store.test.cpp).
 TEST_CASE("a message costs no session read: conversation_activity takes the append's",
           "[hub][store]") {
   harness b;  // owns the store

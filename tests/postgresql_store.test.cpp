@@ -429,10 +429,11 @@ TEST_CASE("postgresql_store: a connection killed mid-batch loses the batch, then
   CHECK(page->messages[1].text == "a5");
 }
 
-// The event loop waits for every round trip of its turn's group commit:
-// one statement per append, dedupe keys included (BEGIN goes in one
-// pipeline with the first), and COMMIT: k messages cost 1 + k. Counted, so
-// that a change that adds one per write (or a commit per write) shows.
+// Appends made at once (`append`, as REST and webhook messages are): one
+// statement per append, dedupe keys included (BEGIN goes in one pipeline
+// with the first), and COMMIT: k messages cost 1 + k. Counted, so that a
+// change that adds one per write (or a commit per write) shows. Queued
+// appends (what the server does for WebSocket messages) are below.
 TEST_CASE("postgresql_store: the round trips of one group commit", "[postgresql]") {
   auto store = open_store(fresh_schema());
   REQUIRE(store->append(request(room_a, "warm")).ok());  // the room's row exists

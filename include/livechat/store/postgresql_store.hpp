@@ -11,7 +11,6 @@
 
 #include <libpq-fe.h>
 
-#include <algorithm>  // std::stable_sort, std::min
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -28,6 +27,7 @@
 #include <livechat/error.hpp>
 #include <livechat/protocol/model.hpp>
 #include <livechat/store/detail/fault_injection.hpp>
+#include <livechat/store/detail/postgresql_appends.hpp>
 #include <livechat/store/detail/postgresql_connection.hpp>
 #include <livechat/store/detail/postgresql_schema.hpp>
 #include <livechat/store/detail/postgresql_statement.hpp>
@@ -188,18 +188,15 @@ class postgresql_store final : public message_store, public detail::fault_inject
   std::chrono::steady_clock::duration batch_wait_time() const noexcept { return conn_.batch_waited(); }
 
   /// Writes in the open transaction or queued, waiting for `flush()`.
-  std::size_t pending_writes() const noexcept { return conn_.pending() + queued_.size(); }
+  std::size_t pending_writes() const noexcept { return conn_.pending() + appends_.size(); }
 
   /// With group commit: `queue_append` sends nothing until the flush (or
   /// the next statement), which carries the queued appends and its own
   /// statement in one pipeline.
   bool defers_appends() const noexcept override { return options_.group_commit; }
 
-  /// Most statements one pipeline carries: a longer turn takes one round
-  /// trip per this many appends. libpq's blocking connection reads no
-  /// result until it has sent the whole pipeline, so the results must fit
-  /// in the sockets' buffers meanwhile (a few hundred bytes each).
-  static constexpr std::size_t max_pipeline = 128;
+  /// Most appends one pipeline carries (a longer turn: a round trip per this many).
+  static constexpr std::size_t max_pipeline = detail::pg_append_queue::max_pipeline;
 
   /// The connection is up (as of the last call; a dead one is noticed by
   /// the next call).
@@ -242,7 +239,7 @@ class postgresql_store final : public message_store, public detail::fault_inject
     // stores the message and returns the session (pg_sql's `append`); a
     // duplicate writes nothing and returns the original.
     detail::pg_params p;
-    bind_append(p, req);
+    detail::pg_bind_append(p, req, epoch_);
     if (p.overflow()) return fail_logic("append: a field is too long for PostgreSQL");
     auto r = run(sid::append, p);
     if (!r.ok()) return fail(r, "append");
@@ -273,13 +270,13 @@ class postgresql_store final : public message_store, public detail::fault_inject
     if (auto ec = precheck()) return ec;
     if (auto ec = conn_.writable("append")) return ec;
     detail::pg_params p;
-    bind_append(p, req);
+    detail::pg_bind_append(p, req, epoch_);
     if (p.overflow()) return conn_.set_error("append: a field is too long for PostgreSQL");
     // Memory stays bounded: a full queue goes out now, in the open batch.
-    if (queued_.size() >= max_pipeline)
-      if (auto ec = send_queued(nullptr, nullptr, false, nullptr)) return ec;
+    if (appends_.size() >= max_pipeline)
+      if (auto ec = send_queued(nullptr, nullptr, false)) return ec;
     const std::size_t ticket = hold_result(errc::store_failure);  // until its pipeline answers
-    queued_.push_back({req, ticket});
+    appends_.push(req, ticket);
     return ticket;
   }
 
@@ -413,18 +410,16 @@ class postgresql_store final : public message_store, public detail::fault_inject
   /// commit fails or when the batch was already lost to an earlier error:
   /// either way none of its writes is stored.
   result<void> do_flush() override {
-    std::vector<queued_append> duplicates;
-    duplicates.swap(duplicates_);
-    if (auto ec = injected()) {
-      queued_.clear();  // never sent: their results stay failures
-      return ec;
+    std::error_code ec = injected();
+    if (!ec && (appends_.empty() || conn_.lost())) {
+      appends_.drop_queued();  // a lost batch: never sent, their results stay failures
+      ec = conn_.flush();
+    } else if (!ec) {
+      ec = send_queued(nullptr, nullptr, true);
     }
-    if (queued_.empty() || conn_.lost()) {
-      queued_.clear();
-      if (auto ec = conn_.flush()) return ec;
-    } else if (auto ec = send_queued(nullptr, nullptr, true, &duplicates)) {
-      return ec;
-    }
+    appends_.drop_queued();
+    const auto duplicates = appends_.take_duplicates();
+    if (ec) return ec;
     // A duplicate's original, read after the commit: it also sees one that
     // another server committed while the append waited for its key.
     for (const auto& d : duplicates) {
@@ -503,11 +498,7 @@ class postgresql_store final : public message_store, public detail::fault_inject
  private:
   using sid = detail::pg_sid;
 
-  /// An append waiting for its pipeline; `ticket`: its kept result.
-  struct queued_append {
-    append_request req;
-    std::size_t ticket;
-  };
+
 
   result<std::vector<std::string>> do_pending_attachments(std::size_t limit) override {
     if (auto ec = precheck()) return ec;
@@ -576,10 +567,10 @@ class postgresql_store final : public message_store, public detail::fault_inject
     failed_in_pipeline_ = false;
     const bool write = tail_write_;
     tail_write_ = false;
-    if (queued_.empty()) return conn_.run(id, p);
+    if (appends_.empty()) return conn_.run(id, p);
     const detail::pg_connection::step tail{id, tail_room_, write};
     detail::pg_result out;
-    if (send_queued(&tail, &p, false, nullptr, &out)) {
+    if (send_queued(&tail, &p, false, &out)) {
       failed_in_pipeline_ = true;
       return detail::pg_result();
     }
@@ -598,74 +589,20 @@ class postgresql_store final : public message_store, public detail::fault_inject
   /// appends are queued, its statement follows them in their pipeline,
   /// which keeps the lock order.
   std::error_code begin_write(const char* what, std::string_view room) {
-    if (queued_.empty()) return conn_.begin_write(what, room);
+    if (appends_.empty()) return conn_.begin_write(what, room);
     if (auto ec = conn_.writable(what)) return ec;
     tail_room_.assign(room.data(), room.size());
     tail_write_ = true;
     return {};
   }
 
-  /// The parameters of pg_sql's `append`.
-  void bind_append(detail::pg_params& p, const append_request& req) const {
-    p.text(req.room)
-        .integer(req.now.time_since_epoch().count())
-        .text(epoch_)
-        .text(to_string(req.sender.type))
-        .text(req.sender.id)
-        .text(req.sender.name)
-        .text(req.text)
-        .text_or_null(req.client_msg_id)
-        .text_or_null(req.webhook_event_id);
-    detail::sql_bind_rich(p, req.kind, req.attachment);
-  }
-
-  /// Sends the queued appends in ascending room order (the batch's lock
-  /// order; one room's keep their order, so their seqs follow the calls),
-  /// `tail` (with `tail_params`) after them and COMMIT last when
-  /// `commit`: one pipeline, one round trip, per `max_pipeline`
-  /// statements. Fills the appends' kept results; duplicates go to
-  /// `duplicates` (their original is read later) or fail when there is
-  /// none. On failure every queued append of the batch stays a failure.
+  /// The queued appends (see detail::pg_append_queue::send), their
+  /// results into the kept ones.
   std::error_code send_queued(const detail::pg_connection::step* tail,
                               const detail::pg_params* tail_params, bool commit,
-                              std::vector<queued_append>* duplicates,
                               detail::pg_result* tail_result = nullptr) {
-    std::vector<queued_append> q;
-    q.swap(queued_);
-    std::stable_sort(q.begin(), q.end(), [](const queued_append& a, const queued_append& b) {
-      return a.req.room < b.req.room;
-    });
-    std::vector<detail::pg_connection::step> steps;
-    std::vector<detail::pg_result> results;
-    std::size_t start = 0;
-    do {
-      const std::size_t n = std::min(max_pipeline, q.size() - start);
-      const bool last = start + n == q.size();
-      steps.clear();
-      for (std::size_t i = 0; i < n; ++i)
-        steps.push_back({sid::append, q[start + i].req.room, true});
-      if (last && tail != nullptr) steps.push_back(*tail);
-      auto bind = [&](std::size_t i, detail::pg_params& scratch) -> const detail::pg_params& {
-        if (i >= n) return *tail_params;
-        bind_append(scratch, q[start + i].req);
-        return scratch;
-      };
-      if (auto ec = conn_.pipeline(steps, bind, n, last && commit, results, "append")) return ec;
-      for (std::size_t i = 0; i < n; ++i) {
-        queued_append& a = q[start + i];
-        const detail::pg_result& r = results[i];
-        if (r.rows() != 1) continue;  // stays a failure
-        const detail::pg_row row(r, 0);
-        if (!row.is_null(0))
-          held_result(a.ticket) = append_result{a.req.stored_as(row.unsigned_at(0), row.text_at(1)),
-                                                false, detail::sql_read_session(row, 2)};
-        else if (!a.req.client_msg_id.empty())  // only a key makes a duplicate
-          (duplicates != nullptr ? *duplicates : duplicates_).push_back(std::move(a));
-      }
-      if (last && tail != nullptr && tail_result != nullptr) *tail_result = std::move(results[n]);
-      start += n;
-    } while (start < q.size());
-    return {};
+    return appends_.send(conn_, epoch_, tail, tail_params, commit, tail_result,
+                         [&](std::size_t ticket, append_result r) { held_result(ticket) = std::move(r); });
   }
   std::error_code fail_logic(const char* what) { return conn_.fail_logic(what); }
 
@@ -682,8 +619,7 @@ class postgresql_store final : public message_store, public detail::fault_inject
   postgresql_options options_;
   detail::pg_connection conn_;
   std::string epoch_;
-  std::vector<queued_append> queued_;      ///< appends not sent yet
-  std::vector<queued_append> duplicates_;  ///< sent, found duplicate: read at the flush
+  detail::pg_append_queue appends_;  ///< queue_append's, not sent yet
   std::string tail_room_;                  ///< the room of the write begin_write opened
   bool tail_write_ = false;                ///< begin_write opened one with appends queued
   bool failed_in_pipeline_ = false;        ///< the last run's pipeline failed (and said why)

@@ -15,6 +15,11 @@
 // order; on failure the sends that depended on a write are dropped (the
 // write was rolled back) and each writer is named so it can be told.
 //
+// A write whose result comes only with the commit (a store that defers its
+// appends to the flush) keeps a place in line instead (`hold_place`); the
+// hub fills it at the commit, before settling, so its sends go out where
+// they would have gone had the result come at once.
+//
 // The queue points at connections it does not own; a connection retired
 // while a batch is held is parked here until the batch is settled.
 
