@@ -108,6 +108,16 @@ struct postgresql_options {
 /// else, and the flush one round trip. The owner's thread waits for each
 /// round trip.
 ///
+/// **Queued appends.** With group commit `queue_append` sends nothing: the
+/// flush sends the queued appends (in ascending room order, the lock order)
+/// and COMMIT in one pipeline, so a turn of k text messages costs one round
+/// trip (one per `max_pipeline` appends). A call that runs a statement
+/// meanwhile carries them in its own pipeline, before its statement, so it
+/// sees them at no extra round trip. A statement that fails in a pipeline
+/// aborts the transaction and the server skips the rest: the whole batch
+/// is lost, as after any failed write. A duplicate's original is read
+/// after the commit (one more round trip).
+///
 /// Tests can make it fail on purpose like the other stores: after
 /// `fail_after(n)` the next `n` `do_*` calls run and every later one returns
 /// `errc::store_failure` without touching the database.
@@ -420,19 +430,9 @@ class postgresql_store final : public message_store, public detail::fault_inject
     appends_.drop_queued();
     const auto duplicates = appends_.take_duplicates();
     if (ec) return ec;
-    // A duplicate's original, read after the commit: it also sees one that
-    // another server committed while the append waited for its key.
-    for (const auto& d : duplicates) {
-      detail::pg_params f;
-      f.text(d.req.room).text(d.req.sender.id).text(d.req.client_msg_id);
-      auto found = conn_.run(sid::find_client_msg, f);
-      if (!found.ok() || found.rows() == 0) {
-        conn_.fail(found, "append: dedupe lookup");
-        continue;  // that append's result stays a failure
-      }
-      held_result(d.ticket) =
-          append_result{detail::sql_read_message(detail::pg_row(found, 0), 0), true, {}};
-    }
+    detail::pg_append_queue::read_originals(conn_, duplicates, [&](std::size_t ticket, append_result r) {
+      held_result(ticket) = std::move(r);
+    });
     return {};
   }
 

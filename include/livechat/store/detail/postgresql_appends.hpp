@@ -109,6 +109,26 @@ class pg_append_queue {
     return {};
   }
 
+  /// Reads each duplicate's original into `found(ticket, append_result)`.
+  /// After the commit: it also sees one that another server committed
+  /// while the append waited for its key. A failed read leaves that
+  /// append's result a failure.
+  template <class Found>
+  static void read_originals(pg_connection& conn, const std::vector<entry>& duplicates,
+                             Found&& found) {
+    for (const auto& d : duplicates) {
+      pg_params f;
+      f.text(d.req.room).text(d.req.sender.id).text(d.req.client_msg_id);
+      auto r = conn.run(pg_sid::find_client_msg, f);
+      if (!r.ok())
+        conn.fail(r, "append: dedupe lookup");
+      else if (r.rows() == 0)
+        conn.fail_logic("append: a dedupe record without message");
+      else
+        found(d.ticket, append_result{sql_read_message(pg_row(r, 0), 0), true, {}});
+    }
+  }
+
  private:
   std::vector<entry> queued_;      ///< appends not sent yet
   std::vector<entry> duplicates_;  ///< sent, found duplicate: read after the commit
