@@ -3,6 +3,7 @@
 // tests/hub.test.cpp checks the same rules through the hub's frames.
 #include <catch2/catch.hpp>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -222,6 +223,48 @@ TEST_CASE("commit_queue: each send keeps its own payload when broadcasts interle
     CHECK(seen[4] != one);
     CHECK(*seen[4] == "one");
     CHECK_FALSE(q.holding());
+  }
+}
+
+// A write whose result comes with the commit keeps a place in line: what
+// it sends once filled goes out there, before what was queued after it,
+// and nothing of it (nor the write's own sends) survives a failed commit.
+TEST_CASE("commit_queue: a place filled at the commit keeps its turn", "[commit_queue]") {
+  queue q;
+  conn a{1};
+  conn b{2};
+  write(q, &a, "send_message");
+  const std::uint64_t first = q.current_write();
+  const std::size_t place = q.hold_place();
+  q.end_call();
+  REQUIRE(q.defer(b, frame("after")));  // queued behind the place
+  write(q, &a, "send_message");
+  const std::size_t second = q.hold_place();
+  const std::uint64_t second_write = q.current_write();
+  q.end_call();
+
+  SECTION("committed: each place's sends where it was held") {
+    q.fill(second, second_write, [&] {
+      CHECK(q.filling() == second);
+      CHECK(q.current_write() == second_write);
+      REQUIRE(q.defer(a, frame("ack2")));
+    });
+    CHECK(q.filling() == queue::no_place);
+    CHECK(q.current_write() == 0);
+    q.fill(place, first, [&] {
+      REQUIRE(q.defer(a, frame("ack1")));
+      REQUIRE(q.defer(b, frame("new1")));
+      q.defer_outbound(text("m1"));
+    });
+    recorder r;
+    r.settle(q, true);
+    CHECK(r.log == std::vector<std::string>{"1:ack1", "2:new1", "2:after", "1:ack2", "out:m1"});
+  }
+  SECTION("failed: the places stay empty, their writes are named") {
+    recorder r;
+    r.settle(q, false);
+    CHECK(r.log == std::vector<std::string>{"2:after", "failed:send_message@1",
+                                            "failed:send_message@1"});
   }
 }
 

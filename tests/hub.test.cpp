@@ -719,7 +719,7 @@ namespace {
 /// every hook to `shared`, and runs `before_save` once, right before its
 /// first compare-and-set, so another server's change lands between this
 /// server's load and its save.
-class shared_store_view final : public livechat::message_store {
+class shared_store_view : public livechat::message_store {
  public:
   explicit shared_store_view(livechat::message_store& shared) : shared_(shared) {}
   std::function<void()> before_save;
@@ -794,6 +794,155 @@ class shared_store_view final : public livechat::message_store {
 };
 
 }  // namespace
+
+namespace {
+
+/// A store that defers its appends to the flush, as postgresql_store does
+/// (there: one pipeline with the COMMIT), without a database: the flush
+/// appends the queued requests in order, a read appends them first (so it
+/// sees them), and `fail_next_flush` fails the whole batch (none stored).
+class deferring_store_view final : public shared_store_view {
+ public:
+  using shared_store_view::shared_store_view;
+  bool defers_appends() const noexcept override { return true; }
+  bool fail_next_flush = false;
+  std::size_t flushes = 0;
+  std::size_t queued = 0;  ///< appends queued so far
+
+ protected:
+  livechat::result<std::size_t> do_queue_append(const livechat::append_request& r) override {
+    ++queued;
+    const std::size_t ticket = hold_result(livechat::errc::store_failure);
+    waiting_.push_back({r, ticket});
+    return ticket;
+  }
+  livechat::result<std::uint64_t> do_last_seq(std::string_view room) override {
+    push();
+    return shared_store_view::do_last_seq(room);
+  }
+  livechat::result<void> do_flush() override {
+    ++flushes;
+    if (fail_next_flush) {
+      fail_next_flush = false;
+      waiting_.clear();
+      return livechat::errc::store_failure;
+    }
+    push();
+    return shared_store_view::do_flush();
+  }
+
+ private:
+  void push() {
+    for (auto& w : waiting_) held_result(w.second) = shared_store_view::do_append(w.first);
+    waiting_.clear();
+  }
+  std::vector<std::pair<livechat::append_request, std::size_t>> waiting_;
+};
+
+/// The frames `t` holds for `c`, parsed, consuming them.
+std::vector<frame> take_frames(recording_transport& t, int c) {
+  std::vector<frame> out;
+  for (auto& raw : t.inbox[c]) {
+    frame f;
+    f.raw = raw;
+    f.doc = std::make_shared<rapidjson::Document>();
+    f.doc->Parse(f.raw.c_str());
+    out.push_back(std::move(f));
+  }
+  t.inbox[c].clear();
+  return out;
+}
+
+}  // namespace
+
+// With a store that defers its appends (PostgreSQL: a turn's appends and
+// its COMMIT in one round trip) the hub queues each message and answers it
+// at the commit: one flush for the turn, each acknowledgement with its
+// message's seq, in request order, and every other send where it would
+// have gone without the wait (here a typing_start between two messages).
+TEST_CASE("a store that defers its appends: one flush per turn, replies in request order",
+          "[hub][store]") {
+  harness b;  // owns the store
+  deferring_store_view view(b.store);
+  recording_transport t;
+  livechat::manual_clock clock;
+  test_authenticator auth;
+  livechat::server::hub_config cfg = unlimited();
+  cfg.group_commit = true;
+  livechat::server::hub<recording_transport, livechat::manual_clock> a(t, clock, view, auth, cfg);
+  std::size_t commit_requests = 0;
+  a.set_commit_request([&] { ++commit_requests; });
+  for (int c : {1, 2}) {
+    a.on_open(c);
+    a.on_message(c, std::string(R"({"type":"auth","payload":{"token":")") +
+                        (c == 1 ? "alice" : "bob") + R"("}})");
+    a.on_message(c, R"({"type":"join_room","payload":{"room":")" + room_a + R"("}})");
+  }
+  REQUIRE(a.commit());
+  take_frames(t, 1);
+  take_frames(t, 2);
+  const std::size_t flushes = view.flushes;
+  auto say = [&](int i, const std::string& cmid) {
+    a.on_message(1, R"({"type":"send_message","ref":"r)" + std::to_string(i) +
+                        R"(","payload":{"room":")" + room_a + R"(","text":"m)" +
+                        std::to_string(i) + R"(")" +
+                        (cmid.empty() ? "" : R"(,"client_msg_id":")" + cmid + R"(")") + "}}");
+  };
+  say(0, "c0");
+  say(1, "");
+  a.on_message(1, R"({"type":"typing_start","payload":{"room":")" + room_a + R"("}})");
+  say(2, "c2");
+  say(3, "c0");  // a duplicate of m0, in the same batch
+  say(4, "");
+  CHECK(view.queued == 5);
+  CHECK(commit_requests == 1);
+  CHECK(t.inbox[1].empty());  // nothing before the commit
+  CHECK(t.inbox[2].empty());
+
+  SECTION("committed: acknowledgements and broadcasts carry their seqs, in order") {
+    REQUIRE(a.commit());
+    CHECK(view.flushes == flushes + 1);
+    const auto acks = take_frames(t, 1);
+    const std::uint64_t seqs[] = {1, 2, 3, 1, 4};
+    REQUIRE(acks.size() == 5);
+    for (std::size_t i = 0; i < acks.size(); ++i) {
+      INFO("acknowledgement " << i);
+      REQUIRE(acks[i].type() == "message_sent");
+      CHECK(acks[i].ref() == "r" + std::to_string(i));
+      CHECK(acks[i].payload()["message"]["seq"].GetUint64() == seqs[i]);
+      CHECK(acks[i].payload()["duplicate"].GetBool() == (i == 3));
+      CHECK(acks[i].payload()["message"]["text"].GetString() ==
+            std::string(i == 3 ? "m0" : "m" + std::to_string(i)));
+    }
+    const auto seen = take_frames(t, 2);
+    std::vector<std::string> got;
+    for (const auto& f : seen)
+      got.push_back(f.type() == "new_message"
+                        ? "new " + std::to_string(f.payload()["message"]["seq"].GetUint64())
+                        : f.type() + (f.payload()["is_typing"].GetBool() ? " on" : " off"));
+    CHECK(got == std::vector<std::string>{"new 1", "new 2", "typing on", "new 3", "typing off",
+                                          "new 4"});
+  }
+
+  SECTION("a failed batch: every writer told internal, nothing broadcast") {
+    view.fail_next_flush = true;
+    CHECK_FALSE(a.commit());
+    const auto answers = take_frames(t, 1);
+    REQUIRE(answers.size() == 5);
+    for (std::size_t i = 0; i < answers.size(); ++i) {
+      CHECK(answers[i].type() == "error");
+      CHECK(answers[i].error_code() == "internal");
+      CHECK(answers[i].ref() == "r" + std::to_string(i));
+    }
+    for (const auto& f : take_frames(t, 2)) CHECK(f.type() == "typing");  // no new_message
+    say(5, "c0");  // the key is free again: nothing of the batch was stored
+    REQUIRE(a.commit());
+    const auto ack = take_frames(t, 1);
+    REQUIRE(ack.size() == 1);
+    CHECK(ack[0].payload()["message"]["seq"].GetUint64() == 1);
+    CHECK_FALSE(ack[0].payload()["duplicate"].GetBool());
+  }
+}
 
 TEST_CASE("two servers on one store: a lost compare-and-set is committed like a write",
           "[hub][sessions]") {
@@ -903,7 +1052,7 @@ struct recording_link final : livechat::server::cluster_link {
 // With a store across the network every read is a round trip the event
 // loop waits for; conversation_activity needs the room's session, which the
 // append returns, so a turn of k messages reads no session (PostgreSQL:
-// 1 + k round trips with the COMMIT, postgresql_store.test.cpp).
+// one round trip with the COMMIT, postgresql_store.test.cpp).
 TEST_CASE("a message costs no session read: conversation_activity takes the append's",
           "[hub][store]") {
   harness b;  // owns the store

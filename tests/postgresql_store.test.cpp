@@ -429,10 +429,11 @@ TEST_CASE("postgresql_store: a connection killed mid-batch loses the batch, then
   CHECK(page->messages[1].text == "a5");
 }
 
-// The event loop waits for every round trip of its turn's group commit:
-// one statement per append, dedupe keys included (BEGIN goes in one
-// pipeline with the first), and COMMIT: k messages cost 1 + k. Counted, so
-// that a change that adds one per write (or a commit per write) shows.
+// Appends made at once (`append`, as REST and webhook messages are): one
+// statement per append, dedupe keys included (BEGIN goes in one pipeline
+// with the first), and COMMIT: k messages cost 1 + k. Counted, so that a
+// change that adds one per write (or a commit per write) shows. Queued
+// appends (what the server does for WebSocket messages) are below.
 TEST_CASE("postgresql_store: the round trips of one group commit", "[postgresql]") {
   auto store = open_store(fresh_schema());
   REQUIRE(store->append(request(room_a, "warm")).ok());  // the room's row exists
@@ -505,6 +506,157 @@ TEST_CASE("postgresql_store: the round trips of one group commit", "[postgresql]
   const std::uint64_t before = store->round_trips();
   REQUIRE(store->flush().ok());  // nothing open: no round trip
   CHECK(store->round_trips() == before);
+}
+
+// queue_append: a turn's appends wait for the flush, which sends them and
+// COMMIT in one pipeline: one round trip for k appends, with or without
+// client_msg_id; the results come by ticket, each room's seqs in call
+// order. A statement run meanwhile carries the queued appends in its own
+// pipeline, sees them, and still costs one round trip.
+TEST_CASE("postgresql_store: queued appends and their commit cost one round trip",
+          "[postgresql]") {
+  auto store = open_store(fresh_schema());
+  REQUIRE(store->defers_appends());
+  std::map<std::string, std::uint64_t> last;  // each room's newest seq so far
+  for (const std::string& room : {room_a, room_b}) {
+    REQUIRE(store->append(request(room, "warm")).ok());
+    last[room] = 1;
+  }
+  REQUIRE(store->flush().ok());
+  CHECK(store->take_appends().empty());
+
+  int n = 0;
+  // k appends alternating between the rooms (room_b first: the pipeline
+  // sorts them into the lock order), then the flush.
+  auto turn = [&](int k, bool with_key) {
+    const std::uint64_t before = store->round_trips();
+    std::vector<std::pair<std::string, std::string>> sent;  // room, text
+    for (int i = 0; i < k; ++i, ++n) {
+      const std::string room = i % 2 == 0 ? room_b : room_a;
+      const std::string text = "q" + std::to_string(n);
+      auto t = store->queue_append(
+          request(room, text, "u", with_key ? "k" + std::to_string(n) : std::string()));
+      REQUIRE(t.ok());
+      CHECK(*t == static_cast<std::size_t>(i));
+      sent.emplace_back(room, text);
+    }
+    CHECK(store->round_trips() == before);  // nothing sent before the flush
+    REQUIRE(store->flush().ok());
+    const std::uint64_t trips = store->round_trips() - before;
+    auto results = store->take_appends();
+    REQUIRE(results.size() == sent.size());
+    for (std::size_t i = 0; i < sent.size(); ++i) {
+      REQUIRE(results[i].ok());
+      CHECK_FALSE(results[i]->duplicate);
+      CHECK(results[i]->message.room == sent[i].first);
+      CHECK(results[i]->message.text == sent[i].second);
+      CHECK(results[i]->message.seq == ++last[sent[i].first]);
+      CHECK(results[i]->session.status == livechat::session_status::open);
+    }
+    return trips;
+  };
+  for (int k : {1, 5})
+    for (bool with_key : {false, true}) {
+      INFO(k << " messages in one turn" << (with_key ? ", client_msg_id" : ""));
+      CHECK(turn(k, with_key) == 1);
+    }
+  for (const std::string& room : {room_a, room_b}) {  // committed, in that order
+    auto page = store->history(room, std::nullopt, 50);
+    REQUIRE(page.ok());
+    REQUIRE(page->messages.size() == last[room]);
+    for (std::size_t i = 0; i < page->messages.size(); ++i)
+      CHECK(page->messages[i].seq == i + 1);
+  }
+
+  SECTION("a read between queued appends sees them, in the same round trip") {
+    const std::uint64_t before = store->round_trips();
+    REQUIRE(store->queue_append(request(room_a, "x1")).ok());
+    REQUIRE(store->queue_append(request(room_a, "x2")).ok());
+    auto seq = store->last_seq(room_a);
+    REQUIRE(seq.ok());
+    CHECK(*seq == last[room_a] + 2);
+    CHECK(store->round_trips() - before == 1);  // BEGIN, x1, x2, the read
+    REQUIRE(store->queue_append(request(room_a, "x3")).ok());
+    REQUIRE(store->flush().ok());
+    CHECK(store->round_trips() - before == 2);  // x3 and COMMIT
+    auto results = store->take_appends();
+    REQUIRE(results.size() == 3);
+    for (std::size_t i = 0; i < 3; ++i) {
+      REQUIRE(results[i].ok());
+      CHECK(results[i]->message.seq == last[room_a] + i + 1);
+    }
+  }
+
+  SECTION("a claim of a lower room between queued appends keeps the lock order") {
+    REQUIRE(room_a < room_b);
+    const std::uint64_t before = store->round_trips();
+    const std::size_t ordered = store->ordered_commits();
+    REQUIRE(store->queue_append(request(room_b, "y1")).ok());
+    livechat::session_state claimed;
+    claimed.status = livechat::session_status::claimed;
+    claimed.claimed_by = livechat::user_ref{"op1", "Op One"};
+    claimed.version = 1;
+    auto won = store->save_session_if(room_a, 0, claimed);
+    REQUIRE(won.ok());
+    CHECK(*won);
+    CHECK(store->round_trips() - before == 1);  // BEGIN, y1, COMMIT, BEGIN, the claim
+    CHECK(store->ordered_commits() == ordered + 1);
+    REQUIRE(store->queue_append(request(room_a, "y2")).ok());
+    REQUIRE(store->flush().ok());
+    auto results = store->take_appends();
+    REQUIRE(results.size() == 2);
+    REQUIRE(results[0].ok());
+    REQUIRE(results[1].ok());
+    CHECK(results[0]->message.seq == last[room_b] + 1);
+    CHECK(results[1]->message.seq == last[room_a] + 1);
+    CHECK(results[1]->session.status == livechat::session_status::claimed);
+  }
+
+  SECTION("a duplicate is found after the commit") {
+    const std::uint64_t before = store->round_trips();
+    REQUIRE(store->queue_append(request(room_b, "again", "u", "k1")).ok());  // q1's key
+    REQUIRE(store->queue_append(request(room_a, "fresh", "u", "k-new")).ok());
+    REQUIRE(store->flush().ok());
+    CHECK(store->round_trips() - before == 2);  // the pipeline, then the original
+    auto results = store->take_appends();
+    REQUIRE(results.size() == 2);
+    REQUIRE(results[0].ok());
+    CHECK(results[0]->duplicate);
+    CHECK(results[0]->message.text == "q1");
+    REQUIRE(results[1].ok());
+    CHECK_FALSE(results[1]->duplicate);
+    CHECK(results[1]->message.seq == last[room_a] + 1);
+  }
+
+  SECTION("a statement failing in the pipeline fails the whole batch") {
+    PGresult* made = PQexec(
+        store->native_handle(),
+        "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF NEW.text = 'boom'::bytea THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$; "
+        "CREATE TRIGGER boom BEFORE INSERT ON livechat_messages FOR EACH ROW "
+        "EXECUTE FUNCTION boom()");
+    INFO(PQresultErrorMessage(made));
+    REQUIRE(PQresultStatus(made) == PGRES_COMMAND_OK);
+    PQclear(made);
+    REQUIRE(store->queue_append(request(room_a, "before")).ok());
+    REQUIRE(store->queue_append(request(room_b, "boom")).ok());
+    REQUIRE(store->queue_append(request(room_b, "after")).ok());
+    auto flushed = store->flush();
+    REQUIRE_FALSE(flushed.ok());
+    CHECK(store->last_error().find("boom") != std::string::npos);
+    for (const auto& r : store->take_appends()) CHECK_FALSE(r.ok());
+    for (const std::string& room : {room_a, room_b}) {  // nothing of it stored
+      auto seq = store->last_seq(room);
+      REQUIRE(seq.ok());
+      CHECK(*seq == last[room]);
+    }
+    REQUIRE(store->queue_append(request(room_a, "later")).ok());  // the next batch works
+    REQUIRE(store->flush().ok());
+    auto later = store->take_appends();
+    REQUIRE(later.size() == 1);
+    REQUIRE(later[0].ok());
+    CHECK(later[0]->message.seq == last[room_a] + 1);
+  }
 }
 
 // A duplicate's original committed by another server while the append

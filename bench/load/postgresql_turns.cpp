@@ -8,7 +8,12 @@
 // turn: round trips, the server backend's CPU (/proc), and the wall time
 // the caller waited (p50, p99).
 //
-//   livechat-pg-turns [--client-msg-id] [--read-session]
+//   livechat-pg-turns [--client-msg-id] [--read-session] [--append]
+//
+// By default each turn queues its appends (queue_append, as the server
+// does for WebSocket messages) and the flush sends them with COMMIT in one
+// pipeline; --append appends each at once (one round trip per message, as
+// REST and webhook messages do and as every message did before).
 //
 // --read-session adds a load_session after each append: what the hub did
 // per message with a broker before the append returned the session.
@@ -51,14 +56,17 @@ double backend_cpu_us(int pid) {
 int main(int argc, char** argv) {
   bool client_msg_id = false;
   bool read_session = false;
+  bool append_now = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--client-msg-id") {
       client_msg_id = true;
     } else if (a == "--read-session") {
       read_session = true;
+    } else if (a == "--append") {
+      append_now = true;
     } else {
-      std::fprintf(stderr, "usage: livechat-pg-turns [--client-msg-id] [--read-session]\n");
+      std::fprintf(stderr, "usage: livechat-pg-turns [--client-msg-id] [--read-session] [--append]\n");
       return 2;
     }
   }
@@ -93,7 +101,8 @@ int main(int argc, char** argv) {
         r.text = std::string(100, 'x');
         if (client_msg_id) r.client_msg_id = "c" + std::to_string(n);
         r.now = livechat::system_time(std::chrono::milliseconds(1700000000000LL + n));
-        if (!store.append(r) || (read_session && !store.load_session(r.room))) {
+        const bool ok = append_now ? store.append(r).ok() : store.queue_append(r).ok();
+        if (!ok || (read_session && !store.load_session(r.room))) {
           std::fprintf(stderr, "store: %s\n", store.last_error().c_str());
           return 1;
         }
@@ -102,13 +111,19 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "flush: %s\n", store.last_error().c_str());
         return 1;
       }
+      for (const auto& stored : store.take_appends())
+        if (!stored) {
+          std::fprintf(stderr, "append: %s\n", store.last_error().c_str());
+          return 1;
+        }
       waits.push_back(
           std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
     }
     const double cpu = (backend_cpu_us(backend) - cpu_before) / turns;
     std::sort(waits.begin(), waits.end());
-    std::printf("k=%d%s%s: %.2f round trips per turn, server CPU %.0f us, wait p50 %.0f us p99 %.0f us\n",
+    std::printf("k=%d%s%s%s: %.2f round trips per turn, server CPU %.0f us, wait p50 %.0f us p99 %.0f us\n",
                 k, client_msg_id ? " client_msg_id" : "", read_session ? " +session read" : "",
+                append_now ? " append" : " queued",
                 static_cast<double>(store.round_trips() - trips_before) / turns, cpu,
                 waits[waits.size() / 2], waits[waits.size() * 99 / 100]);
   }

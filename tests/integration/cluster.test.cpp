@@ -452,10 +452,11 @@ TEST_CASE("Cluster: Redis killed mid-traffic and restarted: nothing acknowledged
   CHECK(metric(m, "livechat_presence_lease_renewals_total") >= 1);
   CHECK(metric(m, "livechat_cluster_hold_back_seconds_count") >= 0);
   CHECK(metric(m, "livechat_store_roundtrip_seconds_count") >= 0);  // the family is there
-  // Per commit: each of B's 200 appends is a round trip in some commit's batch.
+  // Per commit: B's 200 appends went out queued, each turn's in one
+  // pipeline with its COMMIT, so every commit cost at least that round trip.
   const long turns = metric(m, "livechat_store_turn_round_trips_count");
   CHECK(turns >= 1);
-  CHECK(metric(m, "livechat_store_turn_round_trips_sum") >= 200);
+  CHECK(metric(m, "livechat_store_turn_round_trips_sum") >= turns);
   CHECK(metric(m, "livechat_store_turn_wait_seconds_count") == turns);
 
   // The database goes away: /healthz names the store on both nodes, and

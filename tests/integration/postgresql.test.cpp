@@ -160,6 +160,59 @@ TEST_CASE("PostgreSQL store: two servers share seqs, dedupe, claims and history"
   CHECK(c.stop() == 0);
 }
 
+// The event loop waits for one round trip per turn however many messages
+// the turn holds: the server queues each message and sends the turn's
+// appends with the COMMIT in one pipeline. Five messages sent back to
+// back: however the server's turns split them, every commit (counted in
+// /metrics) cost exactly one round trip (one per message, plus the
+// COMMIT's, before), and each acknowledgement and broadcast carries its
+// seq, in order.
+TEST_CASE("PostgreSQL store: each turn's messages and COMMIT cost one round trip",
+          "[integration][postgresql]") {
+  livechat_test::postgres_server* pg = livechat_test::postgres_server::shared();
+  INFO("no PostgreSQL for the tests: " << livechat_test::postgres_server::start_error());
+  REQUIRE(pg != nullptr);
+  const std::string schema = pg->create_schema();
+  INFO(pg->last_error());
+  REQUIRE_FALSE(schema.empty());
+  ServerProcess a({"--store", pg->uri(schema)});
+  WsClient alice("alice");
+  WsClient bob("bob");
+  alice.login(a.port(), "alice");
+  bob.login(a.port(), "bob");
+  join(alice);
+  join(bob);
+  auto metric = [&](const std::string& name) -> long {
+    const std::string body = http_get(a.port(), "/metrics").body;
+    const std::size_t at = body.find("\n" + name + " ");
+    return at == std::string::npos ? -1 : std::stol(body.substr(at + name.size() + 2));
+  };
+  const long trips = metric("livechat_store_turn_round_trips_sum");
+  const long turns = metric("livechat_store_turn_round_trips_count");
+  REQUIRE(trips >= 0);
+  for (int i = 1; i <= 5; ++i)
+    REQUIRE(alice.send("send_message",
+                       "{\"room\":\"" + kSharedRoom + "\",\"text\":\"m" + std::to_string(i) + "\"" +
+                           (i % 2 == 0 ? ",\"client_msg_id\":\"k" + std::to_string(i) + "\"" : "") +
+                           "}",
+                       "r" + std::to_string(i)));
+  for (int i = 1; i <= 5; ++i) {
+    Event ack = alice.wait_for("message_sent");
+    INFO(ack);
+    CHECK(ack.str("/ref") == "r" + std::to_string(i));
+    CHECK(ack.json("/payload/message/seq") == std::to_string(i));
+    Event seen = bob.wait_for("new_message");
+    INFO(seen);
+    CHECK(seen.str("/payload/message/text") == "m" + std::to_string(i));
+    CHECK(seen.json("/payload/message/seq") == std::to_string(i));
+  }
+  const long commits = metric("livechat_store_turn_round_trips_count") - turns;
+  CHECK(commits >= 1);
+  CHECK(commits <= 5);
+  CHECK(metric("livechat_store_turn_round_trips_sum") - trips == commits);
+  CHECK(a.stop() == 0);
+}
+
 }  // namespace livechat_itest_postgresql
 
 #endif

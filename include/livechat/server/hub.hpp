@@ -273,6 +273,18 @@ class hub {
   using handle = connection*;
   using ref_type = std::optional<std::string>;
   using commit_queue = detail::commit_queue<connection, connection_id>;
+  /// A send_message whose append waits for the commit (a store that
+  /// defers its appends): what finish_message needs then.
+  struct queued_message {
+    connection* from;
+    ref_type ref;
+    std::optional<std::string> client_msg_id;
+    std::string room;
+    std::size_t ticket;   // message_store::take_appends' index
+    std::uint64_t write;  // the commit_queue write
+    std::size_t place;    // the commit_queue place of its sends
+    bool typing_stopped;
+  };
   enum class droppable : bool { no, yes };
 
   // Plumbing: errors, encoding, sending, closing, committing.
@@ -312,6 +324,9 @@ class hub {
   void finish();
   void note_write(connection* requester, const ref_type& ref, std::string_view request_type);
   bool commit_outbox();
+  void queue_message(connection& c, const client_events::send_message& ev,
+                     const append_request& req, const ref_type& ref);
+  void finish_message(const queued_message& q, std::vector<result<append_result>>& appended);
   void forget(connection& c);
   void announce_presence(const presence_entry& e);
   bool admit(connection& c, const std::string_view* frame);
@@ -376,8 +391,11 @@ class hub {
   struct pending_share {
     std::uint64_t write;  // the commit_queue write it depends on (0: none)
     cluster_event event;
+    std::size_t place = commit_queue::no_place;  // else: share_places_[place] goes here
   };
   std::vector<pending_share> shares_;  // events for link_ waiting for this turn's commit
+  std::vector<std::vector<pending_share>> share_places_;  // by commit_queue place
+  std::vector<queued_message> queued_messages_;
   std::unordered_set<std::string> message_rooms_;  // rooms with a new_message in shares_
   std::unordered_map<std::string, std::size_t> remote_connections_;  // other nodes' share of presence_
 };

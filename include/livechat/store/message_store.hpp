@@ -100,6 +100,41 @@ class message_store {
     return r;
   }
 
+  /// True when `queue_append` defers its statement to the next `flush()`
+  /// (or to the next call that runs a statement), so that one turn's
+  /// appends and its commit travel together (PostgreSQL: one pipeline,
+  /// one round trip). False: `queue_append` appends at once.
+  virtual bool defers_appends() const noexcept { return false; }
+
+  /// Queues an append whose result `take_appends()` hands out after the
+  /// next `flush()`: the value is its ticket, the result's index there.
+  /// Checked as `append` is; an error here means nothing was queued. A
+  /// store that does not defer appends now (its result waits all the
+  /// same). Calls made meanwhile see the queued appends, as they would
+  /// see appends made with `append`.
+  result<std::size_t> queue_append(const append_request& req) {
+    if (!is_valid_room(req.room) || req.text.empty() || !attachment_matches(req))
+      return count(errc::validation_error);
+    return counted(do_queue_append(req));
+  }
+
+  /// The results of the appends queued before the last `flush()`, by
+  /// ticket, and forgets them (tickets start at 0 again). After a failed
+  /// flush none of them is stored, whatever the results say.
+  std::vector<result<append_result>> take_appends() {
+    std::vector<result<append_result>> out;
+    out.swap(queued_results_);
+    for (const auto& r : out) {
+      if (!r)
+        ++stats_.failures;
+      else if (r->duplicate)
+        ++stats_.duplicates;
+      else
+        ++stats_.appended;
+    }
+    return out;
+  }
+
   /// Without `since_seq`: the latest `limit` messages and `has_more` if
   /// older ones exist. With it: messages with seq > since_seq, the first
   /// `limit` of them, and `has_more` if more remain. `limit` ≥ 1.
@@ -320,6 +355,20 @@ class message_store {
 
  protected:
   virtual result<append_result> do_append(const append_request& req) = 0;
+  /// Appends now and keeps the result for `take_appends`; a store that
+  /// defers overrides it (and fills the kept result with `held_result`).
+  virtual result<std::size_t> do_queue_append(const append_request& req) {
+    auto r = do_append(req);
+    if (!r) return r.error();
+    return hold_result(std::move(r));
+  }
+  /// Keeps `r` for `take_appends`; its ticket.
+  std::size_t hold_result(result<append_result> r) {
+    queued_results_.push_back(std::move(r));
+    return queued_results_.size() - 1;
+  }
+  /// The kept result of `ticket` (one `hold_result` returned).
+  result<append_result>& held_result(std::size_t ticket) { return queued_results_[ticket]; }
   /// 0 for a room the store does not know.
   virtual result<std::uint64_t> do_last_seq(std::string_view room) = 0;
   /// The messages of `r` (never empty, within the room's last seq), in its
@@ -435,6 +484,7 @@ class message_store {
   }
 
   store_stats stats_;
+  std::vector<result<append_result>> queued_results_;  ///< see queue_append
   std::size_t max_attachment_bytes_ = default_max_attachment_bytes;
 };
 

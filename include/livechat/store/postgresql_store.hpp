@@ -27,6 +27,7 @@
 #include <livechat/error.hpp>
 #include <livechat/protocol/model.hpp>
 #include <livechat/store/detail/fault_injection.hpp>
+#include <livechat/store/detail/postgresql_appends.hpp>
 #include <livechat/store/detail/postgresql_connection.hpp>
 #include <livechat/store/detail/postgresql_schema.hpp>
 #include <livechat/store/detail/postgresql_statement.hpp>
@@ -107,6 +108,16 @@ struct postgresql_options {
 /// else, and the flush one round trip. The owner's thread waits for each
 /// round trip.
 ///
+/// **Queued appends.** With group commit `queue_append` sends nothing: the
+/// flush sends the queued appends (in ascending room order, the lock order)
+/// and COMMIT in one pipeline, so a turn of k text messages costs one round
+/// trip (one per `max_pipeline` appends). A call that runs a statement
+/// meanwhile carries them in its own pipeline, before its statement, so it
+/// sees them at no extra round trip. A statement that fails in a pipeline
+/// aborts the transaction and the server skips the rest: the whole batch
+/// is lost, as after any failed write. A duplicate's original is read
+/// after the commit (one more round trip).
+///
 /// Tests can make it fail on purpose like the other stores: after
 /// `fail_after(n)` the next `n` `do_*` calls run and every later one returns
 /// `errc::store_failure` without touching the database.
@@ -186,8 +197,16 @@ class postgresql_store final : public message_store, public detail::fault_inject
   /// The time the owner's thread waited for `batch_round_trips()`.
   std::chrono::steady_clock::duration batch_wait_time() const noexcept { return conn_.batch_waited(); }
 
-  /// Writes in the open transaction, waiting for `flush()`.
-  std::size_t pending_writes() const noexcept { return conn_.pending(); }
+  /// Writes in the open transaction or queued, waiting for `flush()`.
+  std::size_t pending_writes() const noexcept { return conn_.pending() + appends_.size(); }
+
+  /// With group commit: `queue_append` sends nothing until the flush (or
+  /// the next statement), which carries the queued appends and its own
+  /// statement in one pipeline.
+  bool defers_appends() const noexcept override { return options_.group_commit; }
+
+  /// Most appends one pipeline carries (a longer turn: a round trip per this many).
+  static constexpr std::size_t max_pipeline = detail::pg_append_queue::max_pipeline;
 
   /// The connection is up (as of the last call; a dead one is noticed by
   /// the next call).
@@ -224,23 +243,13 @@ class postgresql_store final : public message_store, public detail::fault_inject
       if (!*found) return errc::validation_error;
       file = std::move(*found);
     }
-    if (auto ec = conn_.begin_write("append: begin", req.room)) return ec;
+    if (auto ec = begin_write("append: begin", req.room)) return ec;
 
     // One statement claims the dedupe keys, bumps the room's counter,
     // stores the message and returns the session (pg_sql's `append`); a
     // duplicate writes nothing and returns the original.
-    const std::int64_t created_ms = req.now.time_since_epoch().count();
     detail::pg_params p;
-    p.text(req.room)
-        .integer(created_ms)
-        .text(epoch_)
-        .text(to_string(req.sender.type))
-        .text(req.sender.id)
-        .text(req.sender.name)
-        .text(req.text)
-        .text_or_null(req.client_msg_id)
-        .text_or_null(req.webhook_event_id);
-    detail::sql_bind_rich(p, req.kind, req.attachment);
+    detail::pg_bind_append(p, req, epoch_);
     if (p.overflow()) return fail_logic("append: a field is too long for PostgreSQL");
     auto r = run(sid::append, p);
     if (!r.ok()) return fail(r, "append");
@@ -258,6 +267,27 @@ class postgresql_store final : public message_store, public detail::fault_inject
     if (!original) return original.error();
     if (auto ec = conn_.finish_write(false, "append: commit")) return ec;
     return append_result{std::move(*original), true, session_state{}};
+  }
+
+  /// Queues a text append for the next pipeline (see `defers_appends`).
+  /// A file message (it reads its attachment first), one with a webhook
+  /// key (a duplicate may have to release the key it claimed) or a store
+  /// without group commit appends at once.
+  result<std::size_t> do_queue_append(const append_request& req) override {
+    if (!options_.group_commit || !req.webhook_event_id.empty() ||
+        std::holds_alternative<file_attachment>(req.attachment))
+      return message_store::do_queue_append(req);
+    if (auto ec = precheck()) return ec;
+    if (auto ec = conn_.writable("append")) return ec;
+    detail::pg_params p;
+    detail::pg_bind_append(p, req, epoch_);
+    if (p.overflow()) return conn_.set_error("append: a field is too long for PostgreSQL");
+    // Memory stays bounded: a full queue goes out now, in the open batch.
+    if (appends_.size() >= max_pipeline)
+      if (auto ec = send_queued(nullptr, nullptr, false)) return ec;
+    const std::size_t ticket = hold_result(errc::store_failure);  // until its pipeline answers
+    appends_.push(req, ticket);
+    return ticket;
   }
 
   result<std::uint64_t> do_last_seq(std::string_view room) override {
@@ -298,7 +328,7 @@ class postgresql_store final : public message_store, public detail::fault_inject
 
   result<void> do_save_session(std::string_view room, const session_state& s) override {
     if (auto ec = precheck()) return ec;
-    if (auto ec = conn_.begin_write("save_session: begin", room)) return ec;
+    if (auto ec = begin_write("save_session: begin", room)) return ec;
     detail::pg_params p;
     detail::sql_bind_session(p, room, s);
     auto r = run(sid::save_session, p);
@@ -310,7 +340,7 @@ class postgresql_store final : public message_store, public detail::fault_inject
   result<bool> do_save_session_if(std::string_view room, std::uint64_t expected_version,
                                   const session_state& s) override {
     if (auto ec = precheck()) return ec;
-    if (auto ec = conn_.begin_write("save_session_if: begin", room)) return ec;
+    if (auto ec = begin_write("save_session_if: begin", room)) return ec;
     detail::pg_params p;
     detail::sql_bind_session(p, room, s);
     p.integer(detail::sql_int(expected_version));
@@ -338,7 +368,7 @@ class postgresql_store final : public message_store, public detail::fault_inject
       conn_.set_error("mark_read: seq out of range");
       return errc::validation_error;
     }
-    if (auto ec = conn_.begin_write("mark_read: begin", room)) return ec;
+    if (auto ec = begin_write("mark_read: begin", room)) return ec;
     detail::pg_params p;
     p.text(room).text(user_id).integer(static_cast<std::int64_t>(seq));
     auto r = run(sid::mark_read, p);
@@ -390,14 +420,25 @@ class postgresql_store final : public message_store, public detail::fault_inject
   /// commit fails or when the batch was already lost to an earlier error:
   /// either way none of its writes is stored.
   result<void> do_flush() override {
-    if (auto ec = injected()) return ec;
-    if (auto ec = conn_.flush()) return ec;
+    std::error_code ec = injected();
+    if (!ec && (appends_.empty() || conn_.lost())) {
+      appends_.drop_queued();  // a lost batch: never sent, their results stay failures
+      ec = conn_.flush();
+    } else if (!ec) {
+      ec = send_queued(nullptr, nullptr, true);
+    }
+    appends_.drop_queued();
+    const auto duplicates = appends_.take_duplicates();
+    if (ec) return ec;
+    detail::pg_append_queue::read_originals(conn_, duplicates, [&](std::size_t ticket, append_result r) {
+      held_result(ticket) = std::move(r);
+    });
     return {};
   }
 
   result<void> do_put_attachment(const attachment_record& a, std::string_view content) override {
     if (auto ec = precheck()) return ec;
-    if (auto ec = conn_.begin_write("put_attachment: begin", attachment_lock_room)) return ec;
+    if (auto ec = begin_write("put_attachment: begin", attachment_lock_room)) return ec;
     detail::pg_params p;
     detail::sql_bind_new_attachment(p, a, content);
     if (p.overflow()) return fail_logic("put_attachment: too large for PostgreSQL");
@@ -428,7 +469,7 @@ class postgresql_store final : public message_store, public detail::fault_inject
                                                  std::string_view content,
                                                  std::string_view content_type) override {
     if (auto ec = precheck()) return ec;
-    if (auto ec = conn_.begin_write("finish_attachment: begin", attachment_lock_room)) return ec;
+    if (auto ec = begin_write("finish_attachment: begin", attachment_lock_room)) return ec;
     detail::pg_params p;
     detail::sql_bind_finished_attachment(p, id, status, content, content_type);
     if (p.overflow()) return fail_logic("finish_attachment: too large for PostgreSQL");
@@ -456,6 +497,8 @@ class postgresql_store final : public message_store, public detail::fault_inject
 
  private:
   using sid = detail::pg_sid;
+
+
 
   result<std::vector<std::string>> do_pending_attachments(std::size_t limit) override {
     if (auto ec = precheck()) return ec;
@@ -519,8 +562,48 @@ class postgresql_store final : public message_store, public detail::fault_inject
     return conn_.check();
   }
 
-  detail::pg_result run(sid id, const detail::pg_params& p) { return conn_.run(id, p); }
-  std::error_code fail(const detail::pg_result& r, const char* what) { return conn_.fail(r, what); }
+  /// A statement; while appends are queued, in one pipeline after them.
+  detail::pg_result run(sid id, const detail::pg_params& p) {
+    failed_in_pipeline_ = false;
+    const bool write = tail_write_;
+    tail_write_ = false;
+    if (appends_.empty()) return conn_.run(id, p);
+    const detail::pg_connection::step tail{id, tail_room_, write};
+    detail::pg_result out;
+    if (send_queued(&tail, &p, false, &out)) {
+      failed_in_pipeline_ = true;
+      return detail::pg_result();
+    }
+    return out;
+  }
+  std::error_code fail(const detail::pg_result& r, const char* what) {
+    // A failed pipeline has said why and rolled the batch back already.
+    if (failed_in_pipeline_) {
+      failed_in_pipeline_ = false;
+      return errc::store_failure;
+    }
+    return conn_.fail(r, what);
+  }
+
+  /// Opens a write in the batch (pg_connection::begin_write); while
+  /// appends are queued, its statement follows them in their pipeline,
+  /// which keeps the lock order.
+  std::error_code begin_write(const char* what, std::string_view room) {
+    if (appends_.empty()) return conn_.begin_write(what, room);
+    if (auto ec = conn_.writable(what)) return ec;
+    tail_room_.assign(room.data(), room.size());
+    tail_write_ = true;
+    return {};
+  }
+
+  /// The queued appends (see detail::pg_append_queue::send), their
+  /// results into the kept ones.
+  std::error_code send_queued(const detail::pg_connection::step* tail,
+                              const detail::pg_params* tail_params, bool commit,
+                              detail::pg_result* tail_result = nullptr) {
+    return appends_.send(conn_, epoch_, tail, tail_params, commit, tail_result,
+                         [&](std::size_t ticket, append_result r) { held_result(ticket) = std::move(r); });
+  }
   std::error_code fail_logic(const char* what) { return conn_.fail_logic(what); }
 
   /// False with the reason in `conn_.error()`; the destructor cleans up.
@@ -536,6 +619,10 @@ class postgresql_store final : public message_store, public detail::fault_inject
   postgresql_options options_;
   detail::pg_connection conn_;
   std::string epoch_;
+  detail::pg_append_queue appends_;  ///< queue_append's, not sent yet
+  std::string tail_room_;                  ///< the room of the write begin_write opened
+  bool tail_write_ = false;                ///< begin_write opened one with appends queued
+  bool failed_in_pipeline_ = false;        ///< the last run's pipeline failed (and said why)
 };
 
 }  // namespace livechat

@@ -15,6 +15,11 @@
 // order; on failure the sends that depended on a write are dropped (the
 // write was rolled back) and each writer is named so it can be told.
 //
+// A write whose result comes only with the commit (a store that defers its
+// appends to the flush) keeps a place in line instead (`hold_place`); the
+// hub fills it at the commit, before settling, so its sends go out where
+// they would have gone had the result come at once.
+//
 // The queue points at connections it does not own; a connection retired
 // while a batch is held is parked here until the batch is settled.
 
@@ -39,10 +44,14 @@ class commit_queue {
  public:
   using ref_type = std::optional<std::string>;
 
+  /// No place is being filled (see `fill`).
+  static constexpr std::size_t no_place = static_cast<std::size_t>(-1);
+
   /// A send waiting for the commit of `write` (0: waits only to keep its
   /// place in line). Kept small: a broadcast queues one per recipient, so
   /// the payload is an index into the batch's payloads (one shared_ptr
-  /// copy per payload, not per recipient).
+  /// copy per payload, not per recipient). `to` null: a place (see
+  /// `hold_place`), `payload` its index.
   struct send {
     Connection* to;
     std::size_t payload;
@@ -98,13 +107,45 @@ class commit_queue {
   /// The current call is over: later sends depend on no write of it.
   void end_call() noexcept { current_ = 0; }
 
+  /// Keeps a place in line, behind what is queued now, for the sends of a
+  /// write whose result comes with the commit (a store that defers its
+  /// appends to the flush): `fill` queues them there once it is known.
+  /// Returns the place. Only while a batch is held.
+  std::size_t hold_place() {
+    places_.emplace_back();
+    sends_.push_back({nullptr, places_.size() - 1, current_});
+    return places_.size() - 1;
+  }
+
+  /// Runs `f` as a call that depends on write `write_id`, its sends queued at
+  /// `place` (from `hold_place`) instead of behind everything: before the
+  /// batch is settled, so they keep the order of the request that made
+  /// the write.
+  template <class F>
+  void fill(std::size_t place, std::uint64_t write_id, F&& f) {
+    struct restore {
+      commit_queue& q;
+      std::uint64_t current;
+      ~restore() {
+        q.filling_ = no_place;
+        q.current_ = current;
+      }
+    } r{*this, current_};
+    filling_ = place;
+    current_ = write_id;
+    f();
+  }
+
+  /// The place `fill` is filling now, or `no_place`.
+  std::size_t filling() const noexcept { return filling_; }
+
   /// Queues `payload` for `to` behind the batch. False, queueing nothing,
   /// when no batch is held: send it now.
   bool defer(Connection& to, const payload_ptr& payload) {
     if (!holding_) return false;
     // A broadcast queues the same payload for every recipient in a row.
     if (payloads_.empty() || payloads_.back() != payload) payloads_.push_back(payload);
-    sends_.push_back({&to, payloads_.size() - 1, current_});
+    (filling_ == no_place ? sends_ : places_[filling_]).push_back({&to, payloads_.size() - 1, current_});
     return true;
   }
 
@@ -151,8 +192,15 @@ class commit_queue {
     out.swap(outbound_);
     std::vector<write> writes;
     writes.swap(writes_);
-    for (auto& s : sends)
-      if (committed || s.write == 0) send_fn(*s.to, payloads[s.payload]);
+    std::vector<std::vector<send>> places;
+    places.swap(places_);
+    for (auto& s : sends) {
+      if (s.to != nullptr) {
+        if (committed || s.write == 0) send_fn(*s.to, payloads[s.payload]);
+      } else if (committed) {  // a place: filled only after a commit
+        for (auto& p : places[s.payload]) send_fn(*p.to, payloads[p.payload]);
+      }
+    }
     if (committed)
       for (auto& o : out) outbound_fn(o.msg);
     else
@@ -175,6 +223,8 @@ class commit_queue {
   std::vector<payload_ptr> payloads_;
   std::vector<outbound> outbound_;
   std::vector<write> writes_;
+  std::vector<std::vector<send>> places_;  ///< see hold_place
+  std::size_t filling_ = no_place;
   std::vector<close_request> closes_;
   std::vector<std::unique_ptr<Connection>> parked_;
 };

@@ -167,7 +167,9 @@ inline void hub<Transport, Clock>::share(cluster_audience to, const std::string&
   cluster_event e{to, room, seq, p, except != nullptr ? except->public_id : std::string(), local};
   if (commit_.holding()) {
     if (to == cluster_audience::message) message_rooms_.insert(room);
-    shares_.push_back({commit_.current_write(), std::move(e)});
+    const std::size_t place = commit_.filling();
+    (place == commit_queue::no_place ? shares_ : share_places_[place])
+        .push_back({commit_.current_write(), std::move(e)});
   } else {
     const bool deliver_now = link_->committed(e);
     link_->flush_committed();
@@ -184,13 +186,23 @@ inline void hub<Transport, Clock>::share_committed(bool committed) {
   message_rooms_.clear();
   std::vector<pending_share> due;
   due.swap(shares_);
-  for (auto& s : due)
-    if (committed || s.write == 0)
-      guarded(nullptr, [&] {
-        const cluster_event& e = s.event;
-        if (link_->committed(e) && e.to == cluster_audience::message)
-          to_room_except(e.to, e.room, e.frame, e.except);
-      });
+  std::vector<std::vector<pending_share>> places;
+  places.swap(share_places_);
+  auto hand_over = [&](const pending_share& s) {
+    guarded(nullptr, [&] {
+      const cluster_event& e = s.event;
+      if (link_->committed(e) && e.to == cluster_audience::message)
+        to_room_except(e.to, e.room, e.frame, e.except);
+    });
+  };
+  for (auto& s : due) {
+    if (s.place != commit_queue::no_place) {  // a queued message's, filled after a commit
+      if (committed)
+        for (auto& filled : places[s.place]) hand_over(filled);
+    } else if (committed || s.write == 0) {
+      hand_over(s);
+    }
+  }
   guarded(nullptr, [&] { link_->flush_committed(); });
 }
 
@@ -427,6 +439,14 @@ inline bool hub<Transport, Clock>::commit_outbox() {
   if (!commit_.holding()) return true;
   auto flushed = store_.flush();
   if (!flushed) report("message store commit failed: " + flushed.error().message());
+  // The queued messages' appends are answered now: their sends fill the
+  // places they kept in line (nothing of a failed batch is stored, so
+  // they are told `internal` with the other writes below).
+  std::vector<queued_message> queued;
+  queued.swap(queued_messages_);
+  auto appended = store_.take_appends();
+  if (flushed.ok())
+    for (const auto& q : queued) finish_message(q, appended);
   // A send that depended on a write goes out only if the commit kept the
   // write (else it was rolled back). A connection asked to close since
   // still gets what was queued for it before: its close waits for this.
@@ -441,6 +461,7 @@ inline bool hub<Transport, Clock>::commit_outbox() {
           reply_error(*w.requester, errc::internal, "could not store; try again", w.request_type,
                       std::nullopt, w.ref);
       });
+  share_places_.clear();  // without a link nothing took them
   return flushed.ok();
 }
 

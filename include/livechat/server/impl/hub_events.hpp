@@ -284,6 +284,7 @@ inline void hub<Transport, Clock>::on_event(connection& c, const client_events::
   req.client_msg_id = ev.client_msg_id.value_or(std::string());
   req.now = clock_.system_now();
   if (ev.attachment_id && !attach_upload(c, ev, req, ref)) return;
+  if (store_.defers_appends() && !ev.attachment_id) return queue_message(c, ev, req, ref);
   auto stored = store_.append(req);
   if (store_failed(c, stored, ev, ref)) return;
   sign_url(stored->message);
@@ -306,6 +307,68 @@ inline void hub<Transport, Clock>::on_event(connection& c, const client_events::
   if (typing_.stop(ev.room, c.who.user_id))
     to_room(ev.room, make(server_events::typing{ev.room, c.who.user_id, c.who.name, false}), &c,
             droppable::yes);
+}
+
+/// send_message on a store that defers its appends to the commit (one
+/// round trip for the turn's messages and the commit): what needs the
+/// stored message (the acknowledgement, the broadcast) is done by
+/// finish_message at the commit, in the place in line kept now, so it
+/// goes out in the order it would have without the wait.
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::queue_message(connection& c,
+                                                 const client_events::send_message& ev,
+                                                 const append_request& req, const ref_type& ref) {
+  auto ticket = store_.queue_append(req);
+  if (store_failed(c, ticket, ev, ref)) return;
+  note_write(&c, ref, "send_message");
+  const std::size_t place = commit_.hold_place();
+  if (share_places_.size() <= place) share_places_.resize(place + 1);
+  if (link_ != nullptr) {
+    // The room's events from now on follow this message through the link
+    // (see ordered_by_link), as they do once its share is queued.
+    message_rooms_.insert(req.room);
+    pending_share marker{commit_.current_write(), cluster_event{}};
+    marker.place = place;
+    shares_.push_back(std::move(marker));
+  }
+  // The indicator ends now, so that a typing_start later in this turn
+  // starts it again; the typing stop goes out with the message.
+  const bool typing_stopped = typing_.stop(ev.room, c.who.user_id);
+  queued_messages_.push_back({&c, ref, ev.client_msg_id, req.room, *ticket,
+                              commit_.current_write(), place, typing_stopped});
+}
+
+/// What send_message does with its stored message, for a queued one
+/// (see queue_message), once the batch is committed.
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::finish_message(const queued_message& q,
+                                                  std::vector<result<append_result>>& appended) {
+  commit_.fill(q.place, q.write, [&] {
+    connection& c = *q.from;
+    guarded(&c, [&] {
+      if (q.ticket >= appended.size() || !appended[q.ticket]) {
+        report("message store: a queued append has no result");
+        reply_error(c, errc::internal, "could not reach the message store; try again",
+                    std::string("send_message"), std::nullopt, q.ref);
+        return;
+      }
+      append_result& stored = *appended[q.ticket];
+      sign_url(stored.message);
+      const message& m = stored.message;
+      if (stored.duplicate) {
+        reply(c, server_events::message_sent{q.client_msg_id, m, true}, q.ref);
+      } else {
+        const std::string json = encode_message_object(m);
+        deliver(c, std::make_shared<const std::string>(encode_message_sent(
+                       q.client_msg_id, json, false, clock_.system_now(),
+                       q.ref ? std::optional<std::string_view>(*q.ref) : std::nullopt)));
+        publish(m, stored.session, &c, json);
+      }
+      if (q.typing_stopped)
+        to_room(q.room, make(server_events::typing{q.room, c.who.user_id, c.who.name, false}), &c,
+                droppable::yes);
+    });
+  });
 }
 
 /// new_message to the room (but `except`), conversation_activity to the
