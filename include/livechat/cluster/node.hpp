@@ -21,7 +21,11 @@
 //    published with each renewal) and applies the other nodes' shares to
 //    the hub; a node not heard from within the lease loses its share and
 //    its typists stop typing. A share names each user's rooms, so every
-//    node knows every room's members (conversation_update.members).
+//    node knows every room's members (conversation_update.members) and
+//    whether a user's join or leave is their first or last in the room
+//    cluster-wide (one operator_joined, one operator_left);
+//  - passes a customer profile one node fetched to the others, which
+//    answer their own inbox watchers.
 // Nothing here waits for the broker: a publish that cannot go out is
 // dropped and counted, and what it carried is recovered from the store.
 
@@ -197,6 +201,19 @@ class node final : public server::cluster_link {
     std::vector<user_ref> out;
     for (auto& [id, name] : shares_.members(room)) out.push_back({std::move(id), std::move(name)});
     return out;
+  }
+
+  bool member_elsewhere(const std::string& room, const std::string& user_id) const override {
+    return shares_.is_member(room, user_id);
+  }
+
+  void customer_changed(const customer_profile& c) override {
+    const std::string record = encode_event(opt_.node_id, server::cluster_audience::customer, 0,
+                                            room_of(c.id), encode_customer(c));
+    if (bus_.publish(inbox_channel_, record))
+      ++stats_.published;
+    else
+      ++stats_.publish_dropped;  // the others see it with the customer's next activity
   }
 
   // --- bus events (outside hub calls) -------------------------------------
@@ -400,6 +417,15 @@ class node final : public server::cluster_link {
     using server::cluster_audience;
     const std::string room(r->room);
     auto frame = [&] { return std::make_shared<const std::string>(r->frame); };
+    if (inbox && r->to == cluster_audience::customer) {
+      auto c = decode_customer(r->frame);
+      if (!c) {
+        ++stats_.received_invalid;
+        return;
+      }
+      pending_.push_back([this, c = std::move(*c)] { hub_.customer_from_cluster(c); });
+      return;
+    }
     if (inbox) {
       if (r->to != cluster_audience::watchers && r->to != cluster_audience::room_and_watchers) return;
       if (sequencer_.tracked(room))  // after the room's messages it was sent after
@@ -430,6 +456,7 @@ class node final : public server::cluster_link {
         return;
       case cluster_audience::watchers:
       case cluster_audience::room_and_watchers:
+      case cluster_audience::customer:
         return;  // inbox channel only
     }
   }

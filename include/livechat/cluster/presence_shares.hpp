@@ -129,6 +129,12 @@ class presence_shares {
     return out;
   }
 
+  /// True while `user_id` is a member of `room` on another node.
+  bool is_member(const std::string& room, const std::string& user_id) const {
+    auto it = rooms_.find(room);
+    return it != rooms_.end() && it->second.count(user_id) != 0;
+  }
+
   /// Rooms with a member on another node (for tests and bounds).
   std::size_t room_count() const noexcept { return rooms_.size(); }
   bool knows(const std::string& node) const { return nodes_.count(node) != 0; }
