@@ -622,6 +622,31 @@ TEST_CASE("cluster node: one operator_joined and one operator_left per user and 
   CHECK(count_of(c.b.frames(3), "operator_left") == 1);
 }
 
+TEST_CASE("cluster node: the users of a node that stops renewing leave its rooms with its lease: one operator_left",
+          "[cluster_node]") {
+  cluster c;
+  c.a.login(1, "alice");
+  c.a.join(1);
+  c.b.login(3, "bob");  // in the room on B only
+  c.b.join(3);
+  c.b.login(4, "alice");  // alice on B too: she stays, on A
+  c.b.join(4);
+  c.pump();
+  c.a.frames(1);
+  for (int i = 0; i < 16; ++i) {  // B goes silent: past the lease, A alone
+    c.clock.advance(100ms);
+    c.a.hub.tick(c.clock.now());
+    c.a.node.tick();
+    c.a.settle();
+  }
+  const auto left = c.a.frames(1);
+  CHECK(count_of(left, "operator_left") == 1);
+  CHECK(left.size() == 1);
+  CHECK(left.front().find("\"user_id\":\"bob\"") != std::string::npos);
+  c.tick(2000ms);  // once
+  CHECK(count_of(c.a.frames(1), "operator_left") == 0);
+}
+
 TEST_CASE("cluster node: a customer profile fetched on one node reaches every node's inbox watchers once",
           "[cluster_node]") {
   cluster c;

@@ -30,7 +30,6 @@
 // dropped and counted, and what it carried is recovered from the store.
 
 #include <algorithm>
-#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -49,6 +48,7 @@
 
 #include <livechat/cluster/bus.hpp>
 #include <livechat/cluster/envelope.hpp>
+#include <livechat/cluster/node_stats.hpp>
 #include <livechat/cluster/presence_shares.hpp>
 #include <livechat/cluster/room_sequencer.hpp>
 #include <livechat/protocol/codec.hpp>
@@ -65,24 +65,6 @@ struct node_options {
   std::chrono::milliseconds typing_timeout{3'000};  ///< as the hub's; a remote typist ends 1 s later
   std::size_t max_held = 1000;               ///< per room, before a fill is forced
   std::size_t fill_page = 500;               ///< messages per store read
-};
-
-/// Counters for /metrics.
-struct node_stats {
-  static constexpr std::array<double, 9> hold_back_bounds_ms{1, 5, 10, 25, 50, 100, 250, 500, 1000};
-  std::uint64_t published = 0;
-  std::uint64_t publish_dropped = 0;
-  std::uint64_t received = 0;
-  std::uint64_t received_invalid = 0;
-  std::uint64_t duplicates = 0;        ///< a seq delivered already (e.g. filled first)
-  std::uint64_t events_held = 0;       ///< other events that waited for a message
-  std::uint64_t gap_fills = 0;         ///< store reads that filled a gap
-  std::uint64_t filled_messages = 0;   ///< messages delivered from the store
-  std::uint64_t lease_renewals = 0;
-  std::uint64_t nodes_expired = 0;
-  std::array<std::uint64_t, hold_back_bounds_ms.size() + 1> hold_back{};  ///< held messages, by wait
-  double hold_back_sum_ms = 0;
-  std::uint64_t hold_back_count = 0;
 };
 
 /// @tparam Hub    server::hub<Transport, Clock>
@@ -274,11 +256,23 @@ class node final : public server::cluster_link {
     }
     if (bus_.up()) {
       std::vector<std::string> gone;
-      apply(shares_.expire(now, opt_.presence_ttl, &gone));
+      std::vector<membership_end> ended;
+      apply(shares_.expire(now, opt_.presence_ttl, &gone, &ended));
       for (const auto& n : gone) {
         ++stats_.nodes_expired;
         end_typists_of(n);
       }
+      // A dead node sends no operator_left: each node tells its own members
+      // of the users who were in the room there only.
+      for (const auto& e : ended)
+        if (sequencer_.tracked(e.room) && !hub_.is_local_member(e.room, e.user_id))
+          sequenced(e.room, sequencer_.offer_event(
+                                e.room, 0,
+                                item{std::make_shared<const std::string>(encode(
+                                         server_events::operator_left{e.room, e.user_id, e.name},
+                                         clock_.system_now())),
+                                     {}, server::cluster_audience::room},
+                                now));
     }
     for (auto it = typists_.begin(); it != typists_.end();) {
       if (now < it->second.deadline) {

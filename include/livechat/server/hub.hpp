@@ -240,6 +240,11 @@ class hub {
 
   /// True when connections of this node joined `room`.
   bool has_local_members(const std::string& room) const { return !rooms_.members(room).empty(); }
+  /// True when a connection of `user_id` on this node joined `room`.
+  bool is_local_member(const std::string& room, const std::string& user_id) const {
+    const auto& users = rooms_.users(room);
+    return users.find(user_id) != users.end();
+  }
 
   std::size_t connection_count() const noexcept { return connections_.size(); }
   std::size_t users_online() const noexcept { return presence_.user_count(); }
