@@ -73,6 +73,11 @@ class cluster_link {
   /// before that commit's local sends, which would otherwise all go first.
   virtual void flush_committed() {}
 
+  /// A batch of this node's writes was just committed (its sends are out):
+  /// until the next write, the store holds nothing of this node's that is
+  /// not committed, so it may be read as the committed history.
+  virtual void batch_committed() {}
+
   /// True while a message of `room` waits here for an earlier seq.
   virtual bool holding(const std::string& /*room*/) const { return false; }
 

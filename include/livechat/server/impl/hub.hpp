@@ -448,6 +448,7 @@ inline bool hub<Transport, Clock>::commit_outbox() {
           reply_error(*w.requester, errc::internal, "could not store; try again", w.request_type,
                       std::nullopt, w.ref);
       });
+  if (link_ != nullptr) guarded(nullptr, [&] { link_->batch_committed(); });
   return flushed.ok();
 }
 
