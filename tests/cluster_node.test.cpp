@@ -78,10 +78,17 @@ struct member_node {
   memory_bus bus;
   std::vector<std::function<void()>> posted;
   node_type node;
-  member_node(memory_broker& b, livechat::memory_store& store, livechat::manual_clock& clock, std::string id)
-      : hub(transport, clock, store, auth), bus(b, id),
+  /// `group_commit`: writes wait for hub.commit(), as in the server.
+  member_node(memory_broker& b, livechat::memory_store& store, livechat::manual_clock& clock, std::string id,
+              bool group_commit = false)
+      : hub(transport, clock, store, auth, hub_options(group_commit)), bus(b, id),
         node(hub, store, bus, clock, options(id), [this](std::function<void()> f) { posted.push_back(std::move(f)); }) {
     hub.set_cluster_link(&node);
+  }
+  static livechat::server::hub_config hub_options(bool group_commit) {
+    livechat::server::hub_config c;
+    c.group_commit = group_commit;
+    return c;
   }
   static livechat::cluster::node_options options(std::string id) {
     livechat::cluster::node_options o;
@@ -129,11 +136,13 @@ std::vector<std::uint64_t> new_message_seqs(const std::vector<std::string>& fram
 }
 
 struct cluster {
+  /// `b_groups_commits`: B's writes wait for c.b.hub.commit().
+  explicit cluster(bool b_groups_commits = false) : b{broker, store, clock, "b", b_groups_commits} {}
   livechat::manual_clock clock;
   livechat::memory_store store{"epoch-1"};
   memory_broker broker;
   member_node a{broker, store, clock, "a"};
-  member_node b{broker, store, clock, "b"};
+  member_node b;
 
   /// Delivers queued records for which `keep` holds (the rest are lost), in `order`.
   void pump(const std::function<bool(const memory_broker::delivery&)>& keep = {}, bool reverse = false) {
@@ -413,7 +422,7 @@ TEST_CASE("cluster node: a room's other events wait on the other node for the me
   c.tick(200ms);                           // past gap_wait: 1 is read from the store
   CHECK(types_of(c.b.frames(3)) ==
         std::vector<std::string>{"new_message 1", "new_message 2", "session_claimed", "typing"});
-  CHECK(c.b.node.stats().events_held == 2);
+  CHECK(c.b.node.stats().events_held == 4);  // and the two conversation_activity
   // Nothing missing: the next ones go at once, still in order.
   c.a.say(1, "three");
   c.a.send(1, R"({"type":"close_session","payload":{"room":")" + room + R"("}})");
@@ -499,6 +508,216 @@ TEST_CASE("cluster node: on the writer's node too, a room's events follow the me
         std::vector<std::string>{"new_message 2", "new_message 3", "session_claimed"});
   c.pump();
   CHECK(types_of(c.b.frames(3)) == std::vector<std::string>{"new_message 3", "session_claimed"});
+}
+
+}  // namespace livechat_unit_cluster_node
+
+namespace livechat_unit_cluster_node {
+
+namespace {
+
+std::size_t count_of(const std::vector<std::string>& frames, const std::string& type) {
+  std::size_t n = 0;
+  for (const auto& t : types_of(frames)) n += t == type ? 1u : 0u;
+  return n;
+}
+
+/// The customer name of each conversation_update in `frames`.
+std::vector<std::string> customers_in(const std::vector<std::string>& frames) {
+  std::vector<std::string> out;
+  for (const auto& f : frames) {
+    rapidjson::Document d;
+    d.Parse(f.c_str());
+    if (std::string(d["type"].GetString()) == "conversation_update")
+      out.emplace_back(d["payload"]["customer"]["name"].GetString());
+  }
+  return out;
+}
+
+const std::string watch = R"({"type":"watch_inbox"})";
+
+}  // namespace
+
+TEST_CASE("cluster node: conversation_activity follows its new_message where the room has members",
+          "[cluster_node]") {
+  cluster c;
+  c.a.login(1, "alice");
+  c.a.join(1);
+  c.b.login(3, "bob");  // B: a watcher in the room, and one outside it
+  c.b.send(3, watch);
+  c.b.join(3);
+  c.b.login(4, "outsider");
+  c.b.send(4, watch);
+  c.pump();
+  c.b.frames(3);
+  c.b.frames(4);
+  c.a.say(1, "lost");
+  c.pump([](const memory_broker::delivery& d) { return !is_room_message(d); });  // 1 lost, its activity not
+  // The activity names seq 1, which B has not delivered: it waits for it.
+  CHECK(types_of(c.b.frames(3)).empty());
+  CHECK(types_of(c.b.frames(4)).empty());
+  c.tick(200ms);  // 1 filled from the store, then the activity
+  CHECK(types_of(c.b.frames(3)) == std::vector<std::string>{"new_message 1", "conversation_activity"});
+  CHECK(types_of(c.b.frames(4)) == std::vector<std::string>{"conversation_activity"});
+  // Nothing missing: at once.
+  c.a.say(1, "two");
+  c.pump();
+  CHECK(types_of(c.b.frames(3)) == std::vector<std::string>{"new_message 2", "conversation_activity"});
+  CHECK(types_of(c.b.frames(4)) == std::vector<std::string>{"conversation_activity"});
+}
+
+TEST_CASE("cluster node: on the writer's node, conversation_activity waits with its held message",
+          "[cluster_node]") {
+  cluster c;
+  c.a.login(1, "alice");
+  c.a.join(1);
+  c.a.login(2, "anna");  // A: a watcher in the room
+  c.a.send(2, watch);
+  c.a.join(2);
+  c.b.login(3, "bob");
+  c.b.join(3);
+  c.pump();
+  c.a.frames(2);
+  c.b.say(3, "lost on the way to A");  // 1 never reaches A; its activity does
+  c.pump([](const memory_broker::delivery& d) { return !(d.to == "a" && is_room_message(d)); });
+  c.a.say(1, "two");  // held on A behind 1, and its activity with it
+  CHECK(types_of(c.a.frames(2)).empty());
+  c.tick(200ms);
+  CHECK(types_of(c.a.frames(2)) == std::vector<std::string>{"new_message 1", "conversation_activity",
+                                                            "new_message 2", "conversation_activity"});
+}
+
+TEST_CASE("cluster node: one operator_joined and one operator_left per user and room, whichever nodes the tabs are on",
+          "[cluster_node]") {
+  cluster c;
+  c.a.login(1, "alice");
+  c.a.join(1);
+  c.b.login(3, "bob");
+  c.b.join(3);
+  c.pump();
+  c.a.frames(1);
+  c.b.frames(3);
+  // Carol's first tab joins on A: one operator_joined each.
+  c.a.login(2, "carol");
+  c.a.join(2);
+  c.pump();
+  CHECK(count_of(c.a.frames(1), "operator_joined") == 1);
+  CHECK(count_of(c.b.frames(3), "operator_joined") == 1);
+  // Her second tab, on B: she was in the room already.
+  c.b.login(4, "carol");
+  c.b.join(4);
+  c.pump();
+  CHECK(count_of(c.a.frames(1), "operator_joined") == 0);
+  CHECK(count_of(c.b.frames(3), "operator_joined") == 0);
+  CHECK(members_in(c.b.frames(4)) == "alice bob carol ");
+  // The tab on A leaves: she is still in the room on B.
+  c.a.send(2, R"({"type":"leave_room","payload":{"room":")" + room + R"("}})");
+  c.pump();
+  CHECK(count_of(c.a.frames(1), "operator_left") == 0);
+  CHECK(count_of(c.b.frames(3), "operator_left") == 0);
+  // And back on A, then both tabs close: one operator_joined never came,
+  // one operator_left comes when the last one goes.
+  c.a.join(2);
+  c.pump();
+  CHECK(count_of(c.a.frames(1), "operator_joined") == 0);
+  CHECK(count_of(c.b.frames(3), "operator_joined") == 0);
+  c.b.hub.on_close(4);
+  c.pump();
+  CHECK(count_of(c.a.frames(1), "operator_left") == 0);
+  CHECK(count_of(c.b.frames(3), "operator_left") == 0);
+  c.a.hub.on_close(2);
+  c.pump();
+  CHECK(count_of(c.a.frames(1), "operator_left") == 1);
+  CHECK(count_of(c.b.frames(3), "operator_left") == 1);
+}
+
+TEST_CASE("cluster node: the users of a node that stops renewing leave its rooms with its lease: one operator_left",
+          "[cluster_node]") {
+  cluster c;
+  c.a.login(1, "alice");
+  c.a.join(1);
+  c.b.login(3, "bob");  // in the room on B only
+  c.b.join(3);
+  c.b.login(4, "alice");  // alice on B too: she stays, on A
+  c.b.join(4);
+  c.pump();
+  c.a.frames(1);
+  for (int i = 0; i < 16; ++i) {  // B goes silent: past the lease, A alone
+    c.clock.advance(100ms);
+    c.a.hub.tick(c.clock.now());
+    c.a.node.tick();
+    c.a.settle();
+  }
+  const auto left = c.a.frames(1);
+  CHECK(count_of(left, "operator_left") == 1);
+  CHECK(left.size() == 1);
+  CHECK(left.front().find("\"user_id\":\"bob\"") != std::string::npos);
+  c.tick(2000ms);  // once
+  CHECK(count_of(c.a.frames(1), "operator_left") == 0);
+}
+
+TEST_CASE("cluster node: a customer profile fetched on one node reaches every node's inbox watchers once",
+          "[cluster_node]") {
+  cluster c;
+  std::map<std::string, livechat::customer_profile> on_a, on_b;  // each node's profile cache
+  auto resolver = [](std::map<std::string, livechat::customer_profile>& known) {
+    return [&known](std::string_view id) {
+      auto it = known.find(std::string(id));
+      return it != known.end() ? it->second
+                               : livechat::customer_profile{std::string(id), std::string(id), {}};
+    };
+  };
+  c.a.hub.set_customer_resolver(resolver(on_a));
+  c.b.hub.set_customer_resolver(resolver(on_b));
+  c.b.hub.set_customer_learner([&](const livechat::customer_profile& p) { on_b[p.id] = p; });
+  c.a.login(1, "alice");
+  c.a.send(1, watch);
+  c.b.login(3, "bob");
+  c.b.send(3, watch);
+  c.b.login(4, "ben");
+  c.b.send(4, watch);
+  c.pump();
+  for (int id : {1}) c.a.frames(id);
+  for (int id : {3, 4}) c.b.frames(id);
+
+  on_a["r"] = {"r", "Carol", "https://example.com/carol.png"};  // fetched on A
+  c.a.hub.customer_changed("r");
+  c.a.settle();
+  c.pump();
+  c.pump();
+  CHECK(customers_in(c.a.frames(1)) == std::vector<std::string>{"Carol"});
+  CHECK(customers_in(c.b.frames(3)) == std::vector<std::string>{"Carol"});
+  CHECK(customers_in(c.b.frames(4)) == std::vector<std::string>{"Carol"});
+  REQUIRE(on_b.count("r") == 1);  // B's cache learned it: its next summaries name her too
+  CHECK(on_b["r"].picture_url == "https://example.com/carol.png");
+}
+
+TEST_CASE("cluster node: a gap due while a batch of writes is open is filled at that batch's commit",
+          "[cluster_node]") {
+  cluster c(true);
+  c.a.login(1, "alice");
+  c.a.join(1);
+  c.b.login(3, "bob");
+  c.b.join(3);
+  c.pump();
+  c.b.frames(3);
+  c.a.say(1, "lost");
+  c.pump([](const memory_broker::delivery& d) { return !is_room_message(d); });  // 1 never reaches B
+  c.a.say(1, "two");
+  c.pump();  // B holds 2 behind the gap
+  CHECK(new_message_seqs(c.b.frames(3)).empty());
+  // Bob writes: B's batch is open when the gap falls due, so the store may
+  // not be read then (it holds bob's uncommitted 3).
+  c.b.say(3, "three");
+  c.tick(200ms);
+  CHECK(new_message_seqs(c.b.frames(3)).empty());
+  // The commit reads it at once rather than at a later tick that finds no
+  // batch open (under steady writes, rarely).
+  c.b.hub.commit();
+  c.b.settle();
+  CHECK(new_message_seqs(c.b.frames(3)) == std::vector<std::uint64_t>{1, 2});
+  c.pump();
+  CHECK(new_message_seqs(c.a.frames(1)) == std::vector<std::uint64_t>{3});
 }
 
 }  // namespace livechat_unit_cluster_node

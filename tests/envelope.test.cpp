@@ -83,4 +83,27 @@ TEST_CASE("cluster envelope: presence entries name their rooms", "[envelope]") {
       R"({"v":1,"node":"n","op":"set","users":[["a","x",1,["conversation:x","conversation:y"]]]})", 10, 10, 1));
 }
 
+TEST_CASE("cluster envelope: customer records carry a checked profile", "[envelope]") {
+  const livechat::customer_profile c{"U0123abc", "Taro \xe5\xb1\xb1\xe7\x94\xb0", "https://profile.example/p.jpg"};
+  const std::string rec = encode_event("n", cluster_audience::customer, 0, "conversation:U0123abc",
+                                       encode_customer(c));
+  auto r = decode_event(rec);
+  REQUIRE(r);
+  CHECK(r->to == cluster_audience::customer);
+  auto back = decode_customer(r->frame);
+  REQUIRE(back);
+  CHECK(back->id == c.id);
+  CHECK(back->name == c.name);
+  CHECK(back->picture_url == c.picture_url);
+  auto no_picture = decode_customer(encode_customer({"U1", "Hanako", {}}));
+  REQUIRE(no_picture);
+  CHECK(no_picture->picture_url.empty());
+  CHECK_FALSE(decode_customer(R"({"id":"U1","name":"a","picture_url":"http://plain.example/p"})"));
+  CHECK_FALSE(decode_customer(R"({"id":"bad id","name":"a"})"));
+  CHECK_FALSE(decode_customer(R"({"id":"U1"})"));
+  CHECK_FALSE(decode_customer(R"({"id":"U1","name":"a","picture_url":7})"));
+  CHECK_FALSE(decode_customer("not json"));
+  CHECK_FALSE(decode_customer(R"({"id":"U1","name":")" + std::string(2000, 'a') + R"("})"));
+}
+
 }  // namespace livechat_unit_envelope

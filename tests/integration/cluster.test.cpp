@@ -581,6 +581,94 @@ TEST_CASE("Cluster: conversation_update.members lists the members on every node,
   CHECK(b.stop() == 0);
 }
 
+
+namespace {
+
+/// `e` as "type" or, for operator_joined/left, "type user_id".
+std::string label(const Event& e) {
+  const std::string t = e.type();
+  return t == "operator_joined" || t == "operator_left" ? t + " " + e.str("/payload/user_id") : t;
+}
+
+/// What `c` got up to the new_message with `text` (the marker; bounded).
+std::vector<std::string> until_message(WsClient& c, const std::string& text) {
+  std::vector<std::string> out;
+  for (int i = 0; i < 1000; ++i) {
+    std::optional<Event> e = c.next(Millis(5000));
+    if (!e) break;
+    out.push_back(label(*e));
+    if (e->type() == "new_message" && e->str("/payload/message/text") == text) break;
+  }
+  return out;
+}
+
+std::size_t count_of(const std::vector<std::string>& labels, const std::string& l) {
+  std::size_t n = 0;
+  for (const auto& x : labels) n += x == l ? 1u : 0u;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("Cluster: one operator_joined and one operator_left per user and room whichever nodes the tabs are on, a SIGKILLed node's included",
+          "[integration][cluster]") {
+  cluster_env env = make_env();
+  constexpr int ttl_ms = 1000;
+  ServerProcess a(node_args(env, "node-a", ttl_ms));
+  ServerProcess b(node_args(env, "node-b", ttl_ms));
+  WsClient alice("alice-a"), carol_a("carol-a"), carol_b("carol-b"), dave("dave-b");
+  alice.login(a.port(), "alice");
+  join(alice);
+  dave.login(b.port(), "dave");
+  join(dave);
+  carol_a.login(a.port(), "carol");
+  join(carol_a);
+  alice.wait_for("operator_joined", [](const Event& e) { return e.str("/payload/user_id") == "carol"; });
+  // B knows carol is in the room (A's membership record crossed) once a
+  // join on B lists her.
+  auto listed_on_b = [&] {
+    REQUIRE(dave.send("join_room", "{\"room\":\"" + kRoom + "\"}"));
+    Event u = dave.wait_for("conversation_update");
+    for (long i = 0; i < u.size("/payload/members"); ++i)
+      if (u.str("/payload/members/" + std::to_string(i) + "/user_id") == "carol") return true;
+    return false;
+  };
+  REQUIRE(eventually(listed_on_b, Millis(2000)));
+  // Carol's second tab, on B: nobody is told she joined again.
+  carol_b.login(b.port(), "carol");
+  join(carol_b);
+  REQUIRE(dave.send("send_message", "{\"room\":\"" + kRoom + "\",\"text\":\"m1\"}"));
+  CHECK(count_of(until_message(alice, "m1"), "operator_joined carol") == 0);
+  // Her tab on A leaves: she is still in the room, on B.
+  REQUIRE(carol_a.send("leave_room", "{\"room\":\"" + kRoom + "\"}"));
+  carol_a.wait_for("room_left");
+  REQUIRE(carol_b.send("send_message", "{\"room\":\"" + kRoom + "\",\"text\":\"m2\"}"));
+  std::vector<std::string> got = until_message(alice, "m2");
+  CHECK(count_of(got, "operator_left carol") == 0);
+  CHECK(count_of(got, "new_message") == 1);
+
+  // B dies with carol's and dave's only tabs in the room: alice is told
+  // each left, once, within the lease + 1 s.
+  REQUIRE(b.signal(SIGKILL));
+  REQUIRE(b.wait_exit(Millis(5000)).has_value());
+  got.clear();
+  auto deadline = Clock::now() + Millis(ttl_ms + 2000);
+  bool both = false;
+  for (int i = 0; i < 1000 && Clock::now() < deadline; ++i) {
+    if (std::optional<Event> e = alice.next(Millis(100))) got.push_back(label(*e));
+    if (!both && count_of(got, "operator_left carol") != 0 && count_of(got, "operator_left dave") != 0) {
+      both = true;
+      deadline = Clock::now() + Millis(500);  // and nothing twice meanwhile
+    }
+  }
+  std::string all;
+  for (const auto& l : got) all += l + "; ";
+  INFO("alice got: " << all);
+  CHECK(count_of(got, "operator_left carol") == 1);
+  CHECK(count_of(got, "operator_left dave") == 1);
+  CHECK(a.stop() == 0);
+}
+
 }  // namespace livechat_itest_cluster
 
 #endif

@@ -95,6 +95,9 @@ line_inbound start_line_inbound(asio::io_context& io, const Options& opts, Hub& 
   };
   hub.set_customer_resolver(
       [profiles = out.profiles.get()](std::string_view id) { return profiles->customer(id); });
+  // Profiles another node fetched (a cluster): later summaries here name them too.
+  hub.set_customer_learner(
+      [profiles = out.profiles.get()](const livechat::customer_profile& c) { profiles->learn(c); });
   return out;
 }
 #endif

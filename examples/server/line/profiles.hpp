@@ -97,6 +97,24 @@ class line_profiles : public std::enable_shared_from_this<line_profiles> {
     return c;
   }
 
+  /// A profile another node of the cluster fetched: known here until the
+  /// next refresh, as if fetched here (no `changed`: that node told the
+  /// watchers). A fetch in flight here still records what it gets.
+  void learn(const livechat::customer_profile& c) {
+    if (!valid_user_id(c.id) || c.name.empty()) return;
+    auto it = entries_.find(c.id);
+    if (it == entries_.end()) {
+      if (entries_.size() >= opts_.max_entries) evict_oldest();
+      it = entries_.emplace(c.id, entry{}).first;
+    }
+    entry& e = it->second;
+    e.display_name = c.name;
+    e.picture_url = c.picture_url;
+    const auto now = std::chrono::steady_clock::now();
+    e.touched = now;
+    if (!e.in_flight) e.next_fetch = now + opts_.refresh;
+  }
+
   /// Ends every fetch; nothing more is recorded.
   void stop() noexcept { stopped_ = true; }
 

@@ -13,6 +13,9 @@
 // the publisher knew committed when it emitted the event (0: none): the
 // receiver delivers the event only after that message, as one server
 // would (room_sequencer.hpp).
+// A `customer` record (inbox channel) carries no client frame but the
+// profile another node fetched, {"id","name","picture_url"} (null when
+// none): each node builds its own watchers' conversation_update.
 // Presence is small JSON on its own channel: {"v":1,"node":N,"op":OP,
 // "users":[[user_id,name,connections,[room,...]],...]} (the rooms the user
 // is a member of on that node; left out when none); OP is `hello` (a node that
@@ -90,7 +93,7 @@ inline std::optional<event_record> decode_event(std::string_view in) noexcept {
   event_record r;
   if (!is_valid_node_id(fields[0]) || fields[1].size() != 1) return std::nullopt;
   const int to = fields[1][0] - '0';
-  if (to < 1 || to > 5) return std::nullopt;
+  if (to < 1 || to > 6) return std::nullopt;
   r.to = static_cast<server::cluster_audience>(to);
   if (fields[2].empty() || fields[2].size() > 19) return std::nullopt;
   for (char c : fields[2]) {
@@ -104,6 +107,41 @@ inline std::optional<event_record> decode_event(std::string_view in) noexcept {
   r.room = fields[3];
   r.frame = in;
   return r;
+}
+
+/// The body of a `customer` record.
+inline std::string encode_customer(const customer_profile& c) {
+  std::string out;
+  livechat::detail::string_output os{out};
+  livechat::detail::json_writer w(os);
+  livechat::detail::write(w, c);
+  return out;
+}
+
+/// nullopt unless a profile of a valid conversation id with a name of at
+/// most `max_name` bytes and, when present, an https picture url of at
+/// most `max_url` bytes (what the server accepts from the messenger).
+inline std::optional<customer_profile> decode_customer(std::string_view in, std::size_t max_name = 1024,
+                                                       std::size_t max_url = 2048) {
+  rapidjson::Document d;
+  d.Parse(in.data(), in.size());
+  if (d.HasParseError() || !d.IsObject()) return std::nullopt;
+  auto id = d.FindMember("id");
+  auto name = d.FindMember("name");
+  auto picture = d.FindMember("picture_url");
+  if (id == d.MemberEnd() || !id->value.IsString() || name == d.MemberEnd() || !name->value.IsString() ||
+      name->value.GetStringLength() > max_name)
+    return std::nullopt;
+  customer_profile c;
+  c.id.assign(id->value.GetString(), id->value.GetStringLength());
+  c.name.assign(name->value.GetString(), name->value.GetStringLength());
+  if (!is_valid_conversation_id(c.id)) return std::nullopt;
+  if (picture != d.MemberEnd() && !picture->value.IsNull()) {
+    if (!picture->value.IsString() || picture->value.GetStringLength() > max_url) return std::nullopt;
+    c.picture_url.assign(picture->value.GetString(), picture->value.GetStringLength());
+    if (c.picture_url.rfind("https://", 0) != 0) return std::nullopt;
+  }
+  return c;
 }
 
 enum class presence_op : std::uint8_t { hello, share, set, bye };

@@ -21,12 +21,15 @@
 //    published with each renewal) and applies the other nodes' shares to
 //    the hub; a node not heard from within the lease loses its share and
 //    its typists stop typing. A share names each user's rooms, so every
-//    node knows every room's members (conversation_update.members).
+//    node knows every room's members (conversation_update.members) and
+//    whether a user's join or leave is their first or last in the room
+//    cluster-wide (one operator_joined, one operator_left);
+//  - passes a customer profile one node fetched to the others, which
+//    answer their own inbox watchers.
 // Nothing here waits for the broker: a publish that cannot go out is
 // dropped and counted, and what it carried is recovered from the store.
 
 #include <algorithm>
-#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -45,6 +48,7 @@
 
 #include <livechat/cluster/bus.hpp>
 #include <livechat/cluster/envelope.hpp>
+#include <livechat/cluster/node_stats.hpp>
 #include <livechat/cluster/presence_shares.hpp>
 #include <livechat/cluster/room_sequencer.hpp>
 #include <livechat/protocol/codec.hpp>
@@ -61,24 +65,6 @@ struct node_options {
   std::chrono::milliseconds typing_timeout{3'000};  ///< as the hub's; a remote typist ends 1 s later
   std::size_t max_held = 1000;               ///< per room, before a fill is forced
   std::size_t fill_page = 500;               ///< messages per store read
-};
-
-/// Counters for /metrics.
-struct node_stats {
-  static constexpr std::array<double, 9> hold_back_bounds_ms{1, 5, 10, 25, 50, 100, 250, 500, 1000};
-  std::uint64_t published = 0;
-  std::uint64_t publish_dropped = 0;
-  std::uint64_t received = 0;
-  std::uint64_t received_invalid = 0;
-  std::uint64_t duplicates = 0;        ///< a seq delivered already (e.g. filled first)
-  std::uint64_t events_held = 0;       ///< other events that waited for a message
-  std::uint64_t gap_fills = 0;         ///< store reads that filled a gap
-  std::uint64_t filled_messages = 0;   ///< messages delivered from the store
-  std::uint64_t lease_renewals = 0;
-  std::uint64_t nodes_expired = 0;
-  std::array<std::uint64_t, hold_back_bounds_ms.size() + 1> hold_back{};  ///< held messages, by wait
-  double hold_back_sum_ms = 0;
-  std::uint64_t hold_back_count = 0;
 };
 
 /// @tparam Hub    server::hub<Transport, Clock>
@@ -156,6 +142,17 @@ class node final : public server::cluster_link {
 
   void flush_committed() override { bus_.flush(); }
 
+  /// The fills put off while a batch was open run now. Under a steady write
+  /// load a batch is open at almost every tick, and they used to wait for
+  /// a tick that found none (held messages waited up to a second).
+  void batch_committed() override {
+    if (fill_wanted_.empty()) return;
+    std::unordered_set<std::string> wanted;
+    wanted.swap(fill_wanted_);
+    for (const auto& room : wanted) fill(room);
+    schedule_flush();  // inside a hub call: the deliveries are posted
+  }
+
   bool holding(const std::string& room) const override {
     return sequencer_.held(room) != 0 || sequencer_.waiting(room) != 0;
   }
@@ -197,6 +194,19 @@ class node final : public server::cluster_link {
     std::vector<user_ref> out;
     for (auto& [id, name] : shares_.members(room)) out.push_back({std::move(id), std::move(name)});
     return out;
+  }
+
+  bool member_elsewhere(const std::string& room, const std::string& user_id) const override {
+    return shares_.is_member(room, user_id);
+  }
+
+  void customer_changed(const customer_profile& c) override {
+    const std::string record = encode_event(opt_.node_id, server::cluster_audience::customer, 0,
+                                            room_of(c.id), encode_customer(c));
+    if (bus_.publish(inbox_channel_, record))
+      ++stats_.published;
+    else
+      ++stats_.publish_dropped;  // the others see it with the customer's next activity
   }
 
   // --- bus events (outside hub calls) -------------------------------------
@@ -243,7 +253,7 @@ class node final : public server::cluster_link {
   /// typists, rooms no local connection needs any more.
   void tick() {
     const time_point now = clock_.now();
-    if (!hub_.commit_pending()) {  // the store's view must be committed history only
+    {  // while a batch is open, fill() puts them off to its commit
       std::unordered_set<std::string> wanted;
       wanted.swap(fill_wanted_);
       for (const auto& room : wanted) fill(room);
@@ -257,11 +267,23 @@ class node final : public server::cluster_link {
     }
     if (bus_.up()) {
       std::vector<std::string> gone;
-      apply(shares_.expire(now, opt_.presence_ttl, &gone));
+      std::vector<membership_end> ended;
+      apply(shares_.expire(now, opt_.presence_ttl, &gone, &ended));
       for (const auto& n : gone) {
         ++stats_.nodes_expired;
         end_typists_of(n);
       }
+      // A dead node sends no operator_left: each node tells its own members
+      // of the users who were in the room there only.
+      for (const auto& e : ended)
+        if (sequencer_.tracked(e.room) && !hub_.is_local_member(e.room, e.user_id))
+          sequenced(e.room, sequencer_.offer_event(
+                                e.room, 0,
+                                item{std::make_shared<const std::string>(encode(
+                                         server_events::operator_left{e.room, e.user_id, e.name},
+                                         clock_.system_now())),
+                                     {}, server::cluster_audience::room},
+                                now));
     }
     for (auto it = typists_.begin(); it != typists_.end();) {
       if (now < it->second.deadline) {
@@ -400,6 +422,15 @@ class node final : public server::cluster_link {
     using server::cluster_audience;
     const std::string room(r->room);
     auto frame = [&] { return std::make_shared<const std::string>(r->frame); };
+    if (inbox && r->to == cluster_audience::customer) {
+      auto c = decode_customer(r->frame);
+      if (!c) {
+        ++stats_.received_invalid;
+        return;
+      }
+      pending_.push_back([this, c = std::move(*c)] { hub_.customer_from_cluster(c); });
+      return;
+    }
     if (inbox) {
       if (r->to != cluster_audience::watchers && r->to != cluster_audience::room_and_watchers) return;
       if (sequencer_.tracked(room))  // after the room's messages it was sent after
@@ -430,6 +461,7 @@ class node final : public server::cluster_link {
         return;
       case cluster_audience::watchers:
       case cluster_audience::room_and_watchers:
+      case cluster_audience::customer:
         return;  // inbox channel only
     }
   }
@@ -443,7 +475,7 @@ class node final : public server::cluster_link {
     // not yet handed to the sequencer (that happens at its commit): a read
     // now would deliver our own uncommitted messages from the store, to
     // their senders too, and the commit would then find them delivered.
-    // The next tick with no batch open reads instead.
+    // The batch's commit reads instead (batch_committed).
     if (hub_.commit_pending()) {
       fill_wanted_.insert(room);
       return;

@@ -32,6 +32,14 @@ struct presence_share_entry {
   std::vector<std::string> rooms{};  ///< the rooms the user is a member of there, sorted
 };
 
+/// A user who was a member of `room` on no other node than one whose
+/// lease ran out.
+struct membership_end {
+  std::string room;
+  std::string user_id;
+  std::string name;
+};
+
 /// A change of a user's cluster-wide count.
 struct presence_delta {
   std::string user_id;
@@ -79,9 +87,11 @@ class presence_shares {
   }
 
   /// Nodes not heard from within `lease` lose their share. Returns the
-  /// deltas and, in `gone`, the nodes dropped.
+  /// deltas and, in `gone`, the nodes dropped; in `ended`, the room
+  /// memberships no other node holds any more.
   std::vector<presence_delta> expire(TimePoint now, typename TimePoint::duration lease,
-                                     std::vector<std::string>* gone = nullptr) {
+                                     std::vector<std::string>* gone = nullptr,
+                                     std::vector<membership_end>* ended = nullptr) {
     std::vector<presence_delta> out;
     for (auto it = nodes_.begin(); it != nodes_.end();) {
       if (now - it->second.heard < lease) {
@@ -90,7 +100,7 @@ class presence_shares {
       }
       for (const auto& [id, u] : it->second.users) {
         out.push_back({id, u.name, -static_cast<std::int64_t>(u.connections)});
-        unindex(id, u.rooms);
+        unindex(id, u.rooms, ended);
       }
       if (gone != nullptr) gone->push_back(it->first);
       it = nodes_.erase(it);
@@ -127,6 +137,12 @@ class presence_shares {
     out.reserve(it->second.size());
     for (const auto& [id, m] : it->second) out.emplace_back(id, m.name);
     return out;
+  }
+
+  /// True while `user_id` is a member of `room` on another node.
+  bool is_member(const std::string& room, const std::string& user_id) const {
+    auto it = rooms_.find(room);
+    return it != rooms_.end() && it->second.count(user_id) != 0;
   }
 
   /// Rooms with a member on another node (for tests and bounds).
@@ -174,13 +190,17 @@ class presence_shares {
     }
   }
 
-  void unindex(const std::string& user_id, const std::vector<std::string>& rooms) {
+  void unindex(const std::string& user_id, const std::vector<std::string>& rooms,
+               std::vector<membership_end>* ended = nullptr) {
     for (const auto& room : rooms) {
       auto r = rooms_.find(room);
       if (r == rooms_.end()) continue;
       auto m = r->second.find(user_id);
       if (m == r->second.end()) continue;
-      if (--m->second.nodes == 0) r->second.erase(m);
+      if (--m->second.nodes == 0) {
+        if (ended != nullptr) ended->push_back({room, user_id, m->second.name});
+        r->second.erase(m);
+      }
       if (r->second.empty()) rooms_.erase(r);
     }
   }

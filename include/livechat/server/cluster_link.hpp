@@ -23,6 +23,10 @@ enum class cluster_audience : std::uint8_t {
   watchers = 3,           ///< the inbox watchers (conversation_activity)
   room_and_watchers = 4,  ///< both, each connection once (the session events)
   message = 5,            ///< new_message: delivered in `seq` order on every node
+  /// A customer's profile changed on one node: every other node answers its
+  /// own inbox watchers (the frame is the profile, not a client frame: each
+  /// watcher's conversation_update carries its own read_seq).
+  customer = 6,
 };
 
 /// One committed event, encoded once. `frame` is the exact bytes every
@@ -69,6 +73,11 @@ class cluster_link {
   /// before that commit's local sends, which would otherwise all go first.
   virtual void flush_committed() {}
 
+  /// A batch of this node's writes was just committed (its sends are out):
+  /// until the next write, the store holds nothing of this node's that is
+  /// not committed, so it may be read as the committed history.
+  virtual void batch_committed() {}
+
   /// True while a message of `room` waits here for an earlier seq.
   virtual bool holding(const std::string& /*room*/) const { return false; }
 
@@ -88,6 +97,17 @@ class cluster_link {
   /// The room's members on the other nodes, sorted by user_id
   /// (conversation_update.members lists them with this node's).
   virtual std::vector<user_ref> remote_members(const std::string& /*room*/) const { return {}; }
+
+  /// True while `user_id` is a member of `room` on another node: then a
+  /// local join is not the user's first tab in the room cluster-wide (no
+  /// operator_joined), nor a local leave the last (no operator_left).
+  virtual bool member_elsewhere(const std::string& /*room*/, const std::string& /*user_id*/) const {
+    return false;
+  }
+
+  /// The profile of a conversation's customer changed here (fetched from
+  /// the messenger): the other nodes' inbox watchers get it too.
+  virtual void customer_changed(const customer_profile& /*customer*/) {}
 };
 
 }  // namespace livechat::server

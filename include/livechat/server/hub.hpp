@@ -206,6 +206,18 @@ class hub {
     return customer_profile{std::string(*id), std::string(*id), {}};
   }
 
+  /// Another node of the cluster fetched a new profile of `customer`: the
+  /// customer learner (if any) records it, then this node's inbox watchers
+  /// get `conversation_update` with it, as after customer_changed.
+  void customer_from_cluster(const customer_profile& customer);
+
+  /// Called with each profile another node fetched (customer_from_cluster),
+  /// for the embedder's cache behind the customer resolver, so this node's
+  /// later summaries name the customer too.
+  void set_customer_learner(std::function<void(const customer_profile&)> f) {
+    learn_customer_ = std::move(f);
+  }
+
   /// Makes this hub one node of a cluster (server/cluster_link.hpp): its
   /// committed events go to `link`, and new_message reaches the room's
   /// connections through it, in `seq` order. nullptr (the default): one
@@ -228,6 +240,11 @@ class hub {
 
   /// True when connections of this node joined `room`.
   bool has_local_members(const std::string& room) const { return !rooms_.members(room).empty(); }
+  /// True when a connection of `user_id` on this node joined `room`.
+  bool is_local_member(const std::string& room, const std::string& user_id) const {
+    const auto& users = rooms_.users(room);
+    return users.find(user_id) != users.end();
+  }
 
   std::size_t connection_count() const noexcept { return connections_.size(); }
   std::size_t users_online() const noexcept { return presence_.user_count(); }
@@ -309,11 +326,16 @@ class hub {
                    std::optional<std::string> field, const ref_type& ref);
   void to_room(const std::string& room, const payload_ptr& p, const connection* except,
                droppable drop = droppable::no);
-  void to_watchers(const payload_ptr& p);
+  void to_watchers(const std::string& room, const payload_ptr& p);
   void to_room_and_watchers(const std::string& room, const payload_ptr& p);
   void share(cluster_audience to, const std::string& room, const payload_ptr& p,
              std::uint64_t seq = 0, const connection* except = nullptr, bool local = false);
   bool ordered_by_link(const std::string& room) const;
+  /// In a cluster: `user_id` is in `room` on another node too (one
+  /// operator_joined per user and room cluster-wide, one operator_left).
+  bool member_elsewhere(const std::string& room, const std::string& user_id) const {
+    return link_ != nullptr && link_->member_elsewhere(room, user_id);
+  }
   void share_committed(bool committed);
   void to_room_except(cluster_audience to, const std::string& room, const payload_ptr& p,
                       std::string_view except);
@@ -351,7 +373,7 @@ class hub {
   template <class Messages>
   void sign_urls(Messages& messages) const;
   result<void> pending_file(const inbound_message& in, system_time now);
-  void push_customer(std::string_view conversation_id);
+  void push_customer(std::string_view conversation_id, const customer_profile* known);
   result<attachment_update> finish_upload(std::string_view id, attachment_status status,
                                           std::string_view content, std::string_view content_type);
   result<append_result> ingest_user_message(const inbound_message& in);
@@ -378,6 +400,7 @@ class hub {
   outbound_handler on_outbound_;
   attachment_url_signer sign_url_;
   customer_resolver customer_of_;
+  std::function<void(const customer_profile&)> learn_customer_;
 
   std::unordered_map<connection_id, std::unique_ptr<connection>> connections_;
   room_registry<handle> rooms_;

@@ -356,9 +356,16 @@ inline bool hub<Transport, Clock>::ordered_by_link(const std::string& room) cons
   return message_rooms_.count(room) != 0 || link_->holding(room);
 }
 
+/// The inbox watchers, about `room`'s newest message
+/// (conversation_activity): in a cluster it follows that message, here and
+/// on every node where the room has members, so a watcher that is also a
+/// member never gets the activity before the message it names.
 template <class Transport, class Clock>
-inline void hub<Transport, Clock>::to_watchers(const payload_ptr& p) {
-  if (link_ != nullptr) share(cluster_audience::watchers, std::string(), p);
+inline void hub<Transport, Clock>::to_watchers(const std::string& room, const payload_ptr& p) {
+  if (link_ != nullptr) {
+    if (ordered_by_link(room)) return share(cluster_audience::watchers, room, p, 0, nullptr, true);
+    share(cluster_audience::watchers, room, p);
+  }
   for (handle h : watchers_) deliver(*h, p);
 }
 
@@ -462,6 +469,7 @@ inline bool hub<Transport, Clock>::commit_outbox() {
                       std::nullopt, w.ref);
       });
   share_places_.clear();  // without a link nothing took them
+  if (link_ != nullptr) guarded(nullptr, [&] { link_->batch_committed(); });
   return flushed.ok();
 }
 
@@ -481,7 +489,8 @@ inline void hub<Transport, Clock>::forget(connection& c) {
               droppable::yes);
     if (out.last_of_user) {
       if (link_ != nullptr) link_->local_member(room, user, c.who.name, false);
-      to_room(room, make(server_events::operator_left{room, user, c.who.name}), nullptr);
+      if (!member_elsewhere(room, user))
+        to_room(room, make(server_events::operator_left{room, user, c.who.name}), nullptr);
     }
   }
   announce_presence(presence_.disconnect(user));

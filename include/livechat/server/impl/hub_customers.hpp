@@ -4,7 +4,8 @@
 
 // hub's bodies for customers (PROTOCOL.md "Rich messages ... and
 // customers"): a profile that arrived after the customer's first message
-// reaches the inbox watchers. Included by server/hub.hpp.
+// reaches the inbox watchers, on every node of a cluster. Included by
+// server/hub.hpp.
 
 #include <string>
 #include <string_view>
@@ -16,7 +17,23 @@ namespace livechat::server {
 
 template <class Transport, class Clock>
 inline void hub<Transport, Clock>::customer_changed(std::string_view conversation_id) {
-  guarded(nullptr, [&] { push_customer(conversation_id); });
+  guarded(nullptr, [&] {
+    push_customer(conversation_id, nullptr);
+    // The profile lives in this node's memory: the others learn it from
+    // the record and tell their own watchers.
+    if (link_ == nullptr || !is_valid_conversation_id(conversation_id)) return;
+    if (auto c = customer_of(room_of(conversation_id))) link_->customer_changed(*c);
+  });
+  commit_.end_call();
+  drain_closes();
+}
+
+template <class Transport, class Clock>
+inline void hub<Transport, Clock>::customer_from_cluster(const customer_profile& c) {
+  guarded(nullptr, [&] {
+    if (learn_customer_) learn_customer_(c);
+    push_customer(c.id, &c);
+  });
   commit_.end_call();
   drain_closes();
 }
@@ -27,7 +44,8 @@ inline void hub<Transport, Clock>::customer_changed(std::string_view conversatio
 /// snapshot, and every client already knows the event. Each watcher's
 /// own read_seq, so it is encoded per watcher.
 template <class Transport, class Clock>
-inline void hub<Transport, Clock>::push_customer(std::string_view conversation_id) {
+inline void hub<Transport, Clock>::push_customer(std::string_view conversation_id,
+                                                 const customer_profile* known) {
   if (watchers_.empty() || !is_valid_conversation_id(conversation_id)) return;
   commit_outbox();  // only committed history, as a join shows
   const std::string room = room_of(conversation_id);
@@ -51,7 +69,12 @@ inline void hub<Transport, Clock>::push_customer(std::string_view conversation_i
   u.last_seq = page->last_seq;
   u.has_more = page->has_more;
   u.epoch = std::move(epoch.value());
-  u.customer = customer_of(room);
+  // Another node's profile as it sent it, whether or not this node's
+  // resolver has learned it.
+  if (known != nullptr)
+    u.customer = *known;
+  else
+    u.customer = customer_of(room);
   for (handle h : watchers_) {
     auto read = store_.read_position(room, h->who.user_id);
     if (!read) return report("message store: " + read.error().message());

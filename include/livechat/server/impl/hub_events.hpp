@@ -204,7 +204,7 @@ inline void hub<Transport, Clock>::on_event(connection& c, const client_events::
   u.read_seq = read.value();
   u.customer = customer_of(ev.room);
   reply(c, u, ref);
-  if (joined.joined && joined.first_of_user)
+  if (joined.joined && joined.first_of_user && !member_elsewhere(ev.room, c.who.user_id))
     to_room(ev.room, make(server_events::operator_joined{ev.room, c.who.user_id, c.who.name}), &c);
 }
 
@@ -236,7 +236,8 @@ inline void hub<Transport, Clock>::on_event(connection& c, const client_events::
             droppable::yes);
   if (out.last_of_user) {
     if (link_ != nullptr) link_->local_member(ev.room, c.who.user_id, c.who.name, false);
-    to_room(ev.room, make(server_events::operator_left{ev.room, c.who.user_id, c.who.name}), &c);
+    if (!member_elsewhere(ev.room, c.who.user_id))
+      to_room(ev.room, make(server_events::operator_left{ev.room, c.who.user_id, c.who.name}), &c);
   }
 }
 
@@ -390,7 +391,7 @@ inline void hub<Transport, Clock>::publish(const message& m, const session_state
   else
     to_room(m.room, std::move(frame), except);
   if (!watchers_.empty() || link_ != nullptr)  // other nodes' watchers too
-    to_watchers(make(server_events::conversation_activity{
+    to_watchers(m.room, make(server_events::conversation_activity{
         m.room, std::string(conversation_id_of(m.room).value_or("")), m, session,
         customer_of(m.room)}));
   if (m.sender.type == sender_type::operator_) commit_.defer_outbound(m);
