@@ -34,28 +34,9 @@
 #include <livechat/store/detail/room_positions.hpp>
 #include <livechat/store/detail/sql_rows.hpp>
 #include <livechat/store/message_store.hpp>
+#include <livechat/store/postgresql_options.hpp>
 
 namespace livechat {
-
-/// How `postgresql_store::open` connects.
-struct postgresql_options {
-  /// A libpq connection string: a URI (`postgresql://user@host:port/db`)
-  /// or `key=value` pairs. The tables go into the first schema of the
-  /// connection's search_path (`?options=-csearch_path%3Dchat` picks one).
-  /// Must not be empty.
-  std::string conninfo;
-  /// true: writes go into one open transaction that `flush()` commits, so
-  /// the writes of one event-loop turn cost one commit. false: every write
-  /// commits on its own and `flush()` does nothing.
-  bool group_commit = true;
-  /// libpq's `connect_timeout` (whole seconds, at least 2), for the first
-  /// connection and every reconnection, unless `conninfo` sets its own.
-  /// The owner's thread blocks meanwhile.
-  std::chrono::seconds connect_timeout{2};
-  /// While the server is unreachable, at most one reconnection attempt
-  /// per interval; the calls in between fail at once.
-  std::chrono::milliseconds reconnect_interval{1000};
-};
 
 /// MessageStore on a PostgreSQL database, with the same semantics as
 /// `memory_store` and `sqlite_store` (the conformance tests run all three),
@@ -436,80 +417,18 @@ class postgresql_store final : public message_store, public detail::fault_inject
     return {};
   }
 
-  result<void> do_put_attachment(const attachment_record& a, std::string_view content) override {
-    if (auto ec = precheck()) return ec;
-    if (auto ec = begin_write("put_attachment: begin", attachment_lock_room)) return ec;
-    detail::pg_params p;
-    detail::sql_bind_new_attachment(p, a, content);
-    if (p.overflow()) return fail_logic("put_attachment: too large for PostgreSQL");
-    auto r = run(sid::put_attachment, p);
-    if (!r.ok()) return fail(r, "put_attachment");
-    const bool inserted = r.rows() > 0;
-    if (auto ec = conn_.finish_write(inserted, "put_attachment: commit")) return ec;
-    if (!inserted) return errc::validation_error;  // the id is taken
-    return {};
-  }
-
-  result<std::optional<attachment_record>> do_find_attachment(std::string_view id) override {
-    if (auto ec = precheck()) return ec;
-    return read_attachment(id);
-  }
-
-  result<std::optional<std::string>> do_attachment_content(std::string_view id) override {
-    if (auto ec = precheck()) return ec;
-    detail::pg_params p;
-    p.text(id);
-    auto r = run(sid::attachment_content, p);
-    if (!r.ok()) return fail(r, "attachment_content");
-    if (r.rows() == 0) return std::optional<std::string>();
-    return std::optional<std::string>(r.text_at(0, 0));
-  }
-
+  // The attachment hooks; their bodies are in impl/postgresql_attachments.hpp.
+  result<void> do_put_attachment(const attachment_record& a, std::string_view content) override;
+  result<std::optional<attachment_record>> do_find_attachment(std::string_view id) override;
+  result<std::optional<std::string>> do_attachment_content(std::string_view id) override;
   result<attachment_update> do_finish_attachment(std::string_view id, attachment_status status,
                                                  std::string_view content,
-                                                 std::string_view content_type) override {
-    if (auto ec = precheck()) return ec;
-    if (auto ec = begin_write("finish_attachment: begin", attachment_lock_room)) return ec;
-    detail::pg_params p;
-    detail::sql_bind_finished_attachment(p, id, status, content, content_type);
-    if (p.overflow()) return fail_logic("finish_attachment: too large for PostgreSQL");
-    auto r = run(sid::finish_attachment, p);
-    if (!r.ok()) return fail(r, "finish_attachment");
-    const bool changed = r.rows() > 0;
-    auto record = read_attachment(id);
-    if (!record) return record.error();
-    attachment_update out;
-    if (changed && *record) {
-      out.attachment = std::move(**record);
-      if (out.attachment.seq != 0) {
-        detail::pg_params m;
-        m.text(out.attachment.room).integer(detail::sql_int(out.attachment.seq));
-        auto msg = run(sid::select_message_at, m);
-        if (!msg.ok()) return fail(msg, "finish_attachment: read the message");
-        if (msg.rows() > 0) out.message = detail::sql_read_message(detail::pg_row(msg, 0), 0);
-      }
-    }
-    if (auto ec = conn_.finish_write(changed, "finish_attachment: commit")) return ec;
-    if (!*record) return errc::not_found;
-    if (!changed) return errc::validation_error;  // not pending
-    return out;
-  }
+                                                 std::string_view content_type) override;
 
  private:
   using sid = detail::pg_sid;
 
-
-
-  result<std::vector<std::string>> do_pending_attachments(std::size_t limit) override {
-    if (auto ec = precheck()) return ec;
-    detail::pg_params p;
-    p.integer(detail::sql_int(limit));
-    auto r = run(sid::pending_attachments, p);
-    if (!r.ok()) return fail(r, "pending_attachments");
-    std::vector<std::string> out;
-    for (int i = 0; i < r.rows(); ++i) out.push_back(r.text_at(i, 0));
-    return out;
-  }
+  result<std::vector<std::string>> do_pending_attachments(std::size_t limit) override;
 
   /// The earlier message of a duplicate append, whose result row is `row`
   /// (see pg_sql's `append`), read by a new statement: it also sees an
@@ -537,14 +456,8 @@ class postgresql_store final : public message_store, public detail::fault_inject
     return detail::sql_read_message(detail::pg_row(found, 0), 0);
   }
 
-  result<std::optional<attachment_record>> read_attachment(std::string_view id) {
-    detail::pg_params p;
-    p.text(id);
-    auto r = run(sid::find_attachment, p);
-    if (!r.ok()) return fail(r, "find_attachment");
-    if (r.rows() == 0) return std::optional<attachment_record>();
-    return std::optional<attachment_record>(detail::sql_read_attachment(detail::pg_row(r, 0), 0));
-  }
+  /// The record of attachment `id`, if any (no precheck: the caller's).
+  result<std::optional<attachment_record>> read_attachment(std::string_view id);
 
   explicit postgresql_store(const postgresql_options& options)
       : options_(options), conn_(options.group_commit, options.reconnect_interval) {}
@@ -626,5 +539,7 @@ class postgresql_store final : public message_store, public detail::fault_inject
 };
 
 }  // namespace livechat
+
+#include <livechat/store/impl/postgresql_attachments.hpp>
 
 #endif
