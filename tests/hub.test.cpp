@@ -944,6 +944,121 @@ TEST_CASE("a store that defers its appends: one flush per turn, replies in reque
   }
 }
 
+// A webhook delivery (post_user_messages) on a store that defers its
+// appends: every message queued, one flush for the request, the results
+// in request order (a replay in it answered with its original, a bad one
+// refused alone), the broadcasts after the commit in that order.
+TEST_CASE("a store that defers its appends: a webhook delivery costs one flush",
+          "[hub][inbound][store]") {
+  harness b;  // owns the store
+  deferring_store_view view(b.store);
+  recording_transport t;
+  livechat::manual_clock clock;
+  test_authenticator auth;
+  livechat::server::hub_config cfg = unlimited();
+  cfg.group_commit = true;
+  livechat::server::hub<recording_transport, livechat::manual_clock> a(t, clock, view, auth, cfg);
+  a.set_commit_request([] {});
+  a.on_open(1);
+  a.on_message(1, R"({"type":"auth","payload":{"token":"alice"}})");
+  a.on_message(1, R"({"type":"join_room","payload":{"room":")" + room_a + R"("}})");
+  a.on_open(2);
+  a.on_message(2, R"({"type":"auth","payload":{"token":"bob"}})");
+  a.on_message(2, R"({"type":"watch_inbox"})");
+  REQUIRE(a.commit());
+  take_frames(t, 1);
+  take_frames(t, 2);
+  const std::string user = "U4af4980629";  // room_a's customer
+  auto event = [&](const std::string& text, const std::string& id) {
+    return livechat::server::inbound_message{user, user, "", text, id};
+  };
+  const std::vector<livechat::server::inbound_message> delivery{
+      event("m1", "evt-1"), event("m2", "evt-2"), event("m1 again", "evt-1"),
+      event("   ", "evt-blank"), event("m3", "evt-3")};
+  const std::size_t flushes = view.flushes;
+  auto new_messages = [&](int c) {
+    std::vector<std::string> got;
+    for (const auto& f : take_frames(t, c))
+      got.push_back(f.type() == "new_message"
+                        ? f.type() + " " + f.payload()["message"]["text"].GetString()
+                    : f.type() == "conversation_activity"
+                        ? f.type() + " " + f.payload()["last_message"]["text"].GetString()
+                        : f.type());
+    return got;
+  };
+
+  SECTION("committed: one flush, results and broadcasts in order") {
+    auto r = a.post_user_messages(delivery);
+    CHECK(view.queued == 4);  // the blank one is refused before
+    CHECK(view.flushes == flushes + 1);
+    REQUIRE(r.size() == 5);
+    const std::uint64_t seqs[] = {1, 2, 1, 0, 3};
+    for (std::size_t i : {0u, 1u, 2u, 4u}) {
+      INFO("message " << i);
+      REQUIRE(r[i].ok());
+      CHECK(r[i]->message.seq == seqs[i]);
+      CHECK(r[i]->duplicate == (i == 2));
+      CHECK(r[i]->message.sender.type == livechat::sender_type::user);
+    }
+    CHECK(r[2]->message.id == r[0]->message.id);
+    CHECK(r[2]->message.text == "m1");
+    CHECK(r[3].error() == livechat::errc::validation_error);
+    CHECK(new_messages(1) ==
+          std::vector<std::string>{"new_message m1", "new_message m2", "new_message m3"});
+    CHECK(new_messages(2) == std::vector<std::string>{"conversation_activity m1",
+                                                      "conversation_activity m2",
+                                                      "conversation_activity m3"});
+
+    // Redelivered: every one a duplicate, nothing sent again.
+    auto again = a.post_user_messages(delivery);
+    CHECK(view.flushes == flushes + 2);
+    REQUIRE(again.size() == 5);
+    for (std::size_t i : {0u, 1u, 2u, 4u}) {
+      REQUIRE(again[i].ok());
+      CHECK(again[i]->duplicate);
+      CHECK(again[i]->message.id == r[i]->message.id);
+    }
+    CHECK(t.inbox[1].empty());
+    CHECK(t.inbox[2].empty());
+    CHECK(*b.store.last_seq(room_a) == 3);
+  }
+
+  SECTION("a failed batch fails every message and broadcasts nothing") {
+    view.fail_next_flush = true;
+    auto r = a.post_user_messages(delivery);
+    CHECK(view.flushes == flushes + 1);
+    REQUIRE(r.size() == 5);
+    for (std::size_t i : {0u, 1u, 2u, 4u}) CHECK(r[i].error() == livechat::errc::store_failure);
+    CHECK(r[3].error() == livechat::errc::validation_error);
+    CHECK(t.inbox[1].empty());
+    CHECK(t.inbox[2].empty());
+    CHECK(*b.store.last_seq(room_a) == 0);
+    auto retried = a.post_user_messages(delivery);  // nothing was stored: all new again
+    REQUIRE(retried[0].ok());
+    CHECK_FALSE(retried[0]->duplicate);
+    CHECK(retried[0]->message.seq == 1);
+  }
+
+  SECTION("a closed session reopens once, before the first message goes out") {
+    a.on_message(1, R"({"type":"claim_session","payload":{"room":")" + room_a + R"("}})");
+    a.on_message(1, R"({"type":"close_session","payload":{"room":")" + room_a + R"("}})");
+    REQUIRE(a.commit());
+    take_frames(t, 1);
+    take_frames(t, 2);
+    const std::size_t before = view.flushes;
+    auto r = a.post_user_messages({event("back", "evt-b1"), event("again", "evt-b2")});
+    REQUIRE(r.size() == 2);
+    REQUIRE(r[0].ok());
+    REQUIRE(r[1].ok());
+    CHECK(view.flushes == before + 2);  // the delivery, then the reopen
+    CHECK(new_messages(1) ==
+          std::vector<std::string>{"session_released", "new_message back", "new_message again"});
+    auto session = b.store.load_session(room_a);
+    REQUIRE(session.ok());
+    CHECK(session->status == livechat::session_status::open);
+  }
+}
+
 TEST_CASE("two servers on one store: a lost compare-and-set is committed like a write",
           "[hub][sessions]") {
   // A shared store runs the compare-and-set inside the turn's batch and

@@ -429,11 +429,11 @@ TEST_CASE("postgresql_store: a connection killed mid-batch loses the batch, then
   CHECK(page->messages[1].text == "a5");
 }
 
-// Appends made at once (`append`, as REST and webhook messages are): one
+// Appends made at once (`append`, as REST messages are): one
 // statement per append, dedupe keys included (BEGIN goes in one pipeline
 // with the first), and COMMIT: k messages cost 1 + k. Counted, so that a
 // change that adds one per write (or a commit per write) shows. Queued
-// appends (what the server does for WebSocket messages) are below.
+// appends (what the server does for WebSocket and webhook messages) are below.
 TEST_CASE("postgresql_store: the round trips of one group commit", "[postgresql]") {
   auto store = open_store(fresh_schema());
   REQUIRE(store->append(request(room_a, "warm")).ok());  // the room's row exists
@@ -707,6 +707,79 @@ TEST_CASE("postgresql_store: both dedupe keys on one append", "[postgresql]") {
   CHECK_FALSE(stored->duplicate);
   CHECK(stored->message.seq == 2);
   REQUIRE(store->flush().ok());
+}
+
+// A webhook delivery's appends (webhookEventId, no client_msg_id) are
+// queued like WebSocket ones: k of them and the COMMIT in one round trip.
+// A replayed event is a duplicate, in the same pipeline or a later one,
+// answered with its original (read after the commit) and stored once.
+TEST_CASE("postgresql_store: webhook-keyed appends are queued, replays are duplicates",
+          "[postgresql]") {
+  auto store = open_store(fresh_schema());
+  REQUIRE(store->defers_appends());
+  auto event = [&](const std::string& room, const std::string& text, const std::string& id) {
+    auto req = request(room, text, "line-user");
+    req.webhook_event_id = id;
+    return req;
+  };
+  constexpr int k = 5;
+  std::uint64_t before = store->round_trips();
+  for (int i = 0; i < k; ++i) {
+    auto t = store->queue_append(
+        event(i % 2 == 0 ? room_b : room_a, "e" + std::to_string(i), "evt" + std::to_string(i)));
+    REQUIRE(t.ok());
+  }
+  CHECK(store->round_trips() == before);  // queued, not sent
+  REQUIRE(store->flush().ok());
+  CHECK(store->round_trips() - before == 1);
+  auto first = store->take_appends();
+  REQUIRE(first.size() == static_cast<std::size_t>(k));
+  for (std::size_t i = 0; i < first.size(); ++i) {
+    REQUIRE(first[i].ok());
+    CHECK_FALSE(first[i]->duplicate);
+    CHECK(first[i]->message.text == "e" + std::to_string(i));
+  }
+
+  // evt1 replayed in a later pipeline; evt-new twice in one pipeline.
+  before = store->round_trips();
+  REQUIRE(store->queue_append(event(room_a, "e1 again", "evt1")).ok());
+  REQUIRE(store->queue_append(event(room_a, "new", "evt-new")).ok());
+  REQUIRE(store->queue_append(event(room_a, "new again", "evt-new")).ok());
+  REQUIRE(store->flush().ok());
+  CHECK(store->round_trips() - before == 3);  // the pipeline, then each duplicate's original
+  auto second = store->take_appends();
+  REQUIRE(second.size() == 3);
+  for (const auto& r : second) REQUIRE(r.ok());
+  CHECK(second[0]->duplicate);
+  CHECK(second[0]->message.id == first[1]->message.id);
+  CHECK(second[0]->message.text == "e1");
+  CHECK_FALSE(second[1]->duplicate);
+  CHECK(second[2]->duplicate);
+  CHECK(second[2]->message.id == second[1]->message.id);
+  CHECK(second[2]->message.text == "new");
+
+  // Stored once each: room_a has e1, e3 and "new"; room_b e0, e2, e4.
+  auto a = store->history(room_a, std::nullopt, 50);
+  auto b = store->history(room_b, std::nullopt, 50);
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  std::vector<std::string> texts;
+  for (const auto& m : a->messages) texts.push_back(m.text);
+  CHECK(texts == std::vector<std::string>{"e1", "e3", "new"});
+  CHECK(b->messages.size() == 3);
+
+  SECTION("with a client_msg_id too, the append is made at once") {
+    auto both = event(room_a, "both", "evt-both");
+    both.client_msg_id = "k-both";
+    before = store->round_trips();
+    REQUIRE(store->queue_append(both).ok());
+    CHECK(store->round_trips() - before == 1);  // BEGIN and the append, now
+    REQUIRE(store->flush().ok());
+    auto r = store->take_appends();
+    REQUIRE(r.size() == 1);
+    REQUIRE(r[0].ok());
+    CHECK(r[0]->message.seq == 4);
+  }
 }
 
 TEST_CASE("postgresql_store: the server stops and restarts", "[postgresql]") {

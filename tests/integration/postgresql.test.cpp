@@ -15,6 +15,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <livechat/detail/base64.hpp>
+#include <livechat/detail/hmac_sha256.hpp>
+
 #include <chrono>
 #include <optional>
 #include <string>
@@ -210,6 +213,75 @@ TEST_CASE("PostgreSQL store: each turn's messages and COMMIT cost one round trip
   CHECK(commits >= 1);
   CHECK(commits <= 5);
   CHECK(metric("livechat_store_turn_round_trips_sum") - trips == commits);
+  CHECK(a.stop() == 0);
+}
+
+// A LINE webhook POST of five events: the hub queues them all and the
+// commit carries them (one round trip for the request, not one per
+// event); each is stored once and broadcast once; the same POST again
+// (LINE's redelivery) stores and sends nothing.
+TEST_CASE("PostgreSQL store: a webhook delivery costs one round trip per commit",
+          "[integration][postgresql][webhook]") {
+  livechat_test::postgres_server* pg = livechat_test::postgres_server::shared();
+  INFO("no PostgreSQL for the tests: " << livechat_test::postgres_server::start_error());
+  REQUIRE(pg != nullptr);
+  const std::string schema = pg->create_schema();
+  INFO(pg->last_error());
+  REQUIRE_FALSE(schema.empty());
+  const std::string secret = "line-channel-secret-for-tests";
+  const std::string user = "U0123456789abcdef0123456789abcdef";
+  ServerProcess a({"--store", pg->uri(schema), "--line-channel-secret", secret});
+  WsClient op("op");
+  op.login(a.port(), "op");
+  REQUIRE(op.send("join_room", "{\"room\":\"conversation:" + user + "\"}"));
+  op.wait_for("conversation_update");
+  auto metric = [&](const std::string& name) -> long {
+    const std::string body = http_get(a.port(), "/metrics").body;
+    const std::size_t at = body.find("\n" + name + " ");
+    return at == std::string::npos ? -1 : std::stol(body.substr(at + name.size() + 2));
+  };
+  std::string body = R"({"destination":"Uxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","events":[)";
+  for (int i = 1; i <= 5; ++i)
+    body += std::string(i > 1 ? "," : "") +
+            R"({"type":"message","mode":"active","timestamp":1732566265123,"source":{"type":"user","userId":")" +
+            user + R"("},"webhookEventId":"evt-pg-)" + std::to_string(i) +
+            R"(","deliveryContext":{"isRedelivery":false},"replyToken":"r","message":{"id":"44457384408357273)" +
+            std::to_string(i) + R"(","type":"text","text":"m)" + std::to_string(i) + R"("}})";
+  body += "]}";
+  const auto digest = livechat::detail::hmac_sha256(secret, body);
+  const std::string headers =
+      "X-Line-Signature: " + livechat::detail::base64_encode(digest.data(), digest.size()) + "\r\n";
+  auto history_size = [&] {
+    HttpResponse r = http_get(a.port(), "/api/v1/conversations/" + user + "/messages",
+                              "Authorization: Bearer op\r\n");
+    INFO(r);
+    REQUIRE(r.status == 200);
+    return Event::from_text(r.body).size("/messages");
+  };
+
+  const long trips = metric("livechat_store_turn_round_trips_sum");
+  const long turns = metric("livechat_store_turn_round_trips_count");
+  REQUIRE(trips >= 0);
+  HttpResponse r = http_post(a.port(), "/api/v1/webhook", body, headers, "application/json");
+  INFO(r);
+  REQUIRE(r.status == 200);
+  const long commits = metric("livechat_store_turn_round_trips_count") - turns;
+  CHECK(commits >= 1);
+  CHECK(commits <= 2);  // the delivery's, and a customer record's at most
+  CHECK(metric("livechat_store_turn_round_trips_sum") - trips == commits);
+  for (int i = 1; i <= 5; ++i) {
+    Event seen = op.wait_for("new_message");
+    INFO(seen);
+    CHECK(seen.str("/payload/message/text") == "m" + std::to_string(i));
+    CHECK(seen.json("/payload/message/seq") == std::to_string(i));
+  }
+  CHECK(history_size() == 5);
+
+  HttpResponse again = http_post(a.port(), "/api/v1/webhook", body, headers, "application/json");
+  INFO(again);
+  REQUIRE(again.status == 200);
+  CHECK(history_size() == 5);  // stored once
+  for (const Event& e : op.sync()) CHECK(e.type() != "new_message");  // sent once
   CHECK(a.stop() == 0);
 }
 

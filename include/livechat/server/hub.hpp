@@ -151,6 +151,15 @@ class hub {
   /// id or text, `store_failure` when it could not be stored.
   result<append_result> post_user_message(const inbound_message& m);
 
+  /// A whole delivery's messages (one webhook request), each as
+  /// `post_user_message` would store and announce it, results in the same
+  /// order. On a store that defers its appends (`message_store::defers_appends`)
+  /// they are queued and committed together: one round trip for the
+  /// request instead of one per message; a failed commit fails every one
+  /// of them (`store_failure`) and nothing is broadcast. On the others each
+  /// is appended and committed in turn, as by `post_user_message`.
+  std::vector<result<append_result>> post_user_messages(const std::vector<inbound_message>& ms);
+
   /// An operator message posted without a WebSocket (REST fallback): the
   /// same validation and effects as `send_message`, with no room
   /// membership needed. Returns once committed.
@@ -377,6 +386,10 @@ class hub {
   result<attachment_update> finish_upload(std::string_view id, attachment_status status,
                                           std::string_view content, std::string_view content_type);
   result<append_result> ingest_user_message(const inbound_message& in);
+  result<void> prepare_user_message(const inbound_message& in, append_request& req);
+  session_state announce_user_message(append_result& stored, const std::string& room,
+                                      bool own_commit);
+  std::vector<result<append_result>> ingest_user_messages(const std::vector<inbound_message>& ms);
   result<append_result> ingest_operator_message(const identity& who, std::string_view conversation_id,
                                                 std::string_view raw_text,
                                                 std::string_view client_msg_id);
@@ -419,6 +432,10 @@ class hub {
   std::vector<pending_share> shares_;  // events for link_ waiting for this turn's commit
   std::vector<std::vector<pending_share>> share_places_;  // by commit_queue place
   std::vector<queued_message> queued_messages_;
+  // A delivery's queued appends (post_user_messages): their tickets, and
+  // their results as commit_outbox takes them (failures if it failed).
+  std::vector<std::size_t> inbound_tickets_;
+  std::vector<result<append_result>> inbound_results_;
   std::unordered_set<std::string> message_rooms_;  // rooms with a new_message in shares_
   std::unordered_map<std::string, std::size_t> remote_connections_;  // other nodes' share of presence_
 };

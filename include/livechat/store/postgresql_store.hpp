@@ -91,7 +91,8 @@ namespace livechat {
 ///
 /// **Queued appends.** With group commit `queue_append` sends nothing: the
 /// flush sends the queued appends (in ascending room order, the lock order)
-/// and COMMIT in one pipeline, so a turn of k text messages costs one round
+/// and COMMIT in one pipeline, so a turn of k text messages (keyed by a
+/// `client_msg_id` or a `webhook_event_id`, not both) costs one round
 /// trip (one per `max_pipeline` appends). A call that runs a statement
 /// meanwhile carries them in its own pipeline, before its statement, so it
 /// sees them at no extra round trip. A statement that fails in a pipeline
@@ -251,11 +252,12 @@ class postgresql_store final : public message_store, public detail::fault_inject
   }
 
   /// Queues a text append for the next pipeline (see `defers_appends`).
-  /// A file message (it reads its attachment first), one with a webhook
-  /// key (a duplicate may have to release the key it claimed) or a store
-  /// without group commit appends at once.
+  /// A file message (it reads its attachment first), one with both dedupe
+  /// keys (a duplicate may have to release the webhook key it claimed) or
+  /// a store without group commit appends at once.
   result<std::size_t> do_queue_append(const append_request& req) override {
-    if (!options_.group_commit || !req.webhook_event_id.empty() ||
+    if (!options_.group_commit ||
+        (!req.webhook_event_id.empty() && !req.client_msg_id.empty()) ||
         std::holds_alternative<file_attachment>(req.attachment))
       return message_store::do_queue_append(req);
     if (auto ec = precheck()) return ec;

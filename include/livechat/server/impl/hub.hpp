@@ -109,6 +109,18 @@ inline result<append_result> hub<Transport, Clock>::post_user_message(const inbo
 }
 
 template <class Transport, class Clock>
+inline std::vector<result<append_result>> hub<Transport, Clock>::post_user_messages(
+    const std::vector<inbound_message>& ms) {
+  using results = std::vector<result<append_result>>;
+  auto out = guarded_call<result<results>>(
+      [&]() -> result<results> { return ingest_user_messages(ms); });
+  inbound_tickets_.clear();  // left by a throw
+  inbound_results_.clear();
+  if (out) return std::move(out).value();
+  return results(ms.size(), result<append_result>(out.error()));
+}
+
+template <class Transport, class Clock>
 inline result<append_result> hub<Transport, Clock>::post_operator_message(
     const identity& who, std::string_view conversation_id, std::string_view text,
     std::string_view client_msg_id) {
@@ -454,6 +466,13 @@ inline bool hub<Transport, Clock>::commit_outbox() {
   auto appended = store_.take_appends();
   if (flushed.ok())
     for (const auto& q : queued) finish_message(q, appended);
+  // A delivery's appends are announced by ingest_user_messages, after the
+  // commit (see there).
+  for (std::size_t ticket : inbound_tickets_)
+    inbound_results_.push_back(flushed.ok() && ticket < appended.size()
+                                   ? std::move(appended[ticket])
+                                   : result<append_result>(errc::store_failure));
+  inbound_tickets_.clear();
   // A send that depended on a write goes out only if the commit kept the
   // write (else it was rolled back). A connection asked to close since
   // still gets what was queued for it before: its close waits for this.

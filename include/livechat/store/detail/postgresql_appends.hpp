@@ -100,7 +100,7 @@ class pg_append_queue {
         if (!row.is_null(0))
           stored(a.ticket, append_result{a.req.stored_as(row.unsigned_at(0), row.text_at(1)), false,
                                          sql_read_session(row, 2)});
-        else if (!a.req.client_msg_id.empty())  // only a key makes a duplicate
+        else if (!a.req.client_msg_id.empty() || !a.req.webhook_event_id.empty())  // only a key makes one
           duplicates_.push_back(std::move(a));
       }
       if (last && tail != nullptr && tail_result != nullptr) *tail_result = std::move(results[n]);
@@ -117,9 +117,14 @@ class pg_append_queue {
   static void read_originals(pg_connection& conn, const std::vector<entry>& duplicates,
                              Found&& found) {
     for (const auto& d : duplicates) {
+      // A queued append has one key at most (both: appended at once).
+      const bool webhook = d.req.client_msg_id.empty();
       pg_params f;
-      f.text(d.req.room).text(d.req.sender.id).text(d.req.client_msg_id);
-      auto r = conn.run(pg_sid::find_client_msg, f);
+      if (webhook)
+        f.text(d.req.webhook_event_id);
+      else
+        f.text(d.req.room).text(d.req.sender.id).text(d.req.client_msg_id);
+      auto r = conn.run(webhook ? pg_sid::find_webhook : pg_sid::find_client_msg, f);
       if (!r.ok())
         conn.fail(r, "append: dedupe lookup");
       else if (r.rows() == 0)
