@@ -24,6 +24,7 @@
 #include <vector>
 
 #include <livechat/error.hpp>
+#include <livechat/store/detail/postgresql_pipeline.hpp>
 #include <livechat/store/detail/postgresql_statement.hpp>
 
 namespace livechat::detail {
@@ -169,13 +170,8 @@ class pg_connection {
   /// A lost batch waits for `flush()`.
   bool lost() const noexcept { return lost_; }
 
-  /// One statement of a `pipeline`: prepared statement `id`, a write that
-  /// locks `room`'s rows, or a read.
-  struct step {
-    pg_sid id;
-    std::string_view room;
-    bool write;
-  };
+  /// One statement of a `pipeline` (detail/postgresql_pipeline.hpp).
+  using step = pg_pipeline_step;
 
   /// Runs `steps` in one pipeline (libpq pipeline mode, one Sync): one
   /// round trip, however many steps. Within the batch exactly as
@@ -203,20 +199,20 @@ class pg_connection {
     open_ = true;  // from here on the wait counts in the batch
     begin_pending_ = false;
     const waiting timed(*this);
-    std::vector<planned> plan;
+    std::vector<pg_planned> plan;
     std::string top;
     std::size_t commits = 0;
-    plan_steps(steps, fresh, commit_last, plan, top, commits);
+    pg_plan_steps(steps, fresh, commit_last, group_commit_, batch_top_room_, plan, top, commits);
     std::vector<pg_result> raw;
     ++round_trips_;
-    bool sent = send_plan(steps, plan, bind, raw);
+    bool sent = pg_send_plan(conn_, steps, plan, bind, raw);
     // A connection found dead before BEGIN took: nothing of the
     // transaction ran, so once on a new connection.
     if (fresh && (!sent || !raw.front().ok()) && PQstatus(conn_) != CONNECTION_OK) {
       ready_ = false;
       if (reconnect()) {
         ++round_trips_;
-        sent = send_plan(steps, plan, bind, raw);
+        sent = pg_send_plan(conn_, steps, plan, bind, raw);
       }
     }
     std::size_t bad = sent ? plan.size() : 0;
@@ -254,11 +250,11 @@ class pg_connection {
       batch_top_room_ = std::move(top);
       pending_ += counted;
       // Only reads, and no transaction was open: none is now.
-      if (fresh && !has_write(steps)) open_ = false;
+      if (fresh && !pg_has_write(steps)) open_ = false;
     }
     results.resize(steps.size());
     for (std::size_t i = 0; i < plan.size(); ++i)
-      if (plan[i].kind == planned::statement) results[plan[i].step] = std::move(raw[i]);
+      if (plan[i].kind == pg_planned::statement) results[plan[i].step] = std::move(raw[i]);
     return {};
   }
 
@@ -367,91 +363,6 @@ class pg_connection {
     std::uint64_t trips_;
     steady::time_point start_;
   };
-
-  static bool has_write(const std::vector<step>& steps) noexcept {
-    for (const step& s : steps)
-      if (s.write) return true;
-    return false;
-  }
-
-  /// What a pipeline sends, in order.
-  struct planned {
-    enum kind_type { begin, commit, statement } kind;
-    std::size_t step;
-  };
-
-  /// The order `pipeline` sends `steps` in, with the BEGINs and COMMITs
-  /// the batch's lock order needs; `top`: the batch's highest room after.
-  void plan_steps(const std::vector<step>& steps, bool fresh, bool commit_last,
-                  std::vector<planned>& plan, std::string& top, std::size_t& commits) const {
-    bool in_tx = !fresh;
-    bool have_top = in_tx;
-    if (in_tx) top = batch_top_room_;
-    plan.reserve(steps.size() + 3);
-    for (std::size_t i = 0; i < steps.size(); ++i) {
-      const step& s = steps[i];
-      if (s.write) {
-        if (!in_tx) {
-          plan.push_back({planned::begin, 0});
-          in_tx = true;
-          have_top = false;
-        } else if (group_commit_ && have_top && s.room < top) {
-          plan.push_back({planned::commit, 0});
-          plan.push_back({planned::begin, 0});
-          ++commits;
-          have_top = false;
-        }
-        if (!have_top || s.room > top) top.assign(s.room.data(), s.room.size());
-        have_top = true;
-      }
-      plan.push_back({planned::statement, i});
-    }
-    if (commit_last && in_tx) plan.push_back({planned::commit, 0});
-  }
-
-  /// Sends `plan` and one Sync, then reads one result per entry (null for
-  /// those it could not read). False when sending failed. Leaves the
-  /// connection out of pipeline mode.
-  template <class Bind>
-  bool send_plan(const std::vector<step>& steps, const std::vector<planned>& plan, Bind& bind,
-                 std::vector<pg_result>& out) {
-    out.clear();
-    out.resize(plan.size());
-    if (PQenterPipelineMode(conn_) != 1) return false;
-    bool sent = true;
-    for (std::size_t i = 0; sent && i < plan.size(); ++i) {
-      const planned& e = plan[i];
-      if (e.kind != planned::statement) {
-        const char* sql = e.kind == planned::begin ? "BEGIN" : "COMMIT";
-        sent = PQsendQueryParams(conn_, sql, 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
-        continue;
-      }
-      pg_params scratch;
-      const pg_params& p = bind(e.step, scratch);
-      const std::string name = pg_statement_name(steps[e.step].id);
-      sent = PQsendQueryPrepared(conn_, name.c_str(), p.count(), p.values(), p.lengths(),
-                                 p.formats(), 1) == 1;
-    }
-    sent = sent && PQpipelineSync(conn_) == 1;
-    if (sent)
-      for (auto& r : out) {
-        // Each query's result is followed by a null; then the Sync's result.
-        r = pg_result(PQgetResult(conn_));
-        if (r.get() != nullptr) PQclear(PQgetResult(conn_));
-      }
-    drain_pipeline(2 * plan.size() + 16);
-    return sent;
-  }
-
-  /// The Sync's result, or whatever a failure left: read (at most
-  /// `bound` of them) until libpq lets the connection leave pipeline mode.
-  void drain_pipeline(std::size_t bound) {
-    for (std::size_t i = 0; i < bound && PQexitPipelineMode(conn_) != 1; ++i) {
-      PGresult* rest = PQgetResult(conn_);
-      if (rest == nullptr && PQstatus(conn_) != CONNECTION_OK) break;
-      PQclear(rest);
-    }
-  }
 
   /// The first statement of a transaction: BEGIN and the statement in one
   /// pipeline (libpq pipeline mode), one round trip. Retried once on a new
