@@ -444,6 +444,7 @@ class hub {
 
 #include <livechat/server/impl/hub.hpp>
 #include <livechat/server/impl/hub_events.hpp>
+#include <livechat/server/impl/hub_ingest.hpp>
 #include <livechat/server/impl/hub_attachments.hpp>
 #include <livechat/server/impl/hub_customers.hpp>
 
