@@ -402,13 +402,7 @@ class pg_connection {
       result = pg_result(PQgetResult(conn_));
       if (result.get() != nullptr) PQclear(PQgetResult(conn_));
     }
-    // The sync's result, or whatever a failure left: drained (bounded)
-    // until libpq lets the connection leave pipeline mode.
-    for (int i = 0; i < 16 && PQexitPipelineMode(conn_) != 1; ++i) {
-      PGresult* rest = PQgetResult(conn_);
-      if (rest == nullptr && PQstatus(conn_) != CONNECTION_OK) break;
-      PQclear(rest);
-    }
+    pg_drain_pipeline(conn_, 16);  // the sync's result, or what a failure left
     if (!sent) return pg_result();
     if (!begin_result.ok()) return begin_result;
     begun = true;
