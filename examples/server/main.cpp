@@ -33,6 +33,7 @@
 
 #include "accept_loop.hpp"
 #include "handshake.hpp"
+#include "heap_trim.hpp"
 #ifdef LIVECHAT_SERVER_WITH_REDIS
 #include "cluster.hpp"
 #endif
@@ -304,6 +305,7 @@ int main(int argc, char** argv) {
       return accept;
     });
 
+    livechat_server::heap_trimmer heap;  // the tick trims after a burst of connects
     endpoint.set_open_handler([&](websocketpp::connection_hdl hdl) {
       guarded("open", [&] {
         auto con = endpoint.get_con_from_hdl(hdl);
@@ -312,6 +314,8 @@ int main(int argc, char** argv) {
           con->close(livechat::close_code::going_away, "server shutting down", ignored);
           return;
         }
+        livechat_server::release_handshake(*con);
+        heap.note_churn();
         hub.on_open(transport.add(con));
       });
     });
@@ -349,7 +353,10 @@ int main(int argc, char** argv) {
     auto on_gone = [&](websocketpp::connection_hdl hdl) {
       guarded("close", [&] {
         auto con = endpoint.get_con_from_hdl(hdl);
-        if (const auto id = transport.remove(con); id != 0) hub.on_close(id);
+        if (const auto id = transport.remove(con); id != 0) {
+          heap.note_churn();
+          hub.on_close(id);
+        }
         if (shutting_down && transport.size() == 0 && closer->size() == 0) io.stop();
       });
     };
@@ -467,6 +474,10 @@ int main(int argc, char** argv) {
         });
 #endif
         log.flush_suppressed();  // the summary of a flood that has stopped
+        if (const auto took = heap.tick(std::chrono::steady_clock::now()); took.count() != 0)
+          log.debug("heap_trimmed",
+                    {{"us", std::chrono::duration_cast<std::chrono::microseconds>(took).count()},
+                     {"connections", transport.size()}});
         schedule_tick();
       });
     };

@@ -85,6 +85,13 @@ class json_error_response : public websocketpp::http::parser::response {
     replace_header("Content-Type", "application/json");
     set_body(json_error_body(http_error_code(status), message));
   }
+
+ public:
+  /// Frees the headers and body; the status stays (release_handshake).
+  void release_headers() noexcept {
+    websocketpp::http::parser::header_list().swap(m_headers);
+    std::string().swap(m_body);
+  }
 };
 
 /// websocketpp's request parser with two of PROTOCOL.md's rules added.
@@ -139,6 +146,12 @@ class checked_request : public websocketpp::http::parser::request {
   /// An upgrade request with a version other than 13 (or none).
   bool wrong_websocket_version() const noexcept { return wrong_version_; }
 
+  /// Frees the headers and body (release_handshake).
+  void release_headers() noexcept {
+    websocketpp::http::parser::header_list().swap(m_headers);
+    std::string().swap(m_body);
+  }
+
  private:
   /// The endpoint's body limit is the upload's (--max-attachment-bytes);
   /// every other request is held to max_http_body, decided from the
@@ -185,6 +198,23 @@ class checked_request : public websocketpp::http::parser::request {
   bool checked_ = false;
   bool wrong_version_ = false;
 };
+
+/// Frees what websocketpp keeps of an accepted handshake, from the open
+/// handler. websocketpp holds the request and the response, with their
+/// header maps, for the connection's whole life (a map node and its strings
+/// per header: ~1 KiB for a minimal handshake, a few KiB for a browser's
+/// cookies and headers), yet nothing reads them once the connection is
+/// open: websocketpp's own last use is the "open" log line, written before
+/// the open handler runs; its close and frame paths never read them; the
+/// server reads the request's headers in the validate handler only. After
+/// this, `get_request_header` answers "" on this connection.
+/// websocketpp offers them as const only; both objects are non-const
+/// members of the connection, so writing through const_cast is defined.
+template <class Connection>
+void release_handshake(Connection& con) noexcept {
+  const_cast<checked_request&>(con.get_request()).release_headers();
+  const_cast<json_error_response&>(con.get_response()).release_headers();
+}
 
 /// Bytes of HTTP responses handed to websocketpp and not yet sent, across
 /// the server (--max-http-response-bytes): a client that asks for big
