@@ -2,6 +2,7 @@
 #ifndef LIVECHAT_ROOMS_ROOM_REGISTRY_HPP
 #define LIVECHAT_ROOMS_ROOM_REGISTRY_HPP
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -51,11 +52,11 @@ class room_registry {
   join_outcome join(const std::string& room, const Handle& h, const std::string& user_id,
                     const std::string& user_name) {
     auto& mine = memberships_[h];
-    if (mine.find(room) != mine.end()) return {false, false};
-    room_state& r = rooms_[room];
-    mine.emplace(room, r.members.size());
-    r.members.push_back(h);
-    user_tally& t = r.users[user_id];
+    if (find_membership(mine, room) != mine.end()) return {false, false};
+    room_entry& r = *rooms_.try_emplace(room).first;
+    r.second.members.push_back(h);
+    mine.push_back({&r, r.second.members.size() - 1});
+    user_tally& t = r.second.users[user_id];
     t.name = user_name;
     return {true, ++t.connections == 1};
   }
@@ -63,12 +64,14 @@ class room_registry {
   leave_outcome leave(const std::string& room, const Handle& h, const std::string& user_id) {
     auto m = memberships_.find(h);
     if (m == memberships_.end()) return {};
-    auto idx = m->second.find(room);
-    if (idx == m->second.end()) return {};
-    const std::size_t pos = idx->second;
-    m->second.erase(idx);
-    if (m->second.empty()) memberships_.erase(m);
-    return remove_from_room(room, pos, user_id);
+    auto& mine = m->second;
+    auto it = find_membership(mine, room);
+    if (it == mine.end()) return {};
+    const membership left = *it;
+    *it = mine.back();
+    mine.pop_back();
+    if (mine.empty()) memberships_.erase(m);
+    return remove_from_room(*left.room, left.pos, user_id);
   }
 
   /// Leaves every room `h` is in; returns each room with its leave outcome.
@@ -80,7 +83,11 @@ class room_registry {
     auto rooms = std::move(m->second);
     memberships_.erase(m);
     out.reserve(rooms.size());
-    for (auto& [room, pos] : rooms) out.emplace_back(room, remove_from_room(room, pos, user_id));
+    for (const membership& left : rooms) {
+      std::string name = left.room->first;  // before the room may be reclaimed
+      const leave_outcome o = remove_from_room(*left.room, left.pos, user_id);
+      out.emplace_back(std::move(name), o);
+    }
     return out;
   }
 
@@ -99,7 +106,7 @@ class room_registry {
 
   bool is_member(const std::string& room, const Handle& h) const {
     auto m = memberships_.find(h);
-    return m != memberships_.end() && m->second.find(room) != m->second.end();
+    return m != memberships_.end() && find_membership(m->second, room) != m->second.end();
   }
 
   /// Number of rooms `h` has joined.
@@ -116,34 +123,57 @@ class room_registry {
     std::vector<Handle> members;
     user_map users;
   };
+  // A room's node in rooms_: its address is stable until the room is
+  // reclaimed, which happens only once no membership points at it.
+  using room_entry = typename std::unordered_map<std::string, room_state>::value_type;
+  // One room of a handle: the room and the handle's index in its members.
+  // A handle's rooms are a small vector (at most the hub's
+  // max_rooms_per_connection, scanned linearly) rather than a hash map of
+  // copied names: a connection in one room costs one 16-byte entry instead
+  // of a map's bucket array, a node and the name (~200 bytes).
+  struct membership {
+    room_entry* room;
+    std::size_t pos;
+  };
+  using membership_list = std::vector<membership>;
+
+  static typename membership_list::iterator find_membership(membership_list& mine, const std::string& room) {
+    return std::find_if(mine.begin(), mine.end(), [&](const membership& m) { return m.room->first == room; });
+  }
+  static typename membership_list::const_iterator find_membership(const membership_list& mine,
+                                                                  const std::string& room) {
+    return std::find_if(mine.begin(), mine.end(), [&](const membership& m) { return m.room->first == room; });
+  }
 
   static const std::vector<Handle>& empty_members() {
     static const std::vector<Handle> none;
     return none;
   }
 
-  leave_outcome remove_from_room(const std::string& room, std::size_t pos,
-                                 const std::string& user_id) {
-    auto r = rooms_.find(room);
-    LIVECHAT_ASSERT(r != rooms_.end() && pos < r->second.members.size());
-    auto& members = r->second.members;
+  leave_outcome remove_from_room(room_entry& r, std::size_t pos, const std::string& user_id) {
+    auto& members = r.second.members;
+    LIVECHAT_ASSERT(pos < members.size());
     if (pos + 1 != members.size()) {
       members[pos] = std::move(members.back());
-      memberships_[members[pos]][room] = pos;  // the moved handle's new index
+      // The moved handle's new index.
+      auto moved = memberships_.find(members[pos]);
+      LIVECHAT_ASSERT(moved != memberships_.end());
+      for (membership& m : moved->second)
+        if (m.room == &r) m.pos = pos;
     }
     members.pop_back();
     leave_outcome out{true, false};
-    auto u = r->second.users.find(user_id);
-    if (u != r->second.users.end() && --u->second.connections == 0) {
-      r->second.users.erase(u);
+    auto u = r.second.users.find(user_id);
+    if (u != r.second.users.end() && --u->second.connections == 0) {
+      r.second.users.erase(u);
       out.last_of_user = true;
     }
-    if (members.empty()) rooms_.erase(r);
+    if (members.empty()) rooms_.erase(rooms_.find(r.first));
     return out;
   }
 
   std::unordered_map<std::string, room_state> rooms_;
-  std::unordered_map<Handle, std::unordered_map<std::string, std::size_t>, Hash> memberships_;
+  std::unordered_map<Handle, membership_list, Hash> memberships_;
 };
 
 }  // namespace livechat
