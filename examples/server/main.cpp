@@ -296,17 +296,18 @@ int main(int argc, char** argv) {
     bool shutting_down = false;
     const livechat_server::handshake_policy<decltype(hub), livechat::default_clock> handshake(
         websocket_path, opts, log, metrics, *auth, clock, hub, shutting_down);
-    endpoint.set_validate_handler([&](websocketpp::connection_hdl hdl) {
+    auto on_validate = [&](websocketpp::connection_hdl hdl) {
       bool accept = false;
       guarded("validate", [&] {
         auto con = endpoint.get_con_from_hdl(hdl);
         accept = handshake(con, settle_client(con));
       });
       return accept;
-    });
+    };
+    endpoint.set_validate_handler(livechat_server::shared_handler(on_validate));
 
     livechat_server::heap_trimmer heap;  // the tick trims after a burst of connects
-    endpoint.set_open_handler([&](websocketpp::connection_hdl hdl) {
+    auto on_open = [&](websocketpp::connection_hdl hdl) {
       guarded("open", [&] {
         auto con = endpoint.get_con_from_hdl(hdl);
         if (shutting_down) {  // validated just before the signal: close it like the others
@@ -318,10 +319,11 @@ int main(int argc, char** argv) {
         heap.note_churn();
         hub.on_open(transport.add(con));
       });
-    });
+    };
+    endpoint.set_open_handler(livechat_server::shared_handler(on_open));
 
-    endpoint.set_message_handler([&](websocketpp::connection_hdl hdl,
-                                     livechat_server::ws_server::message_ptr msg) {
+    auto on_message = [&](websocketpp::connection_hdl hdl,
+                          livechat_server::ws_server::message_ptr msg) {
       guarded("message", [&] {
         const auto id = endpoint.get_con_from_hdl(hdl)->livechat_id;
         if (id == 0) return;
@@ -330,7 +332,8 @@ int main(int argc, char** argv) {
         else
           hub.on_binary(id);
       });
-    });
+    };
+    endpoint.set_message_handler(livechat_server::shared_handler(on_message));
 
     // websocketpp answers every ping with a pong on its own, outside the
     // hub's rate limit and unsent-bytes mark: a client that floods pings
@@ -338,14 +341,15 @@ int main(int argc, char** argv) {
     // pong is only a liveness hint, so none is queued while this many bytes
     // already wait for the client (a reading client is far below it).
     constexpr std::size_t pong_backlog_limit = 64 * 1024;
-    endpoint.set_ping_handler([&](websocketpp::connection_hdl hdl, std::string) {
+    auto on_ping = [&](websocketpp::connection_hdl hdl, std::string) {
       bool answer = false;
       guarded("ping", [&] {
         auto con = endpoint.get_con_from_hdl(hdl);
         answer = con->get_buffered_amount() < pong_backlog_limit;
       });
       return answer;
-    });
+    };
+    endpoint.set_ping_handler(livechat_server::shared_handler(on_ping));
 
     // close: the connection was open; fail: it never got that far. Either
     // way the hub forgets it, its address slot is freed, and during
@@ -360,8 +364,8 @@ int main(int argc, char** argv) {
         if (shutting_down && transport.size() == 0 && closer->size() == 0) io.stop();
       });
     };
-    endpoint.set_close_handler(on_gone);
-    endpoint.set_fail_handler(on_gone);
+    endpoint.set_close_handler(livechat_server::shared_handler(on_gone));
+    endpoint.set_fail_handler(livechat_server::shared_handler(on_gone));
 
     // --- HTTP ------------------------------------------------------------
     livechat_server::http_router router;
@@ -438,7 +442,7 @@ int main(int argc, char** argv) {
                                        {"msg", "not a directory; /livechat/ will answer 404"}});
     router.set_fallback(files);
 
-    endpoint.set_http_handler([&](websocketpp::connection_hdl hdl) {
+    auto on_http = [&](websocketpp::connection_hdl hdl) {
       guarded("http", [&] {
         auto con = endpoint.get_con_from_hdl(hdl);
         settle_client(con);
@@ -450,7 +454,8 @@ int main(int argc, char** argv) {
           livechat_server::answer_internal_error(con);
         }
       });
-    });
+    };
+    endpoint.set_http_handler(livechat_server::shared_handler(on_http));
 
     // --- timers and signals ------------------------------------------------
     // Set up before the "listening" line: a script may send SIGTERM as soon
