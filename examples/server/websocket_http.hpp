@@ -206,14 +206,20 @@ class checked_request : public websocketpp::http::parser::request {
 /// cookies and headers), yet nothing reads them once the connection is
 /// open: websocketpp's own last use is the "open" log line, written before
 /// the open handler runs; its close and frame paths never read them; the
-/// server reads the request's headers in the validate handler only. After
-/// this, `get_request_header` answers "" on this connection.
-/// websocketpp offers them as const only; both objects are non-const
-/// members of the connection, so writing through const_cast is defined.
+/// server reads the request's headers in the validate handler only. The
+/// parsed URI goes too (~0.2 KiB), back to the null it is before the
+/// handshake (websocketpp's log lines expect that; the server reads the
+/// resource in the validate handler only). After this, on this
+/// connection, `get_request_header` answers "" and `get_uri()` is null
+/// (`get_resource()`, `get_host()` must not be called).
+/// websocketpp offers the request and response as const only; both are
+/// non-const members of the connection, so writing through const_cast is
+/// defined.
 template <class Connection>
 void release_handshake(Connection& con) noexcept {
   const_cast<checked_request&>(con.get_request()).release_headers();
   const_cast<json_error_response&>(con.get_response()).release_headers();
+  con.set_uri(nullptr);
 }
 
 /// Bytes of HTTP responses handed to websocketpp and not yet sent, across
