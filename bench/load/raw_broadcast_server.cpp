@@ -2,8 +2,9 @@
 //
 // livechat-raw-broadcast: the baseline livechat-server is measured against,
 // the limit of its transport stack. The same websocketpp 0.8.2 + standalone
-// Asio on one thread, websocketpp's default Asio config (as the server's),
-// and a protocol reduced to what a fan-out needs:
+// Asio on one thread, websocketpp's default Asio config (with
+// --read-buffer-2k, the server's 2 KiB read buffer per connection), and a
+// protocol reduced to what a fan-out needs:
 //
 //   {"type":"auth",...}          → {"type":"auth_success"}
 //   {"type":"join_room","payload":{"room":"R"}}
@@ -60,13 +61,18 @@ struct raw_config : websocketpp::config::asio {
   static const std::size_t max_message_size = 64 * 1024;  // as livechat-server
 };
 
-using server = websocketpp::server<raw_config>;
-using connection_ptr = server::connection_ptr;
-using message_ptr = server::message_ptr;
+/// --read-buffer-2k: websocketpp's read buffer per connection at 2 KiB
+/// (its default is 16 KiB), as livechat-server's config has it, so the
+/// memory per connection compares like for like.
+struct raw_config_2k : raw_config {
+  using type = raw_config_2k;
+  static const std::size_t connection_read_buffer_size = 2048;
+};
 
 struct options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;
+  bool read_buffer_2k = false;
 };
 
 livechat_examples::parse_result<options> parse_options(int argc, const char* const* argv) {
@@ -84,6 +90,10 @@ livechat_examples::parse_result<options> parse_options(int argc, const char* con
         r.opts.port = static_cast<std::uint16_t>(*p);
       })
       ->group(group);
+  livechat_examples::add_switch(app, "--read-buffer-2k",
+                                "2 KiB read buffer per connection, as livechat-server (default: 16 KiB)",
+                                [&r]() { r.opts.read_buffer_2k = true; })
+      ->group(group);
   livechat_examples::add_help_and_version(app, "usage: livechat-raw-broadcast [options]", 20,
                                           "livechat-raw-broadcast 1", group);
   app.description(
@@ -93,10 +103,15 @@ livechat_examples::parse_result<options> parse_options(int argc, const char* con
   return r;
 }
 
+template <class Config>
 class broadcaster {
  public:
+  using server = websocketpp::server<Config>;
+  using connection_ptr = typename server::connection_ptr;
+  using message_ptr = typename server::message_ptr;
+
   explicit broadcaster(server& endpoint)
-      : endpoint_(endpoint), messages_(std::make_shared<raw_config::con_msg_manager_type>()) {}
+      : endpoint_(endpoint), messages_(std::make_shared<typename Config::con_msg_manager_type>()) {}
 
   void on_message(const websocketpp::connection_hdl& hdl, const message_ptr& msg) {
     websocketpp::lib::error_code ec;
@@ -121,7 +136,7 @@ class broadcaster {
     return s.substr(0, prefix.size()) == prefix;
   }
 
-  static void reply(server::connection_type& con, const std::string& text) {
+  static void reply(typename server::connection_type& con, const std::string& text) {
     websocketpp::lib::error_code ignored = con.send(text, websocketpp::frame::opcode::text);
     (void)ignored;  // the connection is closing: nothing to do
   }
@@ -164,7 +179,7 @@ class broadcaster {
   // same message goes into every member's send queue, as livechat-server's
   // transport does (livechat/websocketpp/server_transport.hpp). websocketpp
   // has validated the text frame's UTF-8 on the way in.
-  void broadcast(const server::connection_type& sender, const std::string& payload) {
+  void broadcast(const typename server::connection_type& sender, const std::string& payload) {
     if (sender.room.empty()) return;
     const auto it = rooms_.find(sender.room);
     if (it == rooms_.end()) return;
@@ -181,23 +196,21 @@ class broadcaster {
   }
 
   server& endpoint_;
-  std::shared_ptr<raw_config::con_msg_manager_type> messages_;
+  std::shared_ptr<typename Config::con_msg_manager_type> messages_;
   std::unordered_map<std::string, std::vector<connection_ptr>> rooms_;
 };
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  const auto parsed = parse_options(argc, argv);
-  if (parsed.exit_code) {
-    (*parsed.exit_code == 0 ? std::cout : std::cerr) << parsed.message << std::flush;
-    return *parsed.exit_code;
-  }
-  const options& opts = parsed.opts;
+template <class Config>
+int run(const options& opts) {
+  using server = websocketpp::server<Config>;
+  using connection_ptr = typename server::connection_ptr;
+  using message_ptr = typename server::message_ptr;
   try {
     asio::io_context io;
     server endpoint;
-    broadcaster rooms(endpoint);
+    broadcaster<Config> rooms(endpoint);
     endpoint.clear_access_channels(websocketpp::log::alevel::all);
     endpoint.clear_error_channels(websocketpp::log::elevel::all);
     endpoint.init_asio(&io);
@@ -249,4 +262,13 @@ int main(int argc, char** argv) {
     std::cerr << "livechat-raw-broadcast: " << e.what() << '\n';
     return 1;
   }
+}
+
+int main(int argc, char** argv) {
+  const auto parsed = parse_options(argc, argv);
+  if (parsed.exit_code) {
+    (*parsed.exit_code == 0 ? std::cout : std::cerr) << parsed.message << std::flush;
+    return *parsed.exit_code;
+  }
+  return parsed.opts.read_buffer_2k ? run<raw_config_2k>(parsed.opts) : run<raw_config>(parsed.opts);
 }
