@@ -37,6 +37,7 @@ class heap_trimmer {
   /// From the periodic tick. Returns the time the trim took (zero when
   /// none ran), for the log.
   clock::duration tick(clock::time_point now) noexcept {
+    if (last_trim_ == clock::time_point{}) last_trim_ = now;  // intervals count from the first tick
     const bool quiet = churn_ == churn_at_last_tick_;
     churn_at_last_tick_ = churn_;
     if (churn_ == churn_at_last_trim_) return {};
