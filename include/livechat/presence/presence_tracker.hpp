@@ -19,46 +19,50 @@ namespace livechat {
 ///
 /// Users are kept ordered by user id (byte order, as PROTOCOL.md sorts
 /// `online`). Every auth answers with the whole list (`presence_update`),
-/// so the list is also kept encoded: each user holds its JSON object,
-/// written when the user changes, and online_json() joins them into the
-/// `online` array, again only after a change. A list of 10,000 users is
-/// then one pass of memcpy per change instead of a tree walk, a copy of
-/// every entry and a JSON writer per entry on every auth.
+/// so the list is also kept encoded, as the JSON array online_json()
+/// returns: a change writes that user's object and splices it into the
+/// array (one memmove of what follows it), and a frame copies the array
+/// in one piece. With 10,000 users online an auth was a tree walk, a copy
+/// of every entry and a JSON writer per entry; it is now one memcpy.
 /// @par Thread Safety
 /// None; owned by one thread (the hub's).
 class presence_tracker {
  public:
   /// Counts one more authenticated connection; returns the user's entry.
   presence_entry connect(const std::string& user_id, const std::string& name) {
-    auto it = find(user_id);
-    if (it == users_.end() || (*it)->id != user_id)
-      it = users_.insert(it, std::make_unique<user>(user{user_id, {}, 0, {}}));
-    user& u = **it;
-    u.name = name;  // the latest token's name wins
-    ++u.connections;
-    changed(u);
+    const std::size_t i = find(user_id);
+    if (i == users_.size() || users_[i]->id != user_id) {
+      users_.insert(users_.begin() + static_cast<std::ptrdiff_t>(i),
+                    std::make_unique<user>(user{user_id, name, 1}));
+      splice_in(i);
+    } else {
+      user& u = *users_[i];
+      u.name = name;  // the latest token's name wins
+      ++u.connections;
+      rewrite(i);
+    }
+    const user& u = *users_[i];
     return {u.id, u.name, u.connections};
   }
 
   /// Counts one connection less; `connections == 0` means the user went offline.
   presence_entry disconnect(const std::string& user_id) {
-    auto it = find(user_id);
-    if (it == users_.end() || (*it)->id != user_id) return {user_id, {}, 0};
-    user& u = **it;
+    const std::size_t i = find(user_id);
+    if (i == users_.size() || users_[i]->id != user_id) return {user_id, {}, 0};
+    user& u = *users_[i];
     presence_entry e{user_id, u.name, --u.connections};
     if (e.connections == 0) {
-      json_bytes_ -= u.fragment.size();
-      users_.erase(it);
-      ++version_;
+      splice_out(i);
+      users_.erase(users_.begin() + static_cast<std::ptrdiff_t>(i));
     } else {
-      changed(u);
+      rewrite(i);
     }
     return e;
   }
 
   std::uint32_t connections_of(const std::string& user_id) const {
-    auto it = find(user_id);
-    return it == users_.end() || (*it)->id != user_id ? 0 : (*it)->connections;
+    const std::size_t i = find(user_id);
+    return i == users_.size() || users_[i]->id != user_id ? 0 : users_[i]->connections;
   }
 
   bool is_online(const std::string& user_id) const { return connections_of(user_id) != 0; }
@@ -74,31 +78,7 @@ class presence_tracker {
   /// online() as its JSON array: the same bytes the codec writes for it
   /// (encode_presence_update, encode_inbox_update take it). Valid until
   /// the next change.
-  std::string_view online_json() const {
-    if (json_version_ != version_ || json_.empty()) {
-      json_.clear();
-      detail::string_output out{json_};
-      join(out);
-      out.finish();
-      json_version_ = version_;
-    }
-    return json_;
-  }
-
-  /// Appends online_json()'s bytes to `out`: the joined array when it is
-  /// current, else the users' objects directly (one copy into a frame
-  /// instead of two: an auth changes the list it is answered with).
-  void write_online_json(detail::string_output& out) const {
-    if (json_version_ == version_ && !json_.empty())
-      out.append(json_);
-    else
-      join(out);
-  }
-
-  /// The size of online_json().
-  std::size_t online_json_size() const noexcept {
-    return json_bytes_ + (users_.empty() ? 0 : users_.size() - 1) + 2;
-  }
+  std::string_view online_json() const noexcept { return json_; }
 
   /// Changes with every connect and disconnect that counts: equal
   /// versions mean the same list (a frame made from it may be reused).
@@ -111,54 +91,88 @@ class presence_tracker {
     std::string id;
     std::string name;
     std::uint32_t connections = 0;
-    std::string fragment;  // {"user_id":…,"name":…,"connections":…}
   };
   // Pointers, so that an insert in the middle moves 8 bytes per user.
   using list = std::vector<std::unique_ptr<user>>;
 
-  list::iterator find(const std::string& id) {
-    return std::lower_bound(users_.begin(), users_.end(), id,
-                            [](const std::unique_ptr<user>& u, const std::string& k) {
-                              return u->id < k;  // char_traits: unsigned byte order
-                            });
-  }
-  list::const_iterator find(const std::string& id) const {
-    return std::lower_bound(users_.begin(), users_.end(), id,
-                            [](const std::unique_ptr<user>& u, const std::string& k) {
-                              return u->id < k;
-                            });
+  std::size_t find(const std::string& id) const {
+    auto it = std::lower_bound(users_.begin(), users_.end(), id,
+                               [](const std::unique_ptr<user>& u, const std::string& k) {
+                                 return u->id < k;  // char_traits: unsigned byte order
+                               });
+    return static_cast<std::size_t>(it - users_.begin());
   }
 
-  void join(detail::string_output& out) const {
-    out.reserve(online_json_size());
-    out.append("[");
-    bool first = true;
-    for (const auto& u : users_) {
-      if (!first) out.append(",");
-      first = false;
-      out.append(u->fragment);
-    }
-    out.append("]");
-  }
-
-  /// Encodes the user's object anew (the codec's own writer, so escapes
-  /// and numbers are the codec's) and outdates the joined array.
-  void changed(user& u) {
-    json_bytes_ -= u.fragment.size();
-    u.fragment.clear();
-    detail::string_output stream{u.fragment};
+  /// Users[i]'s object as the codec writes it (its own writer, so escapes
+  /// and numbers are the codec's).
+  std::string encoded(std::size_t i) const {
+    const user& u = *users_[i];
+    std::string out;
+    detail::string_output stream{out};
     detail::json_writer w(stream);
     detail::write(w, presence_entry{u.id, u.name, u.connections});
     stream.finish();
-    json_bytes_ += u.fragment.size();
+    return out;
+  }
+
+  /// The end of users[i]'s object in json_ (a comma or the closing `]` follows).
+  std::size_t end_of(std::size_t i) const {
+    return i + 1 < starts_.size() ? starts_[i + 1] - 1 : json_.size() - 1;
+  }
+
+  /// Shifts the objects after the i-th by `delta` bytes.
+  void shift_after(std::size_t i, std::ptrdiff_t delta) {
+    for (std::size_t j = i + 1; j < starts_.size(); ++j)
+      starts_[j] = static_cast<std::size_t>(static_cast<std::ptrdiff_t>(starts_[j]) + delta);
+  }
+
+  /// users_[i] was inserted: its object goes in front of the i-th old one.
+  void splice_in(std::size_t i) {
+    std::string piece = encoded(i);
+    std::size_t at;
+    if (starts_.empty()) {
+      at = 1;  // after '['
+    } else if (i < starts_.size()) {
+      at = starts_[i];
+      piece += ',';
+    } else {
+      at = json_.size() - 1;  // before ']'
+      piece.insert(piece.begin(), ',');
+    }
+    json_.insert(at, piece);
+    starts_.insert(starts_.begin() + static_cast<std::ptrdiff_t>(i),
+                   i == starts_.size() && i != 0 ? at + 1 : at);
+    shift_after(i, static_cast<std::ptrdiff_t>(piece.size()));
+    ++version_;
+  }
+
+  /// users_[i] is about to be erased: its object leaves with one comma.
+  void splice_out(std::size_t i) {
+    std::size_t from = starts_[i], to = end_of(i);
+    if (i + 1 < starts_.size())
+      ++to;  // its trailing comma
+    else if (i != 0)
+      --from;  // the last one: the comma before it
+    json_.erase(from, to - from);
+    shift_after(i, -static_cast<std::ptrdiff_t>(to - from));
+    starts_.erase(starts_.begin() + static_cast<std::ptrdiff_t>(i));
+    ++version_;
+  }
+
+  /// users_[i] changed (tab count, name): its object is written again.
+  void rewrite(std::size_t i) {
+    const std::string piece = encoded(i);
+    const std::size_t from = starts_[i], old_size = end_of(i) - from;
+    json_.replace(from, old_size, piece);
+    shift_after(i, static_cast<std::ptrdiff_t>(piece.size()) -
+                       static_cast<std::ptrdiff_t>(old_size));
     ++version_;
   }
 
   list users_;
-  std::size_t json_bytes_ = 0;  // sum of the fragments' sizes
+  std::string json_ = "[]";          // the online array, always current
+  std::vector<std::size_t> starts_;  // where users_[i]'s object starts in json_
   std::uint64_t version_ = 0;
-  mutable std::string json_;
-  mutable std::uint64_t json_version_ = 0;
 };
 
 }  // namespace livechat

@@ -427,25 +427,16 @@ inline std::string encode_message_sent(const std::optional<std::string>& client_
       &timestamp, ref, message_json.size() + 160);
 }
 
-/// encode(server_events::presence_update{list}, timestamp), where
-/// `append_online(detail::string_output&)` appends `list` already encoded
-/// as its JSON array of `online_bytes` bytes (presence_tracker::write_online_json).
-template <class AppendOnline>
-std::string encode_presence_update_with(std::size_t online_bytes, AppendOnline&& append_online,
-                                        system_time timestamp) {
+/// encode(server_events::presence_update{list}, timestamp), with `list`
+/// already encoded as its JSON array (presence_tracker::online_json).
+inline std::string encode_presence_update(std::string_view online_json, system_time timestamp) {
   return detail::write_frame(
       server_events::presence_update::type_name,
       [&](detail::json_writer& w) {
         detail::key(w, "online");
-        w.raw_value_with(rapidjson::kArrayType, append_online);
+        w.raw_value(online_json, rapidjson::kArrayType);
       },
-      &timestamp, std::nullopt, online_bytes + 96);
-}
-
-/// encode_presence_update_with() of an array encoded in one piece.
-inline std::string encode_presence_update(std::string_view online_json, system_time timestamp) {
-  return encode_presence_update_with(
-      online_json.size(), [&](detail::string_output& out) { out.append(online_json); }, timestamp);
+      &timestamp, std::nullopt, online_json.size() + 96);
 }
 
 /// encode(server_events::inbox_update{conversations, list}, timestamp,

@@ -82,14 +82,6 @@ class json_writer : public rapidjson::Writer<string_output> {
     os_->append(json);
     (void)EndValue(true);
   }
-  /// raw_value() of JSON that `append(string_output&)` writes in pieces
-  /// (the online list from each user's object: no joined copy first).
-  template <class Append>
-  void raw_value_with(rapidjson::Type type, Append&& append) {
-    Prefix(type);
-    append(*os_);
-    (void)EndValue(true);
-  }
 };
 
 inline void write_string(json_writer& w, std::string_view s) {

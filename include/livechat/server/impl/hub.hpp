@@ -323,17 +323,16 @@ inline void hub<Transport, Clock>::resync_presence(connection& c, payload_ptr& o
   deliver(c, online);
 }
 
-/// presence_update of the whole online list, from the list kept encoded
-/// by presence_ (no walk, no writer per user). The same frame is handed
+/// presence_update of the whole online list, from the array presence_
+/// keeps encoded (one copy: no walk, no writer per user). The same frame is handed
 /// out again while neither the list nor the timestamp's millisecond moved.
 template <class Transport, class Clock>
 inline payload_ptr hub<Transport, Clock>::presence_frame() {
   const system_time now = clock_.system_now();
   if (!presence_frame_ || presence_frame_version_ != presence_.version() ||
       presence_frame_time_ != now) {
-    presence_frame_ = std::make_shared<const std::string>(encode_presence_update_with(
-        presence_.online_json_size(),
-        [this](livechat::detail::string_output& out) { presence_.write_online_json(out); }, now));
+    presence_frame_ =
+        std::make_shared<const std::string>(encode_presence_update(presence_.online_json(), now));
     presence_frame_version_ = presence_.version();
     presence_frame_time_ = now;
   }
