@@ -1498,6 +1498,56 @@ TEST_CASE("a slow consumer is closed with 1013 and the others go on", "[hub][lim
   CHECK(h.types(3) == std::vector<std::string>{"new_message"});
 }
 
+// The online list is kept encoded (presence_tracker) and the frame reused
+// while nothing changed: every list sent must still be the plain
+// encoder's bytes, with the other nodes' users in it.
+TEST_CASE("presence_update and inbox_update carry the plain encoding, remote users included",
+          "[hub][presence][cluster]") {
+  using livechat::presence_entry;
+  namespace se = livechat::server_events;
+  harness h;
+  auto update = [&h](const std::vector<presence_entry>& online) {
+    return livechat::encode(se::presence_update{online}, h.clock.system_now());
+  };
+  // Answers an auth of `c` as `user` with; the presence_update after auth_success.
+  auto presence_after_auth = [&h](int c, const std::string& user) {
+    h.open(c);
+    h.send(c, R"({"type":"auth","payload":{"token":")" + user + R"("}})");
+    REQUIRE(h.next(c).type() == "auth_success");
+    frame p = h.next(c);
+    REQUIRE(p.type() == "presence_update");
+    h.clear(c);
+    return p.raw;
+  };
+
+  h.hub.apply_remote_presence("remote-b", "Remote \"B\" \\ \x01", 2);
+  h.hub.apply_remote_presence("a-remote", "\xC3\xA9ric", 1);
+  CHECK(presence_after_auth(1, "carol") ==
+        update({{"a-remote", "\xC3\xA9ric", 1}, {"carol", "carol", 1},
+                {"remote-b", "Remote \"B\" \\ \x01", 2}}));
+  // Same millisecond, one more tab of carol: not the frame made just before.
+  CHECK(presence_after_auth(2, "carol") ==
+        update({{"a-remote", "\xC3\xA9ric", 1}, {"carol", "carol", 2},
+                {"remote-b", "Remote \"B\" \\ \x01", 2}}));
+
+  // The other node's share shrinks, and a lease runs out (its users leave).
+  h.hub.apply_remote_presence("remote-b", "Remote \"B\" \\ \x01", -1);
+  h.hub.apply_remote_presence("a-remote", "\xC3\xA9ric", -1);
+  h.clock.advance(5ms);
+  CHECK(presence_after_auth(3, "bob") ==
+        update({{"bob", "bob", 1}, {"carol", "carol", 2}, {"remote-b", "Remote \"B\" \\ \x01", 1}}));
+
+  h.hub.on_close(1);
+  h.send(3, R"({"type":"watch_inbox","ref":"w"})");
+  const std::vector<presence_entry> now_online{
+      {"bob", "bob", 1}, {"carol", "carol", 1}, {"remote-b", "Remote \"B\" \\ \x01", 1}};
+  CHECK(h.next(3).raw == livechat::encode(se::inbox_update{{}, now_online},
+                                          h.clock.system_now(), std::string_view("w")));
+  CHECK(presence_after_auth(4, "alice") ==
+        update({{"alice", "alice", 1}, {"bob", "bob", 1}, {"carol", "carol", 1},
+                {"remote-b", "Remote \"B\" \\ \x01", 1}}));
+}
+
 TEST_CASE("backpressure: above the soft mark typing and presence_diff are skipped", "[hub][backpressure]") {
   harness h(unlimited());
   const std::size_t soft = h.hub.config().soft_unsent_bytes;

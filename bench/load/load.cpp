@@ -178,7 +178,11 @@ class load_run {
     }
     rep.rss_start_kib = rss();
 
+    const auto setup_cpu_start = server_cpu();
     if (!failed_) setup();
+    const auto setup_cpu_end = server_cpu();
+    if (setup_cpu_start && setup_cpu_end)
+      rep.setup_server_cpu_seconds = *setup_cpu_end - *setup_cpu_start;
     rep.ready = ready_;
     rep.setup_seconds =
         static_cast<double>((ready_ == o_.connections ? setup_end_ : mono_ns()) - setup_start_) / 1e9;

@@ -60,6 +60,7 @@ struct run_report {
   std::size_t ready = 0;
   double setup_seconds = 0;
   std::optional<double> rss_start_kib, rss_setup_kib, rss_end_kib;
+  std::optional<double> setup_server_cpu_seconds;  ///< the server's CPU time during the setup
 
   // the measured window
   double window_seconds = 0;
@@ -84,6 +85,12 @@ struct run_report {
   std::optional<double> connects_per_second() const {
     if (ready == 0 || setup_seconds <= 0) return std::nullopt;
     return static_cast<double>(ready) / setup_seconds;
+  }
+  /// Server CPU per connect + auth + join (clock ticks of 10 ms: a setup
+  /// of a few hundred ms or more tells it within a few percent).
+  std::optional<double> cpu_us_per_connect() const {
+    if (!setup_server_cpu_seconds || *setup_server_cpu_seconds <= 0 || ready == 0) return std::nullopt;
+    return *setup_server_cpu_seconds * 1e6 / static_cast<double>(ready);
   }
   std::optional<double> kib_per_connection() const {
     if (!rss_start_kib || !rss_setup_kib || ready == 0) return std::nullopt;
@@ -169,6 +176,7 @@ inline std::string to_json(const run_report& r) {
   field("ready_connections", integer(r.ready));
   field("setup_seconds", number(r.setup_seconds, 4));
   field("connects_per_second", number(r.connects_per_second(), 1));
+  field("cpu_us_per_connect", number(r.cpu_us_per_connect(), 1));
   field("server_rss_start_kib", number(r.rss_start_kib, 0));
   field("server_rss_setup_kib", number(r.rss_setup_kib, 0));
   field("server_rss_end_kib", number(r.rss_end_kib, 0));
@@ -218,8 +226,9 @@ inline std::string to_table(const run_report& r) {
                 r.nodes > 1 ? (", " + std::to_string(r.nodes) + " nodes").c_str() : "",
                 r.ok ? "" : "  ** FAILED **");
   t += line;
-  std::snprintf(line, sizeof line, "  %-16s %zu ready in %.3f s: %s connect+auth+join/s\n", "setup", r.ready,
-                r.setup_seconds, cell(r.connects_per_second(), 0).c_str());
+  std::snprintf(line, sizeof line, "  %-16s %zu ready in %.3f s: %s connect+auth+join/s, %s us of server CPU each\n",
+                "setup", r.ready, r.setup_seconds, cell(r.connects_per_second(), 0).c_str(),
+                cell(r.cpu_us_per_connect(), 0).c_str());
   t += line;
   std::snprintf(line, sizeof line, "  %-16s %s KiB at start, %s KiB after setup: %s KiB per connection\n",
                 "server RSS", cell(r.rss_start_kib, 0).c_str(), cell(r.rss_setup_kib, 0).c_str(),

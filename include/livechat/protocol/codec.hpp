@@ -427,6 +427,34 @@ inline std::string encode_message_sent(const std::optional<std::string>& client_
       &timestamp, ref, message_json.size() + 160);
 }
 
+/// encode(server_events::presence_update{list}, timestamp), with `list`
+/// already encoded as its JSON array (presence_tracker::online_json).
+inline std::string encode_presence_update(std::string_view online_json, system_time timestamp) {
+  return detail::write_frame(
+      server_events::presence_update::type_name,
+      [&](detail::json_writer& w) {
+        detail::key(w, "online");
+        w.raw_value(online_json, rapidjson::kArrayType);
+      },
+      &timestamp, std::nullopt, online_json.size() + 96);
+}
+
+/// encode(server_events::inbox_update{conversations, list}, timestamp,
+/// ref), with `list` already encoded as its JSON array.
+inline std::string encode_inbox_update(const std::vector<conversation_summary>& conversations,
+                                       std::string_view online_json, system_time timestamp,
+                                       std::optional<std::string_view> ref = std::nullopt) {
+  return detail::write_frame(
+      server_events::inbox_update::type_name,
+      [&](detail::json_writer& w) {
+        detail::key(w, "conversations");
+        detail::write_array(w, conversations);
+        detail::key(w, "online");
+        w.raw_value(online_json, rapidjson::kArrayType);
+      },
+      &timestamp, ref, online_json.size() + 256 * conversations.size() + 160);
+}
+
 }  // namespace livechat
 
 #endif

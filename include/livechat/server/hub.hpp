@@ -329,6 +329,7 @@ class hub {
   bool behind(connection& c);
   bool skip_droppable(connection& c);
   void resync_presence(connection& c, payload_ptr& online);
+  payload_ptr presence_frame();
   template <class Event>
   void reply(connection& c, const Event& e, const ref_type& ref = std::nullopt);
   void reply_error(connection& c, errc code, std::string text, std::optional<std::string> request_type,
@@ -418,6 +419,11 @@ class hub {
   std::unordered_map<connection_id, std::unique_ptr<connection>> connections_;
   room_registry<handle> rooms_;
   presence_tracker presence_;
+  // The last presence_update frame, reused while neither the list
+  // (presence_.version()) nor the millisecond of its timestamp changed.
+  payload_ptr presence_frame_;
+  std::uint64_t presence_frame_version_ = 0;
+  system_time presence_frame_time_{};
   typing_tracker<handle, time_point> typing_;
   std::unordered_set<handle> watchers_;
   commit_queue commit_;  // writes, what waits for their commit, and the closes behind it

@@ -318,9 +318,25 @@ inline bool hub<Transport, Clock>::skip_droppable(connection& c) {
 /// encoded once per call site and shared by every watcher it resyncs.
 template <class Transport, class Clock>
 inline void hub<Transport, Clock>::resync_presence(connection& c, payload_ptr& online) {
-  if (!online) online = make(server_events::presence_update{presence_.online()});
+  if (!online) online = presence_frame();
   c.presence_stale = false;
   deliver(c, online);
+}
+
+/// presence_update of the whole online list, from the array presence_
+/// keeps encoded (one copy: no walk, no writer per user). The same frame is handed
+/// out again while neither the list nor the timestamp's millisecond moved.
+template <class Transport, class Clock>
+inline payload_ptr hub<Transport, Clock>::presence_frame() {
+  const system_time now = clock_.system_now();
+  if (!presence_frame_ || presence_frame_version_ != presence_.version() ||
+      presence_frame_time_ != now) {
+    presence_frame_ =
+        std::make_shared<const std::string>(encode_presence_update(presence_.online_json(), now));
+    presence_frame_version_ = presence_.version();
+    presence_frame_time_ = now;
+  }
+  return presence_frame_;
 }
 
 template <class Transport, class Clock>

@@ -140,7 +140,7 @@ inline void hub<Transport, Clock>::on_event(connection& c, const client_events::
         server_events::auth_success{c.who, c.public_id, protocol_version,
                                     config_.heartbeat_interval_ms, clock_.system_now()},
         ref);
-  reply(c, server_events::presence_update{presence_.online()});
+  deliver(c, presence_frame());
   announce_presence(entry);
 }
 
@@ -265,8 +265,9 @@ inline void hub<Transport, Clock>::on_event(connection& c, const client_events::
   c.watching_inbox = true;
   c.presence_stale = false;  // inbox_update carries the whole online list
   watchers_.insert(&c);
-  reply(c,
-        server_events::inbox_update{std::move(list->conversations), presence_.online()}, ref);
+  deliver(c, std::make_shared<const std::string>(encode_inbox_update(
+                 list->conversations, presence_.online_json(), clock_.system_now(),
+                 ref ? std::optional<std::string_view>(*ref) : std::nullopt)));
 }
 
 template <class Transport, class Clock>
