@@ -17,6 +17,11 @@
 #   WARMUP_MS (1000), DURATION_MS (5000)
 #   LATENCY_RATE (5000)  deliveries per second of the latency scenario (1 room)
 #   SQLITE (1)           0 skips the SQLite scenario
+#   ROUNDS (1)           run every scenario this many times, interleaved (round
+#                        1 of all, then round 2, ...); the table then shows
+#                        medians, and each ratio is the median of the rounds'
+#                        own ratios (a pair run a minute apart shares the
+#                        machine's mood; a busy minute moves both)
 #   JSON_OUT             also keep the JSON lines in this file
 #   LIVECHAT_SERVER, LIVECHAT_LOAD, LIVECHAT_RAW   the binaries (default: in BUILD_DIR)
 #
@@ -46,6 +51,11 @@ warmup="${WARMUP_MS:-1000}"
 duration="${DURATION_MS:-5000}"
 latency_rate="${LATENCY_RATE:-5000}"
 with_sqlite="${SQLITE:-1}"
+rounds="${ROUNDS:-1}"
+case "$rounds" in
+  '' | *[!0-9]* | 0) echo "compare.sh: ROUNDS must be a whole number from 1" >&2; exit 2 ;;
+esac
+if [ "$rounds" -gt 50 ]; then echo "compare.sh: ROUNDS is at most 50" >&2; exit 2; fi
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/livechat-compare.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
@@ -77,69 +87,97 @@ run() {
   fi
 }
 
-run lc_1room --rooms 1 --mode saturate --inflight "$inflight" -- "${livechat_cmd[@]}" --store memory
-run raw_1room --rooms 1 --mode saturate --inflight "$inflight" -- "${raw_cmd[@]}"
-run lc_rooms --rooms "$rooms" --mode saturate --inflight "$inflight" -- "${livechat_cmd[@]}" --store memory
-run raw_rooms --rooms "$rooms" --mode saturate --inflight "$inflight" -- "${raw_cmd[@]}"
-if [ "$with_sqlite" != 0 ]; then
-  run lc_rooms_sqlite --rooms "$rooms" --mode saturate --inflight "$inflight" \
-    -- "${livechat_cmd[@]}" --store "sqlite:$tmp/load.db"
-fi
 msg_rate="$(awk -v d="$latency_rate" -v n="$n" 'BEGIN { printf "%.6g", d / n }')"
-run lc_latency --rooms 1 --mode rate --rate "$msg_rate" -- "${livechat_cmd[@]}" --store memory
-run raw_latency --rooms 1 --mode rate --rate "$msg_rate" -- "${raw_cmd[@]}"
+for ((r = 1; r <= rounds; r++)); do
+  run "lc_1room.r$r" --rooms 1 --mode saturate --inflight "$inflight" -- "${livechat_cmd[@]}" --store memory
+  run "raw_1room.r$r" --rooms 1 --mode saturate --inflight "$inflight" -- "${raw_cmd[@]}"
+  run "lc_rooms.r$r" --rooms "$rooms" --mode saturate --inflight "$inflight" -- "${livechat_cmd[@]}" --store memory
+  run "raw_rooms.r$r" --rooms "$rooms" --mode saturate --inflight "$inflight" -- "${raw_cmd[@]}"
+  if [ "$with_sqlite" != 0 ]; then
+    rm -f "$tmp"/load.db "$tmp"/load.db-wal "$tmp"/load.db-shm
+    run "lc_rooms_sqlite.r$r" --rooms "$rooms" --mode saturate --inflight "$inflight" \
+      -- "${livechat_cmd[@]}" --store "sqlite:$tmp/load.db"
+  fi
+  run "lc_latency.r$r" --rooms 1 --mode rate --rate "$msg_rate" -- "${livechat_cmd[@]}" --store memory
+  run "raw_latency.r$r" --rooms 1 --mode rate --rate "$msg_rate" -- "${raw_cmd[@]}"
+done
 
 if [ -n "${JSON_OUT:-}" ]; then cp "$json" "$JSON_OUT"; fi
 
-# field LABEL NAME: the value in the last ok JSON line of LABEL ("" if none).
-field() {
-  { grep -F "\"label\":\"$1\"" "$json" | grep -F '"ok":true' | tail -n 1 |
-      sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p" | sed 's/^null$//'; } || true
+# values LABEL NAME: "ROUND VALUE" for every ok run of LABEL that measured NAME.
+values() {
+  { grep -F "\"label\":\"$1.r" "$json" | grep -F '"ok":true' |
+      sed -n "s/.*\"label\":\"$1\.r\([0-9]*\)\".*\"$2\":\([^,}]*\).*/\1 \2/p" |
+      grep -v ' null$'; } || true
+}
+# median: of the numbers on stdin, one a line ("" if none).
+median() {
+  sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print ""; else if (NR % 2) print a[(NR + 1) / 2];
+                                      else printf "%.6g\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+# field LABEL NAME: the median over the rounds.
+field() { values "$1" "$2" | awk '{ print $2 }' | median; }
+# paired A B NAME OP: the median over the rounds where both ran of A / B
+# (OP "ratio") or A - B (OP "diff").
+paired() {
+  join <(values "$1" "$3" | sort -k1,1) <(values "$2" "$3" | sort -k1,1) |
+    awk -v op="$4" '{ if (op == "diff") print $2 - $3; else if ($3 > 0) print $2 / $3 }' | median
 }
 
 # The table. awk does the arithmetic; "-" where a run failed or a figure
 # could not be measured.
-awk -v n="$n" -v rooms="$rooms" -v lr="$latency_rate" \
+awk -v n="$n" -v rooms="$rooms" -v lr="$latency_rate" -v rounds="$rounds" \
   -v lc1="$(field lc_1room cpu_us_per_delivery)" -v raw1="$(field raw_1room cpu_us_per_delivery)" \
   -v lcr="$(field lc_rooms cpu_us_per_delivery)" -v rawr="$(field raw_rooms cpu_us_per_delivery)" \
   -v lcs="$(field lc_rooms_sqlite cpu_us_per_delivery)" \
   -v lckib="$(field lc_rooms kib_per_connection)" -v rawkib="$(field raw_rooms kib_per_connection)" \
   -v lccps="$(field lc_rooms connects_per_second)" -v rawcps="$(field raw_rooms connects_per_second)" \
   -v lc50="$(field lc_latency latency_p50_ms)" -v lc99="$(field lc_latency latency_p99_ms)" \
-  -v raw50="$(field raw_latency latency_p50_ms)" -v raw99="$(field raw_latency latency_p99_ms)" '
+  -v raw50="$(field raw_latency latency_p50_ms)" -v raw99="$(field raw_latency latency_p99_ms)" \
+  -v r1="$(paired lc_1room raw_1room cpu_us_per_delivery ratio)" \
+  -v rr="$(paired lc_rooms raw_rooms cpu_us_per_delivery ratio)" \
+  -v rs="$(paired lc_rooms_sqlite raw_rooms cpu_us_per_delivery ratio)" \
+  -v rkib="$(paired lc_rooms raw_rooms kib_per_connection ratio)" \
+  -v rc="$(paired lc_rooms raw_rooms connects_per_second ratio)" \
+  -v d99="$(paired lc_latency raw_latency latency_p99_ms diff)" '
 function has(x) { return x != "" }
 function fmt(x, f, unit) { return has(x) ? sprintf(f, x) unit : "-" }
-function ratio(a, b) { return has(a) && has(b) && b > 0 ? sprintf("%.2fx", a / b) : "-" }
+function ratio(r) { return has(r) ? sprintf("%.2fx", r) : "-" }
 function met(ok) { return ok ? "met" : "NOT met" }
 function row(what, a, b, r, target, verdict) {
   printf "| %-44s | %16s | %16s | %6s | %-16s | %-7s |\n", what, a, b, r, target, verdict
 }
 BEGIN {
   small = int(n / rooms)
+  if (rounds > 1)
+    printf "\nMedians of %d interleaved rounds; each ratio is the median of the per-round ratios.\n", rounds
   printf "\n| %-44s | %16s | %16s | %6s | %-16s | %-7s |\n", "", "livechat-server", "raw websocketpp", "ratio", "target", ""
   printf "|%s|%s|%s|%s|%s|%s|\n", "----------------------------------------------", "-----------------:", "-----------------:", "-------:", "------------------", "---------"
   row(sprintf("server CPU per delivery, 1 room of %d", n), fmt(lc1, "%.3f", " us"), fmt(raw1, "%.3f", " us"),
-      ratio(lc1, raw1), "<= 1.1x", has(lc1) && has(raw1) ? met(lc1 / raw1 <= 1.1) : "-")
+      ratio(r1), "<= 1.1x", has(r1) ? met(r1 <= 1.1) : "-")
   row(sprintf("server CPU per delivery, %d rooms of %d", rooms, small), fmt(lcr, "%.3f", " us"), fmt(rawr, "%.3f", " us"),
-      ratio(lcr, rawr), "<= 1.3x", has(lcr) && has(rawr) ? met(lcr / rawr <= 1.3) : "-")
+      ratio(rr), "<= 1.3x", has(rr) ? met(rr <= 1.3) : "-")
   row(sprintf("same, SQLite store, %d rooms", rooms), fmt(lcs, "%.3f", " us"), fmt(rawr, "%.3f", " us"),
-      ratio(lcs, rawr), "<= 1.4x", has(lcs) && has(rawr) ? met(lcs / rawr <= 1.4) : "-")
+      ratio(rs), "<= 1.4x", has(rs) ? met(rs <= 1.4) : "-")
   row("RSS per idle authenticated connection", fmt(lckib, "%.1f", " KiB"), fmt(rawkib, "%.1f", " KiB"),
-      ratio(lckib, rawkib), "<= 9 KiB", has(lckib) ? met(lckib <= 9) : "-")
+      ratio(rkib), "<= 9 KiB", has(lckib) ? met(lckib <= 9) : "-")
   row("connect + auth + join per second", fmt(lccps, "%.0f", ""), fmt(rawcps, "%.0f", ""),
-      ratio(lccps, rawcps), ">= 0.5x", has(lccps) && has(rawcps) ? met(lccps / rawcps >= 0.5) : "-")
+      ratio(rc), ">= 0.5x", has(rc) ? met(rc >= 0.5) : "-")
   row(sprintf("latency p50/p99 at %d deliveries/s, 1 room", lr),
       has(lc50) ? sprintf("%.2f / %.2f ms", lc50, lc99) : "-", has(raw50) ? sprintf("%.2f / %.2f ms", raw50, raw99) : "-",
-      "", "p99 <= raw + 1 ms", has(lc99) && has(raw99) ? met(lc99 <= raw99 + 1) : "-")
+      "", "p99 <= raw + 1 ms", has(d99) ? met(d99 <= 1) : "-")
 }'
 
 echo
 echo "Per run (server CPU % of one core in the window; generator near 100 % means it set the pace):"
-printf '  %-16s %6s %12s %10s %10s\n' run ok deliveries/s server% generator%
-for label in lc_1room raw_1room lc_rooms raw_rooms lc_rooms_sqlite lc_latency raw_latency; do
-  line="$(grep -F "\"label\":\"$label\"" "$json" | tail -n 1 || true)"
-  [ -n "$line" ] || continue
-  get() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" <<<"$line"; }
-  printf '  %-16s %6s %12s %10s %10s\n' "$label" "$(get ok)" "$(get deliveries_per_second)" \
-    "$(get server_cpu_percent)" "$(get generator_cpu_percent)"
+printf '  %-20s %6s %12s %10s %10s\n' run ok deliveries/s server% generator%
+for ((r = 1; r <= rounds; r++)); do
+  for label in "lc_1room.r$r" "raw_1room.r$r" "lc_rooms.r$r" "raw_rooms.r$r" "lc_rooms_sqlite.r$r" \
+    "lc_latency.r$r" "raw_latency.r$r"; do
+    line="$(grep -F "\"label\":\"$label\"" "$json" | tail -n 1 || true)"
+    [ -n "$line" ] || continue
+    get() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" <<<"$line"; }
+    printf '  %-20s %6s %12s %10s %10s\n' "$label" "$(get ok)" "$(get deliveries_per_second)" \
+      "$(get server_cpu_percent)" "$(get generator_cpu_percent)"
+  done
 done
