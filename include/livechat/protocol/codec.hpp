@@ -23,6 +23,7 @@
 #include <livechat/error.hpp>
 #include <livechat/protocol/decode_error.hpp>
 #include <livechat/protocol/detail/json_writer.hpp>
+#include <livechat/protocol/detail/parse_arena.hpp>
 #include <livechat/protocol/detail/payload_reader.hpp>
 #include <livechat/protocol/events.hpp>
 #include <livechat/protocol/limits.hpp>
@@ -63,20 +64,10 @@ inline decoded_frame decode_client_frame(std::string_view frame, const codec_lim
     out.envelope_error = decode_error{errc::invalid_json, {}, "frame must be one JSON object"};
     return out;
   }
-  char value_buffer[4096];
-  char parse_buffer[1024];
-  rapidjson::MemoryPoolAllocator<> value_alloc(value_buffer, sizeof value_buffer);
-  rapidjson::MemoryPoolAllocator<> parse_alloc(parse_buffer, sizeof parse_buffer);
-  using document = rapidjson::GenericDocument<rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>,
-                                              rapidjson::MemoryPoolAllocator<>>;
-  document doc(&value_alloc, sizeof parse_buffer, &parse_alloc);
-  // Validating UTF-8 costs about two thirds of a bare parse; pure ASCII
-  // (most frames) needs none, and checking for it is a word-at-a-time scan.
-  if (detail::is_ascii(frame))
-    doc.Parse<rapidjson::kParseIterativeFlag>(frame.data(), frame.size());
-  else
-    doc.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(frame.data(),
-                                                                                     frame.size());
+  detail::parse_arena arena;
+  detail::arena_document doc = detail::make_document(arena);
+  // Checking for pure ASCII (most frames) is a word-at-a-time scan.
+  detail::parse_frame(doc, frame, detail::is_ascii(frame));
   if (doc.HasParseError() || !doc.IsObject()) {
     out.envelope_error = decode_error{errc::invalid_json, {}, "frame must be one JSON object"};
     return out;
@@ -237,10 +228,12 @@ inline frame_envelope read_envelope(std::string_view frame, const codec_limits& 
   frame_envelope out;
   // As in decode_client_frame: the in-memory stream would stop at a NUL.
   if (std::char_traits<char>::find(frame.data(), frame.size(), '\0') != nullptr) return out;
-  char stack_buffer[1024];
+  // The reader's stack from the stack too (detail/parse_arena.hpp says why
+  // the buffer must be larger than the capacity asked for).
+  char stack_buffer[detail::parse_arena::stack_bytes];
   rapidjson::MemoryPoolAllocator<> stack_alloc(stack_buffer, sizeof stack_buffer);
   rapidjson::GenericReader<rapidjson::UTF8<>, rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>> reader(
-      &stack_alloc, sizeof stack_buffer);
+      &stack_alloc, detail::parse_arena::document_stack);
   rapidjson::MemoryStream ms(frame.data(), frame.size());
   rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> is(ms);
   detail::envelope_handler h;

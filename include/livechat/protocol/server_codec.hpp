@@ -27,6 +27,7 @@
 #include <livechat/error.hpp>
 #include <livechat/protocol/codec.hpp>
 #include <livechat/protocol/events.hpp>
+#include <livechat/protocol/detail/parse_arena.hpp>
 #include <livechat/protocol/detail/server_reader.hpp>
 #include <livechat/protocol/timestamp.hpp>
 
@@ -241,12 +242,9 @@ inline decoded_server_frame decode_server_frame(std::string_view frame) {
   };
   if (std::char_traits<char>::find(frame.data(), frame.size(), '\0') != nullptr)
     return fail(errc::invalid_json, {}, "frame must be one JSON object");
-  rapidjson::Document doc;
-  if (detail::is_ascii(frame))
-    doc.Parse<rapidjson::kParseIterativeFlag>(frame.data(), frame.size());
-  else
-    doc.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(frame.data(),
-                                                                                     frame.size());
+  detail::parse_arena arena;
+  detail::arena_document doc = detail::make_document(arena);
+  detail::parse_frame(doc, frame, detail::is_ascii(frame));
   if (doc.HasParseError() || !doc.IsObject())
     return fail(errc::invalid_json, {}, "frame must be one JSON object");
 
