@@ -63,7 +63,10 @@ struct server_config : websocketpp::config::asio {
     using elog_type = type::elog_type;
     using socket_type = lingering_socket_endpoint;
   };
-  using transport_type = websocketpp::transport::asio::endpoint<transport_config>;
+  // Connections that count the batch being written, so the hub's unsent
+  // bytes are exact without a control block per recipient of a broadcast
+  // (livechat/websocketpp/counting_transport.hpp).
+  using transport_type = livechat::wspp::counting_endpoint<transport_config>;
 
   /// Bytes websocketpp reads from a socket at once, held in every
   /// connection (its default is 16 KiB). Chat frames are a few hundred

@@ -27,6 +27,7 @@
 #include <websocketpp/utf8_validator.hpp>
 
 #include <livechat/server/transport.hpp>
+#include <livechat/websocketpp/counting_transport.hpp>
 #include <livechat/websocketpp/detail/block_pool.hpp>
 #include <livechat/websocketpp/detail/close_reason.hpp>
 
@@ -38,22 +39,35 @@ namespace livechat::wspp {
 /// config of your own derives its connection_base from this.
 struct connection_data {
   std::uint64_t livechat_id = 0;  ///< 0 until server_transport::add assigns one
-  /// Bytes of frames given to websocketpp for this connection and not yet
-  /// written to the socket: each frame's deleter subtracts its size once
-  /// websocketpp drops it (written, or the connection died). The frames
-  /// live in websocketpp::connection's members, which die before this base.
+  /// Only with a transport other than counting_endpoint: payload bytes of
+  /// the frames given to websocketpp for this connection and not yet written
+  /// to the socket; each frame's deleter subtracts its size once websocketpp
+  /// drops it (written, or the connection died). The frames live in
+  /// websocketpp::connection's members, which die before this base.
   std::size_t unsent_bytes = 0;
 };
 
-/// websocketpp's Asio config (no TLS) with connection_data and the largest
-/// frame PROTOCOL.md allows (64 KiB; websocketpp closes with 1009 beyond,
-/// its own default is 32 MB). websocketpp's endpoint only applies a config
-/// default it sees changed, so set_max_message_size() at run time too.
+/// websocketpp's Asio config (no TLS) with connection_data, the counting
+/// transport (counting_transport.hpp) and the largest frame PROTOCOL.md
+/// allows (64 KiB; websocketpp closes with 1009 beyond, its own default is
+/// 32 MB). websocketpp's endpoint only applies a config default it sees
+/// changed, so set_max_message_size() at run time too.
 struct server_config : ::websocketpp::config::asio {
   using type = server_config;
   using connection_base = connection_data;
+  using transport_type = counting_endpoint<::websocketpp::config::asio::transport_config>;
   static const std::size_t max_message_size = 64 * 1024;
 };
+
+namespace detail {
+/// Whether a websocketpp connection type reports the batch it is writing
+/// (counting_connection does).
+template <class Connection, class = void>
+struct counts_in_flight : std::false_type {};
+template <class Connection>
+struct counts_in_flight<Connection, std::void_t<decltype(std::declval<const Connection&>().in_flight_bytes())>>
+    : std::true_type {};
+}  // namespace detail
 
 /// The hub's Transport (livechat/server/transport.hpp) over a
 /// `websocketpp::server<Config>`. An id is a slot of a table and a serial
@@ -113,6 +127,11 @@ class server_transport {
       cached_payload_ = cached_frame_ ? payload : nullptr;
     }
     if (!cached_frame_) return;
+    if constexpr (counts_in_flight) {
+      // websocketpp counts it while queued, the transport while written.
+      (void)con->send(cached_frame_);  // fails only when no longer open
+      return;
+    }
     // Every recipient gets its own control block over the one shared frame,
     // so its deleter can tell this connection when the frame is gone. The
     // frame is written from websocketpp's queue and then from Asio's
@@ -135,12 +154,17 @@ class server_transport {
     con->close(code, detail::close_reason(reason), ec);  // ec: already closing/closed
   }
 
-  /// Bytes of frames sent to this connection and not yet written to the
-  /// socket (header included): those waiting in websocketpp's queue and
-  /// the batch being written. (The kernel's socket buffer is not counted.)
+  /// Payload bytes of the frames sent to this connection and not yet written
+  /// to the socket: those waiting in websocketpp's queue and the batch being
+  /// written, until all of that batch is written. (Frame headers, 2 to 14
+  /// bytes a frame, and the kernel's socket buffer are not counted.) With
+  /// counting_endpoint, websocketpp's own frames (pongs, the close frame)
+  /// count too.
   std::size_t buffered_amount(const connection_id& id) {
-    const auto* con = find(id);
-    return con != nullptr ? con->unsent_bytes : 0;
+    auto* con = find(id);
+    if (con == nullptr) return 0;
+    if constexpr (counts_in_flight) return con->get_buffered_amount() + con->in_flight_bytes();
+    return con->unsent_bytes;
   }
 
   // --- For the endpoint's handlers -----------------------------------------
@@ -251,9 +275,12 @@ class server_transport {
         h, ::websocketpp::frame::extended_header(payload.size())));
     msg->set_payload(payload);
     msg->set_prepared(true);
-    cached_size_ = msg->get_header().size() + payload.size();
+    cached_size_ = payload.size();  // as websocketpp counts its queue
     return msg;
   }
+
+  static constexpr bool counts_in_flight =
+      detail::counts_in_flight<typename connection_ptr::element_type>::value;
 
   endpoint_type& endpoint_;
   std::shared_ptr<typename Config::con_msg_manager_type> msg_manager_;
