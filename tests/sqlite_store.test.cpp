@@ -498,6 +498,109 @@ TEST_CASE("sqlite_store: a failed write is undone alone", "[sqlite]") {
   }
 }
 
+/// How often the store's connection has run `sql` (one of its prepared statements).
+int runs_of(sqlite3* db, const std::string& sql) {
+  for (sqlite3_stmt* st = sqlite3_next_stmt(db, nullptr); st != nullptr;
+       st = sqlite3_next_stmt(db, st))
+    if (sql == sqlite3_sql(st)) return sqlite3_stmt_status(st, SQLITE_STMTSTATUS_RUN, 0);
+  FAIL("no prepared statement " << sql);
+  return -1;
+}
+
+TEST_CASE("sqlite_store: a plain message is one statement, without a savepoint", "[sqlite]") {
+  temp_db file;
+  auto store = open_store(file.path());
+  sqlite3* db = store->native_handle();
+  const std::string savepoint = "SAVEPOINT livechat_write";
+  for (int i = 0; i < 5; ++i) {
+    REQUIRE(store->append(request(room_a, "plain " + std::to_string(i))).ok());
+    REQUIRE(store->append(request(room_b, "keyed", "alice", "k" + std::to_string(i))).ok());
+  }
+  CHECK(store->pending_writes() == 10);
+  CHECK(runs_of(db, savepoint) == 0);
+  // A webhook message records its event as a second statement: savepoint.
+  append_request hook = request(room_a, "from LINE", "U1");
+  hook.sender.type = livechat::sender_type::user;
+  hook.webhook_event_id = "ev1";
+  REQUIRE(store->append(hook).ok());
+  CHECK(runs_of(db, savepoint) == 1);
+  // The other writes keep theirs.
+  REQUIRE(store->mark_read(room_a, "alice", 1).ok());
+  CHECK(runs_of(db, savepoint) == 2);
+  REQUIRE(store->flush().ok());
+  CHECK(seqs_of(*store->history(room_a, std::nullopt, 50)) == range(1, 6));
+  CHECK(seqs_of(*store->history(room_b, std::nullopt, 50)) == range(1, 5));
+}
+
+TEST_CASE("sqlite_store: a refused message leaves the batch's other writes", "[sqlite]") {
+  // No trigger, so no statement journal either: the INSERT fails on its
+  // primary key (a row another connection put where the next seq goes)
+  // before it writes anything.
+  temp_db file;
+  auto store = open_store(file.path());
+  {
+    raw_db other(file.path());
+    other.exec("INSERT INTO messages(room, seq, id, sender_type, sender_id, sender_name, text, "
+               "created_at) VALUES('conversation:B', 1, 'elsewhere-1', 'user', 'U1', 'U', 'x', 1)");
+  }
+  REQUIRE(store->append(request(room_a, "one", "alice", "c1")).ok());
+  REQUIRE(store->mark_read(room_a, "alice", 1).ok());
+  auto refused = store->append(request(room_b, "clash", "alice", "c2"));
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error() == errc::store_failure);
+  CHECK(contains(store->last_error(), "UNIQUE"));
+  CHECK(store->pending_writes() == 2);
+  auto next = store->append(request(room_a, "two", "alice", "c2"));
+  REQUIRE(next.ok());
+  CHECK_FALSE(next->duplicate);  // the refused message's key was not kept
+  CHECK(next->message.seq == 2);
+  REQUIRE(store->flush().ok());
+  store.reset();
+  auto reopened = open_store(file.path());
+  CHECK(seqs_of(*reopened->history(room_a, std::nullopt, 50)) == range(1, 2));
+  CHECK(*reopened->read_position(room_a, "alice") == 1);
+  raw_db after(file.path());
+  CHECK(after.scalar("SELECT group_concat(id) FROM messages WHERE room = 'conversation:B'") ==
+        "elsewhere-1");
+}
+
+TEST_CASE("sqlite_store: a full database fails the batch, never acknowledges part of it",
+          "[sqlite]") {
+  // PRAGMA max_page_count makes SQLite answer SQLITE_FULL as on a full
+  // disk; SQLite then rolls the whole transaction back by itself.
+  temp_db file;
+  auto store = open_store(file.path());
+  sqlite3* db = store->native_handle();
+  fill(*store, room_a, 2);
+  REQUIRE(store->flush().ok());
+  const std::string pages = raw_db::scalar_on(db, "PRAGMA page_count");
+  exec_on(db, "PRAGMA max_page_count = " + pages);
+  // Two small messages fit in the pages there are; a big one needs new ones.
+  REQUIRE(store->append(request(room_a, "small 3", "alice", "s3")).ok());
+  REQUIRE(store->append(request(room_b, "small 1", "alice", "s1")).ok());
+  auto big = store->append(request(room_a, std::string(20000, 'x'), "alice", "big"));
+  REQUIRE_FALSE(big.ok());
+  CHECK(big.error() == errc::store_failure);
+  CHECK(contains(store->last_error(), "full"));
+  // The batch's earlier messages went with it: the flush says so rather
+  // than let them be acknowledged.
+  CHECK_FALSE(store->flush().ok());
+  CHECK(store->pending_writes() == 0);
+
+  exec_on(db, "PRAGMA max_page_count = 1073741823");
+  CHECK(store->flush().ok());
+  CHECK(*store->last_seq(room_a) == 2);
+  CHECK(*store->last_seq(room_b) == 0);
+  auto again = store->append(request(room_a, "small 3 again", "alice", "s3"));
+  REQUIRE(again.ok());
+  CHECK_FALSE(again->duplicate);  // its key went with the batch
+  CHECK(again->message.seq == 3);
+  REQUIRE(store->append(request(room_a, std::string(20000, 'x'), "alice", "big")).ok());
+  REQUIRE(store->flush().ok());
+  store.reset();
+  CHECK(seqs_of(*open_store(file.path())->history(room_a, std::nullopt, 50)) == range(1, 4));
+}
+
 TEST_CASE("sqlite_store: an injected flush failure keeps the batch open", "[sqlite]") {
   temp_db file;
   auto store = open_store(file.path());
@@ -787,6 +890,31 @@ TEST_CASE("sqlite_store: every conversation list query is an index range, never 
   CHECK(indexes.size() == 4);  // each filter has its own index
 }
 
+TEST_CASE("sqlite_store: the client_msg_id lookup is an index search", "[sqlite]") {
+  temp_db file;
+  auto store = open_store(file.path());
+  REQUIRE(store->append(request(room_a, "x", "alice", "k1")).ok());
+  REQUIRE(store->flush().ok());
+  sqlite3* db = store->native_handle();
+  std::string lookup;
+  for (sqlite3_stmt* st = sqlite3_next_stmt(db, nullptr); st != nullptr;
+       st = sqlite3_next_stmt(db, st)) {
+    const std::string sql = sqlite3_sql(st);
+    if (contains(sql, "m.client_msg_id = ?3")) lookup = sql;
+  }
+  REQUIRE_FALSE(lookup.empty());
+  sqlite3_stmt* s = nullptr;
+  const std::string explain = "EXPLAIN QUERY PLAN " + lookup;
+  REQUIRE(sqlite3_prepare_v2(db, explain.c_str(), -1, &s, nullptr) == SQLITE_OK);
+  std::string plan;
+  while (sqlite3_step(s) == SQLITE_ROW)
+    plan.append(reinterpret_cast<const char*>(sqlite3_column_text(s, 3))).append("\n");
+  sqlite3_finalize(s);
+  INFO(plan);
+  CHECK(contains(plan, "SEARCH m USING INDEX messages_by_client_msg_id"));
+  CHECK_FALSE(contains(plan, "SCAN"));
+}
+
 TEST_CASE("sqlite_store: a database where SQLite refuses WAL", "[sqlite]") {
   // ":memory:" cannot use WAL: the pragma answers "memory" and no error,
   // exactly as on a file system without shared memory.
@@ -818,7 +946,7 @@ TEST_CASE("sqlite_store: a seq beyond SQLite's integers is refused", "[sqlite]")
 
 TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
   temp_db file;
-  CHECK(sqlite_store::schema_version == 3);
+  CHECK(sqlite_store::schema_version == 4);
 
   SECTION("an empty file becomes a database") {
     { std::ofstream(file.path(), std::ios::binary); }
@@ -838,7 +966,7 @@ TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
     }
     raw_db after(file.path());
     CHECK(after.scalar("SELECT body FROM notes") == "keep me");
-    CHECK(after.scalar("PRAGMA user_version") == "3");
+    CHECK(after.scalar("PRAGMA user_version") == "4");
     CHECK(after.scalar("SELECT count(*) FROM messages") == "2");
     CHECK(after.scalar("SELECT length(value) FROM meta WHERE key = 'epoch'") == "16");
   }
@@ -862,12 +990,12 @@ TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
     { open_store(file.path()); }
     {
       raw_db newer(file.path());
-      newer.exec("PRAGMA user_version = 4");
+      newer.exec("PRAGMA user_version = 5");
     }
     const std::string why = open_error(options_for(file.path()));
-    CHECK(contains(why, "schema version 4 is newer"));
+    CHECK(contains(why, "schema version 5 is newer"));
     raw_db after(file.path());
-    CHECK(after.scalar("PRAGMA user_version") == "4");
+    CHECK(after.scalar("PRAGMA user_version") == "5");
   }
 
   SECTION("a version 1 database gets the v2 list indexes and keeps its data") {
@@ -879,9 +1007,14 @@ TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
     }
     {
       raw_db v1(file.path());
-      // Back to v1: without v2's indexes and v3's table and columns
-      // (DROP COLUMN: SQLite 3.35, which the tests may ask for).
-      v1.exec("DROP INDEX rooms_by_status; DROP INDEX rooms_by_claimer; "
+      // Back to v1: without v2's indexes, v3's table and columns and v4's
+      // index, with v1's client_msg_ids table (DROP COLUMN: SQLite 3.35,
+      // which the tests may ask for).
+      v1.exec("DROP INDEX messages_by_client_msg_id; "
+              "CREATE TABLE client_msg_ids(room TEXT NOT NULL, sender_id TEXT NOT NULL, "
+              "client_msg_id TEXT NOT NULL, seq INTEGER NOT NULL, "
+              "PRIMARY KEY(room, sender_id, client_msg_id)) WITHOUT ROWID; "
+              "DROP INDEX rooms_by_status; DROP INDEX rooms_by_claimer; "
               "DROP INDEX rooms_by_claimer_status; DROP TABLE attachments; "
               "ALTER TABLE messages DROP COLUMN kind; "
               "ALTER TABLE messages DROP COLUMN attachment_id; "
@@ -894,7 +1027,7 @@ TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
     }
     auto store = open_store(file.path());
     raw_db after(file.path());
-    CHECK(after.scalar("PRAGMA user_version") == "3");
+    CHECK(after.scalar("PRAGMA user_version") == "4");
     CHECK(after.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN "
                        "('rooms_by_status', 'rooms_by_claimer', 'rooms_by_claimer_status')") ==
           "3");
@@ -925,7 +1058,7 @@ TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
     }
     auto store = open_store(file.path());
     raw_db after(file.path());
-    CHECK(after.scalar("PRAGMA user_version") == "3");
+    CHECK(after.scalar("PRAGMA user_version") == "4");
     auto page = store->history(room_a, std::nullopt, 50);
     REQUIRE(page.ok());
     REQUIRE(page->messages.size() == 2);
@@ -954,6 +1087,74 @@ TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
     CHECK(after.scalar("SELECT length(content) FROM attachments WHERE id = 'f1'") == "9");
     CHECK(std::get<livechat::file_attachment>(store->history(room_a, std::nullopt, 50)->messages[2].attachment)
               .size == 9);
+  }
+
+  SECTION("a version 3 database keeps deduplicating its client_msg_ids") {
+    {
+      // Built by the v1 to v3 steps, rows written as v3 wrote them: each
+      // message's client_msg_id in the message and in client_msg_ids.
+      raw_db v3(file.path());
+      for (const auto& m : livechat::detail::sqlite_migrations)
+        if (m.version <= 3) v3.exec(m.sql);
+      v3.exec("INSERT INTO meta(key, value) VALUES('epoch', '00000000000000aa');"
+              "UPDATE meta SET value = '3' WHERE key = 'last_order';"
+              "INSERT INTO rooms(room, last_seq, last_order, last_at) "
+              "VALUES('conversation:A', 3, 3, 1002);"
+              "INSERT INTO messages(room, seq, id, sender_type, sender_id, sender_name, text, "
+              "created_at, client_msg_id) VALUES"
+              "('conversation:A', 1, '00000000000000aa-1', 'user', 'U1', 'Ann', 'one', 1000, 'k1'),"
+              "('conversation:A', 2, '00000000000000aa-2', 'operator', 'op', 'Op', 'two', 1001, "
+              "'k1'),"
+              // A message whose own column lacks the key its dedupe record has.
+              "('conversation:A', 3, '00000000000000aa-3', 'user', 'U1', 'Ann', 'three', 1002, "
+              "NULL);"
+              "INSERT INTO client_msg_ids VALUES('conversation:A', 'U1', 'k1', 1),"
+              "('conversation:A', 'op', 'k1', 2), ('conversation:A', 'U1', 'k3', 3);"
+              "PRAGMA user_version = 3");
+    }
+    auto store = open_store(file.path());
+    raw_db after(file.path());
+    CHECK(after.scalar("PRAGMA user_version") == "4");
+    CHECK(after.scalar("SELECT count(*) FROM sqlite_master WHERE name = 'client_msg_ids'") == "0");
+    CHECK(after.scalar("SELECT client_msg_id FROM messages WHERE seq = 3") == "k3");
+
+    auto request_as = [](const std::string& user, livechat::sender_type type, std::string text,
+                         std::string key) {
+      append_request req = request(room_a, std::move(text), user, std::move(key));
+      req.sender.type = type;
+      return req;
+    };
+    using livechat::sender_type;
+    auto again = store->append(request_as("U1", sender_type::user, "one, resent", "k1"));
+    REQUIRE(again.ok());
+    CHECK(again->duplicate);
+    CHECK(again->message.seq == 1);
+    CHECK(again->message.text == "one");
+    CHECK(again->message.id == "00000000000000aa-1");
+    auto other = store->append(request_as("op", sender_type::operator_, "two, resent", "k1"));
+    REQUIRE(other.ok());
+    CHECK(other->duplicate);
+    CHECK(other->message.seq == 2);
+    auto restored = store->append(request_as("U1", sender_type::user, "three, resent", "k3"));
+    REQUIRE(restored.ok());
+    CHECK(restored->duplicate);
+    CHECK(restored->message.seq == 3);
+    // A new key (and an old key from a new sender) is a new message.
+    auto fresh = store->append(request_as("U1", sender_type::user, "four", "k4"));
+    REQUIRE(fresh.ok());
+    CHECK_FALSE(fresh->duplicate);
+    CHECK(fresh->message.seq == 4);
+    auto newcomer = store->append(request_as("U2", sender_type::user, "five", "k1"));
+    REQUIRE(newcomer.ok());
+    CHECK_FALSE(newcomer->duplicate);
+    CHECK(newcomer->message.seq == 5);
+    REQUIRE(store->flush().ok());
+    store.reset();
+    auto reopened = open_store(file.path());
+    auto resent = reopened->append(request_as("U1", sender_type::user, "four, resent", "k4"));
+    REQUIRE(resent.ok());
+    CHECK(resent->duplicate);
+    CHECK(resent->message.seq == 4);
   }
 
   SECTION("a current database with a table missing is refused") {

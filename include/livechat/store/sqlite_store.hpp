@@ -54,8 +54,9 @@ namespace livechat {
 /// `errc::store_failure`: every write since the previous successful flush
 /// is gone (their seqs are reused by the next appends, so no seq is ever
 /// skipped), and their callers must be told they failed. Each write is
-/// atomic on its own (a savepoint inside the batch): a failed write leaves
-/// no trace and the earlier pending writes stay pending.
+/// atomic on its own (a savepoint inside the batch, or for a plain message
+/// its single INSERT): a failed write leaves no trace and the earlier
+/// pending writes stay pending.
 ///
 /// **Errors.** Every SQLite error is `errc::store_failure`; `last_error()`
 /// says what failed and why (sqlite3_errmsg). Nothing is cached from the
@@ -69,7 +70,8 @@ namespace livechat {
 ///
 /// Costs: `append` is a handful of B-tree lookups and inserts (O(log n)),
 /// plus a commit per flush; with group commit an append inserts its
-/// message row only, and the batch writes the id counter and each written
+/// message row only (one statement, no savepoint, its client_msg_id
+/// indexed with it), and the batch writes the id counter and each written
 /// room's row once, before its COMMIT (detail/sqlite_batch_counters.hpp);
 /// `history` O(log n + limit) (a room's messages are consecutive rows,
 /// clustered by (room, seq)), stopping at the byte budget;
@@ -168,8 +170,16 @@ class sqlite_store final : public message_store, public detail::fault_injection 
  protected:
   result<append_result> do_append(const append_request& req) override {
     if (auto ec = precheck()) return ec;
+    // With group commit, a message without a file to link or a webhook
+    // event to record is one INSERT, the last step that can fail: atomic by
+    // itself, so it needs no savepoint inside the batch
+    // (sqlite_transaction::write). Everything it needs is read before it.
+    // (Without group commit every write is a transaction of its own.)
+    const auto* file_ref = std::get_if<file_attachment>(&req.attachment);
+    const bool one_statement =
+        options_.group_commit && file_ref == nullptr && req.webhook_event_id.empty();
     detail::sqlite_transaction::write w(tx_, db_);
-    if (int rc = w.begin(); rc != SQLITE_OK) return fail(rc, "append: begin");
+    if (int rc = w.begin(one_statement); rc != SQLITE_OK) return fail(rc, "append: begin");
 
     // The dedupe lookups run inside the write transaction, so no other
     // connection can store the same key between the lookup and the insert.
@@ -199,11 +209,15 @@ class sqlite_store final : public message_store, public detail::fault_injection 
     // nothing stale behind. With group commit their writes wait for the
     // batch's commit (write_deferred): only the batch's last values count.
     const bool defer = options_.group_commit;
+    const std::uint64_t batch = tx_.batch();
+    // The room's entry for this batch, taken before anything is written.
+    detail::sqlite_batch_counters::room_entry* known =
+        defer ? &counters_.entry_of(batch, req.room) : nullptr;
     std::uint64_t seq = 0;
     std::string id;
     std::int64_t order = 0;
-    if (const auto known = counters_.order(tx_.batch())) {
-      order = *known + 1;  // this batch wrote it last: no read
+    if (const auto last = counters_.order(batch)) {
+      order = *last + 1;  // this batch wrote it last: no read
     } else {
       detail::sqlite_query q(stmt(sid::read_order));
       const int rc = q.step();
@@ -218,15 +232,25 @@ class sqlite_store final : public message_store, public detail::fault_injection 
     }
     // A file message needs its attachment: the record is what it shows.
     std::optional<attachment_record> file;
-    const auto* file_ref = std::get_if<file_attachment>(&req.attachment);
     if (file_ref != nullptr) {
       auto found = read_attachment(file_ref->id);
       if (!found) return found.error();
       if (!*found) return errc::validation_error;  // nothing written yet: the savepoint rolls back
       file = std::move(*found);
     }
-    if (const auto known = counters_.last_seq(tx_.batch(), req.room)) {
-      seq = *known + 1;
+    if (known != nullptr && known->has_seq) {
+      seq = known->bump.seq + 1;
+    } else if (known != nullptr) {
+      // The batch's first message in this room: its seq and session are
+      // one row, read once.
+      detail::sqlite_query q(stmt(sid::room_state));
+      q.text(req.room);
+      const int rc = q.step();
+      known->session = rc == SQLITE_ROW ? detail::sql_read_session(q, 1) : session_state{};
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail(rc, "append: read the room");
+      known->has_session = true;
+      known->has_row = rc == SQLITE_ROW;
+      seq = (rc == SQLITE_ROW ? q.unsigned_at(0) : 0) + 1;
     } else {
       auto last = last_seq_of(req.room, "append: read the room's seq");
       if (!last) return last.error();
@@ -238,9 +262,29 @@ class sqlite_store final : public message_store, public detail::fault_injection 
       if (const int rc = write_room_bump(req.room, bump); rc != SQLITE_DONE)
         return fail(rc, "append: bump the room's seq");
     }
+    // The session for the caller's conversation_activity, so the caller
+    // doesn't read it again: read once per room and batch (only
+    // save_session changes it, and it forgets what was read).
+    session_state session;
+    if (known != nullptr && known->has_session) {
+      session = known->session;
+    } else {
+      detail::sqlite_query q(stmt(sid::load_session));
+      q.text(req.room);
+      const int rc = q.step();
+      if (rc == SQLITE_ROW)
+        session = detail::sql_read_session(q, 0);
+      else if (rc != SQLITE_DONE)
+        return fail(rc, "append: read the session");
+      if (known != nullptr) {
+        known->session = session;
+        known->has_session = true;
+      }
+    }
     id.reserve(epoch_.size() + 21);
     id.append(epoch_).append(1, '-').append(std::to_string(order));
     {
+      // Its client_msg_id is the dedupe key too (messages_by_client_msg_id).
       detail::sqlite_query q(stmt(sid::insert_message));
       q.text(req.room)
           .integer(static_cast<std::int64_t>(seq))
@@ -255,18 +299,12 @@ class sqlite_store final : public message_store, public detail::fault_injection 
       const int rc = q.step();
       if (rc != SQLITE_DONE) return fail(rc, "append: insert message");
     }
+    // Only a write in a savepoint goes on from here (!one_statement).
     if (file && file->seq == 0) {
       detail::sqlite_query q(stmt(sid::claim_attachment));
       q.text(file->id).text(req.room).integer(static_cast<std::int64_t>(seq));
       const int rc = q.step();
       if (rc != SQLITE_DONE) return fail(rc, "append: link the attachment");
-    }
-    if (!req.client_msg_id.empty()) {
-      detail::sqlite_query q(stmt(sid::insert_client_msg));
-      q.text(req.room).text(req.sender.id).text(req.client_msg_id).integer(
-          static_cast<std::int64_t>(seq));
-      const int rc = q.step();
-      if (rc != SQLITE_DONE) return fail(rc, "append: insert client_msg_id record");
     }
     if (!req.webhook_event_id.empty()) {
       detail::sqlite_query q(stmt(sid::insert_webhook));
@@ -274,25 +312,8 @@ class sqlite_store final : public message_store, public detail::fault_injection 
       const int rc = q.step();
       if (rc != SQLITE_DONE) return fail(rc, "append: insert webhook event record");
     }
-    // The session for the caller's conversation_activity, so the caller
-    // doesn't read it again: read once per room and batch (only
-    // save_session changes it, and it forgets what was read).
-    const std::uint64_t batch = tx_.batch();
-    session_state session;
-    if (const session_state* known = counters_.session(batch, req.room)) {
-      session = *known;
-    } else {
-      detail::sqlite_query q(stmt(sid::load_session));
-      q.text(req.room);
-      const int rc = q.step();
-      if (rc == SQLITE_ROW)
-        session = detail::sql_read_session(q, 0);
-      else if (rc != SQLITE_DONE)
-        return fail(rc, "append: read the session");
-      if (defer) counters_.read_session(batch, req.room, session);
-    }
     if (int rc = w.finish(true); rc != SQLITE_OK) return fail(rc, "append: commit");
-    if (tx_.open()) counters_.wrote(batch, order, req.room, bump, defer);
+    if (known != nullptr && tx_.open()) counters_.wrote(*known, order, bump, defer);
 
     append_result out{req.stored_as(seq, std::move(id)), false, std::move(session)};
     if (file) out.message.attachment = file->as_file();
@@ -515,8 +536,19 @@ class sqlite_store final : public message_store, public detail::fault_injection 
     }
     if (rc == SQLITE_DONE)
       counters_.each_pending_room(
-          [&](std::string_view room, const detail::sqlite_batch_counters::room_bump& b) {
-            rc = write_room_bump(room, b);
+          [&](std::string_view room, const detail::sqlite_batch_counters::room_entry& e) {
+            if (e.has_row) {
+              // Rows are never deleted; but should it be gone, the upsert
+              // below writes it again.
+              detail::sqlite_query q(stmt(sid::update_room));
+              q.text(room)
+                  .integer(static_cast<std::int64_t>(e.bump.seq))
+                  .integer(e.bump.order)
+                  .integer(e.bump.at_ms);
+              rc = q.step();
+              if (rc != SQLITE_DONE || sqlite3_changes(db_) > 0) return rc == SQLITE_DONE;
+            }
+            rc = write_room_bump(room, e.bump);
             return rc == SQLITE_DONE;
           });
     if (rc != SQLITE_DONE) return fail(rc, what);

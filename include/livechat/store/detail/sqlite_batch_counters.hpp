@@ -9,16 +9,18 @@
 // its commit, so no other connection can change them meanwhile: within one
 // batch, the values this connection wrote last are the database's. They
 // are kept for one batch only (a new batch number forgets them), and only
-// a write that finished updates them, so a write undone by its savepoint
-// leaves them as they were.
+// a write that finished updates the counters, so a write undone (by its
+// savepoint, or its one statement failing) leaves them as they were; what
+// it read (a room's session, whether the room has a row) stays true.
 //
 // Why defer: every append of a batch used to rewrite the `meta` counter
 // row and its room's `rooms` row (and with it two conversation indexes),
 // each inside the append's savepoint, which copies every page it touches.
 // Only the last values of a batch are ever seen by another connection, so
 // the batch writes them once per room, just before its COMMIT (and before
-// this connection reads the conversation list); an append is left with its
-// message row.
+// this connection reads the conversation list; an UPDATE where the room's
+// row was seen, the upsert otherwise); an append is left with its message
+// row, one statement.
 
 #include <cstdint>
 #include <optional>
@@ -39,6 +41,16 @@ class sqlite_batch_counters {
     std::int64_t at_ms = 0;
   };
 
+  /// A room's counters and session in one batch.
+  struct room_entry {
+    room_bump bump;
+    session_state session;
+    bool has_seq = false;      ///< `bump` holds what the batch wrote last
+    bool has_session = false;  ///< `session` was read in this batch and not changed since
+    bool pending = false;      ///< `bump` waits to be written (write_deferred)
+    bool has_row = false;      ///< the room has a `rooms` row (seen in this batch)
+  };
+
   /// The last message order written in `batch`, if an append of that
   /// batch wrote one.
   std::optional<std::int64_t> order(std::uint64_t batch) const noexcept {
@@ -54,19 +66,12 @@ class sqlite_batch_counters {
     return e->bump.seq;
   }
 
-  /// The room's session as read in `batch` (nullptr: not read yet, or
-  /// changed since).
-  const session_state* session(std::uint64_t batch, std::string_view room) const {
-    const room_entry* e = find(batch, room);
-    return e == nullptr || !e->has_session ? nullptr : &e->session;
-  }
-
-  /// A session read from the database in `batch`.
-  void read_session(std::uint64_t batch, std::string_view room, const session_state& s) {
-    room_entry& e = entry(batch, room);
-    e.session = s;
-    e.has_session = true;
-  }
+  /// The entry of `room` in `batch`, made if needed (this may allocate):
+  /// an append takes it before it writes, so that recording the write
+  /// afterwards (wrote) cannot fail. The map holds one entry per room
+  /// written in the batch, so it is bounded by what one batch writes; the
+  /// reference stays valid until a later batch takes an entry.
+  room_entry& entry_of(std::uint64_t batch, std::string_view room) { return entry(batch, room); }
 
   /// The session of `room` is being changed: read it again next time.
   void forget_session(std::string_view room) {
@@ -74,13 +79,11 @@ class sqlite_batch_counters {
     if (it != rooms_.end()) it->second.has_session = false;
   }
 
-  /// A finished append of `batch` wrote `written_order` and `bump` in
-  /// `room`; `deferred`: the database does not have them yet (pending()
-  /// lists them until written()). The map holds one entry per room written
-  /// in the batch, so it is bounded by what one batch writes.
-  void wrote(std::uint64_t batch, std::int64_t written_order, std::string_view room,
-             const room_bump& bump, bool deferred) {
-    room_entry& e = entry(batch, room);
+  /// A finished append of the batch `e` belongs to wrote `written_order`
+  /// and `bump` in e's room; `deferred`: the database does not have them
+  /// yet (pending() lists them until written()).
+  void wrote(room_entry& e, std::int64_t written_order, const room_bump& bump,
+             bool deferred) noexcept {
     order_ = written_order;
     has_order_ = true;
     order_pending_ = order_pending_ || deferred;
@@ -94,12 +97,12 @@ class sqlite_batch_counters {
   /// The message order to write, when pending.
   std::int64_t pending_order() const noexcept { return order_; }
 
-  /// Calls `f(room, bump)` for every room whose counters wait to be written,
-  /// until `f` returns false; false then, true when all were visited.
+  /// Calls `f(room, entry)` for every room whose counters wait to be
+  /// written, until `f` returns false; false then, true when all were visited.
   template <class F>
   bool each_pending_room(F&& f) const {
     for (const auto& [room, e] : rooms_)
-      if (e.pending && !f(std::string_view(room), e.bump)) return false;
+      if (e.pending && !f(std::string_view(room), e)) return false;
     return true;
   }
 
@@ -110,14 +113,6 @@ class sqlite_batch_counters {
   }
 
  private:
-  struct room_entry {
-    room_bump bump;
-    session_state session;
-    bool has_seq = false;
-    bool has_session = false;
-    bool pending = false;
-  };
-
   const room_entry* find(std::uint64_t batch, std::string_view room) const {
     if (batch != batch_) return nullptr;
     // One allocation per lookup at most (a room name longer than the

@@ -68,11 +68,13 @@ inline bool sqlite_open(const sqlite_options& options, sqlite3*& db, std::string
   if (!sqlite_exec(db, sync, sync, error) ||
       !sqlite_exec(db, "PRAGMA foreign_keys=ON", "enabling foreign keys", error))
     return false;
-  // A write inside a batch runs in a savepoint, whose journal (the batch's
-  // pages as they were before the write) SQLite keeps in memory only up to
-  // 64 KiB and then spills to a new temporary file: a file created, written
-  // page by page and deleted every few commits. It only ever holds the
-  // pages one write touches, so memory is the place.
+  // A write of several statements inside a batch runs in a savepoint, and
+  // a statement that may fail half-way (one with a trigger) in a statement
+  // journal. Such a journal (the batch's pages as they were before the
+  // write) SQLite keeps in memory only up to 64 KiB and then spills to a
+  // new temporary file: a file created, written page by page and deleted
+  // every few commits. It only ever holds the pages one write touches, so
+  // memory is the place.
   if (!sqlite_exec(db, "PRAGMA temp_store=MEMORY", "keeping temporary journals in memory", error))
     return false;
   sqlite3_wal_autocheckpoint(db, options.wal_autocheckpoint_pages);

@@ -46,6 +46,14 @@ using sqlite_migration = sql_migration;
 /// record and its bytes. A rowid table, content last: a metadata read
 /// stops before the BLOB's overflow pages, and WITHOUT ROWID suits small
 /// rows only. `room`/`seq` name the first message that carries the file.
+///
+/// v4. The client_msg_id dedupe is served by a partial unique index on the
+/// messages themselves, which always stored the key, instead of the
+/// `client_msg_ids` table: a text message is then one INSERT, atomic on its
+/// own, so it needs no savepoint inside its batch (sqlite_transaction).
+/// Every key of the old table is the message's own (they were written
+/// together); a message that somehow lacks it gets it back before the
+/// table goes. Building the index reads every message once.
 inline constexpr sqlite_migration sqlite_migrations[] = {
     {1, R"sql(
 CREATE TABLE meta(
@@ -131,6 +139,16 @@ CREATE TABLE attachments(
   created_at INTEGER NOT NULL,
   content BLOB
 );
+)sql"},
+    {4, R"sql(
+UPDATE messages SET client_msg_id = (
+  SELECT d.client_msg_id FROM client_msg_ids d
+  WHERE d.room = messages.room AND d.seq = messages.seq AND d.sender_id = messages.sender_id)
+WHERE client_msg_id IS NULL
+  AND (room, seq, sender_id) IN (SELECT room, seq, sender_id FROM client_msg_ids);
+CREATE UNIQUE INDEX messages_by_client_msg_id ON messages(room, sender_id, client_msg_id)
+  WHERE client_msg_id IS NOT NULL;
+DROP TABLE client_msg_ids;
 )sql"},
 };
 

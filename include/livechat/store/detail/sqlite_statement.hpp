@@ -105,7 +105,6 @@ enum class sqlite_sid : std::size_t {
   write_order,
   bump_room,
   insert_message,
-  insert_client_msg,
   insert_webhook,
   room_last_seq,
   select_messages,
@@ -126,6 +125,8 @@ enum class sqlite_sid : std::size_t {
   select_message_at,
   read_positions,
   pending_attachments,
+  room_state,
+  update_room,
   count_
 };
 
@@ -162,9 +163,9 @@ inline constexpr std::array<const char*, sqlite_stmt_count> sqlite_sql = {{
     "ROLLBACK TO livechat_write",
     "SELECT " LIVECHAT_SQLITE_MESSAGE_ " FROM webhook_events w JOIN messages m "
     "ON m.room = w.room AND m.seq = w.seq" LIVECHAT_SQLITE_FILE_ "WHERE w.event_id = ?1",
-    "SELECT " LIVECHAT_SQLITE_MESSAGE_ " FROM client_msg_ids d JOIN messages m "
-    "ON m.room = d.room AND m.seq = d.seq" LIVECHAT_SQLITE_FILE_
-    "WHERE d.room = ?1 AND d.sender_id = ?2 AND d.client_msg_id = ?3",
+    // find_client_msg: through the partial index messages_by_client_msg_id (v4).
+    "SELECT " LIVECHAT_SQLITE_MESSAGE_ " FROM messages m" LIVECHAT_SQLITE_FILE_
+    "WHERE m.room = ?1 AND m.sender_id = ?2 AND m.client_msg_id = ?3",
     "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'last_order'",
     "UPDATE meta SET value = ?1 WHERE key = 'last_order'",
     "INSERT INTO rooms(room, last_seq, last_order, last_at) VALUES(?1, ?2, ?3, ?4) "
@@ -174,7 +175,6 @@ inline constexpr std::array<const char*, sqlite_stmt_count> sqlite_sql = {{
     "created_at, client_msg_id, kind, attachment_id, sticker_package_id, sticker_id, "
     "location_title, location_address, latitude, longitude) "
     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-    "INSERT INTO client_msg_ids(room, sender_id, client_msg_id, seq) VALUES(?1, ?2, ?3, ?4)",
     "INSERT INTO webhook_events(event_id, room, seq) VALUES(?1, ?2, ?3)",
     "SELECT last_seq FROM rooms WHERE room = ?1",
     "SELECT " LIVECHAT_SQLITE_MESSAGE_ " FROM messages m" LIVECHAT_SQLITE_FILE_
@@ -215,6 +215,12 @@ inline constexpr std::array<const char*, sqlite_stmt_count> sqlite_sql = {{
     "WHERE user_id = ?1 AND room IN (SELECT value FROM json_each(?2))",
     // pending_attachments: once at startup, so a scan is fine (no index to maintain).
     "SELECT id FROM attachments WHERE status = 'pending' ORDER BY created_at, id LIMIT ?1",
+    // room_state: an append's first look at a room in a batch, seq and session in one read.
+    "SELECT last_seq, session_status, claimed_by_id, claimed_by_name, session_updated_at, "
+    "session_version FROM rooms WHERE room = ?1",
+    // update_room: bump_room for a room whose row exists, without the
+    // INSERT that an upsert tries first.
+    "UPDATE rooms SET last_seq = ?2, last_order = ?3, last_at = ?4 WHERE room = ?1",
 }};
 #undef LIVECHAT_SQLITE_LIST_
 #undef LIVECHAT_SQLITE_MESSAGE_

@@ -4,7 +4,8 @@
 
 // sqlite_store's transaction state: with group commit, writes join one
 // open transaction that the store's flush() commits, each in its own
-// savepoint; without it, every write commits on its own. SQLite may also
+// savepoint unless it is a single modifying statement; without it, every
+// write commits on its own. SQLite may also
 // roll a transaction back by itself (I/O errors, a full disk, out of
 // memory), which this state notices so the next flush fails instead of
 // acknowledging writes that are gone.
@@ -88,6 +89,17 @@ class sqlite_transaction {
   /// undoes this call alone. finish() makes it part of the batch (group
   /// commit) or commits it; the destructor undoes an unfinished write, on
   /// error returns and on exceptions alike.
+  ///
+  /// A write that changes the database with ONE statement, its last step
+  /// that can fail (`begin(true)`), needs no savepoint: SQLite makes every
+  /// statement atomic by itself. A constraint or a RAISE undoes that
+  /// statement alone (constraints are checked before anything is written;
+  /// a statement that could fail half-way, one with triggers, gets its own
+  /// statement journal), and the errors that SQLite answers by rolling
+  /// back the whole transaction (I/O, a full disk, no memory) do so with or
+  /// without a savepoint, which sync() notices. The savepoint cost more
+  /// than the INSERT it guarded: a statement to open and one to release
+  /// it, and a copy in its journal of every page the write touched.
   class write {
    public:
     write(sqlite_transaction& t, sqlite3* db) noexcept : t_(t), db_(db) {}
@@ -97,12 +109,15 @@ class sqlite_transaction {
       if (open_ && !done_) undo();
     }
 
-    int begin() noexcept {
+    /// `one_statement`: the caller changes the database with one statement
+    /// at most, and nothing after that statement can fail before finish().
+    int begin(bool one_statement = false) noexcept {
+      one_statement_ = one_statement;
       if (!t_.open_) {
         if (int rc = t_.stmts_.step_once(sqlite_sid::begin); rc != SQLITE_OK) return rc;
         t_.open_ = true;
         ++t_.batch_;
-      } else if (t_.pending_ > 0) {
+      } else if (t_.pending_ > 0 && !one_statement) {
         if (int rc = t_.stmts_.step_once(sqlite_sid::savepoint); rc != SQLITE_OK) return rc;
         savepoint_ = true;
       }
@@ -133,6 +148,9 @@ class sqlite_transaction {
       if (savepoint_ && t_.stmts_.step_once(sqlite_sid::rollback_to) == SQLITE_OK &&
           t_.stmts_.step_once(sqlite_sid::release) == SQLITE_OK)
         return;
+      // Its one statement failed and left no trace (or never ran): the
+      // batch's earlier writes stay as they are.
+      if (one_statement_ && !savepoint_ && t_.pending_ > 0) return;
       // No savepoint: the transaction holds nothing but this write.
       // (Or the savepoint could not be undone: drop the whole batch.)
       t_.stmts_.step_once(sqlite_sid::rollback);
@@ -146,6 +164,7 @@ class sqlite_transaction {
     bool open_ = false;
     bool done_ = false;
     bool savepoint_ = false;
+    bool one_statement_ = false;
   };
 
  private:
