@@ -75,6 +75,20 @@ TEST_CASE("format_timestamp", "[timestamp]") {
   }
 }
 
+TEST_CASE("format_timestamp_to writes the same 24 bytes, and nothing past them", "[timestamp]") {
+  for (const std::int64_t ms : {std::int64_t{0}, std::int64_t{1}, protocol_example_ms,
+                                std::int64_t{-1}, std::int64_t{253402300800000}}) {
+    char buf[livechat::timestamp_length + 1];
+    buf[livechat::timestamp_length] = '#';
+    livechat::format_timestamp_to(at(ms), buf);
+    CHECK(std::string(buf, livechat::timestamp_length) == format_timestamp(at(ms)));
+    CHECK(buf[livechat::timestamp_length] == '#');
+  }
+  char buf[livechat::timestamp_length];
+  livechat::format_timestamp_to(at(protocol_example_ms), buf);
+  CHECK(std::string(buf, sizeof buf) == "2026-11-25T20:24:25.123Z");
+}
+
 TEST_CASE("parse_timestamp", "[timestamp]") {
   SECTION("known instants") {
     CHECK(parse_timestamp("1970-01-01T00:00:00.000Z") == at(0));
