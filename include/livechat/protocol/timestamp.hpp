@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -68,6 +69,19 @@ constexpr std::size_t timestamp_length = 24;
 /// string buffer).
 inline void format_timestamp_to(system_time t, char* out) noexcept {
   const std::int64_t ms = t.time_since_epoch().count();
+  // A message's frames carry the same millisecond two or three times
+  // (created_at, each frame's timestamp): the last one formatted is kept,
+  // per thread, and copied when asked again.
+  struct last_formatted {
+    std::int64_t ms = 0;
+    bool valid = false;
+    char text[timestamp_length];
+  };
+  static thread_local last_formatted last;
+  if (last.valid && last.ms == ms) {
+    std::memcpy(out, last.text, timestamp_length);
+    return;
+  }
   std::int64_t days = ms / 86400000;
   std::int64_t rem = ms % 86400000;
   if (rem < 0) {
@@ -92,6 +106,9 @@ inline void format_timestamp_to(system_time t, char* out) noexcept {
   p[19] = '.';
   detail::put_digits(p + 20, rem % 1000, 3);
   p[23] = 'Z';
+  std::memcpy(last.text, out, timestamp_length);
+  last.ms = ms;
+  last.valid = true;
 }
 
 /// Formats `t` as PROTOCOL.md's timestamp: `2026-11-25T20:24:25.123Z`
