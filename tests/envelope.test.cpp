@@ -95,6 +95,13 @@ TEST_CASE("cluster envelope: customer records carry a checked profile", "[envelo
   CHECK(back->id == c.id);
   CHECK(back->name == c.name);
   CHECK(back->picture_url == c.picture_url);
+  // Exactly the JSON: no bytes after it (the writer's unused room once
+  // went out as NUL bytes, which the decoder took for the end).
+  CHECK(encode_customer({"U1", "Hanako", {}}) ==
+        R"({"id":"U1","name":"Hanako","picture_url":null})");
+  const std::string presence = encode_presence({"n", presence_op::set, {{"bob", "Bob", 1}}});
+  CHECK(presence.find('\0') == std::string::npos);
+  CHECK(presence.back() == '}');
   auto no_picture = decode_customer(encode_customer({"U1", "Hanako", {}}));
   REQUIRE(no_picture);
   CHECK(no_picture->picture_url.empty());

@@ -608,8 +608,44 @@ TEST_CASE("typing indicators with the 3 s expiry", "[hub][typing]") {
   }
   SECTION("sending the message ends it") {
     h.say(1, room_a, "done");
-    CHECK(h.types(2) == std::vector<std::string>{"new_message", "typing"});
+    CHECK(h.next(2).type() == "new_message");
+    frame stop = h.next(2);  // after the message, naming its room
+    REQUIRE(stop.type() == "typing");
+    CHECK(std::string(stop.payload()["room"].GetString()) == room_a);
+    CHECK(std::string(stop.payload()["user_id"].GetString()) == "alice");
+    CHECK_FALSE(stop.payload()["is_typing"].GetBool());
   }
+}
+
+TEST_CASE("the outbound handler gets the stored message whole", "[hub][messages]") {
+  harness h;
+  h.login(1, "alice");
+  h.join(1, room_a);
+  h.clear_all();
+  // Sent before any handler: not kept for the one set later.
+  h.say(1, room_a, "before the handler");
+  std::vector<livechat::message> out;
+  h.hub.set_outbound_handler([&](const livechat::message& m) { out.push_back(m); });
+  const std::string text(100, 't');  // past any small-string buffer
+  h.say(1, room_a, text, std::string(36, 'c'));
+  h.say(1, room_a, text + "2");
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].room == room_a);
+  CHECK(out[0].seq == 2);
+  CHECK(out[0].text == text);
+  CHECK(out[0].client_msg_id == std::string(36, 'c'));
+  CHECK(out[0].sender.id == "alice");
+  CHECK(out[0].sender.type == livechat::sender_type::operator_);
+  CHECK_FALSE(out[0].id.empty());
+  CHECK(out[1].seq == 3);
+  CHECK(out[1].text == text + "2");
+  // The broadcast and the acknowledgement were encoded before the move.
+  frame ack = h.next(1);
+  CHECK(ack.type() == "message_sent");
+  ack = h.next(1);
+  REQUIRE(ack.type() == "message_sent");
+  CHECK(std::string(ack.payload()["message"]["text"].GetString()) == text);
+  CHECK(std::string(ack.payload()["message"]["room"].GetString()) == room_a);
 }
 
 // ---------------------------------------------------------------- sessions

@@ -1,6 +1,9 @@
 // livechat - realtime rooms for live chat. SPDX-License-Identifier: MIT
 #include <livechat/protocol/json_writer.hpp>
 
+#include <cstddef>
+#include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -104,6 +107,75 @@ TEST_CASE("json_writer: presence entries spelled as RapidJSON writes them, escap
   ref.EndArray();
   CHECK(ours == std::string(buf.GetString(), buf.GetSize()));
   CHECK(ours.find(R"({"user_id":"bob","name":"","connections":4294967295})") != std::string::npos);
+}
+
+namespace {
+
+/// `s` as a string value through RapidJSON's own Writer::String.
+std::string rapidjson_string(const std::string& s) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> ref(buf);
+  ref.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+std::string ours_string(const std::string& s) {
+  return livechat::json_document([&](livechat::json_writer& w) { livechat::write_json(w, s); });
+}
+
+}  // namespace
+
+TEST_CASE("json_writer: strings are escaped byte for byte as RapidJSON escapes them",
+          "[json_writer]") {
+  SECTION("every byte alone, and inside runs on both sides of 8-byte words") {
+    for (int b = 0; b < 256; ++b) {
+      const char c = static_cast<char>(b);
+      for (const std::string& s : {std::string(1, c), "abcdefg" + std::string(1, c),
+                                   "abcdefgh" + std::string(1, c) + "ijklmnopq",
+                                   std::string(15, 'x') + std::string(1, c)}) {
+        INFO("byte " << b << ", length " << s.size());
+        CHECK(ours_string(s) == rapidjson_string(s));
+      }
+    }
+  }
+  SECTION("random strings over the bytes that matter") {
+    // Mostly plain text, with the escaped bytes, the bytes next to them
+    // (0x1F/0x20, 0x21/0x22/0x23, 0x5B/0x5C/0x5D) and UTF-8 lead bytes.
+    const std::string alphabet = std::string("aZ09 !#[]~\x7F\x1F\x01\x08\t\n\x0C\r\"\\", 20) +
+                                 "\xC3\xA9\xE3\x81\x82\xF0\x9F\x98\x80\xFF\x80";
+    std::mt19937 rng(13);
+    for (int round = 0; round < 2000; ++round) {
+      std::string s(rng() % 40, ' ');
+      for (auto& c : s) c = alphabet[rng() % alphabet.size()];
+      INFO("round " << round);
+      REQUIRE(ours_string(s) == rapidjson_string(s));
+    }
+  }
+  SECTION("keys too") {
+    const std::string doc = livechat::json_document([&](livechat::json_writer& w) {
+      w.StartObject();
+      livechat::write_json_key(w, "a\"b\n");
+      livechat::write_json(w, "v");
+      w.EndObject();
+    });
+    CHECK(doc == R"({"a\"b\n":"v"})");
+  }
+}
+
+TEST_CASE("json_writer: nesting deeper than the writer's own stack buffer", "[json_writer]") {
+  // The nesting stack starts in a buffer inside the writer (32 levels);
+  // deeper documents continue on the heap and must still close properly.
+  for (const int depth : {1, 31, 32, 33, 100}) {
+    const std::string doc = livechat::json_document([&](livechat::json_writer& w) {
+      for (int i = 0; i < depth; ++i) w.StartArray();
+      livechat::write_json(w, "x");
+      w.Uint(static_cast<unsigned>(depth));
+      for (int i = 0; i < depth; ++i) w.EndArray();
+      CHECK(w.IsComplete());
+    });
+    CHECK(doc == std::string(static_cast<std::size_t>(depth), '[') + "\"x\"," +
+                     std::to_string(depth) + std::string(static_cast<std::size_t>(depth), ']'));
+  }
 }
 
 }  // namespace livechat_unit_json_writer

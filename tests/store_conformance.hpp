@@ -159,6 +159,84 @@ TEMPLATE_TEST_CASE("store conformance: seq from 1 per room, stored as asked",
   }
 }
 
+TEMPLATE_TEST_CASE("store conformance: a request handed over (rvalue) is stored as a copied one",
+                   LIVECHAT_STORE_CONFORMANCE_TAGS, LIVECHAT_STORE_CONFORMANCE_TYPES) {
+  harness<TestType> h;
+  auto& store = h.store();
+  // Strings past the small-string buffer, so that a move takes the buffer.
+  const std::string user(40, 'u');
+  const std::string text = "a text longer than any small-string buffer, \xe3\x81\x82";
+  const std::string key(36, 'k');
+  auto make = [&](const std::string& room) {
+    auto r = request(room, text, user, key, 7000);
+    r.sender.name = std::string(30, 'n');
+    return r;
+  };
+  // The same request through both overloads, in two rooms.
+  const append_request copied = make(room_a);
+  auto by_copy = store.append(copied);
+  append_request owned = make(room_b);
+  auto by_move = store.append(std::move(owned));
+  REQUIRE(by_copy.ok());
+  REQUIRE(by_move.ok());
+  CHECK(copied.text == text);  // the lvalue overload leaves the request alone
+  for (const auto* r : {&*by_copy, &*by_move}) {
+    CHECK_FALSE(r->duplicate);
+    CHECK(r->message.seq == 1);
+    CHECK(r->message.text == text);
+    CHECK(r->message.sender.id == user);
+    CHECK(r->message.sender.name == std::string(30, 'n'));
+    CHECK(r->message.client_msg_id == key);
+    CHECK(r->message.created_at == at(7000));
+  }
+  CHECK(by_copy->message.room == room_a);
+  CHECK(by_move->message.room == room_b);
+  CHECK(by_move->message.id != by_copy->message.id);
+
+  // What the store kept (history) and its dedupe record are the moved
+  // request's, not what is left of it.
+  auto kept = store.history(room_b, std::nullopt, 10);
+  REQUIRE(kept.ok());
+  REQUIRE(kept->messages.size() == 1);
+  CHECK(kept->messages[0].text == text);
+  CHECK(kept->messages[0].sender.id == user);
+  CHECK(kept->messages[0].client_msg_id == key);
+  auto again = store.append(make(room_b));  // a temporary: the rvalue overload
+  REQUIRE(again.ok());
+  CHECK(again->duplicate);
+  CHECK(again->message.id == by_move->message.id);
+
+  // A webhook event id handed over still dedupes.
+  auto hook = [&](const char* t) {
+    auto r = request("conversation:U7", t, "U7");
+    r.sender.type = livechat::sender_type::user;
+    r.webhook_event_id = std::string(40, 'w');
+    return r;
+  };
+  auto first = store.append(hook("first"));
+  REQUIRE(first.ok());
+  CHECK_FALSE(first->duplicate);
+  auto redelivered = store.append(hook("again"));
+  REQUIRE(redelivered.ok());
+  CHECK(redelivered->duplicate);
+  CHECK(redelivered->message.text == "first");
+
+  // queue_append with a request handed over: stored at once or at the
+  // flush, the result is the same message.
+  append_request queued = make("conversation:U8");
+  queued.client_msg_id = std::string(36, 'q');
+  auto ticket = store.queue_append(std::move(queued));
+  REQUIRE(ticket.ok());
+  REQUIRE(store.flush().ok());
+  auto results = store.take_appends();
+  REQUIRE(results.size() == *ticket + 1);
+  REQUIRE(results[*ticket].ok());
+  CHECK(results[*ticket]->message.text == text);
+  CHECK(results[*ticket]->message.room == "conversation:U8");
+  CHECK(results[*ticket]->message.client_msg_id == std::string(36, 'q'));
+  CHECK(store.last_seq("conversation:U8").value() == 1);
+}
+
 TEMPLATE_TEST_CASE("store conformance: message ids are unique and carry the epoch",
                    LIVECHAT_STORE_CONFORMANCE_TAGS, LIVECHAT_STORE_CONFORMANCE_TYPES) {
   harness<TestType> h;
@@ -1222,6 +1300,17 @@ TEMPLATE_TEST_CASE("store conformance: the conversation list filters",
     q.claimed_by = "carol";
     q.status.reset();
     CHECK(walk(store, q) == joined(rooms(13, 14), rooms(10, 11)));
+    // A new message in a claimed room moves it to the top of every list
+    // it is in, and of no other.
+    REQUIRE(store.append(request("conversation:r11", "later", "alice", {}, 6000)).ok());
+    CHECK(walk(store, q) == joined({"conversation:r11"}, joined(rooms(13, 14), rooms(10, 10))));
+    q.status = livechat::session_status::claimed;
+    CHECK(walk(store, q) == joined({"conversation:r11"}, joined(rooms(13, 14), rooms(10, 10))));
+    q.claimed_by.clear();
+    CHECK(walk(store, q) ==
+          joined({"conversation:r11"}, joined(rooms(13, 14), joined(rooms(10, 10), rooms(5, 9)))));
+    q.status = livechat::session_status::open;
+    CHECK(walk(store, q) == joined(rooms(15, 29), {"conversation:r12"}));
   }
 }
 

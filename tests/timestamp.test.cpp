@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <thread>
 
 // Named per file so that the unit tests can be compiled as one unit
 // (LIVECHAT_TEST_UNITY): no two files' helpers collide.
@@ -73,6 +74,34 @@ TEST_CASE("format_timestamp", "[timestamp]") {
     CHECK(early.substr(0, 11) == "0000-01-01T");
     CHECK(format_timestamp(at(-62167219200000)) == "0000-01-01T00:00:00.000Z");
   }
+}
+
+TEST_CASE("format_timestamp_to writes the same 24 bytes, and nothing past them", "[timestamp]") {
+  for (const std::int64_t ms : {std::int64_t{0}, std::int64_t{1}, protocol_example_ms,
+                                std::int64_t{-1}, std::int64_t{253402300800000}}) {
+    char buf[livechat::timestamp_length + 1];
+    buf[livechat::timestamp_length] = '#';
+    livechat::format_timestamp_to(at(ms), buf);
+    CHECK(std::string(buf, livechat::timestamp_length) == format_timestamp(at(ms)));
+    CHECK(buf[livechat::timestamp_length] == '#');
+  }
+  char buf[livechat::timestamp_length];
+  livechat::format_timestamp_to(at(protocol_example_ms), buf);
+  CHECK(std::string(buf, sizeof buf) == "2026-11-25T20:24:25.123Z");
+}
+
+TEST_CASE("format_timestamp: the kept last millisecond is never stale", "[timestamp]") {
+  // Repeated, alternating and neighbouring instants, then another thread.
+  const std::int64_t a = protocol_example_ms, b = protocol_example_ms + 1;
+  for (const std::int64_t ms : {a, a, b, a, b, b, std::int64_t{0}, a})
+    CHECK(format_timestamp(at(ms)) ==
+          (ms == a ? "2026-11-25T20:24:25.123Z"
+                   : ms == b ? "2026-11-25T20:24:25.124Z" : "1970-01-01T00:00:00.000Z"));
+  std::string other;
+  std::thread t([&] { other = format_timestamp(at(b)); });
+  t.join();
+  CHECK(other == "2026-11-25T20:24:25.124Z");
+  CHECK(format_timestamp(at(a)) == "2026-11-25T20:24:25.123Z");
 }
 
 TEST_CASE("parse_timestamp", "[timestamp]") {

@@ -115,6 +115,7 @@ inline std::string encode_customer(const customer_profile& c) {
   livechat::detail::string_output os{out};
   livechat::detail::json_writer w(os);
   livechat::detail::write(w, c);
+  os.finish();  // the writer's unused room goes (it would travel as NUL bytes)
   return out;
 }
 
@@ -180,6 +181,7 @@ inline std::string encode_presence(const presence_record& p) {
   }
   w.EndArray();
   w.EndObject();
+  os.finish();
   return out;
 }
 

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -37,21 +38,25 @@ class typing_tracker {
     return inserted;
   }
 
-  /// Stops typing; true when the user was typing.
+  /// Stops typing; true when the user was typing. Every message asks, so
+  /// the lookup builds no key (no copy of the room name).
   bool stop(const std::string& room, const std::string& user_id) {
-    return typing_.erase({room, user_id}) != 0;
+    auto it = typing_.find(view_key{room, user_id});
+    if (it == typing_.end()) return false;
+    typing_.erase(it);
+    return true;
   }
 
   /// Stops typing only if `connection` is the one typing; true when it was.
   bool stop_if(const std::string& room, const std::string& user_id, const Handle& connection) {
-    auto it = typing_.find({room, user_id});
+    auto it = typing_.find(view_key{room, user_id});
     if (it == typing_.end() || !(it->second.connection == connection)) return false;
     typing_.erase(it);
     return true;
   }
 
   bool is_typing(const std::string& room, const std::string& user_id) const {
-    return typing_.count({room, user_id}) != 0;
+    return typing_.find(view_key{room, user_id}) != typing_.end();
   }
 
   /// Removes and returns every entry whose deadline is at or before `now`.
@@ -77,7 +82,17 @@ class typing_tracker {
     Handle connection{};
     TimePoint deadline{};
   };
-  std::map<std::pair<std::string, std::string>, state> typing_;
+  using key = std::pair<std::string, std::string>;
+  using view_key = std::pair<std::string_view, std::string_view>;
+  /// (room, user) order, the same for stored and looked-up keys.
+  struct key_less {
+    using is_transparent = void;
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const noexcept {
+      return view_key(a.first, a.second) < view_key(b.first, b.second);
+    }
+  };
+  std::map<key, state, key_less> typing_;
 };
 
 }  // namespace livechat

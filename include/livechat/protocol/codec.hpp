@@ -379,7 +379,10 @@ std::string encode(const Event& event, system_time timestamp,
 /// encode_message_sent, which write the same bytes as encode() would.
 inline std::string encode_message_object(const message& m) {
   std::string out;
-  out.reserve(256);
+  // Keys, punctuation, seq and timestamp take ~150 bytes: with the
+  // strings (escapes aside) one block holds a text message.
+  out.reserve(192 + m.id.size() + m.room.size() + m.sender.id.size() + m.sender.name.size() +
+              m.text.size() + m.client_msg_id.size());
   detail::string_output stream{out};
   detail::json_writer w(stream);
   detail::write(w, m);

@@ -3,7 +3,9 @@
 #define LIVECHAT_PROTOCOL_TIMESTAMP_HPP
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -56,10 +58,30 @@ inline void put_digits(char* out, std::int64_t value, int width) noexcept {
 }
 }  // namespace detail
 
-/// Formats `t` as PROTOCOL.md's timestamp: `2026-11-25T20:24:25.123Z`
-/// (UTC, milliseconds). Years outside 0000-9999 are clamped into range.
-inline std::string format_timestamp(system_time t) {
+/// Characters in a timestamp as format_timestamp writes it.
+constexpr std::size_t timestamp_length = 24;
+
+/// Writes `t` as PROTOCOL.md's timestamp (`2026-11-25T20:24:25.123Z`,
+/// UTC, milliseconds) into `out`, exactly `timestamp_length` bytes, no
+/// terminator. Years outside 0000-9999 are clamped into range. The
+/// encoder's form: a frame carries up to three of them, and a returned
+/// std::string of 24 characters is one heap block each (past the small
+/// string buffer).
+inline void format_timestamp_to(system_time t, char* out) noexcept {
   const std::int64_t ms = t.time_since_epoch().count();
+  // A message's frames carry the same millisecond two or three times
+  // (created_at, each frame's timestamp): the last one formatted is kept,
+  // per thread, and copied when asked again.
+  struct last_formatted {
+    std::int64_t ms = 0;
+    bool valid = false;
+    char text[timestamp_length];
+  };
+  static thread_local last_formatted last;
+  if (last.valid && last.ms == ms) {
+    std::memcpy(out, last.text, timestamp_length);
+    return;
+  }
   std::int64_t days = ms / 86400000;
   std::int64_t rem = ms % 86400000;
   if (rem < 0) {
@@ -69,8 +91,7 @@ inline std::string format_timestamp(system_time t) {
   detail::civil_date date = detail::civil_from_days(days);
   if (date.year < 0) date = {0, 1, 1};
   if (date.year > 9999) date = {9999, 12, 31};
-  std::string s(24, '0');
-  char* p = s.data();
+  char* p = out;
   detail::put_digits(p, date.year, 4);
   p[4] = '-';
   detail::put_digits(p + 5, date.month, 2);
@@ -85,6 +106,16 @@ inline std::string format_timestamp(system_time t) {
   p[19] = '.';
   detail::put_digits(p + 20, rem % 1000, 3);
   p[23] = 'Z';
+  std::memcpy(last.text, out, timestamp_length);
+  last.ms = ms;
+  last.valid = true;
+}
+
+/// Formats `t` as PROTOCOL.md's timestamp: `2026-11-25T20:24:25.123Z`
+/// (UTC, milliseconds). Years outside 0000-9999 are clamped into range.
+inline std::string format_timestamp(system_time t) {
+  std::string s(timestamp_length, '0');
+  format_timestamp_to(t, s.data());
   return s;
 }
 

@@ -194,7 +194,8 @@ class hub {
   void set_error_handler(error_handler h) { on_error_ = std::move(h); }
 
   /// Called once per stored operator message, after its broadcast: the
-  /// hook for the outbound channel (the end user's messenger).
+  /// hook for the outbound channel (the end user's messenger). A message
+  /// published while no handler is set is not kept for one set later.
   void set_outbound_handler(outbound_handler h) { on_outbound_ = std::move(h); }
 
   /// Fills `customer` of conversation summaries, conversation_update and
@@ -356,8 +357,8 @@ class hub {
   void finish();
   void note_write(connection* requester, const ref_type& ref, std::string_view request_type);
   bool commit_outbox();
-  void queue_message(connection& c, const client_events::send_message& ev,
-                     const append_request& req, const ref_type& ref);
+  void queue_message(connection& c, append_request&& req, const ref_type& ref,
+                     std::optional<std::string> client_msg_id);
   void finish_message(const queued_message& q, std::vector<result<append_result>>& appended);
   void forget(connection& c);
   void announce_presence(const presence_entry& e);
@@ -375,8 +376,10 @@ class hub {
   void on_event(connection& c, const client_events::leave_room& ev, const ref_type& ref);
   void on_event(connection& c, const client_events::watch_inbox& ev, const ref_type& ref);
   void on_event(connection& c, const client_events::unwatch_inbox&, const ref_type& ref);
-  void on_event(connection& c, const client_events::send_message& ev, const ref_type& ref);
-  void publish(const message& m, const session_state& session, const connection* except,
+  void on_event(connection& c, client_events::send_message& ev, const ref_type& ref);
+  /// `m` as an rvalue moves into the outbound queue instead of a copy.
+  template <class Message>
+  void publish(Message&& m, const session_state& session, const connection* except,
                std::string_view message_json = {});
   bool attach_upload(connection& c, const client_events::send_message& ev, append_request& req,
                      const ref_type& ref);

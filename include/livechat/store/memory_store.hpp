@@ -102,55 +102,9 @@ class memory_store final : public message_store, public detail::fault_injection 
   using message_store::epoch;
 
  protected:
-  result<append_result> do_append(const append_request& req) override {
-    if (injected_failure()) return errc::store_failure;
-
-    if (!req.webhook_event_id.empty()) {
-      auto it = webhook_events_.find(req.webhook_event_id);
-      if (it != webhook_events_.end()) {
-        const room_data* owner = find_room(it->second.first);
-        LIVECHAT_ASSERT(owner && it->second.second <= owner->messages.size());
-        return append_result{owner->messages[it->second.second - 1], true, session_state{}};
-      }
-    }
-
-    attachment_data* file = nullptr;
-    if (const auto* f = std::get_if<file_attachment>(&req.attachment)) {
-      auto it = detail::find_in(attachments_, f->id);
-      if (it == attachments_.end()) return errc::validation_error;
-      file = &it->second;
-    }
-
-    room_data& room = rooms_[req.room];
-    std::string dedupe_key;
-    if (!req.client_msg_id.empty()) {
-      dedupe_key.reserve(req.sender.id.size() + 1 + req.client_msg_id.size());
-      dedupe_key.append(req.sender.id).append(1, '\x1f').append(req.client_msg_id);
-      auto it = room.dedupe.find(dedupe_key);
-      if (it != room.dedupe.end())
-        return append_result{room.messages[it->second - 1], true, session_state{}};
-    }
-
-    std::string id;
-    id.reserve(epoch_.size() + 21);
-    id.append(epoch_).append(1, '-').append(std::to_string(++next_id_));
-    room.messages.push_back(req.stored_as(room.messages.size() + 1, std::move(id)));
-    message& stored = room.messages.back();
-    if (file != nullptr) {
-      // The record is the truth about the file; the first message that
-      // carries it is the one a status change updates.
-      stored.attachment = file->record.as_file();
-      if (file->record.seq == 0) {
-        file->record.room = req.room;
-        file->record.seq = stored.seq;
-      }
-    }
-
-    if (!dedupe_key.empty()) room.dedupe.emplace(std::move(dedupe_key), stored.seq);
-    if (!req.webhook_event_id.empty())
-      webhook_events_.emplace(req.webhook_event_id, std::make_pair(req.room, stored.seq));
-    reindex(room, stored.created_at);
-    return append_result{stored, false, room.session};
+  result<append_result> do_append(const append_request& req) override { return append_message(req); }
+  result<append_result> do_append_owned(append_request&& req) override {
+    return append_message(std::move(req));
   }
 
   result<std::uint64_t> do_last_seq(std::string_view room_name) override {
@@ -323,6 +277,63 @@ class memory_store final : public message_store, public detail::fault_injection 
   }
 
  private:
+  /// do_append's body; `Request` is `const append_request&` or
+  /// `append_request` (an owned request, whose strings are taken).
+  template <class Request>
+  result<append_result> append_message(Request&& req) {
+    if (injected_failure()) return errc::store_failure;
+
+    if (!req.webhook_event_id.empty()) {
+      auto it = webhook_events_.find(req.webhook_event_id);
+      if (it != webhook_events_.end()) {
+        const room_data* owner = find_room(it->second.first);
+        LIVECHAT_ASSERT(owner && it->second.second <= owner->messages.size());
+        return append_result{owner->messages[it->second.second - 1], true, session_state{}};
+      }
+    }
+
+    attachment_data* file = nullptr;
+    if (const auto* f = std::get_if<file_attachment>(&req.attachment)) {
+      auto it = detail::find_in(attachments_, f->id);
+      if (it == attachments_.end()) return errc::validation_error;
+      file = &it->second;
+    }
+
+    room_data& room = rooms_[req.room];
+    std::string dedupe_key;
+    if (!req.client_msg_id.empty()) {
+      dedupe_key.reserve(req.sender.id.size() + 1 + req.client_msg_id.size());
+      dedupe_key.append(req.sender.id).append(1, '\x1f').append(req.client_msg_id);
+      auto it = room.dedupe.find(dedupe_key);
+      if (it != room.dedupe.end())
+        return append_result{room.messages[it->second - 1], true, session_state{}};
+    }
+
+    std::string id;
+    id.reserve(epoch_.size() + 21);
+    id.append(epoch_).append(1, '-').append(std::to_string(++next_id_));
+    // An owned request's strings move into the stored message; the
+    // result is then the one copy.
+    room.messages.push_back(
+        std::forward<Request>(req).stored_as(room.messages.size() + 1, std::move(id)));
+    message& stored = room.messages.back();
+    if (file != nullptr) {
+      // The record is the truth about the file; the first message that
+      // carries it is the one a status change updates.
+      stored.attachment = file->record.as_file();
+      if (file->record.seq == 0) {
+        file->record.room = stored.room;
+        file->record.seq = stored.seq;
+      }
+    }
+
+    if (!dedupe_key.empty()) room.dedupe.emplace(std::move(dedupe_key), stored.seq);
+    if (!req.webhook_event_id.empty())
+      webhook_events_.emplace(req.webhook_event_id, std::make_pair(stored.room, stored.seq));
+    reindex(room, stored.created_at);
+    return append_result{stored, false, room.session};
+  }
+
   // (created_at in ms, global append counter) of a room's last message.
   // The counter breaks created_at ties so the most recent append wins.
   using order_key = std::pair<std::int64_t, std::uint64_t>;
@@ -330,6 +341,11 @@ class memory_store final : public message_store, public detail::fault_injection 
   // Newest first. Keyed by order alone (keys are unique thanks to the
   // counter), so moving a room costs a node splice, not a string copy.
   using order_index = std::map<order_key, room_data*, std::greater<>>;
+  // The filtered lists have an index each, in list order, so a filtered
+  // page costs O(log n + limit) like an unfiltered one, however few rooms
+  // match. A room is in them only once it has a message (`order`).
+  using filter_indexes =
+      std::unordered_map<std::string, order_index, detail::string_hash, std::equal_to<>>;
 
   struct room_data {
     std::vector<message> messages;
@@ -359,26 +375,40 @@ class memory_store final : public message_store, public detail::fault_injection 
 
   // unordered_map never moves its elements (not even on rehash), so the
   // index can point at them.
+  // A room already listed moves in each index it is in (its session, and
+  // with it the filters, unchanged): a node splice each, no allocation.
   void reindex(room_data& room, system_time created_at) {
     const order_key key{created_at.time_since_epoch().count(), ++next_order_};
     if (room.order) {
-      unindex_filters(room, *room.order);
-      auto node = index_.extract(*room.order);
-      LIVECHAT_ASSERT(!node.empty());
-      node.key() = key;
-      index_.insert(std::move(node));
+      const order_key was = *room.order;
+      move_key(index_, was, key);
+      move_key(by_status_[static_cast<std::size_t>(room.session.status)], was, key);
+      if (room.session.claimed_by) {
+        const std::string& user = room.session.claimed_by->user_id;
+        move_key(by_claimer_, user, was, key);
+        move_key(by_claimer_status_, claimer_status_key(user, room.session.status), was, key);
+      }
+      room.order = key;
     } else {
       index_.emplace(key, &room);
+      room.order = key;
+      index_filters(room, key);
     }
-    room.order = key;
-    index_filters(room, key);
   }
 
-  // The filtered lists have an index each, in list order, so a filtered
-  // page costs O(log n + limit) like an unfiltered one, however few rooms
-  // match. A room is in them only once it has a message (`order`).
-  using filter_indexes =
-      std::unordered_map<std::string, order_index, detail::string_hash, std::equal_to<>>;
+  static void move_key(order_index& idx, const order_key& from, const order_key& to) {
+    auto node = idx.extract(from);
+    LIVECHAT_ASSERT(!node.empty());
+    node.key() = to;
+    idx.insert(std::move(node));
+  }
+  static void move_key(filter_indexes& m, const std::string& name, const order_key& from,
+                       const order_key& to) {
+    auto it = m.find(name);
+    LIVECHAT_ASSERT(it != m.end());
+    move_key(it->second, from, to);
+  }
+
 
   static std::string claimer_status_key(std::string_view user, session_status s) {
     std::string k(to_string(s));

@@ -46,7 +46,7 @@ struct append_request {
 
   /// The message this request becomes once stored as `seq` with `id`: one
   /// place that says which request fields a message keeps, for every store.
-  livechat::message stored_as(std::uint64_t seq, std::string id) const {
+  livechat::message stored_as(std::uint64_t seq, std::string id) const& {
     livechat::message m;
     m.seq = seq;
     m.id = std::move(id);
@@ -57,6 +57,21 @@ struct append_request {
     m.client_msg_id = client_msg_id;
     m.kind = kind;
     m.attachment = attachment;
+    return m;
+  }
+  /// The same, taking the request's strings instead of copying them (the
+  /// request keeps `webhook_event_id`; the rest is left valid but unspecified).
+  livechat::message stored_as(std::uint64_t seq, std::string id) && {
+    livechat::message m;
+    m.seq = seq;
+    m.id = std::move(id);
+    m.room = std::move(room);
+    m.sender = std::move(sender);
+    m.text = std::move(text);
+    m.created_at = now;
+    m.client_msg_id = std::move(client_msg_id);
+    m.kind = kind;
+    m.attachment = std::move(attachment);
     return m;
   }
 };
@@ -91,13 +106,17 @@ class message_store {
   result<append_result> append(const append_request& req) {
     if (!is_valid_room(req.room) || req.text.empty() || !attachment_matches(req))
       return count(errc::validation_error);
-    auto r = do_append(req);
-    if (!r) return count(r.error());
-    if (r->duplicate)
-      ++stats_.duplicates;
-    else
-      ++stats_.appended;
-    return r;
+    return counted_append(do_append(req));
+  }
+
+  /// The same for a request the caller is done with: a store may take its
+  /// strings for the stored message instead of copying them (the memory
+  /// store keeps them; the SQL stores move them into the result). After
+  /// the call `req` is valid but unspecified.
+  result<append_result> append(append_request&& req) {
+    if (!is_valid_room(req.room) || req.text.empty() || !attachment_matches(req))
+      return count(errc::validation_error);
+    return counted_append(do_append_owned(std::move(req)));
   }
 
   /// True when `queue_append` defers its statement to the next `flush()`
@@ -116,6 +135,13 @@ class message_store {
     if (!is_valid_room(req.room) || req.text.empty() || !attachment_matches(req))
       return count(errc::validation_error);
     return counted(do_queue_append(req));
+  }
+
+  /// The same for a request the caller is done with (see `append(append_request&&)`).
+  result<std::size_t> queue_append(append_request&& req) {
+    if (!is_valid_room(req.room) || req.text.empty() || !attachment_matches(req))
+      return count(errc::validation_error);
+    return counted(do_queue_append_owned(std::move(req)));
   }
 
   /// The results of the appends queued before the last `flush()`, by
@@ -355,12 +381,21 @@ class message_store {
 
  protected:
   virtual result<append_result> do_append(const append_request& req) = 0;
+  /// `do_append` of a request the store may take strings from. The
+  /// default copies, as `do_append` does: a store written before this
+  /// hook existed keeps working unchanged.
+  virtual result<append_result> do_append_owned(append_request&& req) { return do_append(req); }
   /// Appends now and keeps the result for `take_appends`; a store that
   /// defers overrides it (and fills the kept result with `held_result`).
   virtual result<std::size_t> do_queue_append(const append_request& req) {
     auto r = do_append(req);
     if (!r) return r.error();
     return hold_result(std::move(r));
+  }
+  /// `do_queue_append` of a request the store may take strings from; the
+  /// default is `do_queue_append`.
+  virtual result<std::size_t> do_queue_append_owned(append_request&& req) {
+    return do_queue_append(req);
   }
   /// Keeps `r` for `take_appends`; its ticket.
   std::size_t hold_result(result<append_result> r) {
@@ -471,6 +506,15 @@ class message_store {
         return f != nullptr && is_valid_attachment_id(f->id);
       }
     }
+  }
+
+  result<append_result> counted_append(result<append_result> r) {
+    if (!r) return count(r.error());
+    if (r->duplicate)
+      ++stats_.duplicates;
+    else
+      ++stats_.appended;
+    return r;
   }
 
   std::error_code count(std::error_code ec) {

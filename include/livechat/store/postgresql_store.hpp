@@ -214,41 +214,10 @@ class postgresql_store final : public message_store, public detail::fault_inject
   // detail/sql_rows.hpp's; what stays here is libpq's round trips, the
   // batch's lock order and the reconnects, which SQLite has no use for.
   result<append_result> do_append(const append_request& req) override {
-    if (auto ec = precheck()) return ec;
-    // A file message needs its attachment (the record is what it shows),
-    // checked before anything is written or claimed. Attachments are never
-    // deleted, so the record cannot go away before the insert.
-    std::optional<attachment_record> file;
-    if (const auto* f = std::get_if<file_attachment>(&req.attachment)) {
-      auto found = read_attachment(f->id);
-      if (!found) return found.error();
-      if (!*found) return errc::validation_error;
-      file = std::move(*found);
-    }
-    if (auto ec = begin_write("append: begin", req.room)) return ec;
-
-    // One statement claims the dedupe keys, bumps the room's counter,
-    // stores the message and returns the session (pg_sql's `append`); a
-    // duplicate writes nothing and returns the original.
-    detail::pg_params p;
-    detail::pg_bind_append(p, req, epoch_);
-    if (p.overflow()) return fail_logic("append: a field is too long for PostgreSQL");
-    auto r = run(sid::append, p);
-    if (!r.ok()) return fail(r, "append");
-    if (r.rows() != 1) return fail_logic("append: the statement returned no row");
-    const detail::pg_row row(r, 0);
-    if (!row.is_null(0)) {
-      const std::uint64_t seq = row.unsigned_at(0);
-      if (auto ec = conn_.finish_write(true, "append: commit")) return ec;
-      append_result out{req.stored_as(seq, row.text_at(1)), false,
-                        detail::sql_read_session(row, 2)};
-      if (file) out.message.attachment = file->as_file();
-      return out;
-    }
-    auto original = duplicate_of(req, row);
-    if (!original) return original.error();
-    if (auto ec = conn_.finish_write(false, "append: commit")) return ec;
-    return append_result{std::move(*original), true, session_state{}};
+    return append_message(req);
+  }
+  result<append_result> do_append_owned(append_request&& req) override {
+    return append_message(std::move(req));
   }
 
   /// Queues a text append for the next pipeline (see `defers_appends`).
@@ -256,21 +225,10 @@ class postgresql_store final : public message_store, public detail::fault_inject
   /// keys (a duplicate may have to release the webhook key it claimed) or
   /// a store without group commit appends at once.
   result<std::size_t> do_queue_append(const append_request& req) override {
-    if (!options_.group_commit ||
-        (!req.webhook_event_id.empty() && !req.client_msg_id.empty()) ||
-        std::holds_alternative<file_attachment>(req.attachment))
-      return message_store::do_queue_append(req);
-    if (auto ec = precheck()) return ec;
-    if (auto ec = conn_.writable("append")) return ec;
-    detail::pg_params p;
-    detail::pg_bind_append(p, req, epoch_);
-    if (p.overflow()) return conn_.set_error("append: a field is too long for PostgreSQL");
-    // Memory stays bounded: a full queue goes out now, in the open batch.
-    if (appends_.size() >= max_pipeline)
-      if (auto ec = send_queued(nullptr, nullptr, false)) return ec;
-    const std::size_t ticket = hold_result(errc::store_failure);  // until its pipeline answers
-    appends_.push(req, ticket);
-    return ticket;
+    return queue_message(req);
+  }
+  result<std::size_t> do_queue_append_owned(append_request&& req) override {
+    return queue_message(std::move(req));
   }
 
   result<std::uint64_t> do_last_seq(std::string_view room) override {
@@ -428,6 +386,73 @@ class postgresql_store final : public message_store, public detail::fault_inject
                                                  std::string_view content_type) override;
 
  private:
+  /// do_append's body; `Request` is `const append_request&` or
+  /// `append_request` (an owned request: its strings move into the result).
+  template <class Request>
+  result<append_result> append_message(Request&& req) {
+    if (auto ec = precheck()) return ec;
+    // A file message needs its attachment (the record is what it shows),
+    // checked before anything is written or claimed. Attachments are never
+    // deleted, so the record cannot go away before the insert.
+    std::optional<attachment_record> file;
+    if (const auto* f = std::get_if<file_attachment>(&req.attachment)) {
+      auto found = read_attachment(f->id);
+      if (!found) return found.error();
+      if (!*found) return errc::validation_error;
+      file = std::move(*found);
+    }
+    if (auto ec = begin_write("append: begin", req.room)) return ec;
+
+    // One statement claims the dedupe keys, bumps the room's counter,
+    // stores the message and returns the session (pg_sql's `append`); a
+    // duplicate writes nothing and returns the original.
+    detail::pg_params p;
+    detail::pg_bind_append(p, req, epoch_);
+    if (p.overflow()) return fail_logic("append: a field is too long for PostgreSQL");
+    auto r = run(sid::append, p);
+    if (!r.ok()) return fail(r, "append");
+    if (r.rows() != 1) return fail_logic("append: the statement returned no row");
+    const detail::pg_row row(r, 0);
+    if (!row.is_null(0)) {
+      const std::uint64_t seq = row.unsigned_at(0);
+      if (auto ec = conn_.finish_write(true, "append: commit")) return ec;
+      append_result out{std::forward<Request>(req).stored_as(seq, row.text_at(1)), false,
+                        detail::sql_read_session(row, 2)};
+      if (file) out.message.attachment = file->as_file();
+      return out;
+    }
+    auto original = duplicate_of(req, row);
+    if (!original) return original.error();
+    if (auto ec = conn_.finish_write(false, "append: commit")) return ec;
+    return append_result{std::move(*original), true, session_state{}};
+  }
+
+  /// do_queue_append's body (see append_message for `Request`).
+  template <class Request>
+  result<std::size_t> queue_message(Request&& req) {
+    if (!options_.group_commit ||
+        (!req.webhook_event_id.empty() && !req.client_msg_id.empty()) ||
+        std::holds_alternative<file_attachment>(req.attachment))
+      return hold_appended(append_message(std::forward<Request>(req)));
+    if (auto ec = precheck()) return ec;
+    if (auto ec = conn_.writable("append")) return ec;
+    detail::pg_params p;
+    detail::pg_bind_append(p, req, epoch_);
+    if (p.overflow()) return conn_.set_error("append: a field is too long for PostgreSQL");
+    // Memory stays bounded: a full queue goes out now, in the open batch.
+    if (appends_.size() >= max_pipeline)
+      if (auto ec = send_queued(nullptr, nullptr, false)) return ec;
+    const std::size_t ticket = hold_result(errc::store_failure);  // until its pipeline answers
+    appends_.push(std::forward<Request>(req), ticket);
+    return ticket;
+  }
+
+  /// What the default do_queue_append does with an append made at once.
+  result<std::size_t> hold_appended(result<append_result> r) {
+    if (!r) return r.error();
+    return hold_result(std::move(r));
+  }
+
   using sid = detail::pg_sid;
 
   result<std::vector<std::string>> do_pending_attachments(std::size_t limit) override;

@@ -169,155 +169,10 @@ class sqlite_store final : public message_store, public detail::fault_injection 
 
  protected:
   result<append_result> do_append(const append_request& req) override {
-    if (auto ec = precheck()) return ec;
-    // With group commit, a message without a file to link or a webhook
-    // event to record is one INSERT, the last step that can fail: atomic by
-    // itself, so it needs no savepoint inside the batch
-    // (sqlite_transaction::write). Everything it needs is read before it.
-    // (Without group commit every write is a transaction of its own.)
-    const auto* file_ref = std::get_if<file_attachment>(&req.attachment);
-    const bool one_statement =
-        options_.group_commit && file_ref == nullptr && req.webhook_event_id.empty();
-    detail::sqlite_transaction::write w(tx_, db_);
-    if (int rc = w.begin(one_statement); rc != SQLITE_OK) return fail(rc, "append: begin");
-
-    // The dedupe lookups run inside the write transaction, so no other
-    // connection can store the same key between the lookup and the insert.
-    std::optional<message> original;
-    if (!req.webhook_event_id.empty()) {
-      detail::sqlite_query q(stmt(sid::find_webhook));
-      q.text(req.webhook_event_id);
-      const int rc = q.step();
-      if (rc == SQLITE_ROW) original = detail::sql_read_message(q, 0);
-      else if (rc != SQLITE_DONE) return fail(rc, "append: webhook dedupe lookup");
-    }
-    if (!original && !req.client_msg_id.empty()) {
-      detail::sqlite_query q(stmt(sid::find_client_msg));
-      q.text(req.room).text(req.sender.id).text(req.client_msg_id);
-      const int rc = q.step();
-      if (rc == SQLITE_ROW) original = detail::sql_read_message(q, 0);
-      else if (rc != SQLITE_DONE) return fail(rc, "append: client_msg_id dedupe lookup");
-    }
-    if (original) {
-      // Nothing written: nothing to undo, nothing added to the batch.
-      if (int rc = w.finish(false); rc != SQLITE_OK) return fail(rc, "append: commit");
-      return append_result{std::move(*original), true, session_state{}};
-    }
-
-    // Counters are read inside the write transaction, and kept only for
-    // the rest of it (sqlite_batch_counters), so a rolled-back batch leaves
-    // nothing stale behind. With group commit their writes wait for the
-    // batch's commit (write_deferred): only the batch's last values count.
-    const bool defer = options_.group_commit;
-    const std::uint64_t batch = tx_.batch();
-    // The room's entry for this batch, taken before anything is written.
-    detail::sqlite_batch_counters::room_entry* known =
-        defer ? &counters_.entry_of(batch, req.room) : nullptr;
-    std::uint64_t seq = 0;
-    std::string id;
-    std::int64_t order = 0;
-    if (const auto last = counters_.order(batch)) {
-      order = *last + 1;  // this batch wrote it last: no read
-    } else {
-      detail::sqlite_query q(stmt(sid::read_order));
-      const int rc = q.step();
-      if (rc != SQLITE_ROW) return fail(rc, "append: read the message counter");
-      order = q.integer_at(0) + 1;
-    }
-    if (!defer) {
-      detail::sqlite_query q(stmt(sid::write_order));
-      q.integer(order);
-      const int rc = q.step();
-      if (rc != SQLITE_DONE) return fail(rc, "append: bump the message counter");
-    }
-    // A file message needs its attachment: the record is what it shows.
-    std::optional<attachment_record> file;
-    if (file_ref != nullptr) {
-      auto found = read_attachment(file_ref->id);
-      if (!found) return found.error();
-      if (!*found) return errc::validation_error;  // nothing written yet: the savepoint rolls back
-      file = std::move(*found);
-    }
-    if (known != nullptr && known->has_seq) {
-      seq = known->bump.seq + 1;
-    } else if (known != nullptr) {
-      // The batch's first message in this room: its seq and session are
-      // one row, read once.
-      detail::sqlite_query q(stmt(sid::room_state));
-      q.text(req.room);
-      const int rc = q.step();
-      known->session = rc == SQLITE_ROW ? detail::sql_read_session(q, 1) : session_state{};
-      if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail(rc, "append: read the room");
-      known->has_session = true;
-      known->has_row = rc == SQLITE_ROW;
-      seq = (rc == SQLITE_ROW ? q.unsigned_at(0) : 0) + 1;
-    } else {
-      auto last = last_seq_of(req.room, "append: read the room's seq");
-      if (!last) return last.error();
-      seq = *last + 1;
-    }
-    const std::int64_t created_ms = req.now.time_since_epoch().count();
-    const detail::sqlite_batch_counters::room_bump bump{seq, order, created_ms};
-    if (!defer) {
-      if (const int rc = write_room_bump(req.room, bump); rc != SQLITE_DONE)
-        return fail(rc, "append: bump the room's seq");
-    }
-    // The session for the caller's conversation_activity, so the caller
-    // doesn't read it again: read once per room and batch (only
-    // save_session changes it, and it forgets what was read).
-    session_state session;
-    if (known != nullptr && known->has_session) {
-      session = known->session;
-    } else {
-      detail::sqlite_query q(stmt(sid::load_session));
-      q.text(req.room);
-      const int rc = q.step();
-      if (rc == SQLITE_ROW)
-        session = detail::sql_read_session(q, 0);
-      else if (rc != SQLITE_DONE)
-        return fail(rc, "append: read the session");
-      if (known != nullptr) {
-        known->session = session;
-        known->has_session = true;
-      }
-    }
-    id.reserve(epoch_.size() + 21);
-    id.append(epoch_).append(1, '-').append(std::to_string(order));
-    {
-      // Its client_msg_id is the dedupe key too (messages_by_client_msg_id).
-      detail::sqlite_query q(stmt(sid::insert_message));
-      q.text(req.room)
-          .integer(static_cast<std::int64_t>(seq))
-          .text(id)
-          .text(to_string(req.sender.type))
-          .text(req.sender.id)
-          .text(req.sender.name)
-          .text(req.text)
-          .integer(created_ms)
-          .text_or_null(req.client_msg_id);
-      detail::sql_bind_rich(q, req.kind, req.attachment);
-      const int rc = q.step();
-      if (rc != SQLITE_DONE) return fail(rc, "append: insert message");
-    }
-    // Only a write in a savepoint goes on from here (!one_statement).
-    if (file && file->seq == 0) {
-      detail::sqlite_query q(stmt(sid::claim_attachment));
-      q.text(file->id).text(req.room).integer(static_cast<std::int64_t>(seq));
-      const int rc = q.step();
-      if (rc != SQLITE_DONE) return fail(rc, "append: link the attachment");
-    }
-    if (!req.webhook_event_id.empty()) {
-      detail::sqlite_query q(stmt(sid::insert_webhook));
-      q.text(req.webhook_event_id).text(req.room).integer(static_cast<std::int64_t>(seq));
-      const int rc = q.step();
-      if (rc != SQLITE_DONE) return fail(rc, "append: insert webhook event record");
-    }
-    if (int rc = w.finish(true); rc != SQLITE_OK) return fail(rc, "append: commit");
-    if (known != nullptr && tx_.open()) counters_.wrote(*known, order, bump, defer);
-
-    append_result out{req.stored_as(seq, std::move(id)), false, std::move(session)};
-    if (file) out.message.attachment = file->as_file();
-    return out;
+    return append_message(req);
+  }
+  result<append_result> do_append_owned(append_request&& req) override {
+    return append_message(std::move(req));
   }
 
   result<std::uint64_t> do_last_seq(std::string_view room) override {
@@ -483,6 +338,162 @@ class sqlite_store final : public message_store, public detail::fault_injection 
   result<std::vector<std::string>> do_pending_attachments(std::size_t limit) override;
 
  private:
+  /// do_append's body; `Request` is `const append_request&` or
+  /// `append_request` (an owned request: its strings move into the result).
+  template <class Request>
+  result<append_result> append_message(Request&& req) {
+    if (auto ec = precheck()) return ec;
+    // With group commit, a message without a file to link or a webhook
+    // event to record is one INSERT, the last step that can fail: atomic by
+    // itself, so it needs no savepoint inside the batch
+    // (sqlite_transaction::write). Everything it needs is read before it.
+    // (Without group commit every write is a transaction of its own.)
+    const auto* file_ref = std::get_if<file_attachment>(&req.attachment);
+    const bool one_statement =
+        options_.group_commit && file_ref == nullptr && req.webhook_event_id.empty();
+    detail::sqlite_transaction::write w(tx_, db_);
+    if (int rc = w.begin(one_statement); rc != SQLITE_OK) return fail(rc, "append: begin");
+
+    // The dedupe lookups run inside the write transaction, so no other
+    // connection can store the same key between the lookup and the insert.
+    std::optional<message> original;
+    if (!req.webhook_event_id.empty()) {
+      detail::sqlite_query q(stmt(sid::find_webhook));
+      q.text(req.webhook_event_id);
+      const int rc = q.step();
+      if (rc == SQLITE_ROW) original = detail::sql_read_message(q, 0);
+      else if (rc != SQLITE_DONE) return fail(rc, "append: webhook dedupe lookup");
+    }
+    if (!original && !req.client_msg_id.empty()) {
+      detail::sqlite_query q(stmt(sid::find_client_msg));
+      q.text(req.room).text(req.sender.id).text(req.client_msg_id);
+      const int rc = q.step();
+      if (rc == SQLITE_ROW) original = detail::sql_read_message(q, 0);
+      else if (rc != SQLITE_DONE) return fail(rc, "append: client_msg_id dedupe lookup");
+    }
+    if (original) {
+      // Nothing written: nothing to undo, nothing added to the batch.
+      if (int rc = w.finish(false); rc != SQLITE_OK) return fail(rc, "append: commit");
+      return append_result{std::move(*original), true, session_state{}};
+    }
+
+    // Counters are read inside the write transaction, and kept only for
+    // the rest of it (sqlite_batch_counters), so a rolled-back batch leaves
+    // nothing stale behind. With group commit their writes wait for the
+    // batch's commit (write_deferred): only the batch's last values count.
+    const bool defer = options_.group_commit;
+    const std::uint64_t batch = tx_.batch();
+    // The room's entry for this batch, taken before anything is written.
+    detail::sqlite_batch_counters::room_entry* known =
+        defer ? &counters_.entry_of(batch, req.room) : nullptr;
+    std::uint64_t seq = 0;
+    std::string id;
+    std::int64_t order = 0;
+    if (const auto last = counters_.order(batch)) {
+      order = *last + 1;  // this batch wrote it last: no read
+    } else {
+      detail::sqlite_query q(stmt(sid::read_order));
+      const int rc = q.step();
+      if (rc != SQLITE_ROW) return fail(rc, "append: read the message counter");
+      order = q.integer_at(0) + 1;
+    }
+    if (!defer) {
+      detail::sqlite_query q(stmt(sid::write_order));
+      q.integer(order);
+      const int rc = q.step();
+      if (rc != SQLITE_DONE) return fail(rc, "append: bump the message counter");
+    }
+    // A file message needs its attachment: the record is what it shows.
+    std::optional<attachment_record> file;
+    if (file_ref != nullptr) {
+      auto found = read_attachment(file_ref->id);
+      if (!found) return found.error();
+      if (!*found) return errc::validation_error;  // nothing written yet: the savepoint rolls back
+      file = std::move(*found);
+    }
+    if (known != nullptr && known->has_seq) {
+      seq = known->bump.seq + 1;
+    } else if (known != nullptr) {
+      // The batch's first message in this room: its seq and session are
+      // one row, read once.
+      detail::sqlite_query q(stmt(sid::room_state));
+      q.text(req.room);
+      const int rc = q.step();
+      known->session = rc == SQLITE_ROW ? detail::sql_read_session(q, 1) : session_state{};
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail(rc, "append: read the room");
+      known->has_session = true;
+      known->has_row = rc == SQLITE_ROW;
+      seq = (rc == SQLITE_ROW ? q.unsigned_at(0) : 0) + 1;
+    } else {
+      auto last = last_seq_of(req.room, "append: read the room's seq");
+      if (!last) return last.error();
+      seq = *last + 1;
+    }
+    const std::int64_t created_ms = req.now.time_since_epoch().count();
+    const detail::sqlite_batch_counters::room_bump bump{seq, order, created_ms};
+    if (!defer) {
+      if (const int rc = write_room_bump(req.room, bump); rc != SQLITE_DONE)
+        return fail(rc, "append: bump the room's seq");
+    }
+    // The session for the caller's conversation_activity, so the caller
+    // doesn't read it again: read once per room and batch (only
+    // save_session changes it, and it forgets what was read).
+    session_state session;
+    if (known != nullptr && known->has_session) {
+      session = known->session;
+    } else {
+      detail::sqlite_query q(stmt(sid::load_session));
+      q.text(req.room);
+      const int rc = q.step();
+      if (rc == SQLITE_ROW)
+        session = detail::sql_read_session(q, 0);
+      else if (rc != SQLITE_DONE)
+        return fail(rc, "append: read the session");
+      if (known != nullptr) {
+        known->session = session;
+        known->has_session = true;
+      }
+    }
+    id.reserve(epoch_.size() + 21);
+    id.append(epoch_).append(1, '-').append(std::to_string(order));
+    {
+      // Its client_msg_id is the dedupe key too (messages_by_client_msg_id).
+      detail::sqlite_query q(stmt(sid::insert_message));
+      q.text(req.room)
+          .integer(static_cast<std::int64_t>(seq))
+          .text(id)
+          .text(to_string(req.sender.type))
+          .text(req.sender.id)
+          .text(req.sender.name)
+          .text(req.text)
+          .integer(created_ms)
+          .text_or_null(req.client_msg_id);
+      detail::sql_bind_rich(q, req.kind, req.attachment);
+      const int rc = q.step();
+      if (rc != SQLITE_DONE) return fail(rc, "append: insert message");
+    }
+    // Only a write in a savepoint goes on from here (!one_statement).
+    if (file && file->seq == 0) {
+      detail::sqlite_query q(stmt(sid::claim_attachment));
+      q.text(file->id).text(req.room).integer(static_cast<std::int64_t>(seq));
+      const int rc = q.step();
+      if (rc != SQLITE_DONE) return fail(rc, "append: link the attachment");
+    }
+    if (!req.webhook_event_id.empty()) {
+      detail::sqlite_query q(stmt(sid::insert_webhook));
+      q.text(req.webhook_event_id).text(req.room).integer(static_cast<std::int64_t>(seq));
+      const int rc = q.step();
+      if (rc != SQLITE_DONE) return fail(rc, "append: insert webhook event record");
+    }
+    if (int rc = w.finish(true); rc != SQLITE_OK) return fail(rc, "append: commit");
+    if (known != nullptr && tx_.open()) counters_.wrote(*known, order, bump, defer);
+
+    append_result out{std::forward<Request>(req).stored_as(seq, std::move(id)), false,
+                      std::move(session)};
+    if (file) out.message.attachment = file->as_file();
+    return out;
+  }
+
   using sid = detail::sqlite_sid;
 
   /// The record of attachment `id`, if any (no precheck: the caller's).

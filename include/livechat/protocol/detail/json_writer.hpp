@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -28,9 +29,12 @@ namespace livechat::detail {
 /// RapidJSON output stream appending to a std::string (no second copy).
 /// RapidJSON reserves room before each value (PutReserve) and then writes
 /// it byte by byte (PutUnsafe): here that is a store through a pointer, not
-/// push_back's capacity check and terminator per byte. While writing, the
-/// string carries unused room at its end: finish() cuts it to what was
-/// written, and nothing may read the string before.
+/// push_back's capacity check and terminator per byte (an out-of-line call
+/// in libstdc++). While writing, the string carries unused room at its
+/// end: finish() cuts it to what was written, and nothing may read the
+/// string before. Growing zero-fills the new room first (C++17 has no
+/// resize without initialising); the encoders reserve what a frame needs
+/// up front, so a frame pays that once, a memset of its own size.
 class string_output {
  public:
   using Ch = char;
@@ -70,27 +74,122 @@ class string_output {
 inline void PutReserve(string_output& s, std::size_t n) { s.reserve(n); }
 inline void PutUnsafe(string_output& s, char c) noexcept { s.put_unsafe(c); }
 
+/// The writer's nesting stack, in a buffer of its own: RapidJSON's Writer
+/// otherwise allocates an allocator object and the stack's first block
+/// from the heap (two blocks per frame encoded). Room for RapidJSON's
+/// default depth (32 levels of 16 bytes); deeper documents take a heap
+/// chunk from the pool like any other.
+struct writer_stack {
+  static constexpr std::size_t bytes = 32 * 16 + 64;
+  alignas(std::max_align_t) char buffer[bytes];
+  rapidjson::MemoryPoolAllocator<> pool{buffer, bytes};
+};
+
+using json_writer_base = rapidjson::Writer<string_output, rapidjson::UTF8<>, rapidjson::UTF8<>,
+                                           rapidjson::MemoryPoolAllocator<>>;
+
 /// RapidJSON's Writer over string_output, plus raw_value(): JSON written
 /// before (a message encoded once for two frames, a presence entry put
 /// together in one piece) copied with one memcpy, where Writer::RawValue
-/// copies byte by byte.
-class json_writer : public rapidjson::Writer<string_output> {
+/// copies byte by byte; and string_value(): a string escaped as Writer's
+/// String escapes it, the same bytes, copied in runs between escapes.
+/// Neither copyable nor movable (the stack points into it).
+class json_writer : private writer_stack, public json_writer_base {
  public:
-  using rapidjson::Writer<string_output>::Writer;
+  explicit json_writer(string_output& os) : writer_stack(), json_writer_base(os, &pool) {}
   void raw_value(std::string_view json, rapidjson::Type type) {
     Prefix(type);
     os_->append(json);
     (void)EndValue(true);
   }
+  void string_value(std::string_view s) {
+    Prefix(rapidjson::kStringType);
+    append_escaped(*os_, s);
+    (void)EndValue(true);
+  }
+
+  /// What RapidJSON's Writer writes for the byte `c` inside a string
+  /// (UTF-8 in and out, no validation): 0 when the byte is copied as it
+  /// is, else the letter after the backslash ('u' for `\u00XX`).
+  static char escape_of(unsigned char c) noexcept {
+    if (c >= 0x20) return c == '"' ? '"' : c == '\\' ? '\\' : '\0';
+    switch (c) {
+      case 0x08: return 'b';
+      case 0x09: return 't';
+      case 0x0A: return 'n';
+      case 0x0C: return 'f';
+      case 0x0D: return 'r';
+      default: return 'u';
+    }
+  }
+
+  /// True when no byte of `s` needs an escape (see escape_of): eight
+  /// bytes at a time, as most strings (ids, names, most texts) have none.
+  static bool plain(std::string_view s) noexcept {
+    constexpr std::uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    constexpr std::uint64_t quotes = ones * '"', backslashes = ones * '\\';
+    const char* p = s.data();
+    std::size_t n = s.size();
+    for (; n >= 8; p += 8, n -= 8) {
+      std::uint64_t w;
+      std::memcpy(&w, p, 8);
+      // A byte below 0x20 (the high bit test keeps bytes >= 0x80 out),
+      // or one equal to '"' or '\\' (a zero byte after the xor).
+      const std::uint64_t q = w ^ quotes, b = w ^ backslashes;
+      if ((((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs) return false;
+    }
+    for (; n > 0; ++p, --n)
+      if (escape_of(static_cast<unsigned char>(*p)) != '\0') return false;
+    return true;
+  }
+
+  /// `s` quoted and escaped, as Writer::String writes it (see escape_of),
+  /// into `os` with one reservation of the exact size.
+  static void append_escaped(string_output& os, std::string_view s) {
+    if (plain(s)) {
+      os.reserve(s.size() + 2);
+      os.put_unsafe('"');
+      os.append(s);
+      os.put_unsafe('"');
+      return;
+    }
+    std::size_t extra = 0;
+    for (const char c : s) {
+      const char e = escape_of(static_cast<unsigned char>(c));
+      if (e != '\0') extra += e == 'u' ? 5 : 1;
+    }
+    os.reserve(s.size() + extra + 2);
+    os.put_unsafe('"');
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::size_t run = 0;  // start of the bytes not copied yet
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      const auto c = static_cast<unsigned char>(s[i]);
+      const char e = escape_of(c);
+      if (e == '\0') continue;
+      os.append(s.substr(run, i - run));
+      os.put_unsafe('\\');
+      os.put_unsafe(e);
+      if (e == 'u') {
+        os.put_unsafe('0');
+        os.put_unsafe('0');
+        os.put_unsafe(hex[c >> 4]);
+        os.put_unsafe(hex[c & 0xF]);
+      }
+      run = i + 1;
+    }
+    os.append(s.substr(run));
+    os.put_unsafe('"');
+  }
 };
 
-inline void write_string(json_writer& w, std::string_view s) {
-  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+inline void write_string(json_writer& w, std::string_view s) { w.string_value(s); }
+/// A key is written as a string (Writer::Key is Writer::String).
+inline void key(json_writer& w, std::string_view k) { w.string_value(k); }
+inline void write_time(json_writer& w, system_time t) {
+  char text[timestamp_length];
+  format_timestamp_to(t, text);
+  write_string(w, std::string_view(text, timestamp_length));
 }
-inline void key(json_writer& w, std::string_view k) {
-  w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
-}
-inline void write_time(json_writer& w, system_time t) { write_string(w, format_timestamp(t)); }
 /// `"name": value` when `v` holds one, nothing otherwise: PROTOCOL.md
 /// leaves an absent optional string out rather than writing null.
 inline void write_optional(json_writer& w, std::string_view name,

@@ -151,6 +151,7 @@ class commit_queue {
 
   /// Queues an operator message for the outbound channel (after a write).
   void defer_outbound(const message& m) { outbound_.push_back({current_, m}); }
+  void defer_outbound(message&& m) { outbound_.push_back({current_, std::move(m)}); }
 
   /// Asks for a close, carried out by `take_closes`.
   void defer_close(const ConnectionId& id, std::uint16_t code, std::string_view reason) {
@@ -209,13 +210,24 @@ class commit_queue {
     // Keep the vectors' capacity for the next batch (the callbacks queue
     // nothing: no batch is held while they run), up to a bound.
     constexpr std::size_t max_kept = 64 * 1024;
-    sends.clear();
-    payloads.clear();
-    if (sends_.empty() && sends.capacity() <= max_kept) sends_.swap(sends);
-    if (payloads_.empty() && payloads.capacity() <= max_kept) payloads_.swap(payloads);
+    keep(sends_, sends, max_kept);
+    keep(payloads_, payloads, max_kept);
+    // A batch's writes and outbound messages are a few per turn: without
+    // their vectors kept, every write allocated one block, every operator
+    // message another.
+    keep(writes_, writes, 1024);
+    keep(outbound_, out, 1024);
   }
 
  private:
+  /// `used` (emptied) becomes `slot` again for its capacity, unless the
+  /// callbacks queued into `slot` meanwhile or it grew past `max_kept`.
+  template <class T>
+  static void keep(std::vector<T>& slot, std::vector<T>& used, std::size_t max_kept) {
+    used.clear();
+    if (slot.empty() && used.capacity() <= max_kept) slot.swap(used);
+  }
+
   bool holding_ = false;
   std::uint64_t counter_ = 0;
   std::uint64_t current_ = 0;

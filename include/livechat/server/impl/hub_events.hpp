@@ -280,21 +280,25 @@ inline void hub<Transport, Clock>::on_event(connection& c, const client_events::
 }
 
 template <class Transport, class Clock>
-inline void hub<Transport, Clock>::on_event(connection& c, const client_events::send_message& ev,
+inline void hub<Transport, Clock>::on_event(connection& c, client_events::send_message& ev,
                                             const ref_type& ref) {
   if (!require_member(c, ev, ref)) return;
+  // The decoded event is not read again but for its attachment_id and
+  // client_msg_id: its room and text move into the request, which moves
+  // into the store (one copy of each on the way, the append's result).
   append_request req;
-  req.room = ev.room;
+  req.room = std::move(ev.room);
   req.sender = sender{sender_type::operator_, c.who.user_id, c.who.name};
-  req.text = ev.text;
+  req.text = std::move(ev.text);
   req.client_msg_id = ev.client_msg_id.value_or(std::string());
   req.now = clock_.system_now();
   if (ev.attachment_id && !attach_upload(c, ev, req, ref)) return;
-  if (store_.defers_appends() && !ev.attachment_id) return queue_message(c, ev, req, ref);
-  auto stored = store_.append(req);
+  if (store_.defers_appends() && !ev.attachment_id)
+    return queue_message(c, std::move(req), ref, std::move(ev.client_msg_id));
+  auto stored = store_.append(std::move(req));
   if (store_failed(c, stored, ev, ref)) return;
   sign_url(stored->message);
-  const message& m = stored->message;
+  message& m = stored->message;
   if (stored->duplicate) {
     // The original may still be in this turn's transaction: the answer
     // waits for the same commit.
@@ -308,11 +312,15 @@ inline void hub<Transport, Clock>::on_event(connection& c, const client_events::
   deliver(c, std::make_shared<const std::string>(encode_message_sent(
                  ev.client_msg_id, json, false, clock_.system_now(),
                  ref ? std::optional<std::string_view>(*ref) : std::nullopt)));
-  publish(m, stored->session, &c, json);
-  // The message the typist was typing has arrived: the indicator ends.
-  if (typing_.stop(ev.room, c.who.user_id))
-    to_room(ev.room, make(server_events::typing{ev.room, c.who.user_id, c.who.name, false}), &c,
-            droppable::yes);
+  // The message the typist was typing has arrived: the indicator ends,
+  // after the message. Only the tracker is asked now (nothing publish
+  // sends reads it), so that the message can move into publish.
+  std::string typing_room;
+  if (typing_.stop(m.room, c.who.user_id)) typing_room = m.room;
+  publish(std::move(m), stored->session, &c, json);
+  if (!typing_room.empty())
+    to_room(typing_room, make(server_events::typing{typing_room, c.who.user_id, c.who.name, false}),
+            &c, droppable::yes);
 }
 
 /// send_message on a store that defers its appends to the commit (one
@@ -321,26 +329,27 @@ inline void hub<Transport, Clock>::on_event(connection& c, const client_events::
 /// finish_message at the commit, in the place in line kept now, so it
 /// goes out in the order it would have without the wait.
 template <class Transport, class Clock>
-inline void hub<Transport, Clock>::queue_message(connection& c,
-                                                 const client_events::send_message& ev,
-                                                 const append_request& req, const ref_type& ref) {
-  auto ticket = store_.queue_append(req);
-  if (store_failed(c, ticket, ev, ref)) return;
+inline void hub<Transport, Clock>::queue_message(connection& c, append_request&& req,
+                                                 const ref_type& ref,
+                                                 std::optional<std::string> client_msg_id) {
+  std::string room = req.room;
+  auto ticket = store_.queue_append(std::move(req));
+  if (store_failed(c, ticket, client_events::send_message{}, ref)) return;
   note_write(&c, ref, "send_message");
   const std::size_t place = commit_.hold_place();
   if (share_places_.size() <= place) share_places_.resize(place + 1);
   if (link_ != nullptr) {
     // The room's events from now on follow this message through the link
     // (see ordered_by_link), as they do once its share is queued.
-    message_rooms_.insert(req.room);
+    message_rooms_.insert(room);
     pending_share marker{commit_.current_write(), cluster_event{}};
     marker.place = place;
     shares_.push_back(std::move(marker));
   }
   // The indicator ends now, so that a typing_start later in this turn
   // starts it again; the typing stop goes out with the message.
-  const bool typing_stopped = typing_.stop(ev.room, c.who.user_id);
-  queued_messages_.push_back({&c, ref, ev.client_msg_id, req.room, *ticket,
+  const bool typing_stopped = typing_.stop(room, c.who.user_id);
+  queued_messages_.push_back({&c, ref, std::move(client_msg_id), std::move(room), *ticket,
                               commit_.current_write(), place, typing_stopped});
 }
 
@@ -360,7 +369,7 @@ inline void hub<Transport, Clock>::finish_message(const queued_message& q,
       }
       append_result& stored = *appended[q.ticket];
       sign_url(stored.message);
-      const message& m = stored.message;
+      message& m = stored.message;
       if (stored.duplicate) {
         reply(c, server_events::message_sent{q.client_msg_id, m, true}, q.ref);
       } else {
@@ -368,7 +377,7 @@ inline void hub<Transport, Clock>::finish_message(const queued_message& q,
         deliver(c, std::make_shared<const std::string>(encode_message_sent(
                        q.client_msg_id, json, false, clock_.system_now(),
                        q.ref ? std::optional<std::string_view>(*q.ref) : std::nullopt)));
-        publish(m, stored.session, &c, json);
+        publish(std::move(m), stored.session, &c, json);  // the result is not read again
       }
       if (q.typing_stopped)
         to_room(q.room, make(server_events::typing{q.room, c.who.user_id, c.who.name, false}), &c,
@@ -383,7 +392,8 @@ inline void hub<Transport, Clock>::finish_message(const queued_message& q,
 /// changed it since), so a message costs no session read.
 /// `message_json`: `m` as encode_message_object wrote it, or empty.
 template <class Transport, class Clock>
-inline void hub<Transport, Clock>::publish(const message& m, const session_state& session,
+template <class Message>
+inline void hub<Transport, Clock>::publish(Message&& m, const session_state& session,
                                            const connection* except,
                                            std::string_view message_json) {
   ++stats_.messages_stored;
@@ -399,7 +409,9 @@ inline void hub<Transport, Clock>::publish(const message& m, const session_state
     to_watchers(m.room, make(server_events::conversation_activity{
         m.room, std::string(conversation_id_of(m.room).value_or("")), m, session,
         customer_of(m.room)}));
-  if (m.sender.type == sender_type::operator_) commit_.defer_outbound(m);
+  // Queued only for a handler (set before the message is published).
+  if (m.sender.type == sender_type::operator_ && on_outbound_)
+    commit_.defer_outbound(std::forward<Message>(m));
 }
 
 template <class Transport, class Clock>

@@ -83,11 +83,11 @@ template <class Transport, class Clock>
 inline result<append_result> hub<Transport, Clock>::ingest_user_message(const inbound_message& in) {
   append_request req;
   if (auto ready = prepare_user_message(in, req); !ready) return ready.error();
-  auto stored = store_.append(req);
+  auto stored = store_.append(std::move(req));
   if (!stored) return stored.error();
   if (!stored->duplicate) {
     note_write(nullptr, std::nullopt, "webhook");
-    announce_user_message(*stored, req.room, false);
+    announce_user_message(*stored, stored->message.room, false);
   }
   if (!commit_outbox()) return errc::store_failure;
   return stored;
@@ -124,11 +124,11 @@ inline std::vector<result<append_result>> hub<Transport, Clock>::ingest_user_mes
       // Before the append: the batch is held (its commit carries the
       // queue) whatever the append turns out to be.
       note_write(nullptr, std::nullopt, "webhook");
-      auto ticket = store_.queue_append(req);
+      rooms[i] = req.room;
+      auto ticket = store_.queue_append(std::move(req));
       if (ticket) {
         inbound_tickets_.push_back(*ticket);
         queued.push_back(i);
-        rooms[i] = std::move(req.room);
         out.push_back(errc::store_failure);  // until the commit answers
         continue;
       }
@@ -176,7 +176,7 @@ inline result<append_result> hub<Transport, Clock>::ingest_operator_message(
   req.text = std::string(text);
   req.client_msg_id = std::string(client_msg_id);
   req.now = clock_.system_now();
-  auto stored = store_.append(req);
+  auto stored = store_.append(std::move(req));
   if (!stored) return stored.error();
   if (!stored->duplicate) {
     note_write(nullptr, std::nullopt, "send_message");

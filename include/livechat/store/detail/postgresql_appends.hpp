@@ -52,6 +52,9 @@ class pg_append_queue {
   bool empty() const noexcept { return queued_.empty(); }
   std::size_t size() const noexcept { return queued_.size(); }
   void push(const append_request& req, std::size_t ticket) { queued_.push_back({req, ticket}); }
+  void push(append_request&& req, std::size_t ticket) {
+    queued_.push_back({std::move(req), ticket});
+  }
   /// Forgets the appends not sent yet (their results stay failures).
   void drop_queued() noexcept { queued_.clear(); }
   /// The duplicates found so far, whose original is read after the commit.
@@ -98,8 +101,10 @@ class pg_append_queue {
         if (r.rows() != 1) continue;  // stays a failure
         const pg_row row(r, 0);
         if (!row.is_null(0))
-          stored(a.ticket, append_result{a.req.stored_as(row.unsigned_at(0), row.text_at(1)), false,
-                                         sql_read_session(row, 2)});
+          // The queue's copy is done with: its strings move into the result.
+          stored(a.ticket, append_result{std::move(a.req).stored_as(row.unsigned_at(0),
+                                                                    row.text_at(1)),
+                                         false, sql_read_session(row, 2)});
         else if (!a.req.client_msg_id.empty() || !a.req.webhook_event_id.empty())  // only a key makes one
           duplicates_.push_back(std::move(a));
       }
