@@ -47,31 +47,28 @@ struct append_request {
   /// The message this request becomes once stored as `seq` with `id`: one
   /// place that says which request fields a message keeps, for every store.
   livechat::message stored_as(std::uint64_t seq, std::string id) const& {
-    livechat::message m;
-    m.seq = seq;
-    m.id = std::move(id);
-    m.room = room;
-    m.sender = sender;
-    m.text = text;
-    m.created_at = now;
-    m.client_msg_id = client_msg_id;
-    m.kind = kind;
-    m.attachment = attachment;
-    return m;
+    return make_message(*this, seq, std::move(id));
   }
   /// The same, taking the request's strings instead of copying them (the
   /// request keeps `webhook_event_id`; the rest is left valid but unspecified).
   livechat::message stored_as(std::uint64_t seq, std::string id) && {
+    return make_message(std::move(*this), seq, std::move(id));
+  }
+
+ private:
+  // Copies from an lvalue request, moves from an rvalue one.
+  template <class Request>
+  static livechat::message make_message(Request&& r, std::uint64_t seq, std::string id) {
     livechat::message m;
     m.seq = seq;
     m.id = std::move(id);
-    m.room = std::move(room);
-    m.sender = std::move(sender);
-    m.text = std::move(text);
-    m.created_at = now;
-    m.client_msg_id = std::move(client_msg_id);
-    m.kind = kind;
-    m.attachment = std::move(attachment);
+    m.room = std::forward<Request>(r).room;
+    m.sender = std::forward<Request>(r).sender;
+    m.text = std::forward<Request>(r).text;
+    m.created_at = r.now;
+    m.client_msg_id = std::forward<Request>(r).client_msg_id;
+    m.kind = r.kind;
+    m.attachment = std::forward<Request>(r).attachment;
     return m;
   }
 };
@@ -104,8 +101,7 @@ class message_store {
   /// Stores a message with the room's next `seq`, or returns the earlier
   /// one for a repeated `client_msg_id` / `webhook_event_id`.
   result<append_result> append(const append_request& req) {
-    if (!is_valid_room(req.room) || req.text.empty() || !attachment_matches(req))
-      return count(errc::validation_error);
+    if (!acceptable(req)) return count(errc::validation_error);
     return counted_append(do_append(req));
   }
 
@@ -114,8 +110,7 @@ class message_store {
   /// store keeps them; the SQL stores move them into the result). After
   /// the call `req` is valid but unspecified.
   result<append_result> append(append_request&& req) {
-    if (!is_valid_room(req.room) || req.text.empty() || !attachment_matches(req))
-      return count(errc::validation_error);
+    if (!acceptable(req)) return count(errc::validation_error);
     return counted_append(do_append_owned(std::move(req)));
   }
 
@@ -132,15 +127,13 @@ class message_store {
   /// same). Calls made meanwhile see the queued appends, as they would
   /// see appends made with `append`.
   result<std::size_t> queue_append(const append_request& req) {
-    if (!is_valid_room(req.room) || req.text.empty() || !attachment_matches(req))
-      return count(errc::validation_error);
+    if (!acceptable(req)) return count(errc::validation_error);
     return counted(do_queue_append(req));
   }
 
   /// The same for a request the caller is done with (see `append(append_request&&)`).
   result<std::size_t> queue_append(append_request&& req) {
-    if (!is_valid_room(req.room) || req.text.empty() || !attachment_matches(req))
-      return count(errc::validation_error);
+    if (!acceptable(req)) return count(errc::validation_error);
     return counted(do_queue_append_owned(std::move(req)));
   }
 
@@ -491,6 +484,11 @@ class message_store {
       r.after = lim < r.through ? r.through - lim : 0;
     }
     return r;
+  }
+
+  /// What every append checks before the store sees it.
+  static bool acceptable(const append_request& req) noexcept {
+    return is_valid_room(req.room) && !req.text.empty() && attachment_matches(req);
   }
 
   /// The kind and the attachment agree: a file kind with a valid id, a

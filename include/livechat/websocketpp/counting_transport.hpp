@@ -61,7 +61,7 @@ class counting_connection : public ::websocketpp::transport::asio::connection<Tr
 
   /// Payload bytes of the batch being written (the frames websocketpp took
   /// from its queue), 0 when no write is in progress. Like
-  /// get_buffered_amount(), it leaves out the frame headers (2 to 14 bytes
+  /// get_buffered_amount(), it leaves out the frame headers (2 to 10 bytes
   /// a frame).
   std::size_t in_flight_bytes() const noexcept { return in_flight_; }
 

@@ -109,7 +109,9 @@ class server_transport {
 
   server_transport(const server_transport&) = delete;
   server_transport& operator=(const server_transport&) = delete;
-  ~server_transport() { pool_->release(); }  // frames still queued give their blocks back later
+  ~server_transport() {
+    if (pool_ != nullptr) pool_->release();  // frames still queued give their blocks back later
+  }
 
   // --- Transport requirements ----------------------------------------------
 
@@ -130,20 +132,21 @@ class server_transport {
     if constexpr (counts_in_flight) {
       // websocketpp counts it while queued, the transport while written.
       (void)con->send(cached_frame_);  // fails only when no longer open
-      return;
+    } else {
+      // Every recipient gets its own control block over the one shared
+      // frame, so its deleter can tell this connection when the frame is
+      // gone. The frame is written from websocketpp's queue and then from
+      // Asio's in-flight batch, which websocketpp no longer counts; this
+      // counts both.
+      const std::size_t size = cached_size_;
+      con->unsent_bytes += size;
+      // Its control block comes from pool_: one per recipient, recycled.
+      message_ptr counted(cached_frame_.get(), frame_release{&con->unsent_bytes, size, cached_frame_},
+                          detail::pool_allocator<char>(pool_));
+      // Fails only when the connection is no longer open (the deleter has
+      // run by then): nothing to do.
+      (void)con->send(counted);
     }
-    // Every recipient gets its own control block over the one shared frame,
-    // so its deleter can tell this connection when the frame is gone. The
-    // frame is written from websocketpp's queue and then from Asio's
-    // in-flight batch, which websocketpp no longer counts; this counts both.
-    const std::size_t size = cached_size_;
-    con->unsent_bytes += size;
-    // Its control block comes from pool_: one per recipient, recycled.
-    message_ptr counted(cached_frame_.get(), frame_release{&con->unsent_bytes, size, cached_frame_},
-                        detail::pool_allocator<char>(pool_));
-    // Fails only when the connection is no longer open (the deleter has
-    // run by then): nothing to do.
-    (void)con->send(counted);
   }
 
   /// Starts the closing handshake. The close handler reports the end later.
@@ -156,15 +159,17 @@ class server_transport {
 
   /// Payload bytes of the frames sent to this connection and not yet written
   /// to the socket: those waiting in websocketpp's queue and the batch being
-  /// written, until all of that batch is written. (Frame headers, 2 to 14
+  /// written, until all of that batch is written. (Frame headers, 2 to 10
   /// bytes a frame, and the kernel's socket buffer are not counted.) With
   /// counting_endpoint, websocketpp's own frames (pongs, the close frame)
   /// count too.
   std::size_t buffered_amount(const connection_id& id) {
     auto* con = find(id);
     if (con == nullptr) return 0;
-    if constexpr (counts_in_flight) return con->get_buffered_amount() + con->in_flight_bytes();
-    return con->unsent_bytes;
+    if constexpr (counts_in_flight)
+      return con->get_buffered_amount() + con->in_flight_bytes();
+    else
+      return con->unsent_bytes;
   }
 
   // --- For the endpoint's handlers -----------------------------------------
@@ -296,7 +301,8 @@ class server_transport {
   std::vector<std::size_t> free_;  // empty slots, reused before the table grows
   connection_id last_serial_ = 0;
   // Up to 16,384 control blocks (~1 MB) kept for reuse.
-  detail::block_pool* pool_ = detail::block_pool::create(16 * 1024);
+  // Only without counting_endpoint.
+  detail::block_pool* pool_ = counts_in_flight ? nullptr : detail::block_pool::create(16 * 1024);
   livechat::server::payload_ptr cached_payload_;
   message_ptr cached_frame_;
   std::size_t cached_size_ = 0;
