@@ -27,6 +27,7 @@
 #include <string>
 #include <system_error>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #if defined(_WIN32)
@@ -946,7 +947,7 @@ TEST_CASE("sqlite_store: a seq beyond SQLite's integers is refused", "[sqlite]")
 
 TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
   temp_db file;
-  CHECK(sqlite_store::schema_version == 4);
+  CHECK(sqlite_store::schema_version == 5);
 
   SECTION("an empty file becomes a database") {
     { std::ofstream(file.path(), std::ios::binary); }
@@ -966,7 +967,7 @@ TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
     }
     raw_db after(file.path());
     CHECK(after.scalar("SELECT body FROM notes") == "keep me");
-    CHECK(after.scalar("PRAGMA user_version") == "4");
+    CHECK(after.scalar("PRAGMA user_version") == "5");
     CHECK(after.scalar("SELECT count(*) FROM messages") == "2");
     CHECK(after.scalar("SELECT length(value) FROM meta WHERE key = 'epoch'") == "16");
   }
@@ -990,12 +991,12 @@ TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
     { open_store(file.path()); }
     {
       raw_db newer(file.path());
-      newer.exec("PRAGMA user_version = 5");
+      newer.exec("PRAGMA user_version = 6");
     }
     const std::string why = open_error(options_for(file.path()));
-    CHECK(contains(why, "schema version 5 is newer"));
+    CHECK(contains(why, "schema version 6 is newer"));
     raw_db after(file.path());
-    CHECK(after.scalar("PRAGMA user_version") == "5");
+    CHECK(after.scalar("PRAGMA user_version") == "6");
   }
 
   SECTION("a version 1 database gets the v2 list indexes and keeps its data") {
@@ -1027,7 +1028,7 @@ TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
     }
     auto store = open_store(file.path());
     raw_db after(file.path());
-    CHECK(after.scalar("PRAGMA user_version") == "4");
+    CHECK(after.scalar("PRAGMA user_version") == "5");
     CHECK(after.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN "
                        "('rooms_by_status', 'rooms_by_claimer', 'rooms_by_claimer_status')") ==
           "3");
@@ -1058,7 +1059,7 @@ TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
     }
     auto store = open_store(file.path());
     raw_db after(file.path());
-    CHECK(after.scalar("PRAGMA user_version") == "4");
+    CHECK(after.scalar("PRAGMA user_version") == "5");
     auto page = store->history(room_a, std::nullopt, 50);
     REQUIRE(page.ok());
     REQUIRE(page->messages.size() == 2);
@@ -1114,7 +1115,7 @@ TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
     }
     auto store = open_store(file.path());
     raw_db after(file.path());
-    CHECK(after.scalar("PRAGMA user_version") == "4");
+    CHECK(after.scalar("PRAGMA user_version") == "5");
     CHECK(after.scalar("SELECT count(*) FROM sqlite_master WHERE name = 'client_msg_ids'") == "0");
     CHECK(after.scalar("SELECT client_msg_id FROM messages WHERE seq = 3") == "k3");
 
@@ -1155,6 +1156,76 @@ TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
     REQUIRE(resent.ok());
     CHECK(resent->duplicate);
     CHECK(resent->message.seq == 4);
+  }
+
+  SECTION("a version 4 database loses the id index and keeps every message as it was") {
+    // Every column, in order, as one string: the rebuilt table must hold
+    // the same rows with the same values and types.
+    const char* dump =
+        "SELECT group_concat(quote(room) || ',' || quote(seq) || ',' || quote(id) || ',' || "
+        "quote(sender_type) || ',' || quote(sender_id) || ',' || quote(sender_name) || ',' || "
+        "quote(text) || ',' || quote(created_at) || ',' || quote(client_msg_id) || ',' || "
+        "quote(kind) || ',' || quote(attachment_id) || ',' || quote(sticker_package_id) || ',' || "
+        "quote(sticker_id) || ',' || quote(location_title) || ',' || quote(location_address) || "
+        "',' || quote(latitude) || ',' || quote(longitude), ';') FROM messages";
+    std::string before;
+    {
+      raw_db v4(file.path());
+      for (const auto& m : livechat::detail::sqlite_migrations)
+        if (m.version <= 4) v4.exec(m.sql);
+      v4.exec("INSERT INTO meta(key, value) VALUES('epoch', '00000000000000aa');"
+              "UPDATE meta SET value = '3' WHERE key = 'last_order';"
+              "INSERT INTO rooms(room, last_seq, last_order, last_at) "
+              "VALUES('conversation:A', 3, 3, 1002);"
+              "INSERT INTO messages(room, seq, id, sender_type, sender_id, sender_name, text, "
+              "created_at, client_msg_id, kind, sticker_package_id, sticker_id, location_title, "
+              "location_address, latitude, longitude) VALUES"
+              "('conversation:A', 1, '00000000000000aa-1', 'user', 'U1', 'Ann', 'one', 1000, 'k1', "
+              "NULL, NULL, NULL, NULL, NULL, NULL, NULL),"
+              "('conversation:A', 2, '00000000000000aa-2', 'user', 'U1', 'Ann', '', 1001, NULL, "
+              "'sticker', '446', '1988', NULL, NULL, NULL, NULL),"
+              "('conversation:A', 3, '00000000000000aa-3', 'operator', 'op', 'Op', 'here', 1002, "
+              "'k2', 'location', NULL, NULL, 'Office', '1 Main St', 35.6586, 139.7454);"
+              "PRAGMA user_version = 4");
+      CHECK(v4.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
+                      "tbl_name = 'messages'") == "2");
+      before = v4.scalar(dump);
+    }
+    auto store = open_store(file.path());
+    raw_db after(file.path());
+    CHECK(after.scalar("PRAGMA user_version") == "5");
+    CHECK(after.scalar(dump) == before);
+    CHECK(after.scalar("SELECT group_concat(name) FROM sqlite_master WHERE type = 'index' AND "
+                       "tbl_name = 'messages'") == "messages_by_client_msg_id");
+    CHECK(after.scalar("SELECT count(*) FROM sqlite_master WHERE name = 'messages_v5'") == "0");
+    CHECK(after.scalar("PRAGMA integrity_check") == "ok");
+    // The rebuilt table keeps its CHECK and its primary key.
+    CHECK(after.try_exec("INSERT INTO messages(room, seq, id, sender_type, sender_id, "
+                         "sender_name, text, created_at) VALUES('conversation:A', 9, 'x', "
+                         "'robot', 'r', 'r', 't', 0)") == SQLITE_CONSTRAINT);
+    CHECK(after.try_exec("INSERT INTO messages(room, seq, id, sender_type, sender_id, "
+                         "sender_name, text, created_at) VALUES('conversation:A', 1, 'x', "
+                         "'user', 'r', 'r', 't', 0)") == SQLITE_CONSTRAINT);
+
+    // Still deduplicated by the rebuilt index; new messages follow on.
+    append_request resent = request(room_a, "three, resent", "op", "k2");
+    resent.sender.type = livechat::sender_type::operator_;
+    auto again = store->append(resent);
+    REQUIRE(again.ok());
+    CHECK(again->duplicate);
+    CHECK(again->message.seq == 3);
+    REQUIRE(std::holds_alternative<livechat::location_attachment>(again->message.attachment));
+    CHECK(std::get<livechat::location_attachment>(again->message.attachment).title == "Office");
+    auto fresh = store->append(request(room_a, "four", "U1", "k3"));
+    REQUIRE(fresh.ok());
+    CHECK_FALSE(fresh->duplicate);
+    CHECK(fresh->message.seq == 4);
+    CHECK(fresh->message.id == "00000000000000aa-4");
+    REQUIRE(store->flush().ok());
+    auto page = store->history(room_a, std::nullopt, 50);
+    REQUIRE(page.ok());
+    REQUIRE(page->messages.size() == 4);
+    CHECK(page->messages[1].kind == livechat::message_kind::sticker);
   }
 
   SECTION("a current database with a table missing is refused") {

@@ -19,6 +19,8 @@
 
 #include <sys/resource.h>
 
+#include <sqlite3.h>
+
 #include <livechat/auth/dev_authenticator.hpp>
 #ifdef LIVECHAT_SERVER_WITH_JWT
 #include <livechat/auth/jwt_authenticator.hpp>
@@ -125,6 +127,11 @@ inline std::optional<opened_store> open_store(const options& o, logging::sink& l
                                               int& exit_code) {
   exit_code = 1;
   if (o.store == store_kind::sqlite) {
+    // This process owns SQLite: no memory statistics, so no global mutex
+    // around each of its allocations (sqlite_store.hpp). It must come
+    // before SQLite's first use, which the open below is; later it is
+    // refused (SQLITE_MISUSE) and changes nothing.
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     livechat::sqlite_options so;
     so.path = o.sqlite_path;
     so.synchronous =
