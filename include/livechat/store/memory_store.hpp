@@ -11,6 +11,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>  // std::greater<>, std::equal_to<>, std::hash
 #include <map>
 #include <optional>
@@ -56,7 +57,7 @@ auto find_in(Map& map, std::string_view key) -> decltype(map.begin()) {
 
 /// In-memory MessageStore: the default, and the double the unit tests use.
 ///
-/// Per room it keeps the messages in a vector (`seq` = index + 1), the
+/// Per room it keeps the messages in a deque (`seq` = index + 1), the
 /// session, the read positions and the `client_msg_id` dedupe records; the
 /// `webhook_event_id` records are store-wide. Costs: `append` O(1)
 /// amortised plus O(log rooms) for the conversation indexes; `history`
@@ -119,7 +120,7 @@ class memory_store final : public message_store, public detail::fault_injection 
     const room_data* room = find_room(room_name);
     if (!room) return {};
     // seq s is messages[s - 1]; the base keeps `r` within the room.
-    const std::vector<message>& all = room->messages;
+    const auto& all = room->messages;
     const auto first = static_cast<std::size_t>(r.after);
     const auto end = static_cast<std::size_t>(r.through);
     LIVECHAT_ASSERT(end <= all.size());
@@ -348,7 +349,11 @@ class memory_store final : public message_store, public detail::fault_injection 
       std::unordered_map<std::string, order_index, detail::string_hash, std::equal_to<>>;
 
   struct room_data {
-    std::vector<message> messages;
+    // A deque, not a vector: a busy room's vector kept doubling, moving
+    // every message it held and faulting in fresh pages each time (about
+    // 1 % of a saturated server's CPU in 50 rooms); a deque never moves
+    // what it holds.
+    std::deque<message> messages;
     session_state session;
     std::unordered_map<std::string, std::uint64_t, detail::string_hash, std::equal_to<>>
         read_positions;
