@@ -37,6 +37,9 @@ struct options {
   store_kind store = store_kind::sqlite;
   std::string sqlite_path = "livechat.db";  ///< with store_kind::sqlite
   bool sqlite_full_sync = false;            ///< --sqlite-sync full
+  /// --group-commit on/off; unset (auto): on where a commit costs
+  /// something (SQLite, PostgreSQL), off on the memory store.
+  std::optional<bool> group_commit;
   /// With store_kind::postgresql: the libpq URI, as given.
   std::string postgresql_uri;
   auth_mode auth = auth_mode::dev;
@@ -193,6 +196,16 @@ inline void add_flags(CLI::App& app, options& o, bool& jwt_flag_seen) {
               if (v != "normal" && v != "full")
                 bad_value("--sqlite-sync must be 'normal' or 'full', got '" + v + "'");
               o.sqlite_full_sync = v == "full";
+            })
+      ->group(general);
+  add_value(app, "--group-commit", "MODE",
+            "on: one store commit per event-loop turn; off: one per\n"
+            "event; auto (default): on, except on the memory store\n"
+            "(nothing to commit there, so sends leave at once)",
+            [&o](const std::string& v) {
+              if (v != "auto" && v != "on" && v != "off")
+                bad_value("--group-commit must be 'auto', 'on' or 'off', got '" + v + "'");
+              o.group_commit = v == "auto" ? std::nullopt : std::optional<bool>(v == "on");
             })
       ->group(general);
   add_value(app, "--auth", "MODE", "dev (the token is the user id; default) or jwt",

@@ -880,7 +880,8 @@ TEST_CASE("hostile input: auth_failed comes before close 4003 even when another 
     // the close must wait for it too, or the client never learns why it was
     // dropped. To put both frames in one turn, a third connection keeps the
     // server busy (large frames to parse) while they arrive.
-    ServerProcess server({"--rate-burst", "1000000", "--rate-per-second", "1000000"}, 10s, /*capture_stderr=*/true);
+    ServerProcess server({"--rate-burst", "1000000", "--rate-per-second", "1000000", "--group-commit", "on"}, 10s,
+                         /*capture_stderr=*/true);
     const std::uint16_t port = server.port();
     raw_ws writer;
     REQUIRE(writer.connect(port));

@@ -91,7 +91,9 @@ const char* const kErrorCodes[] = {"invalid_json",   "unknown_type",         "va
 }  // namespace
 
 TEST_CASE("metrics: counters and gauges after known traffic", "[integration][metrics]") {
-    ServerProcess server;
+    // Grouped commits, as on the persistent stores, so the commit histogram
+    // sees them (the memory store's default is one untimed no-op per event).
+    ServerProcess server({"--group-commit", "on"});
     const std::uint16_t port = server.port();
     const std::string room = "conversation:Umetrics";
     const std::string room_payload = "{\"room\":" + json_quote(room) + "}";
@@ -229,6 +231,53 @@ TEST_CASE("metrics: answers HEAD and refuses other methods", "[integration][metr
     INFO(post);
     CHECK(post.status == 405);
     CHECK(Event::from_text(post.body).str("/error/code") == "method_not_allowed");
+}
+
+
+TEST_CASE("metrics: --group-commit auto leaves the memory store's sends ungrouped; bad values exit 2",
+          "[integration][metrics]") {
+    SECTION("auto on the memory store: every message answered and stored, no commit to time") {
+        ServerProcess server({"--group-commit", "auto"});
+        const std::uint16_t port = server.port();
+        const std::string room = "conversation:Uauto";
+        WsClient alice("alice");
+        alice.login(port, "alice");
+        WsClient bob("bob");
+        bob.login(port, "bob");
+        for (WsClient* c : {&alice, &bob}) {
+            REQUIRE(c->send("join_room", "{\"room\":" + json_quote(room) + "}"));
+            c->expect("conversation_update");
+        }
+        for (int i = 0; i < 3; ++i) {
+            REQUIRE(alice.send("send_message", "{\"room\":" + json_quote(room) + ",\"text\":\"m" +
+                                                   std::to_string(i) + "\"}"));
+            CHECK(alice.wait_for("message_sent").json("/payload/message/seq") == std::to_string(i + 1));
+            CHECK(bob.wait_for("new_message").json("/payload/message/seq") == std::to_string(i + 1));
+        }
+        exposition e = scrape(port);
+        CHECK(e.at("livechat_messages_stored_total") == 3);
+        CHECK(e.at("livechat_store_commit_seconds_count") == 0);
+    }
+    SECTION("on groups them: the same traffic is committed and timed") {
+        ServerProcess server({"--group-commit", "on"});
+        const std::uint16_t port = server.port();
+        const std::string room = "conversation:Uon";
+        WsClient alice("alice");
+        alice.login(port, "alice");
+        REQUIRE(alice.send("join_room", "{\"room\":" + json_quote(room) + "}"));
+        alice.expect("conversation_update");
+        REQUIRE(alice.send("send_message", "{\"room\":" + json_quote(room) + ",\"text\":\"m\"}"));
+        alice.expect("message_sent");
+        exposition e = scrape(port);
+        CHECK(e.at("livechat_messages_stored_total") == 1);
+        CHECK(e.at("livechat_store_commit_seconds_count") >= 1);
+    }
+    SECTION("anything else is refused at startup") {
+        RunResult bad = run_server_binary({"--port", "0", "--store", "memory", "--group-commit", "sometimes"});
+        INFO(bad.output);
+        CHECK(bad.exit_code == 2);
+        CHECK(bad.output.find("--group-commit must be 'auto', 'on' or 'off'") != std::string::npos);
+    }
 }
 
 }  // namespace livechat_itest_metrics

@@ -63,7 +63,8 @@ struct hub_config {
   /// per event-loop turn; the embedder calls `hub.commit()` when the turn
   /// ends (see `set_commit_request`). Either way nothing is acknowledged
   /// or broadcast before its commit; grouping trades a little latency for
-  /// far fewer syncs under load.
+  /// far fewer syncs under load. With a store whose `flush()` does nothing
+  /// (memory_store) leave it off: it would only hold each turn's sends back.
   bool group_commit = false;
   /// Text, ref and client_msg_id limits of the decoder.
   codec_limits codec{};
