@@ -5,7 +5,9 @@
 # invocation: the same scenarios through livechat-load against both, then
 # the ratio table (CPU per delivery in 1 room and in many small rooms, the
 # same with the SQLite store, RSS per idle authenticated connection,
-# connects per second, latency at a fixed rate).
+# connects per second, latency at a fixed rate), and, for information next
+# to it, the bytes per delivery and the raw server again in the small rooms
+# with frames as large as livechat's new_message frames.
 #
 #   bench/load/compare.sh [BUILD_DIR]          (default: build)
 #
@@ -17,6 +19,13 @@
 #   WARMUP_MS (1000), DURATION_MS (5000)
 #   LATENCY_RATE (5000)  deliveries per second of the latency scenario (1 room)
 #   SQLITE (1)           0 skips the SQLite scenario
+#   SIZED (1)            0 skips raw_rooms_sized: the raw server in ROOMS rooms
+#                        with --text-bytes TEXT_BYTES + (bytes per delivery of
+#                        the round's lc_rooms run - that of its raw_rooms run),
+#                        rounded, so its frames are as large as livechat's
+#                        (new_message carries ids, sender, times); the table
+#                        shows it as "info" rows, the targets stay judged
+#                        against the plain raw run
 #   ROUNDS (1)           run every scenario this many times, interleaved (round
 #                        1 of all, then round 2, ...); the table then shows
 #                        medians, and each ratio is the median of the rounds'
@@ -24,6 +33,14 @@
 #                        machine's mood; a busy minute moves both)
 #   JSON_OUT             also keep the JSON lines in this file
 #   LIVECHAT_SERVER, LIVECHAT_LOAD, LIVECHAT_RAW   the binaries (default: in BUILD_DIR)
+#
+# Order: the second of two back-to-back runs tends to measure slower (up to
+# ~10 % more CPU per delivery in an A/A test, the same server twice), so
+# every livechat/raw pair alternates: odd rounds livechat first, even rounds
+# raw first; alternating cancels that over an even number of rounds. The
+# small-room runs go lc_rooms, raw_rooms, lc_rooms_sqlite in odd rounds and
+# the reverse in even ones (the SQLite run next to raw_rooms, its pair);
+# raw_rooms_sized comes after them in every round (it needs their figures).
 #
 # Each server is started by livechat-load itself (port 0, 127.0.0.1), which
 # reads its CPU time and RSS in /proc and stops it by pid at the end of its
@@ -51,6 +68,7 @@ warmup="${WARMUP_MS:-1000}"
 duration="${DURATION_MS:-5000}"
 latency_rate="${LATENCY_RATE:-5000}"
 with_sqlite="${SQLITE:-1}"
+with_sized="${SIZED:-1}"
 rounds="${ROUNDS:-1}"
 case "$rounds" in
   '' | *[!0-9]* | 0) echo "compare.sh: ROUNDS must be a whole number from 1" >&2; exit 2 ;;
@@ -75,34 +93,18 @@ fi
 livechat_cmd=("${srv_pin[@]}" "$server" --host 127.0.0.1 --port 0 --max-connections-per-ip 0
   --rate-burst 1000000 --rate-per-second 1000000)
 raw_cmd=("${srv_pin[@]}" "$raw" --host 127.0.0.1 --port 0)
-common=(--connections "$n" --text-bytes "$text" --warmup-ms "$warmup" --duration-ms "$duration")
+common=(--connections "$n" --warmup-ms "$warmup" --duration-ms "$duration")
 
-# run LABEL [livechat-load flags...] -- SERVER COMMAND...
+# run LABEL TEXT_BYTES [livechat-load flags...] -- SERVER COMMAND...
 run() {
-  local label="$1"
-  shift
+  local label="$1" bytes="$2"
+  shift 2
   echo "== $label" >&2
-  if ! "${gen_pin[@]}" "$load" --label "$label" "${common[@]}" --server-log "$tmp/$label.log" "$@" >>"$json"; then
+  if ! "${gen_pin[@]}" "$load" --label "$label" "${common[@]}" --text-bytes "$bytes" \
+    --server-log "$tmp/$label.log" "$@" >>"$json"; then
     echo "compare.sh: $label failed (see the table above); its figures are left out" >&2
   fi
 }
-
-msg_rate="$(awk -v d="$latency_rate" -v n="$n" 'BEGIN { printf "%.6g", d / n }')"
-for ((r = 1; r <= rounds; r++)); do
-  run "lc_1room.r$r" --rooms 1 --mode saturate --inflight "$inflight" -- "${livechat_cmd[@]}" --store memory
-  run "raw_1room.r$r" --rooms 1 --mode saturate --inflight "$inflight" -- "${raw_cmd[@]}"
-  run "lc_rooms.r$r" --rooms "$rooms" --mode saturate --inflight "$inflight" -- "${livechat_cmd[@]}" --store memory
-  run "raw_rooms.r$r" --rooms "$rooms" --mode saturate --inflight "$inflight" -- "${raw_cmd[@]}"
-  if [ "$with_sqlite" != 0 ]; then
-    rm -f "$tmp"/load.db "$tmp"/load.db-wal "$tmp"/load.db-shm
-    run "lc_rooms_sqlite.r$r" --rooms "$rooms" --mode saturate --inflight "$inflight" \
-      -- "${livechat_cmd[@]}" --store "sqlite:$tmp/load.db"
-  fi
-  run "lc_latency.r$r" --rooms 1 --mode rate --rate "$msg_rate" -- "${livechat_cmd[@]}" --store memory
-  run "raw_latency.r$r" --rooms 1 --mode rate --rate "$msg_rate" -- "${raw_cmd[@]}"
-done
-
-if [ -n "${JSON_OUT:-}" ]; then cp "$json" "$JSON_OUT"; fi
 
 # values LABEL NAME: "ROUND VALUE" for every ok run of LABEL that measured NAME.
 values() {
@@ -124,6 +126,63 @@ paired() {
     awk -v op="$4" '{ if (op == "diff") print $2 - $3; else if ($3 > 0) print $2 / $3 }' | median
 }
 
+msg_rate="$(awk -v d="$latency_rate" -v n="$n" 'BEGIN { printf "%.6g", d / n }')"
+
+# The scenarios of round $r, one function each.
+lc_1room() { run "lc_1room.r$r" "$text" --rooms 1 --mode saturate --inflight "$inflight" -- "${livechat_cmd[@]}" --store memory; }
+raw_1room() { run "raw_1room.r$r" "$text" --rooms 1 --mode saturate --inflight "$inflight" -- "${raw_cmd[@]}"; }
+lc_rooms() {
+  run "lc_rooms.r$r" "$text" --rooms "$rooms" --mode saturate --inflight "$inflight" -- "${livechat_cmd[@]}" --store memory
+}
+raw_rooms() { run "raw_rooms.r$r" "$text" --rooms "$rooms" --mode saturate --inflight "$inflight" -- "${raw_cmd[@]}"; }
+lc_rooms_sqlite() {
+  rm -f "$tmp"/load.db "$tmp"/load.db-wal "$tmp"/load.db-shm
+  run "lc_rooms_sqlite.r$r" "$text" --rooms "$rooms" --mode saturate --inflight "$inflight" \
+    -- "${livechat_cmd[@]}" --store "sqlite:$tmp/load.db"
+}
+lc_latency() { run "lc_latency.r$r" "$text" --rooms 1 --mode rate --rate "$msg_rate" -- "${livechat_cmd[@]}" --store memory; }
+raw_latency() { run "raw_latency.r$r" "$text" --rooms 1 --mode rate --rate "$msg_rate" -- "${raw_cmd[@]}"; }
+# The raw server with texts longer by what livechat's new_message frame
+# carries beyond the raw echo in this round's 50-room runs, so its frames
+# are as large as livechat's.
+raw_rooms_sized() {
+  local lcb rawb sized
+  lcb="$(values lc_rooms bytes_per_delivery | awk -v r="$r" '$1 == r { print $2 }')"
+  rawb="$(values raw_rooms bytes_per_delivery | awk -v r="$r" '$1 == r { print $2 }')"
+  if [ -z "$lcb" ] || [ -z "$rawb" ]; then
+    echo "compare.sh: raw_rooms_sized.r$r skipped: no bytes_per_delivery from lc_rooms.r$r or raw_rooms.r$r" >&2
+    return 0
+  fi
+  sized="$(awk -v t="$text" -v a="$lcb" -v b="$rawb" 'BEGIN { x = t + a - b; printf "%d", x < 0 ? x - 0.5 : x + 0.5 }')"
+  if [ "$sized" -lt 16 ] || [ "$sized" -gt 5000 ]; then
+    echo "compare.sh: raw_rooms_sized.r$r skipped: --text-bytes $sized is outside 16-5000" >&2
+    return 0
+  fi
+  echo "compare.sh: raw_rooms_sized.r$r: --text-bytes $sized ($text + $lcb - $rawb bytes per delivery)" >&2
+  run "raw_rooms_sized.r$r" "$sized" --rooms "$rooms" --mode saturate --inflight "$inflight" -- "${raw_cmd[@]}"
+}
+# in_order STEP...: the steps in this order in odd rounds, in the reverse
+# order in even rounds (see the header).
+in_order() {
+  local steps=("$@") k
+  if ((r % 2 == 1)); then
+    for ((k = 0; k < ${#steps[@]}; k++)); do "${steps[k]}"; done
+  else
+    for ((k = ${#steps[@]} - 1; k >= 0; k--)); do "${steps[k]}"; done
+  fi
+}
+
+rooms_steps=(lc_rooms raw_rooms)
+if [ "$with_sqlite" != 0 ]; then rooms_steps+=(lc_rooms_sqlite); fi
+for ((r = 1; r <= rounds; r++)); do
+  in_order lc_1room raw_1room
+  in_order "${rooms_steps[@]}"
+  if [ "$with_sized" != 0 ]; then raw_rooms_sized; fi
+  in_order lc_latency raw_latency
+done
+
+if [ -n "${JSON_OUT:-}" ]; then cp "$json" "$JSON_OUT"; fi
+
 # The table. awk does the arithmetic; "-" where a run failed or a figure
 # could not be measured.
 awk -v n="$n" -v rooms="$rooms" -v lr="$latency_rate" -v rounds="$rounds" \
@@ -139,7 +198,13 @@ awk -v n="$n" -v rooms="$rooms" -v lr="$latency_rate" -v rounds="$rounds" \
   -v rs="$(paired lc_rooms_sqlite raw_rooms cpu_us_per_delivery ratio)" \
   -v rkib="$(paired lc_rooms raw_rooms kib_per_connection ratio)" \
   -v rc="$(paired lc_rooms raw_rooms connects_per_second ratio)" \
-  -v d99="$(paired lc_latency raw_latency latency_p99_ms diff)" '
+  -v d99="$(paired lc_latency raw_latency latency_p99_ms diff)" \
+  -v lcb="$(field lc_rooms bytes_per_delivery)" -v rawb="$(field raw_rooms bytes_per_delivery)" \
+  -v rb="$(paired lc_rooms raw_rooms bytes_per_delivery ratio)" \
+  -v rawz="$(field raw_rooms_sized cpu_us_per_delivery)" -v rawzb="$(field raw_rooms_sized bytes_per_delivery)" \
+  -v rawzt="$(field raw_rooms_sized text_bytes)" \
+  -v rz="$(paired lc_rooms raw_rooms_sized cpu_us_per_delivery ratio)" \
+  -v rsz="$(paired lc_rooms_sqlite raw_rooms_sized cpu_us_per_delivery ratio)" '
 function has(x) { return x != "" }
 function fmt(x, f, unit) { return has(x) ? sprintf(f, x) unit : "-" }
 function ratio(r) { return has(r) ? sprintf("%.2fx", r) : "-" }
@@ -166,6 +231,17 @@ BEGIN {
   row(sprintf("latency p50/p99 at %d deliveries/s, 1 room", lr),
       has(lc50) ? sprintf("%.2f / %.2f ms", lc50, lc99) : "-", has(raw50) ? sprintf("%.2f / %.2f ms", raw50, raw99) : "-",
       "", "p99 <= raw + 1 ms", has(d99) ? met(d99 <= 1) : "-")
+  # Information, no target: the frames livechat sends are larger than the
+  # raw echo; the raw server again with frames as large as livechat sends.
+  # (\047 is a quote: this program is in single quotes.)
+  row(sprintf("bytes per delivery (payload), %d rooms", rooms), fmt(lcb, "%.1f", " B"), fmt(rawb, "%.1f", " B"),
+      ratio(rb), "", "info")
+  row(sprintf("raw at livechat\047s frame size, %d rooms", rooms), fmt(lcr, "%.3f", " us"),
+      fmt(rawz, "%.3f", " us"), ratio(rz), "", "info")
+  row("same at livechat\047s frame size, SQLite store", fmt(lcs, "%.3f", " us"), fmt(rawz, "%.3f", " us"),
+      ratio(rsz), "", "info")
+  if (has(rawzb))
+    printf "\nRaw at livechat\047s frame size: --text-bytes %s (median), %.1f B per delivery.\n", rawzt, rawzb
 }'
 
 echo
@@ -173,7 +249,7 @@ echo "Per run (server CPU % of one core in the window; generator near 100 % mean
 printf '  %-20s %6s %12s %10s %10s\n' run ok deliveries/s server% generator%
 for ((r = 1; r <= rounds; r++)); do
   for label in "lc_1room.r$r" "raw_1room.r$r" "lc_rooms.r$r" "raw_rooms.r$r" "lc_rooms_sqlite.r$r" \
-    "lc_latency.r$r" "raw_latency.r$r"; do
+    "raw_rooms_sized.r$r" "lc_latency.r$r" "raw_latency.r$r"; do
     line="$(grep -F "\"label\":\"$label\"" "$json" | tail -n 1 || true)"
     [ -n "$line" ] || continue
     get() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" <<<"$line"; }

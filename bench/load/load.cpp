@@ -6,7 +6,8 @@
 // each send_message frame to its room) from one thread over epoll, and
 // reports what the server spent: CPU time per delivered message from
 // /proc/PID/stat, resident memory per connection from /proc/PID/status,
-// connects per second, and latency from SO_TIMESTAMPNS receive times.
+// connects per second, latency from SO_TIMESTAMPNS receive times, and the
+// average payload bytes of a delivered frame.
 //
 // Phases: setup (connect + upgrade + auth + join_room, N connections with a
 // bounded number in progress), settle (RSS), then messages: warm-up, the
@@ -198,6 +199,7 @@ class load_run {
       if (r.id != no_id && r.remaining > 0) lost_ += static_cast<std::uint64_t>(r.remaining);
 
     rep.deliveries = window_deliveries_;
+    rep.delivery_bytes = window_delivery_bytes_;
     rep.messages_sent = window_messages_;
     rep.latency = summarize(latencies_);
     rep.latency_same_node = summarize(latencies_same_node_);
@@ -607,7 +609,10 @@ class load_run {
       return;
     }
     --r.remaining;
-    if (phase_ == phase::measure) ++window_deliveries_;
+    if (phase_ == phase::measure) {
+      ++window_deliveries_;
+      window_delivery_bytes_ += p.size();  // the frame's payload, as received
+    }
     if (r.measured && latencies_.size() < max_latency_samples) {
       const std::int64_t ns = std::max<std::int64_t>(0, ts - r.sent_real_ns);
       latencies_.push_back(ns);
@@ -789,6 +794,7 @@ class load_run {
   std::int64_t setup_start_ = 0, setup_end_ = 0, window_start_ns_ = 0;
   std::uint64_t next_id_ = 0, outstanding_ = 0, rate_cursor_ = 0;
   std::uint64_t window_deliveries_ = 0, window_messages_ = 0;
+  std::uint64_t window_delivery_bytes_ = 0;  ///< payload bytes of the window's deliveries
   std::uint64_t error_frames_ = 0, lost_ = 0, duplicates_ = 0, unknown_ = 0, failed_connections_ = 0;
   std::uint64_t user_timestamps_ = 0;
   std::string first_error_, first_error_code_;

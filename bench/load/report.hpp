@@ -65,6 +65,7 @@ struct run_report {
   // the measured window
   double window_seconds = 0;
   std::uint64_t messages_sent = 0, deliveries = 0;
+  std::uint64_t delivery_bytes = 0;  ///< payload bytes of those deliveries' frames
   std::optional<double> server_cpu_seconds;
   double generator_cpu_seconds = 0;
   latency_summary latency;
@@ -113,6 +114,13 @@ struct run_report {
   std::optional<double> generator_cpu_percent() const {
     if (window_seconds <= 0) return std::nullopt;
     return generator_cpu_seconds * 100 / window_seconds;
+  }
+  /// The average payload of a delivered frame (what the server builds and
+  /// sends per delivery: new_message for livechat-server, the echo for the
+  /// raw server), without the WebSocket header.
+  std::optional<double> bytes_per_delivery() const {
+    if (deliveries == 0) return std::nullopt;
+    return static_cast<double>(delivery_bytes) / static_cast<double>(deliveries);
   }
   std::optional<double> deliveries_per_second() const {
     if (window_seconds <= 0) return std::nullopt;
@@ -185,6 +193,7 @@ inline std::string to_json(const run_report& r) {
   field("messages_sent", r.messaging() ? integer(r.messages_sent) : "null");
   field("deliveries", r.messaging() ? integer(r.deliveries) : "null");
   field("deliveries_per_second", number(r.messaging() ? r.deliveries_per_second() : std::nullopt, 1));
+  field("bytes_per_delivery", number(r.messaging() ? r.bytes_per_delivery() : std::nullopt, 1));
   field("server_cpu_seconds", number(r.messaging() ? r.server_cpu_seconds : std::nullopt, 3));
   field("server_cpu_percent", number(r.messaging() ? r.server_cpu_percent() : std::nullopt, 1));
   field("cpu_us_per_delivery", number(r.cpu_us_per_delivery(), 4));
@@ -236,9 +245,10 @@ inline std::string to_table(const run_report& r) {
   t += line;
   if (r.messaging()) {
     std::snprintf(line, sizeof line,
-                  "  %-16s %.2f s, %zu-byte texts: %llu messages sent, %llu deliveries (%s/s)\n", "window",
-                  r.window_seconds, r.text_bytes, static_cast<unsigned long long>(r.messages_sent),
-                  static_cast<unsigned long long>(r.deliveries), cell(r.deliveries_per_second(), 0).c_str());
+                  "  %-16s %.2f s, %zu-byte texts: %llu messages sent, %llu deliveries (%s/s), %s bytes each\n",
+                  "window", r.window_seconds, r.text_bytes, static_cast<unsigned long long>(r.messages_sent),
+                  static_cast<unsigned long long>(r.deliveries), cell(r.deliveries_per_second(), 0).c_str(),
+                  cell(r.bytes_per_delivery(), 1).c_str());
     t += line;
     std::snprintf(line, sizeof line, "  %-16s %s s (%s %%): %s us per delivery, %s us per message\n",
                   "server CPU", cell(r.server_cpu_seconds, 3).c_str(),
