@@ -199,6 +199,19 @@ inline long rss_kib(pid_t pid) {
     return -1;
 }
 
+/// Peak resident set size of `pid` in KiB (VmHWM), or -1 when unreadable.
+/// Unlike VmRSS it never goes down, so a heap trim between two readings
+/// does not hide growth.
+inline long peak_rss_kib(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("VmHWM:", 0) != 0) continue;
+        return std::strtol(line.c_str() + 6, nullptr, 10);
+    }
+    return -1;
+}
+
 /// Number of open file descriptors of `pid`, or -1 when unreadable.
 inline int open_fd_count(pid_t pid) {
     DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
