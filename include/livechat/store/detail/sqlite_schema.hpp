@@ -57,9 +57,10 @@ using sqlite_migration = sql_migration;
 ///
 /// v5. `messages.id` loses its UNIQUE constraint, and with it the index
 /// SQLite built for it: one more B-tree seek and insert on every append
-/// (a fifth of an append's instructions) for a lookup nothing makes. The
-/// ids stay unique by construction (v1: `epoch-last_order`, the counter
-/// bumped in the write that stores the message). SQLite cannot drop a
+/// (14 % of an append's instructions, batch share included) for a lookup
+/// nothing makes. The ids stay unique by construction (v1:
+/// `epoch-last_order`, the counter bumped in the write that stores the
+/// message). SQLite cannot drop a
 /// column constraint in place, so the table is rebuilt as its documented
 /// recipe says: a copy without the constraint, every column in order, the
 /// old table dropped (its client_msg_id index with it), the copy renamed,
