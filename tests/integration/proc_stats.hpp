@@ -188,29 +188,25 @@ inline std::string tail(const std::string& s, std::size_t n) {
 // /proc
 // ---------------------------------------------------------------------------
 
-/// Resident set size of `pid` in KiB (VmRSS), or -1 when unreadable.
-inline long rss_kib(pid_t pid) {
+/// The KiB figure of one line of /proc/PID/status (`key` with its colon,
+/// e.g. "VmRSS:"), or -1 when unreadable.
+inline long proc_status_kib(pid_t pid, const std::string& key) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/status");
     std::string line;
     while (std::getline(in, line)) {
-        if (line.rfind("VmRSS:", 0) != 0) continue;
-        return std::strtol(line.c_str() + 6, nullptr, 10);
+        if (line.rfind(key, 0) != 0) continue;
+        return std::strtol(line.c_str() + key.size(), nullptr, 10);
     }
     return -1;
 }
 
+/// Resident set size of `pid` in KiB (VmRSS), or -1 when unreadable.
+inline long rss_kib(pid_t pid) { return proc_status_kib(pid, "VmRSS:"); }
+
 /// Peak resident set size of `pid` in KiB (VmHWM), or -1 when unreadable.
 /// Unlike VmRSS it never goes down, so a heap trim between two readings
 /// does not hide growth.
-inline long peak_rss_kib(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.rfind("VmHWM:", 0) != 0) continue;
-        return std::strtol(line.c_str() + 6, nullptr, 10);
-    }
-    return -1;
-}
+inline long peak_rss_kib(pid_t pid) { return proc_status_kib(pid, "VmHWM:"); }
 
 /// Number of open file descriptors of `pid`, or -1 when unreadable.
 inline int open_fd_count(pid_t pid) {
