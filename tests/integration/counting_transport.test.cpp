@@ -10,6 +10,8 @@
 // socket's receive queue (FIONREAD), or read by the client.
 #include <livechat/websocketpp/server_transport.hpp>
 
+#include <websocketpp/concurrency/none.hpp>
+
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
@@ -34,6 +36,19 @@ namespace livechat_itest_counting_transport {
 struct plain_config : ::websocketpp::config::asio {
   using type = plain_config;
   using connection_base = livechat::wspp::connection_data;
+};
+
+/// The library's server_config made single-threaded, as the bundled server
+/// runs it: no locks, no strands, so counting_connection queues its
+/// dispatches on the io_context's dispatch_batch.
+struct single_thread_config : livechat::wspp::server_config {
+  using type = single_thread_config;
+  using concurrency_type = ::websocketpp::concurrency::none;
+  struct transport_config : ::websocketpp::config::asio::transport_config {
+    using concurrency_type = type::concurrency_type;
+    static const bool enable_multithreading = false;
+  };
+  using transport_type = livechat::wspp::counting_endpoint<transport_config>;
 };
 
 /// A TCP client that does the opening handshake by hand and then reads
@@ -212,6 +227,40 @@ TEST_CASE("server_transport counts every unsent byte with websocketpp's plain tr
   STATIC_REQUIRE_FALSE(livechat::wspp::detail::counts_in_flight<
                        ::websocketpp::server<plain_config>::connection_type>::value);
   check_every_byte_accounted<plain_config>();
+}
+
+TEST_CASE("server_transport counts every unsent byte with the single-threaded counting transport",
+          "[integration][transport][backpressure]") {
+  check_every_byte_accounted<single_thread_config>();
+}
+
+TEST_CASE("single-threaded counting transport: sends to idle connections are one posted burst",
+          "[integration][transport]") {
+  fixture<single_thread_config> f;
+  raw_client client(f.port);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!(f.id && client.read_handshake()) && std::chrono::steady_clock::now() < deadline) f.spin(1);
+  REQUIRE(f.id);
+  REQUIRE(client.upgraded());
+  f.spin();
+  auto& batch = asio::use_service<livechat::wspp::detail::dispatch_batch>(f.io);
+  REQUIRE(batch.pending() == 0);
+  auto payload = std::make_shared<const std::string>(10, 'x');
+  f.transport.send(*f.id, payload);
+  CHECK(batch.pending() == 1);  // write_frame, queued on the batch instead of posted
+  f.transport.send(*f.id, payload);
+  // websocketpp dispatches write_frame for each send until a write starts
+  // (the second finds the first's write under way and returns).
+  CHECK(batch.pending() == 2);
+  f.spin();
+  CHECK(batch.pending() == 0);
+  for (int i = 0; i < 2000 && client.read() < 2 * 12; ++i) {
+    client.read_available();
+    f.spin(1);
+    ::poll(nullptr, 0, 1);
+  }
+  CHECK(client.read() == 2 * 12);  // both frames (2-byte header, 10-byte payload)
+  CHECK(f.transport.buffered_amount(*f.id) == 0);
 }
 
 }  // namespace livechat_itest_counting_transport

@@ -32,8 +32,11 @@
 // block per recipient.
 
 #include <cstddef>
+#include <memory>
 #include <utility>
 #include <vector>
+
+#include <livechat/websocketpp/detail/dispatch_batch.hpp>
 
 #include <websocketpp/transport/asio/connection.hpp>
 #include <websocketpp/transport/asio/endpoint.hpp>
@@ -65,6 +68,22 @@ class counting_connection : public ::websocketpp::transport::asio::connection<Tr
   /// a frame).
   std::size_t in_flight_bytes() const noexcept { return in_flight_; }
 
+  /// websocketpp runs `write_frame` (after a send to an idle connection or
+  /// a finished write), pings, pongs and closes through this. In a config
+  /// without enable_multithreading, every connection of an io_context
+  /// queues them on one detail::dispatch_batch: one posted operation runs a
+  /// whole burst, in order (see there). Otherwise the base posts each
+  /// through the connection's strand.
+  ::websocketpp::lib::error_code dispatch(::websocketpp::transport::dispatch_handler handler) {
+    if constexpr (!TransportConfig::enable_multithreading) {
+      if (batch_ != nullptr) {
+        batch_->queue(*io_, std::move(handler));
+        return {};
+      }
+    }
+    return base::dispatch(std::move(handler));
+  }
+
   /// websocketpp writes each batch of frames through this overload, and
   /// starts the next one only from the handler: one batch at a time.
   void async_write(const std::vector<::websocketpp::transport::buffer>& bufs,
@@ -87,7 +106,12 @@ class counting_connection : public ::websocketpp::transport::asio::connection<Tr
   }
 
  private:
+  template <class>
+  friend class counting_endpoint;
+
   std::size_t in_flight_ = 0;
+  detail::dispatch_batch* batch_ = nullptr;  // set by counting_endpoint::init
+  ::asio::io_context* io_ = nullptr;
   ::websocketpp::transport::write_handler pending_;
 };
 
@@ -95,8 +119,22 @@ class counting_connection : public ::websocketpp::transport::asio::connection<Tr
 /// counting_connection. Everything else is the base's.
 template <class TransportConfig>
 class counting_endpoint : public ::websocketpp::transport::asio::endpoint<TransportConfig> {
+  using base = ::websocketpp::transport::asio::endpoint<TransportConfig>;
+
  public:
   using transport_con_type = counting_connection<TransportConfig>;
+
+ protected:
+  /// websocketpp::endpoint initializes each new connection through its
+  /// transport type, so this is the one that runs: it gives the connection
+  /// its io_context's dispatch_batch.
+  ::websocketpp::lib::error_code init(std::shared_ptr<transport_con_type> tcon) {
+    if constexpr (!TransportConfig::enable_multithreading) {
+      tcon->io_ = &base::get_io_service();
+      tcon->batch_ = &::asio::use_service<detail::dispatch_batch>(*tcon->io_);
+    }
+    return base::init(std::move(tcon));
+  }
 };
 
 }  // namespace livechat::wspp
