@@ -147,6 +147,15 @@ struct fixture {
     io.poll();
   }
 
+  /// Runs the loop until `client`'s opening handshake is done (10 s at
+  /// most) and checks that it upgraded.
+  void open(raw_client& client) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!(id && client.read_handshake()) && std::chrono::steady_clock::now() < deadline) spin(1);
+    REQUIRE(id);
+    REQUIRE(client.upgraded());
+  }
+
   /// Runs ready handlers, then once more for each `rounds` (bounded).
   void spin(int rounds = 50) {
     for (int i = 0; i < rounds; ++i) {
@@ -166,10 +175,7 @@ template <class Config>
 void check_every_byte_accounted() {
   fixture<Config> f;
   raw_client client(f.port);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!(f.id && client.read_handshake()) && std::chrono::steady_clock::now() < deadline) f.spin(1);
-  REQUIRE(f.id);
-  REQUIRE(client.upgraded());
+  f.open(client);
   REQUIRE(f.transport.buffered_amount(*f.id) == 0);
 
   // 200 frames of 1,000 bytes (and a 4-byte header): far more than the two
@@ -238,10 +244,7 @@ TEST_CASE("single-threaded counting transport: sends to idle connections are one
           "[integration][transport]") {
   fixture<single_thread_config> f;
   raw_client client(f.port);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!(f.id && client.read_handshake()) && std::chrono::steady_clock::now() < deadline) f.spin(1);
-  REQUIRE(f.id);
-  REQUIRE(client.upgraded());
+  f.open(client);
   f.spin();
   auto& batch = asio::use_service<livechat::wspp::detail::dispatch_batch>(f.io);
   REQUIRE(batch.pending() == 0);
