@@ -30,6 +30,11 @@
 // (payload bytes, as websocketpp counts its queue) and shares one frame
 // among all recipients; with another transport it falls back to a control
 // block per recipient.
+//
+// In a config without enable_multithreading (the bundled server's), its
+// connections also queue websocketpp's deferred calls (write_frame after a
+// send, pings, closes) on one detail::dispatch_batch per io_context, so a
+// broadcast's burst is one posted operation, not one per recipient.
 
 #include <cstddef>
 #include <memory>
@@ -116,7 +121,9 @@ class counting_connection : public ::websocketpp::transport::asio::connection<Tr
 };
 
 /// websocketpp::transport::asio::endpoint whose connections are
-/// counting_connection. Everything else is the base's.
+/// counting_connection; in a single-threaded config it also hands each new
+/// connection its io_context's dispatch_batch. Everything else is the
+/// base's.
 template <class TransportConfig>
 class counting_endpoint : public ::websocketpp::transport::asio::endpoint<TransportConfig> {
   using base = ::websocketpp::transport::asio::endpoint<TransportConfig>;

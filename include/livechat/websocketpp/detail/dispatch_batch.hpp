@@ -15,7 +15,7 @@
 // here instead, the std::function is moved, not copied, and one scheduler
 // operation runs the whole burst.
 
-#include <exception>
+#include <cstddef>
 #include <functional>
 #include <utility>
 #include <vector>
