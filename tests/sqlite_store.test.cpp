@@ -136,6 +136,12 @@ class raw_db {
     INFO(sql << ": " << sqlite3_errmsg(db_));
     REQUIRE(rc == SQLITE_OK);
   }
+  /// Runs the shipped migration steps up to `version`, as an older
+  /// release would have left the file.
+  void migrate_through(int version) {
+    for (const auto& m : livechat::detail::sqlite_migrations)
+      if (m.version <= version) exec(m.sql);
+  }
   /// The first column of the first row as text ("" without a row).
   std::string scalar(const std::string& sql) { return scalar_on(db_, sql); }
 
@@ -1045,8 +1051,7 @@ TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
     {
       // Built by the v1 and v2 steps themselves, rows written as v2 wrote them.
       raw_db v2(file.path());
-      for (const auto& m : livechat::detail::sqlite_migrations)
-        if (m.version <= 2) v2.exec(m.sql);
+      v2.migrate_through(2);
       v2.exec("INSERT INTO meta(key, value) VALUES('epoch', '00000000000000aa');"
               "UPDATE meta SET value = '2' WHERE key = 'last_order';"
               "INSERT INTO rooms(room, last_seq, last_order, last_at) "
@@ -1095,8 +1100,7 @@ TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
       // Built by the v1 to v3 steps, rows written as v3 wrote them: each
       // message's client_msg_id in the message and in client_msg_ids.
       raw_db v3(file.path());
-      for (const auto& m : livechat::detail::sqlite_migrations)
-        if (m.version <= 3) v3.exec(m.sql);
+      v3.migrate_through(3);
       v3.exec("INSERT INTO meta(key, value) VALUES('epoch', '00000000000000aa');"
               "UPDATE meta SET value = '3' WHERE key = 'last_order';"
               "INSERT INTO rooms(room, last_seq, last_order, last_at) "
@@ -1171,8 +1175,7 @@ TEST_CASE("sqlite_store: schema migrations", "[sqlite]") {
     std::string before;
     {
       raw_db v4(file.path());
-      for (const auto& m : livechat::detail::sqlite_migrations)
-        if (m.version <= 4) v4.exec(m.sql);
+      v4.migrate_through(4);
       v4.exec("INSERT INTO meta(key, value) VALUES('epoch', '00000000000000aa');"
               "UPDATE meta SET value = '3' WHERE key = 'last_order';"
               "INSERT INTO rooms(room, last_seq, last_order, last_at) "
