@@ -23,9 +23,9 @@ TEST_CASE("dispatch_batch: a burst runs in order from one posted operation, late
   auto& batch = asio::use_service<dispatch_batch>(io);
   CHECK(&batch == &asio::use_service<dispatch_batch>(io));  // one per io_context
   std::string ran;
-  batch.queue(io, [&] { ran += 'a'; });
-  batch.queue(io, [&] { ran += 'b'; });
-  batch.queue(io, [&] { ran += 'c'; });
+  batch.queue([&] { ran += 'a'; });
+  batch.queue([&] { ran += 'b'; });
+  batch.queue([&] { ran += 'c'; });
   CHECK(ran.empty());  // never inline: websocketpp's callers hold state
   CHECK(batch.pending() == 3);
   CHECK(io.poll_one() == 1);  // one operation ran all three
@@ -40,9 +40,9 @@ TEST_CASE("dispatch_batch: a handler queued by a running one waits for the next 
   asio::io_context io;
   auto& batch = asio::use_service<dispatch_batch>(io);
   std::string ran;
-  batch.queue(io, [&] {
+  batch.queue([&] {
     ran += '1';
-    batch.queue(io, [&] { ran += '3'; });
+    batch.queue([&] { ran += '3'; });
   });
   asio::post(io, [&] { ran += '2'; });  // posted between the two bursts
   CHECK(io.poll_one() == 1);
@@ -58,17 +58,17 @@ TEST_CASE("dispatch_batch: a handler that throws leaves run() as a posted one wo
   asio::io_context io;
   auto& batch = asio::use_service<dispatch_batch>(io);
   std::string ran;
-  batch.queue(io, [&] { ran += 'a'; });
-  batch.queue(io, [&] {
+  batch.queue([&] { ran += 'a'; });
+  batch.queue([&] {
     ran += 'b';
     throw std::runtime_error("from a handler");
   });
-  batch.queue(io, [&] { ran += 'c'; });
-  batch.queue(io, [&] { ran += 'd'; });
+  batch.queue([&] { ran += 'c'; });
+  batch.queue([&] { ran += 'd'; });
   CHECK_THROWS_AS(io.poll(), std::runtime_error);
   CHECK(ran == "ab");
   CHECK(batch.pending() == 2);
-  batch.queue(io, [&] { ran += 'e'; });
+  batch.queue([&] { ran += 'e'; });
   io.restart();
   io.poll();
   CHECK(ran == "abcde");
@@ -82,8 +82,8 @@ TEST_CASE("dispatch_batch: an io_context destroyed with a burst queued releases 
   {
     asio::io_context io;
     auto& batch = asio::use_service<dispatch_batch>(io);
-    batch.queue(io, [held] { FAIL("never runs"); });
-    batch.queue(io, [held] { FAIL("never runs"); });
+    batch.queue([held] { FAIL("never runs"); });
+    batch.queue([held] { FAIL("never runs"); });
     CHECK(held.use_count() == 3);
   }
   CHECK(held.use_count() == 1);  // LeakSanitizer sees the rest

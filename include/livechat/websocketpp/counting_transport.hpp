@@ -82,7 +82,7 @@ class counting_connection : public ::websocketpp::transport::asio::connection<Tr
   ::websocketpp::lib::error_code dispatch(::websocketpp::transport::dispatch_handler handler) {
     if constexpr (!TransportConfig::enable_multithreading) {
       if (batch_ != nullptr) {
-        batch_->queue(*io_, std::move(handler));
+        batch_->queue(std::move(handler));
         return {};
       }
     }
@@ -116,7 +116,6 @@ class counting_connection : public ::websocketpp::transport::asio::connection<Tr
 
   std::size_t in_flight_ = 0;
   detail::dispatch_batch* batch_ = nullptr;  // set by counting_endpoint::init
-  ::asio::io_context* io_ = nullptr;
   ::websocketpp::transport::write_handler pending_;
 };
 
@@ -137,8 +136,7 @@ class counting_endpoint : public ::websocketpp::transport::asio::endpoint<Transp
   /// its io_context's dispatch_batch.
   ::websocketpp::lib::error_code init(std::shared_ptr<transport_con_type> tcon) {
     if constexpr (!TransportConfig::enable_multithreading) {
-      tcon->io_ = &base::get_io_service();
-      tcon->batch_ = &::asio::use_service<detail::dispatch_batch>(*tcon->io_);
+      tcon->batch_ = &::asio::use_service<detail::dispatch_batch>(base::get_io_service());
     }
     return base::init(std::move(tcon));
   }

@@ -38,13 +38,14 @@ class dispatch_batch final : public asio::execution_context::service {
  public:
   static inline asio::execution_context::id id;
 
-  explicit dispatch_batch(asio::execution_context& ctx) : service(ctx) {}
+  /// Made by `asio::use_service<dispatch_batch>(io)`, which takes an
+  /// io_context (not any execution_context): the bursts are posted to it.
+  explicit dispatch_batch(asio::io_context& io) : service(io), io_(io) {}
 
   /// Queues `h` to run later on the io_context's thread, as
   /// `asio::post(io, h)` would, after the handlers queued before it.
-  void queue(asio::io_context& io, std::function<void()>&& h) {
+  void queue(std::function<void()>&& h) {
     pending_.push_back(std::move(h));
-    io_ = &io;
     post_burst();
   }
 
@@ -56,7 +57,7 @@ class dispatch_batch final : public asio::execution_context::service {
     if (posted_) return;
     // Set only once the post succeeded: if it throws (bad_alloc), the
     // next queue() tries again.
-    asio::post(*io_, [this] { run_burst(); });
+    asio::post(io_, [this] { run_burst(); });
     posted_ = true;
   }
 
@@ -96,7 +97,7 @@ class dispatch_batch final : public asio::execution_context::service {
 
   std::vector<std::function<void()>> pending_;
   std::vector<std::function<void()>> running_;
-  asio::io_context* io_ = nullptr;
+  asio::io_context& io_;
   bool posted_ = false;
 };
 
